@@ -1,0 +1,40 @@
+use std::path::PathBuf;
+
+use crate::Digest;
+
+/// Everything that can go wrong in the store, each with the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object {digest} is corrupt (its bytes hash to {actual}); moved to {quarantined}")]
+    Corrupt {
+        digest: Digest,
+        actual: Digest,
+        quarantined: PathBuf,
+    },
+    #[error("object {0} is missing from the store")]
+    Missing(Digest),
+    #[error("action record {path} is not valid JSON: {source}")]
+    BadRecord {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl CacheError {
+    /// Wrap an I/O error with the operation and path (for `map_err`).
+    pub fn io_err(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> CacheError {
+        let path = path.into();
+        move |source| CacheError::Io { op, path, source }
+    }
+}

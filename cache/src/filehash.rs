@@ -1,0 +1,66 @@
+//! Hashing of input files (datasets, pretrained checkpoints), memoised by
+//! (device, inode, size, mtime_ns) so that planning a study does not re-read gigabytes.
+//! The memo is a hint for speed only: a changed file changes at least one of those four.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CacheError, Digest};
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct Stat {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Memo {
+    stat: Stat,
+    digest: Digest,
+}
+
+fn stat_of(meta: &fs::Metadata) -> Stat {
+    Stat {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+    }
+}
+
+/// blake3 of a file's bytes; large files go through blake3's mmap + rayon path.
+pub(crate) fn hash_file(path: &Path) -> Result<Digest, CacheError> {
+    let mut h = blake3::Hasher::new();
+    h.update_mmap_rayon(path)
+        .map_err(CacheError::io_err("hash", path))?;
+    Ok(Digest(*h.finalize().as_bytes()))
+}
+
+/// Look the file up in the memo directory; hash and record it on a miss.
+pub(crate) fn hash_input(memo_dir: &Path, path: &Path) -> Result<Digest, CacheError> {
+    let meta = fs::metadata(path).map_err(CacheError::io_err("stat", path))?;
+    let stat = stat_of(&meta);
+    let canon = fs::canonicalize(path).map_err(CacheError::io_err("canonicalize", path))?;
+    let memo_path =
+        memo_dir.join(Digest::of_tagged("path", canon.as_os_str().as_encoded_bytes()).to_hex());
+    if let Ok(bytes) = fs::read(&memo_path) {
+        if let Ok(memo) = serde_json::from_slice::<Memo>(&bytes) {
+            if memo.stat == stat {
+                return Ok(memo.digest);
+            }
+        }
+    }
+    let digest = hash_file(path)?;
+    let memo = Memo { stat, digest };
+    // A failed memo write only costs speed next time; never fail the caller for it.
+    let _ = crate::store::write_atomic(
+        &memo_path,
+        &serde_json::to_vec(&memo).expect("memo serialises"),
+    );
+    Ok(digest)
+}

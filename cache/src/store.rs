@@ -1,0 +1,385 @@
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use walkdir::WalkDir;
+
+use crate::filehash::{hash_file, hash_input};
+use crate::lock::{KeyLock, LockOwner};
+use crate::{CacheError, Digest};
+
+/// A cache directory. Cheap to clone; all state is on disk.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// An object as published: its name and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectInfo {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// What a garbage collection removed (or would remove, on a dry run).
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub objects: Vec<ObjectInfo>,
+    pub actions: Vec<Digest>,
+    pub temp_files: usize,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Store {
+    /// Open (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, CacheError> {
+        let root = root.into();
+        for sub in ["objects", "actions", "locks", "tmp", "memo", "quarantine"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(CacheError::io_err("create", &p))?;
+        }
+        Ok(Store { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A fresh scratch directory inside the store, on the same filesystem as `objects/`, so
+    /// that outputs written there can be published by rename rather than copied. Its name
+    /// carries the pid so that `gc` can tell abandoned scratch from live scratch.
+    pub fn scratch_dir(&self) -> Result<PathBuf, CacheError> {
+        let p = self.root.join("tmp").join(tmp_name("scratch"));
+        fs::create_dir_all(&p).map_err(CacheError::io_err("create", &p))?;
+        Ok(p)
+    }
+
+    pub fn object_path(&self, d: &Digest) -> PathBuf {
+        let hex = d.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    fn action_path(&self, key: &Digest) -> PathBuf {
+        let hex = key.to_hex();
+        self.root
+            .join("actions")
+            .join(&hex[..2])
+            .join(format!("{}.json", &hex[2..]))
+    }
+
+    /// Publish a file as an object, consuming it: hash, fsync, make read-only, rename into
+    /// place. If the object already exists the file is simply removed.
+    pub fn adopt_file(&self, path: &Path) -> Result<ObjectInfo, CacheError> {
+        let digest = hash_file(path)?;
+        let size = fs::metadata(path)
+            .map_err(CacheError::io_err("stat", path))?
+            .len();
+        let dest = self.object_path(&digest);
+        if fs::metadata(&dest)
+            .map(|m| m.len() == size)
+            .unwrap_or(false)
+        {
+            fs::remove_file(path).map_err(CacheError::io_err("remove", path))?;
+            return Ok(ObjectInfo { digest, size });
+        }
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(CacheError::io_err("fsync", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+            .map_err(CacheError::io_err("chmod", path))?;
+        let parent = dest.parent().expect("object path has a parent");
+        fs::create_dir_all(parent).map_err(CacheError::io_err("create", parent))?;
+        fs::rename(path, &dest).map_err(CacheError::io_err("publish", &dest))?;
+        sync_dir(parent);
+        Ok(ObjectInfo { digest, size })
+    }
+
+    /// Publish bytes as an object.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<ObjectInfo, CacheError> {
+        let tmp = self.root.join("tmp").join(tmp_name("obj"));
+        fs::write(&tmp, bytes).map_err(CacheError::io_err("write", &tmp))?;
+        self.adopt_file(&tmp)
+    }
+
+    /// The path of an object after checking that its bytes still hash to its name. A corrupt
+    /// object is moved to `quarantine/` and reported, so that it is recomputed, never used.
+    pub fn verified_object(&self, d: &Digest) -> Result<PathBuf, CacheError> {
+        let path = self.object_path(d);
+        if !path.exists() {
+            return Err(CacheError::Missing(*d));
+        }
+        let actual = hash_file(&path)?;
+        if actual != *d {
+            let q = self
+                .root
+                .join("quarantine")
+                .join(format!("{}-{}", d.to_hex(), tmp_name("q")));
+            fs::rename(&path, &q).map_err(CacheError::io_err("quarantine", &path))?;
+            tracing::warn!(object = %d, "corrupt object quarantined");
+            return Err(CacheError::Corrupt {
+                digest: *d,
+                actual,
+                quarantined: q,
+            });
+        }
+        Ok(path)
+    }
+
+    pub fn has_object(&self, d: &Digest) -> bool {
+        self.object_path(d).exists()
+    }
+
+    /// Write an action record. Callers publish every object the record names first.
+    pub fn put_action(&self, key: &Digest, bytes: &[u8]) -> Result<(), CacheError> {
+        write_atomic(&self.action_path(key), bytes)
+    }
+
+    /// Read an action record, `None` when there is none.
+    pub fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, CacheError> {
+        let p = self.action_path(key);
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CacheError::io_err("read", &p)(e)),
+        }
+    }
+
+    pub fn remove_action(&self, key: &Digest) -> Result<(), CacheError> {
+        let p = self.action_path(key);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(CacheError::io_err("remove", &p)(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Every action key in the store.
+    pub fn action_keys(&self) -> Vec<Digest> {
+        let dir = self.root.join("actions");
+        WalkDir::new(&dir)
+            .min_depth(2)
+            .max_depth(2)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let prefix = e.path().parent()?.file_name()?.to_str()?.to_owned();
+                let stem = e.path().file_stem()?.to_str()?.to_owned();
+                format!("{prefix}{stem}").parse().ok()
+            })
+            .collect()
+    }
+
+    /// Hash an input file (memoised by stat; see `filehash`).
+    pub fn hash_input_file(&self, path: &Path) -> Result<Digest, CacheError> {
+        hash_input(&self.root.join("memo"), path)
+    }
+
+    /// Take the exclusive lock for one key.
+    pub fn lock(
+        &self,
+        key: &Digest,
+        on_wait: impl FnOnce(Option<LockOwner>),
+    ) -> Result<KeyLock, CacheError> {
+        KeyLock::acquire(&self.root.join("locks").join(key.to_hex()), on_wait)
+    }
+
+    /// Remove every action not in `live_actions` and every object not in `live_objects`, plus
+    /// scratch left by processes that no longer exist.
+    pub fn gc(
+        &self,
+        live_actions: &HashSet<Digest>,
+        live_objects: &HashSet<Digest>,
+        dry_run: bool,
+    ) -> Result<GcReport, CacheError> {
+        let mut report = GcReport::default();
+        for key in self.action_keys() {
+            if !live_actions.contains(&key) {
+                if !dry_run {
+                    self.remove_action(&key)?;
+                }
+                report.actions.push(key);
+            }
+        }
+        let objects = self.root.join("objects");
+        for entry in WalkDir::new(&objects)
+            .min_depth(2)
+            .max_depth(2)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            let Some(digest) = object_digest(entry.path()) else {
+                continue;
+            };
+            if live_objects.contains(&digest) {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            if !dry_run {
+                fs::remove_file(entry.path())
+                    .map_err(CacheError::io_err("remove", entry.path()))?;
+            }
+            report.objects.push(ObjectInfo { digest, size });
+        }
+        report.temp_files = self.sweep_tmp(dry_run)?;
+        Ok(report)
+    }
+
+    fn sweep_tmp(&self, dry_run: bool) -> Result<usize, CacheError> {
+        let tmp = self.root.join("tmp");
+        let mut n = 0;
+        for entry in fs::read_dir(&tmp)
+            .map_err(CacheError::io_err("list", &tmp))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let alive =
+                tmp_pid(&name).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if alive {
+                continue;
+            }
+            n += 1;
+            if !dry_run {
+                let p = entry.path();
+                let _ = if p.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn object_digest(path: &Path) -> Option<Digest> {
+    let prefix = path.parent()?.file_name()?.to_str()?;
+    let rest = path.file_name()?.to_str()?;
+    format!("{prefix}{rest}").parse().ok()
+}
+
+fn tmp_name(what: &str) -> String {
+    format!(
+        "{what}.{}.{}.{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+fn tmp_pid(name: &str) -> Option<u32> {
+    name.split('.').nth(1)?.parse().ok()
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+/// Write a file so that readers see the old content or the new, never a torn one: a temp file
+/// in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let dir = path.parent().expect("atomic write target has a parent");
+    fs::create_dir_all(dir).map_err(CacheError::io_err("create", dir))?;
+    let tmp = dir.join(format!(".{}", tmp_name("w")));
+    let mut f = File::create(&tmp).map_err(CacheError::io_err("create", &tmp))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(CacheError::io_err("write", &tmp))?;
+    drop(f);
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(CacheError::io_err("rename", path)(e));
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_round_trip_and_corruption_is_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let info = store.put_bytes(b"hello").unwrap();
+        assert_eq!(info.digest, Digest::of_bytes(b"hello"));
+        let p = store.verified_object(&info.digest).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        // Flip a byte: the next read must refuse the object and move it aside.
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&p, b"hellp").unwrap();
+        match store.verified_object(&info.digest) {
+            Err(CacheError::Corrupt { quarantined, .. }) => assert!(quarantined.exists()),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        assert!(!store.has_object(&info.digest));
+        // Publishing the same bytes again heals the store.
+        store.put_bytes(b"hello").unwrap();
+        assert!(store.verified_object(&info.digest).is_ok());
+    }
+
+    #[test]
+    fn gc_keeps_live_and_removes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.put_bytes(b"a").unwrap().digest;
+        let b = store.put_bytes(b"b").unwrap().digest;
+        let k1 = Digest::of_bytes(b"k1");
+        let k2 = Digest::of_bytes(b"k2");
+        store.put_action(&k1, b"{}").unwrap();
+        store.put_action(&k2, b"{}").unwrap();
+        let live_a: HashSet<_> = [k1].into();
+        let live_o: HashSet<_> = [a].into();
+        let dry = store.gc(&live_a, &live_o, true).unwrap();
+        assert_eq!(dry.objects.len(), 1);
+        assert!(store.has_object(&b));
+        let real = store.gc(&live_a, &live_o, false).unwrap();
+        assert_eq!(real.actions, vec![k2]);
+        assert!(store.has_object(&a) && !store.has_object(&b));
+        assert!(store.get_action(&k1).unwrap().is_some());
+        assert!(store.get_action(&k2).unwrap().is_none());
+    }
+
+    #[test]
+    fn input_hash_memo_notices_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("c")).unwrap();
+        let f = dir.path().join("data.txt");
+        fs::write(&f, "one").unwrap();
+        let d1 = store.hash_input_file(&f).unwrap();
+        assert_eq!(d1, store.hash_input_file(&f).unwrap());
+        fs::write(&f, "two!").unwrap();
+        let d2 = store.hash_input_file(&f).unwrap();
+        assert_ne!(d1, d2);
+        assert_eq!(d2, Digest::of_bytes(b"two!"));
+    }
+
+    #[test]
+    fn key_locks_exclude_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Digest::of_bytes(b"k");
+        let held = store.lock(&key, |_| {}).unwrap();
+        let store2 = store.clone();
+        let waited = std::thread::spawn(move || {
+            let mut saw = None;
+            let _l = store2.lock(&key, |o| saw = o).unwrap();
+            saw
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+        let owner = waited.join().unwrap().expect("waiter saw the owner");
+        assert_eq!(owner.pid, std::process::id());
+        assert!(!owner.is_stale());
+    }
+}

@@ -1,0 +1,421 @@
+//! Executors: how one node, already keyed and recorded as a recipe, gets run.
+//!
+//! Both implementations end in `run_recipe`, which takes the key's lock, re-checks the cache,
+//! runs the stage into scratch, publishes every output object and only then writes the action
+//! record. The subprocess form (`basins exec-node --cache DIR KEY`) reads nothing but the
+//! recipe, which is what a Slurm job will run too.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use basins_cache::{CacheError, Digest, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::record::{self, ActionRecord, OutputFile, Recipe, Resolved};
+use crate::stage::{Registry, StageContext, StageInput};
+use crate::EngineError;
+
+/// What became of a dispatched node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// We ran it and published its record.
+    Executed,
+    /// Another process finished it while we waited for its lock.
+    Reused,
+    /// An upstream object failed its hash check: it was quarantined and the upstream record
+    /// removed, so the scheduler recomputes the upstream node and retries this one.
+    CorruptInput {
+        role: String,
+        node: String,
+        upstream_key: Digest,
+    },
+}
+
+pub struct Job<'a> {
+    pub key: Digest,
+    pub node: &'a str,
+    pub gpu: Option<u32>,
+    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// The Buck2 lesson: the interface lives apart from its implementations, so Slurm (and a
+/// cache-first remote executor) are just more of them.
+pub trait Executor: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn execute(&self, job: &Job) -> Result<Outcome, EngineError>;
+}
+
+pub struct InProcess {
+    pub store: Store,
+    pub registry: Registry,
+}
+
+impl Executor for InProcess {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+    fn execute(&self, job: &Job) -> Result<Outcome, EngineError> {
+        run_recipe(
+            &self.store,
+            &self.registry,
+            &job.key,
+            job.gpu,
+            "in-process",
+            job.progress,
+            job.cancel.clone(),
+        )
+    }
+}
+
+/// Runs each node as `<exe> exec-node --cache DIR KEY` in a child process.
+pub struct Subprocess {
+    pub store: Store,
+    pub exe: PathBuf,
+}
+
+impl Executor for Subprocess {
+    fn name(&self) -> &'static str {
+        "subprocess"
+    }
+    fn execute(&self, job: &Job) -> Result<Outcome, EngineError> {
+        let stderr_path = self
+            .store
+            .root()
+            .join("logs")
+            .join(format!("{}.stderr", job.key.to_hex()));
+        std::fs::create_dir_all(stderr_path.parent().expect("logs dir"))
+            .map_err(CacheError::io_err("create", &stderr_path))?;
+        let stderr = std::fs::File::create(&stderr_path)
+            .map_err(CacheError::io_err("create", &stderr_path))?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("exec-node")
+            .arg("--cache")
+            .arg(self.store.root())
+            .arg(job.key.to_hex());
+        if let Some(g) = job.gpu {
+            cmd.arg("--gpu")
+                .arg(g.to_string())
+                .env("CUDA_VISIBLE_DEVICES", g.to_string());
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| EngineError::Exec(format!("cannot start {}: {e}", self.exe.display())))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let outcome: Arc<Mutex<Option<Outcome>>> = Arc::default();
+        let reader = {
+            let outcome = outcome.clone();
+            let progress = job.progress;
+            std::thread::scope(|s| {
+                let h = s.spawn(move || {
+                    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                        if let Some(rest) = line.strip_prefix("@progress ") {
+                            let mut it = rest.split(' ').filter_map(|x| x.parse::<u64>().ok());
+                            if let (Some(d), Some(t)) = (it.next(), it.next()) {
+                                progress(d, t);
+                            }
+                        } else if let Some(rest) = line.strip_prefix("@outcome ") {
+                            *outcome.lock().expect("outcome lock") =
+                                serde_json::from_str(rest).ok();
+                        }
+                    }
+                });
+                let status = loop {
+                    if job.cancel.load(Ordering::Relaxed) {
+                        let _ = child.kill();
+                    }
+                    match child.try_wait() {
+                        Ok(Some(st)) => break Ok(st),
+                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                        Err(e) => break Err(e),
+                    }
+                };
+                let _ = h.join();
+                status
+            })
+        };
+        let status =
+            reader.map_err(|e| EngineError::Exec(format!("waiting for exec-node: {e}")))?;
+        let got = outcome.lock().expect("outcome lock").take();
+        match (status.success(), got) {
+            (true, Some(o)) => Ok(o),
+            _ => {
+                let tail = tail_of(&stderr_path, 20);
+                Err(EngineError::StageFailed {
+                    node: job.node.to_owned(),
+                    message: format!(
+                        "exec-node exited with {status}{}",
+                        if tail.is_empty() {
+                            String::new()
+                        } else {
+                            format!(":\n{tail}")
+                        }
+                    ),
+                    log: Some(stderr_path),
+                })
+            }
+        }
+    }
+}
+
+fn tail_of(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Inputs as the stage sees them. An upstream object that fails its hash check turns into
+/// `Err(Outcome::CorruptInput)` after its record is removed.
+pub(crate) fn stage_inputs(
+    store: &Store,
+    recipe: &Recipe,
+) -> Result<Result<BTreeMap<String, StageInput>, Outcome>, EngineError> {
+    let mut out = BTreeMap::new();
+    for (role, r) in &recipe.inputs {
+        let input = match r {
+            Resolved::File { path, .. } => StageInput::File(path.clone()),
+            Resolved::Dir { path, .. } => StageInput::Dir(path.clone()),
+            Resolved::Node { node, key } => {
+                // No record: another consumer found one of its objects corrupt and dropped it.
+                let Some(rec) = record::load_record(store, key)? else {
+                    return Ok(Err(Outcome::CorruptInput {
+                        role: role.clone(),
+                        node: node.clone(),
+                        upstream_key: *key,
+                    }));
+                };
+                let mut files = BTreeMap::new();
+                for (name, o) in &rec.outputs {
+                    match store.verified_object(&o.digest) {
+                        Ok(p) => {
+                            files.insert(name.clone(), p);
+                        }
+                        Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
+                            store.remove_action(key)?;
+                            return Ok(Err(Outcome::CorruptInput {
+                                role: role.clone(),
+                                node: node.clone(),
+                                upstream_key: *key,
+                            }));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                StageInput::Node {
+                    node: node.clone(),
+                    files,
+                    metrics: rec.metrics.clone(),
+                }
+            }
+        };
+        out.insert(role.clone(), input);
+    }
+    Ok(Ok(out))
+}
+
+/// What a running node gets from whoever runs it: its device, a progress sink, Ctrl-C.
+pub(crate) struct Runtime<'a> {
+    pub gpu: Option<u32>,
+    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Execute a recipe's stage into `out_dir`; returns its metrics. Shared by `run` and `verify`.
+pub(crate) fn execute_stage(
+    registry: &Registry,
+    recipe: &Recipe,
+    inputs: &BTreeMap<String, StageInput>,
+    out_dir: &Path,
+    log_file: std::fs::File,
+    rt: Runtime,
+) -> Result<serde_json::Value, EngineError> {
+    let kind = registry
+        .get(&recipe.preimage.kind)
+        .ok_or_else(|| EngineError::UnknownKind {
+            kind: recipe.preimage.kind.clone(),
+            known: registry.names().map(str::to_owned).collect(),
+        })?;
+    if kind.version() != recipe.preimage.kind_version {
+        return Err(EngineError::Exec(format!(
+            "recipe for `{}` was made for `{}` version {}, this build has version {}",
+            recipe.node,
+            kind.name(),
+            recipe.preimage.kind_version,
+            kind.version()
+        )));
+    }
+    let ctx = StageContext {
+        node: &recipe.node,
+        params: &recipe.preimage.params,
+        env: &recipe.preimage.env,
+        inputs,
+        out_dir,
+        gpu: rt.gpu,
+        progress: rt.progress,
+        log: Mutex::new(log_file),
+        cancel: rt.cancel,
+    };
+    kind.run(&ctx).map_err(|e| EngineError::StageFailed {
+        node: recipe.node.clone(),
+        message: format!("{e:#}"),
+        log: None,
+    })
+}
+
+/// Run one recorded recipe to completion and publish it (see the module docs).
+pub fn run_recipe(
+    store: &Store,
+    registry: &Registry,
+    key: &Digest,
+    gpu: Option<u32>,
+    executor: &str,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+    cancel: Arc<AtomicBool>,
+) -> Result<Outcome, EngineError> {
+    let recipe = record::load_recipe(store, key)?;
+    let _lock = store.lock(key, |owner| match owner {
+        Some(o) if o.is_stale() => tracing::warn!(node = %recipe.node, "lock held by dead process {} on {}", o.pid, o.host),
+        Some(o) => tracing::info!(node = %recipe.node, "waiting for {} (pid {}) which is running it", o.host, o.pid),
+        None => tracing::info!(node = %recipe.node, "waiting for another process running it"),
+    })?;
+    if let Some(rec) = record::load_record(store, key)? {
+        if rec.objects_present(store) {
+            return Ok(Outcome::Reused);
+        }
+    }
+    let inputs = match stage_inputs(store, &recipe)? {
+        Ok(i) => i,
+        Err(corrupt) => return Ok(corrupt),
+    };
+    let scratch = store.scratch_dir()?;
+    let rt = Runtime {
+        gpu,
+        progress,
+        cancel,
+    };
+    let result = run_in_scratch(store, registry, &recipe, &inputs, &scratch, executor, rt);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result.map(|()| Outcome::Executed)
+}
+
+fn run_in_scratch(
+    store: &Store,
+    registry: &Registry,
+    recipe: &Recipe,
+    inputs: &BTreeMap<String, StageInput>,
+    scratch: &Path,
+    executor: &str,
+    rt: Runtime,
+) -> Result<(), EngineError> {
+    let out_dir = scratch.join("out");
+    std::fs::create_dir_all(&out_dir).map_err(CacheError::io_err("create", &out_dir))?;
+    let log_tmp = scratch.join("node.log");
+    let log_file =
+        std::fs::File::create(&log_tmp).map_err(CacheError::io_err("create", &log_tmp))?;
+    let log_final = record::log_path(store, &recipe.key);
+    let publish_log = || {
+        if let Some(dir) = log_final.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::rename(&log_tmp, &log_final);
+    };
+    let started = now_ms();
+    let clock = Instant::now();
+    let metrics = match execute_stage(registry, recipe, inputs, &out_dir, log_file, rt) {
+        Ok(m) => m,
+        Err(EngineError::StageFailed { node, message, .. }) => {
+            let _ = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log_tmp)
+                .map(|mut f| {
+                    use std::io::Write;
+                    writeln!(f, "error: {message}")
+                });
+            publish_log();
+            return Err(EngineError::StageFailed {
+                node,
+                message,
+                log: Some(log_final),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let kind = registry
+        .get(&recipe.preimage.kind)
+        .expect("kind checked in execute_stage");
+    let mut outputs = BTreeMap::new();
+    for (rel, path) in files_under(&out_dir)? {
+        let info = store.adopt_file(&path)?;
+        outputs.insert(
+            rel.clone(),
+            OutputFile {
+                digest: info.digest,
+                size: info.size,
+                class: kind.output_class(&rel),
+            },
+        );
+    }
+    publish_log();
+    let rec = ActionRecord {
+        key: recipe.key,
+        study: recipe.study.clone(),
+        node: recipe.node.clone(),
+        kind: recipe.preimage.kind.clone(),
+        preimage: recipe.preimage.clone(),
+        output_hash: ActionRecord::compute_output_hash(&outputs, &metrics),
+        outputs,
+        metrics,
+        executor: executor.to_owned(),
+        host: gethostname(),
+        pid: std::process::id(),
+        started_ms: started,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        exit_status: 0,
+        log: Some(record::relative_to(store, &log_final)),
+    };
+    store.put_action(
+        &recipe.key,
+        &serde_json::to_vec_pretty(&rec).expect("record serialises"),
+    )?;
+    Ok(())
+}
+
+fn gethostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// The files a stage wrote, as (relative name with `/`, path), sorted. Symlinks are not
+/// followed: an output is what the stage wrote, never what it pointed at.
+fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>, EngineError> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry
+            .map_err(|e| EngineError::Exec(format!("listing outputs in {}: {e}", dir.display())))?;
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .expect("under dir")
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, entry.into_path()));
+        }
+    }
+    Ok(out)
+}

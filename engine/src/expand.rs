@@ -1,0 +1,294 @@
+//! Expansion: a resolved `Manifest` becomes stage instances (`Node`s) with stable, readable ids,
+//! canonical params and declared inputs. Pure and in memory: nothing here touches the disk, so
+//! expanding a 100-seed study costs microseconds per node.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::manifest::{DataSource, EvalSet, Manifest, Model, PairSpec};
+
+/// Where a node's input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The outputs of another node, by id.
+    Node(String),
+    /// A file on disk (hashed by content).
+    File(PathBuf),
+    /// A directory on disk, such as a Hugging Face model directory (every file hashed).
+    Dir(PathBuf),
+}
+
+/// One named input of a node. Roles are unique within a node and are what the recipe key and
+/// `basins why` talk about ("input `model_a` changed").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub role: String,
+    pub source: Source,
+}
+
+/// One stage instance.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub kind: String,
+    pub params: Value,
+    pub inputs: Vec<Input>,
+}
+
+impl Node {
+    fn new(id: String, kind: &str, params: Value) -> Node {
+        Node {
+            id,
+            kind: kind.into(),
+            params,
+            inputs: Vec::new(),
+        }
+    }
+
+    fn input(mut self, role: impl Into<String>, source: Source) -> Node {
+        self.inputs.push(Input {
+            role: role.into(),
+            source,
+        });
+        self
+    }
+}
+
+/// Expand a manifest into its nodes, upstream before downstream.
+pub fn expand(m: &Manifest) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    let model_src = model_source(m, &mut nodes);
+    for task in &m.finetune.tasks {
+        expand_task(m, task, &model_src, &mut nodes);
+    }
+    if let Some(r) = &m.report {
+        let mut report = Node::new(
+            "report".into(),
+            "report",
+            json!({"title": r.title, "bootstrap": r.bootstrap, "study": m.study.name, "config": study_config(m)}),
+        );
+        let wanted = ["barriers/", "cluster/", "diagnostics/"];
+        let ups: Vec<String> = nodes
+            .iter()
+            .filter(|n| wanted.iter().any(|w| n.id.starts_with(w)))
+            .map(|n| n.id.clone())
+            .collect();
+        for id in ups {
+            report = report.input(id.clone(), Source::Node(id));
+        }
+        nodes.push(report);
+    }
+    nodes
+}
+
+/// The study's settings as the report shows them: canonical (so reordering or commenting the
+/// manifest changes nothing) and free of file paths (data enter through input digests).
+fn study_config(m: &Manifest) -> Value {
+    json!({
+        "backend": m.study.backend,
+        "precision": m.study.precision,
+        "finetune": {"model": m.finetune.model, "tasks": m.finetune.tasks, "seeds": m.finetune.seeds, "hyper": m.finetune.hyper},
+        "interpolate": m.interpolate.as_ref().map(|i| json!({"pairs": i.pairs, "alphas": i.alphas.0, "eval": i.eval.as_ref().map(|e| e.iter().map(|x| x.name()).collect::<Vec<_>>()), "max_examples": i.max_examples})),
+        "cluster": m.cluster,
+        "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format}))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn model_source(m: &Manifest, nodes: &mut Vec<Node>) -> Source {
+    let name = &m.finetune.model;
+    match &m.models[name] {
+        Model::Path(p) => Source::Dir(p.clone()),
+        Model::Builtin { config, pretrain } => {
+            let id = format!("pretrain/{name}");
+            nodes.push(Node::new(
+                id.clone(),
+                "pretrain",
+                json!({"config": config, "pretrain": pretrain}),
+            ));
+            Source::Node(id)
+        }
+    }
+}
+
+/// The data a task or diagnostic reads: files, or a `generate/<name>` node.
+fn data_inputs(
+    name: &str,
+    format: &Value,
+    source: &DataSource,
+    nodes: &mut Vec<Node>,
+) -> (Option<Source>, Vec<(String, Source)>) {
+    match source {
+        DataSource::Files { train, eval } => (
+            train.clone().map(Source::File),
+            eval.iter()
+                .map(|(k, p)| (k.clone(), Source::File(p.clone())))
+                .collect(),
+        ),
+        DataSource::Generated(g) => {
+            let id = format!("generate/{name}");
+            if !nodes.iter().any(|n| n.id == id) {
+                nodes.push(Node::new(
+                    id.clone(),
+                    "generate",
+                    json!({"name": name, "format": format, "generate": g}),
+                ));
+            }
+            (
+                Some(Source::Node(id.clone())),
+                vec![("eval".into(), Source::Node(id))],
+            )
+        }
+    }
+}
+
+/// The eval sets a task's models are scored on, each with where its data comes from.
+fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<(EvalSet, Source)> {
+    let t = &m.tasks[task];
+    let (_, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
+    let mut all: Vec<(EvalSet, Source)> = splits
+        .into_iter()
+        .map(|(s, src)| {
+            (
+                EvalSet::Split {
+                    task: task.into(),
+                    split: s,
+                },
+                src,
+            )
+        })
+        .collect();
+    for (name, d) in m.diagnostics.iter().filter(|(_, d)| d.task == task) {
+        let (_, files) = data_inputs(name, &json!(d.format), &d.source, nodes);
+        let src = files
+            .into_iter()
+            .next()
+            .map(|f| f.1)
+            .expect("a diagnostic has one file");
+        all.push((EvalSet::Diagnostic(name.clone()), src));
+    }
+    match m.interpolate.as_ref().and_then(|i| i.eval.as_ref()) {
+        Some(chosen) => all
+            .into_iter()
+            .filter(|(e, _)| chosen.contains(e))
+            .collect(),
+        None => all,
+    }
+}
+
+/// What a model needs to know about each eval set to read it.
+fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Value {
+    sets.iter()
+        .map(|(e, _)| match e {
+            EvalSet::Split { task, split } => {
+                let t = &m.tasks[task];
+                json!({"name": e.name(), "split": split, "format": t.format, "labels": t.labels, "fields": t.fields, "on_bad_row": t.on_bad_row, "diagnostic": false})
+            }
+            EvalSet::Diagnostic(d) => {
+                let d = &m.diagnostics[d];
+                json!({"name": e.name(), "format": d.format, "labels": d.labels, "fields": d.fields, "on_bad_row": d.on_bad_row, "max_examples": d.max_examples, "diagnostic": true})
+            }
+        })
+        .collect()
+}
+
+fn pairs(spec: &PairSpec, seeds: &[u64]) -> Vec<(u64, u64)> {
+    let all_in = |set: &[u64]| {
+        let mut v = Vec::new();
+        for (i, a) in set.iter().enumerate() {
+            for b in &set[i + 1..] {
+                v.push((*a.min(b), *a.max(b)));
+            }
+        }
+        v
+    };
+    let raw = match spec {
+        PairSpec::All => all_in(seeds),
+        PairSpec::Within(groups) => groups.iter().flat_map(|g| all_in(&g.0)).collect(),
+        PairSpec::List(l) => l.iter().map(|(a, b)| (*a.min(b), *a.max(b))).collect(),
+    };
+    let mut seen = BTreeSet::new();
+    raw.into_iter().filter(|p| seen.insert(*p)).collect()
+}
+
+fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) {
+    let t = &m.tasks[task];
+    let (train, _) = data_inputs(task, &json!(t.format), &t.source, nodes);
+    let sets = eval_sets(m, task, nodes);
+    let evals = eval_params(m, &sets);
+    let max_eval = m.interpolate.as_ref().and_then(|i| i.max_examples);
+    let eval_batch = m.interpolate.as_ref().map_or(128, |i| i.batch_size);
+    let with_eval_inputs = |mut n: Node| {
+        for (e, src) in &sets {
+            n = n.input(format!("eval:{}", e.name()), src.clone());
+        }
+        n
+    };
+    let ft = |s: u64| format!("finetune/{task}/seed={s}");
+    let ev = |s: u64| format!("evaluate/{task}/seed={s}");
+    for &seed in &m.finetune.seeds {
+        let params = json!({
+            "task": task, "format": t.format, "labels": t.labels, "fields": t.fields,
+            "on_bad_row": t.on_bad_row, "max_examples": t.max_examples, "seed": seed, "hyper": m.finetune.hyper,
+        });
+        let mut n = Node::new(ft(seed), "finetune", params).input("model", model.clone());
+        if let Some(train) = &train {
+            n = n.input("train", train.clone());
+        }
+        nodes.push(n);
+        let params = json!({"eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});
+        nodes.push(with_eval_inputs(
+            Node::new(ev(seed), "evaluate", params).input("model", Source::Node(ft(seed))),
+        ));
+    }
+    let Some(interp) = &m.interpolate else { return };
+    let pairs = pairs(&interp.pairs, &m.finetune.seeds);
+    let mut barriers = Node::new(
+        format!("barriers/{task}"),
+        "barriers",
+        json!({"alphas": interp.alphas.0, "pairs": pairs, "seeds": m.finetune.seeds,
+               "bootstrap": m.report.as_ref().map_or(1000, |r| r.bootstrap)}),
+    );
+    for &seed in &m.finetune.seeds {
+        barriers = barriers.input(format!("endpoint:{seed}"), Source::Node(ev(seed)));
+    }
+    for &(a, b) in &pairs {
+        let id = format!("interpolate/{task}/{a}~{b}");
+        let params = json!({"alphas": interp.alphas.0, "eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});
+        let n = Node::new(id.clone(), "interpolate", params)
+            .input("model_a", Source::Node(ft(a)))
+            .input("model_b", Source::Node(ft(b)));
+        nodes.push(with_eval_inputs(n));
+        barriers = barriers.input(format!("path:{a}~{b}"), Source::Node(id));
+    }
+    nodes.push(barriers);
+    let mut downstream = vec![];
+    if let Some(c) = &m.cluster {
+        let eval = c
+            .eval
+            .clone()
+            .map(|e| e.name())
+            .or_else(|| sets.first().map(|s| s.0.name()));
+        let params = json!({"eval": eval, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta, "bootstrap": c.bootstrap, "seeds": m.finetune.seeds});
+        let id = format!("cluster/{task}");
+        nodes.push(
+            Node::new(id.clone(), "cluster", params)
+                .input("barriers", Source::Node(format!("barriers/{task}"))),
+        );
+        downstream.push(id);
+    }
+    let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
+    let mut d = Node::new(
+        format!("diagnostics/{task}"),
+        "diagnostics",
+        json!({"eval_sets": evals, "names": diag, "seeds": m.finetune.seeds}),
+    );
+    for &seed in &m.finetune.seeds {
+        d = d.input(format!("endpoint:{seed}"), Source::Node(ev(seed)));
+    }
+    for id in downstream {
+        d = d.input("cluster", Source::Node(id));
+    }
+    nodes.push(d);
+}

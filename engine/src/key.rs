@@ -1,0 +1,266 @@
+//! Recipe keys: what we ran, as opposed to content hashes (what came out).
+//!
+//! A key is blake3 over the canonical JSON of a `Preimage`: the hashing-scheme version, the
+//! stage kind and its hand-bumped implementation version, the resolved params (defaults
+//! included), the content hashes of every input (files, or upstream outputs), and the
+//! environment that changes the bits (backend, precision). serde_json's maps are ordered, its
+//! floats print in shortest round-trip form, and each field is typed, so two equal recipes
+//! always give the same bytes, and no two different ones can collide by concatenation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use basins_cache::Digest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bumped when the pre-image's layout or meaning changes; invalidates every key.
+pub const SCHEME_VERSION: u32 = 1;
+
+/// A recipe key: the blake3 of a canonical pre-image.
+pub type RecipeKey = Digest;
+
+/// What an input contributed to the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputDigest {
+    File(Digest),
+    Dir(Digest),
+    /// The `output_hash` of an upstream node's record.
+    Node(Digest),
+}
+
+impl InputDigest {
+    fn digest(&self) -> &Digest {
+        match self {
+            InputDigest::File(d) | InputDigest::Dir(d) | InputDigest::Node(d) => d,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preimage {
+    pub scheme: u32,
+    pub kind: String,
+    pub kind_version: u32,
+    pub params: Value,
+    pub env: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, InputDigest>,
+}
+
+impl Preimage {
+    pub fn key(&self) -> Digest {
+        let bytes = serde_json::to_vec(self).expect("a pre-image always serialises");
+        Digest::of_tagged("basins-recipe", &bytes)
+    }
+}
+
+/// Why a node must run, one typed reason per difference, printed as one line each (the idea is
+/// cargo's `DirtyReason`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum DirtyReason {
+    /// Never run in this study (no earlier record for this node id).
+    New,
+    SchemeChanged {
+        old: u32,
+        new: u32,
+    },
+    KindVersionChanged {
+        kind: String,
+        old: u32,
+        new: u32,
+    },
+    ParamChanged {
+        param: String,
+        old: Value,
+        new: Value,
+    },
+    EnvChanged {
+        name: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
+    InputChanged {
+        role: String,
+        old: String,
+        new: String,
+    },
+    InputAdded {
+        role: String,
+    },
+    InputRemoved {
+        role: String,
+    },
+    /// An upstream node must run first, so this node's key is not known yet.
+    UpstreamPending {
+        role: String,
+        node: String,
+    },
+    /// The recipe is unchanged but its record is gone (gc, or a corrupt object was removed).
+    RecordMissing,
+}
+
+impl fmt::Display for DirtyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DirtyReason::*;
+        match self {
+            New => write!(f, "new: never run in this study"),
+            SchemeChanged { old, new } => write!(f, "hashing scheme changed: v{old} -> v{new}"),
+            KindVersionChanged { kind, old, new } => {
+                write!(f, "stage kind `{kind}` version changed: {old} -> {new}")
+            }
+            ParamChanged { param, old, new } => {
+                write!(f, "param `{param}` changed: {old} -> {new}")
+            }
+            EnvChanged { name, old, new } => write!(
+                f,
+                "environment `{name}` changed: {} -> {}",
+                old.as_deref().unwrap_or("(unset)"),
+                new.as_deref().unwrap_or("(unset)")
+            ),
+            InputChanged { role, old, new } => write!(f, "input `{role}` changed: {old} -> {new}"),
+            InputAdded { role } => write!(f, "input `{role}` added"),
+            InputRemoved { role } => write!(f, "input `{role}` removed"),
+            UpstreamPending { role, node } => {
+                write!(f, "input `{role}` waits on `{node}`, which must run first")
+            }
+            RecordMissing => write!(f, "same recipe, but its cached result is gone"),
+        }
+    }
+}
+
+/// Field-level differences between the last recorded pre-image and the current one.
+/// `new_inputs` holds `None` for inputs whose digest is not known yet (upstream pending).
+pub fn diff(
+    old: &Preimage,
+    new_kind_version: u32,
+    new_params: &Value,
+    new_env: &BTreeMap<String, String>,
+    new_inputs: &BTreeMap<String, Option<InputDigest>>,
+) -> Vec<DirtyReason> {
+    let mut out = Vec::new();
+    if old.scheme != SCHEME_VERSION {
+        out.push(DirtyReason::SchemeChanged {
+            old: old.scheme,
+            new: SCHEME_VERSION,
+        });
+    }
+    if old.kind_version != new_kind_version {
+        out.push(DirtyReason::KindVersionChanged {
+            kind: old.kind.clone(),
+            old: old.kind_version,
+            new: new_kind_version,
+        });
+    }
+    diff_values("", &old.params, new_params, &mut out);
+    let names: std::collections::BTreeSet<&String> = old.env.keys().chain(new_env.keys()).collect();
+    for name in names {
+        let (o, n) = (old.env.get(name), new_env.get(name));
+        if o != n {
+            out.push(DirtyReason::EnvChanged {
+                name: name.clone(),
+                old: o.cloned(),
+                new: n.cloned(),
+            });
+        }
+    }
+    for (role, new) in new_inputs {
+        match (old.inputs.get(role), new) {
+            (None, _) => out.push(DirtyReason::InputAdded { role: role.clone() }),
+            (Some(o), Some(n)) if o != n => out.push(DirtyReason::InputChanged {
+                role: role.clone(),
+                old: o.digest().short(),
+                new: n.digest().short(),
+            }),
+            _ => {}
+        }
+    }
+    for role in old.inputs.keys().filter(|r| !new_inputs.contains_key(*r)) {
+        out.push(DirtyReason::InputRemoved { role: role.clone() });
+    }
+    out
+}
+
+fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<DirtyReason>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_values(
+                    &p,
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (a, b) if a != b => out.push(DirtyReason::ParamChanged {
+            param: path.to_owned(),
+            old: a.clone(),
+            new: b.clone(),
+        }),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pre(params: Value) -> Preimage {
+        Preimage {
+            scheme: SCHEME_VERSION,
+            kind: "finetune".into(),
+            kind_version: 1,
+            params,
+            env: [("backend".to_string(), "cpu".to_string())].into(),
+            inputs: [(
+                "train".to_string(),
+                InputDigest::File(Digest::of_bytes(b"x")),
+            )]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn keys_are_canonical_and_sensitive() {
+        // Object key order in the source does not matter; values do.
+        let a: Value = serde_json::from_str(r#"{"lr": 2e-5, "batch": 32}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"batch": 32, "lr": 0.00002}"#).unwrap();
+        assert_eq!(pre(a.clone()).key(), pre(b).key());
+        assert_ne!(pre(a).key(), pre(json!({"lr": 3e-5, "batch": 32})).key());
+        let mut p = pre(json!({}));
+        let k = p.key();
+        p.kind_version = 2;
+        assert_ne!(k, p.key());
+    }
+
+    #[test]
+    fn diff_names_fields() {
+        let old = pre(json!({"hyper": {"lr": 2e-5, "epochs": 3}}));
+        let inputs = [(
+            "train".to_string(),
+            Some(InputDigest::File(Digest::of_bytes(b"y"))),
+        )]
+        .into();
+        let reasons = diff(
+            &old,
+            2,
+            &json!({"hyper": {"lr": 5e-5, "epochs": 3}}),
+            &old.env,
+            &inputs,
+        );
+        let text: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert_eq!(text[0], "stage kind `finetune` version changed: 1 -> 2");
+        assert_eq!(text[1], "param `hyper.lr` changed: 0.00002 -> 0.00005");
+        assert!(text[2].starts_with("input `train` changed: "));
+    }
+}

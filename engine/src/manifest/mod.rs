@@ -1,0 +1,191 @@
+//! Study manifests: parsing with file:line:column errors, `include`, validation, and the
+//! resolved `Manifest` that expansion reads. Nothing downstream reads TOML again.
+
+// Manifest errors carry a full location, key, expectation and hint; they are produced once per
+// bad manifest, never on a hot path, so their size is not worth boxing.
+#![allow(clippy::result_large_err)]
+
+mod at;
+mod error;
+mod raw;
+mod resolve;
+mod spec;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use at::At;
+pub use error::{did_you_mean, Location, ManifestError};
+pub use raw::{
+    Backend, BarrierKind, ClusterMethod, DataFormat, ExecutorKind, OnBadRow, Precision, SeedStream,
+};
+pub use resolve::{
+    Cluster, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, Interpolate, Manifest, Model,
+    Report, Study, Task,
+};
+pub use spec::{AlphaGrid, PairSpec, SeedSet};
+
+use raw::{Merge, RawManifest};
+
+/// One file of a study as read from disk; kept so the report can show exactly what ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Manifest {
+    /// Read a manifest and everything it includes, then validate the whole.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let mut sources = Vec::new();
+        let raw = load_with_includes(path, &mut Vec::new(), &mut sources)?;
+        resolve::resolve(path, raw, sources)
+    }
+
+    /// Parse one manifest from text (tests, `--stdin` style callers). Includes are resolved
+    /// relative to `path`'s directory.
+    pub fn from_str_at(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let mut sources = Vec::new();
+        let raw = parse_text(path, text, &mut vec![path.to_owned()], &mut sources)?;
+        resolve::resolve(path, raw, sources)
+    }
+}
+
+fn load_with_includes(
+    path: &Path,
+    stack: &mut Vec<PathBuf>,
+    sources: &mut Vec<SourceFile>,
+) -> Result<RawManifest, ManifestError> {
+    let text = fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    stack.push(fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()));
+    let raw = parse_text(path, &text, stack, sources);
+    stack.pop();
+    raw
+}
+
+/// Parse one file and overlay it on its includes (in order), so later keys win.
+fn parse_text(
+    path: &Path,
+    text: &str,
+    stack: &mut Vec<PathBuf>,
+    sources: &mut Vec<SourceFile>,
+) -> Result<RawManifest, ManifestError> {
+    let this: RawManifest = at::with_source(path, text, || toml::from_str(text))
+        .map_err(|e| toml_error(path, text, &e))?;
+    let mut base = RawManifest::default();
+    for inc in this.include.clone().unwrap_or_default() {
+        let target = path.parent().unwrap_or(Path::new(".")).join(&inc.value);
+        let canon = fs::canonicalize(&target).map_err(|e| ManifestError::Invalid {
+            at: inc.at.clone(),
+            key: "include".into(),
+            message: format!("cannot read included file {}: {e}", target.display()),
+            expected: Some("a path relative to this manifest".into()),
+            hint: None,
+        })?;
+        if stack.contains(&canon) {
+            let chain: Vec<String> = stack.iter().map(|p| p.display().to_string()).collect();
+            return Err(ManifestError::Invalid {
+                at: inc.at.clone(),
+                key: "include".into(),
+                message: format!(
+                    "include cycle: {} -> {}",
+                    chain.join(" -> "),
+                    canon.display()
+                ),
+                expected: Some("includes that form no cycle".into()),
+                hint: None,
+            });
+        }
+        base.merge(load_with_includes(&target, stack, sources)?);
+    }
+    sources.push(SourceFile {
+        path: path.to_owned(),
+        text: text.to_owned(),
+    });
+    base.merge(this);
+    Ok(base)
+}
+
+/// Turn a toml/serde error into one that names file:line:column, the key and what was
+/// expected, with a suggestion for misspelt keys and values.
+fn toml_error(path: &Path, src: &str, e: &toml::de::Error) -> ManifestError {
+    let offset = e.span().map_or(0, |s| s.start);
+    let at = Location::from_offset(path, src, offset);
+    let message = e.message().trim().to_owned();
+    let (message, expected, hint) = match backticked_after(&message, "expected") {
+        Some(known) if message.starts_with("unknown") => {
+            let given = backticked(&message).into_iter().next().unwrap_or_default();
+            let hint = did_you_mean(&given, known.iter().map(String::as_str));
+            let short = message
+                .split(", expected")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            (
+                short,
+                Some(
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                hint,
+            )
+        }
+        _ => (message, None, None),
+    };
+    ManifestError::Invalid {
+        key: key_at(src, offset),
+        at,
+        message,
+        expected,
+        hint,
+    }
+}
+
+/// Names between backticks, in order.
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+fn backticked_after(s: &str, word: &str) -> Option<Vec<String>> {
+    let i = s.find(word)?;
+    let v = backticked(&s[i..]);
+    (!v.is_empty()).then_some(v)
+}
+
+/// The dotted key at a byte offset: the nearest table header above it plus the key on the
+/// offending line (good enough to point a human at the right place).
+fn key_at(src: &str, offset: usize) -> String {
+    let offset = offset.min(src.len());
+    let line_start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = src[line_start..].lines().next().unwrap_or("").trim();
+    let header = src[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    if line.starts_with('[') {
+        return line
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_owned();
+    }
+    let key = line
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"')
+        .to_owned();
+    match header {
+        Some(h) if !key.is_empty() => format!("{h}.{key}"),
+        Some(h) => h,
+        None => key,
+    }
+}

@@ -1,0 +1,320 @@
+//! The manifest exactly as one file spells it: every field optional, unknown keys refused, each
+//! value that can be wrong later (a reference, a path) remembering where it was written.
+//! Files are merged at this level (`include`, later keys win) before anything is resolved.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::at::At;
+use super::spec::{AlphaGrid, PairSpec, SeedSet};
+
+pub type Table = toml::Table;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    Bf16,
+    F16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// Stages run inside the `basins` process.
+    Local,
+    /// Each node runs as `basins exec-node` in a child process.
+    Subprocess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    Cola,
+    Mnli,
+    Qqp,
+    Hans,
+    Paws,
+    Jsonl,
+    Generated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBadRow {
+    Error,
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BarrierKind {
+    Convexity,
+    Endpoint,
+    Accuracy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterMethod {
+    Spectral,
+    Hierarchical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedStream {
+    DataOrder,
+    HeadInit,
+    Dropout,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub include: Option<Vec<At<String>>>,
+    pub study: Option<At<RawStudy>>,
+    pub models: Option<BTreeMap<String, At<RawModel>>>,
+    pub tasks: Option<BTreeMap<String, At<RawTask>>>,
+    pub finetune: Option<At<RawFinetune>>,
+    pub interpolate: Option<At<RawInterpolate>>,
+    pub diagnostics: Option<BTreeMap<String, At<RawDiagnostic>>>,
+    pub cluster: Option<RawCluster>,
+    pub report: Option<RawReport>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStudy {
+    pub name: Option<At<String>>,
+    pub backend: Option<Backend>,
+    pub precision: Option<At<Precision>>,
+    pub cache: Option<At<String>>,
+    pub executor: Option<ExecutorKind>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// A Hugging Face model directory (config.json + model.safetensors).
+    pub path: Option<At<String>>,
+    /// A small BERT trained by the pipeline itself (`pretrain` stage).
+    pub builtin: Option<RawBuiltin>,
+    pub pretrain: Option<Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuiltin {
+    pub layers: Option<u32>,
+    pub hidden: Option<u32>,
+    pub heads: Option<u32>,
+    pub intermediate: Option<u32>,
+    pub max_position: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    pub format: Option<At<DataFormat>>,
+    pub train: Option<At<String>>,
+    pub eval: Option<BTreeMap<String, At<String>>>,
+    pub generate: Option<Table>,
+    pub labels: Option<At<Vec<String>>>,
+    pub max_examples: Option<u64>,
+    pub on_bad_row: Option<OnBadRow>,
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFinetune {
+    pub model: Option<At<String>>,
+    pub tasks: Option<Vec<At<String>>>,
+    pub seeds: Option<At<SeedSet>>,
+    pub vary: Option<Vec<SeedStream>>,
+    pub lr: Option<At<f64>>,
+    pub batch_size: Option<At<u32>>,
+    pub epochs: Option<At<f64>>,
+    pub max_steps: Option<u64>,
+    pub warmup_ratio: Option<At<f64>>,
+    pub weight_decay: Option<At<f64>>,
+    pub max_len: Option<At<u32>>,
+    pub dropout: Option<At<f64>>,
+    pub grad_clip: Option<At<f64>>,
+    pub eval_every: Option<u64>,
+    pub checkpoint_every: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterpolate {
+    pub pairs: Option<At<PairSpec>>,
+    pub alphas: Option<At<AlphaGrid>>,
+    pub eval: Option<Vec<At<String>>>,
+    pub max_examples: Option<u64>,
+    pub batch_size: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiagnostic {
+    pub task: Option<At<String>>,
+    pub format: Option<At<DataFormat>>,
+    pub file: Option<At<String>>,
+    pub generate: Option<Table>,
+    pub labels: Option<At<Vec<String>>>,
+    pub max_examples: Option<u64>,
+    pub on_bad_row: Option<OnBadRow>,
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub eval: Option<At<String>>,
+    pub barrier: Option<BarrierKind>,
+    pub method: Option<ClusterMethod>,
+    pub k: Option<At<toml::Value>>,
+    pub delta: Option<At<f64>>,
+    pub bootstrap: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub title: Option<String>,
+    pub bootstrap: Option<u32>,
+}
+
+/// Field-by-field overlay: a value set in `other` (the later file) replaces ours.
+pub trait Merge {
+    fn merge(&mut self, other: Self);
+}
+
+macro_rules! merge_fields {
+    ($t:ty { $($f:ident),* $(,)? }) => {
+        impl Merge for $t {
+            fn merge(&mut self, other: Self) {
+                $( if other.$f.is_some() { self.$f = other.$f; } )*
+            }
+        }
+    };
+}
+
+merge_fields!(RawStudy {
+    name,
+    backend,
+    precision,
+    cache,
+    executor
+});
+merge_fields!(RawModel {
+    path,
+    builtin,
+    pretrain
+});
+merge_fields!(RawTask {
+    format,
+    train,
+    eval,
+    generate,
+    labels,
+    max_examples,
+    on_bad_row,
+    fields
+});
+merge_fields!(RawFinetune {
+    model,
+    tasks,
+    seeds,
+    vary,
+    lr,
+    batch_size,
+    epochs,
+    max_steps,
+    warmup_ratio,
+    weight_decay,
+    max_len,
+    dropout,
+    grad_clip,
+    eval_every,
+    checkpoint_every
+});
+merge_fields!(RawInterpolate {
+    pairs,
+    alphas,
+    eval,
+    max_examples,
+    batch_size
+});
+merge_fields!(RawDiagnostic {
+    task,
+    format,
+    file,
+    generate,
+    labels,
+    max_examples,
+    on_bad_row,
+    fields
+});
+merge_fields!(RawCluster {
+    eval,
+    barrier,
+    method,
+    k,
+    delta,
+    bootstrap
+});
+merge_fields!(RawReport { title, bootstrap });
+
+impl<T: Merge> Merge for At<T> {
+    fn merge(&mut self, other: Self) {
+        self.at = other.at;
+        self.value.merge(other.value);
+    }
+}
+
+impl<T: Merge> Merge for Option<T> {
+    fn merge(&mut self, other: Self) {
+        match (self.as_mut(), other) {
+            (Some(a), Some(b)) => a.merge(b),
+            (None, b @ Some(_)) => *self = b,
+            _ => {}
+        }
+    }
+}
+
+impl<T: Merge> Merge for BTreeMap<String, T> {
+    fn merge(&mut self, other: Self) {
+        for (k, v) in other {
+            match self.get_mut(&k) {
+                Some(mine) => mine.merge(v),
+                None => {
+                    self.insert(k, v);
+                }
+            }
+        }
+    }
+}
+
+impl Merge for RawManifest {
+    fn merge(&mut self, other: Self) {
+        self.study.merge(other.study);
+        self.models.merge(other.models);
+        self.tasks.merge(other.tasks);
+        self.finetune.merge(other.finetune);
+        self.interpolate.merge(other.interpolate);
+        self.diagnostics.merge(other.diagnostics);
+        self.cluster.merge(other.cluster);
+        self.report.merge(other.report);
+    }
+}

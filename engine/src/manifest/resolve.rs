@@ -1,0 +1,799 @@
+//! From merged raw files to a validated `Manifest`: defaults filled in, paths made absolute
+//! relative to the file that wrote them, every reference checked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::at::At;
+use super::error::{did_you_mean, Location, ManifestError};
+use super::raw::*;
+use super::spec::{AlphaGrid, PairSpec};
+use super::SourceFile;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub study: Study,
+    pub models: BTreeMap<String, Model>,
+    pub tasks: BTreeMap<String, Task>,
+    pub finetune: Finetune,
+    pub interpolate: Option<Interpolate>,
+    pub diagnostics: BTreeMap<String, Diagnostic>,
+    pub cluster: Option<Cluster>,
+    pub report: Option<Report>,
+    pub sources: Vec<SourceFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Study {
+    pub name: String,
+    pub backend: Backend,
+    pub precision: Precision,
+    pub cache: PathBuf,
+    pub executor: ExecutorKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum Model {
+    /// A Hugging Face directory on disk.
+    Path(PathBuf),
+    /// A small BERT pretrained by the pipeline: architecture and pretraining settings.
+    Builtin { config: Value, pretrain: Value },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum DataSource {
+    Files {
+        train: Option<PathBuf>,
+        eval: BTreeMap<String, PathBuf>,
+    },
+    Generated(Value),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub format: DataFormat,
+    pub source: DataSource,
+    pub labels: Vec<String>,
+    pub max_examples: Option<u64>,
+    pub on_bad_row: OnBadRow,
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finetune {
+    pub model: String,
+    pub tasks: Vec<String>,
+    pub seeds: Vec<u64>,
+    /// Hyperparameters with defaults resolved (what goes into each finetune node's params).
+    pub hyper: Value,
+}
+
+/// An evaluation set a finetuned model is scored on: a split of its task, or a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum EvalSet {
+    Split { task: String, split: String },
+    Diagnostic(String),
+}
+
+impl EvalSet {
+    /// The name used in node ids and params (`cola.dev`, `hans`).
+    pub fn name(&self) -> String {
+        match self {
+            EvalSet::Split { task, split } => format!("{task}.{split}"),
+            EvalSet::Diagnostic(d) => d.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Interpolate {
+    pub pairs: PairSpec,
+    pub alphas: AlphaGrid,
+    /// Explicit eval sets, or `None` for every split and diagnostic of each task.
+    pub eval: Option<Vec<EvalSet>>,
+    pub max_examples: Option<u64>,
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    pub task: String,
+    pub format: DataFormat,
+    pub source: DataSource,
+    pub labels: Vec<String>,
+    pub max_examples: Option<u64>,
+    pub on_bad_row: OnBadRow,
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum ClusterK {
+    Fixed(u32),
+    Eigengap,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub eval: Option<EvalSet>,
+    pub barrier: BarrierKind,
+    pub method: ClusterMethod,
+    pub k: ClusterK,
+    pub delta: f64,
+    pub bootstrap: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub title: String,
+    pub bootstrap: u32,
+}
+
+fn invalid(
+    at: &Location,
+    key: &str,
+    message: impl Into<String>,
+    expected: impl Into<String>,
+) -> ManifestError {
+    ManifestError::Invalid {
+        at: at.clone(),
+        key: key.into(),
+        message: message.into(),
+        expected: Some(expected.into()),
+        hint: None,
+    }
+}
+
+fn dangling(r: &At<String>, key: &str, what: &str, known: &[&str]) -> ManifestError {
+    ManifestError::Invalid {
+        at: r.at.clone(),
+        key: key.into(),
+        message: format!("`{}` does not name a{what}", r.value),
+        expected: Some(if known.is_empty() {
+            format!("a{what} defined in this manifest (none are)")
+        } else {
+            format!(
+                "one of {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }),
+        hint: did_you_mean(&r.value, known.iter().copied()),
+    }
+}
+
+/// A required section or key that is absent: pointed at the section when it exists, else at
+/// the top of the manifest.
+fn missing(at: Location, key: &str, message: impl Into<String>, expected: &str) -> ManifestError {
+    invalid(&at, key, message, expected)
+}
+
+fn top(path: &Path) -> Location {
+    Location {
+        file: path.to_owned(),
+        line: 1,
+        column: 1,
+    }
+}
+
+/// A path as written, made absolute relative to the file that wrote it.
+fn rel(p: &At<String>) -> PathBuf {
+    let base = p.at.file.parent().unwrap_or(Path::new("."));
+    normalize(&base.join(&p.value))
+}
+
+/// Absolute, with `.` and `..` folded lexically (the path need not exist yet).
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn check_range(
+    v: &Option<At<f64>>,
+    key: &str,
+    lo: f64,
+    hi: f64,
+    expected: &str,
+) -> Result<(), ManifestError> {
+    match v {
+        Some(x) if !(x.value >= lo && x.value <= hi) => Err(invalid(
+            &x.at,
+            key,
+            format!("{} is out of range", x.value),
+            expected,
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn resolve(
+    path: &Path,
+    raw: RawManifest,
+    sources: Vec<SourceFile>,
+) -> Result<Manifest, ManifestError> {
+    let study = resolve_study(path, raw.study)?;
+    let models = resolve_models(path, raw.models.unwrap_or_default())?;
+    let tasks = resolve_tasks(raw.tasks.unwrap_or_default())?;
+    let finetune = resolve_finetune(path, raw.finetune, &models, &tasks)?;
+    let diagnostics = resolve_diagnostics(raw.diagnostics.unwrap_or_default(), &tasks, &finetune)?;
+    let interpolate = raw
+        .interpolate
+        .map(|i| resolve_interpolate(i, &tasks, &diagnostics, &finetune))
+        .transpose()?;
+    let cluster = raw
+        .cluster
+        .map(|c| resolve_cluster(c, &tasks, &diagnostics))
+        .transpose()?;
+    let report = raw.report.map(|r| Report {
+        title: r.title.unwrap_or_else(|| study.name.clone()),
+        bootstrap: r.bootstrap.unwrap_or(1000),
+    });
+    Ok(Manifest {
+        path: path.to_owned(),
+        study,
+        models,
+        tasks,
+        finetune,
+        interpolate,
+        diagnostics,
+        cluster,
+        report,
+        sources,
+    })
+}
+
+fn resolve_study(path: &Path, s: Option<At<RawStudy>>) -> Result<Study, ManifestError> {
+    let s = s.ok_or_else(|| {
+        missing(
+            top(path),
+            "study",
+            "the manifest has no [study] section",
+            "[study] with at least `name`",
+        )
+    })?;
+    let name = s.value.name.clone().ok_or_else(|| {
+        missing(
+            s.at.clone(),
+            "study.name",
+            "[study] has no `name` (it keys the cache index)",
+            "name = \"my-study\"",
+        )
+    })?;
+    if name.value.is_empty() || name.value.contains(['/', '\\']) {
+        return Err(invalid(
+            &name.at,
+            "study.name",
+            "bad study name",
+            "a non-empty name without slashes",
+        ));
+    }
+    let backend = s.backend.unwrap_or(Backend::Cpu);
+    let precision = s.precision.clone().map(|p| (p.value, p.at));
+    if let Some((p, at)) = &precision {
+        if *p != Precision::F32 && backend == Backend::Cpu {
+            return Err(invalid(
+                at,
+                "study.precision",
+                "half precision is only offered on `cuda`",
+                "\"f32\" with backend \"cpu\"",
+            ));
+        }
+    }
+    let cache = match &s.cache {
+        Some(c) => rel(c),
+        None => normalize(&path.parent().unwrap_or(Path::new(".")).join(".basins")),
+    };
+    Ok(Study {
+        name: name.value,
+        backend,
+        precision: precision.map_or(Precision::F32, |p| p.0),
+        cache,
+        executor: s.executor.unwrap_or(ExecutorKind::Local),
+    })
+}
+
+fn resolve_models(
+    path: &Path,
+    raw: BTreeMap<String, At<RawModel>>,
+) -> Result<BTreeMap<String, Model>, ManifestError> {
+    if raw.is_empty() {
+        return Err(missing(
+            top(path),
+            "models",
+            "the study defines no [models.<name>]",
+            "[models.base] with `path` or `builtin`",
+        ));
+    }
+    raw.into_iter()
+        .map(|(name, m)| {
+            let key = format!("models.{name}");
+            let model = match (&m.path, &m.builtin) {
+                (Some(p), None) => Model::Path(rel(p)),
+                (None, Some(b)) => Model::Builtin {
+                    config: json!({
+                        "layers": b.layers.unwrap_or(2),
+                        "hidden": b.hidden.unwrap_or(64),
+                        "heads": b.heads.unwrap_or(2),
+                        "intermediate": b.intermediate.unwrap_or(4 * b.hidden.unwrap_or(64)),
+                        "max_position": b.max_position.unwrap_or(64),
+                    }),
+                    pretrain: toml_to_json(m.pretrain.clone().unwrap_or_default()),
+                },
+                _ => {
+                    return Err(invalid(
+                        &m.at,
+                        &key,
+                        "a model needs exactly one of `path` and `builtin`",
+                        "`path = \"dir\"` or `builtin = { layers = 2, hidden = 64 }`",
+                    ))
+                }
+            };
+            Ok((name, model))
+        })
+        .collect()
+}
+
+fn resolve_source(
+    at: &Location,
+    key: &str,
+    format: DataFormat,
+    train: Option<&At<String>>,
+    eval: Option<&BTreeMap<String, At<String>>>,
+    generate: Option<&Table>,
+) -> Result<DataSource, ManifestError> {
+    match (format, generate) {
+        (DataFormat::Generated, Some(g)) => Ok(DataSource::Generated(toml_to_json(g.clone()))),
+        (DataFormat::Generated, None) => Err(invalid(
+            at,
+            key,
+            "format \"generated\" needs a `generate` table",
+            "generate = { generator = \"nli\", seed = 0, ... }",
+        )),
+        (_, Some(_)) => Err(invalid(
+            at,
+            key,
+            "`generate` only goes with format = \"generated\"",
+            "files for this format, or format = \"generated\"",
+        )),
+        (_, None) => Ok(DataSource::Files {
+            train: train.map(rel),
+            eval: eval
+                .map(|e| e.iter().map(|(k, v)| (k.clone(), rel(v))).collect())
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+fn labels_of(
+    l: &Option<At<Vec<String>>>,
+    at: &Location,
+    key: &str,
+) -> Result<Vec<String>, ManifestError> {
+    match l {
+        Some(l) if l.len() >= 2 => Ok(l.value.clone()),
+        Some(l) => Err(invalid(&l.at, &format!("{key}.labels"), "a classification task needs at least 2 labels", "labels = [\"0\", \"1\"]")),
+        None => Err(invalid(at, &format!("{key}.labels"), "missing `labels` (the label set is declared, then checked against data and checkpoints)", "labels = [\"entailment\", \"neutral\", \"contradiction\"]")),
+    }
+}
+
+fn resolve_tasks(
+    raw: BTreeMap<String, At<RawTask>>,
+) -> Result<BTreeMap<String, Task>, ManifestError> {
+    raw.into_iter()
+        .map(|(name, t)| {
+            let key = format!("tasks.{name}");
+            let format = t.format.as_ref().ok_or_else(|| {
+                invalid(
+                    &t.at,
+                    &key,
+                    "missing `format`",
+                    "one of cola, mnli, qqp, hans, paws, jsonl, generated",
+                )
+            })?;
+            let source = resolve_source(
+                &t.at,
+                &key,
+                format.value,
+                t.train.as_ref(),
+                t.eval.as_ref(),
+                t.generate.as_ref(),
+            )?;
+            if let DataSource::Files { train: None, .. } = source {
+                return Err(invalid(
+                    &t.at,
+                    &format!("{key}.train"),
+                    "missing `train`",
+                    "a training file path",
+                ));
+            }
+            if let DataSource::Files { eval, .. } = &source {
+                if eval.is_empty() {
+                    return Err(invalid(
+                        &t.at,
+                        &format!("{key}.eval"),
+                        "missing `eval`",
+                        "eval = { dev = \"path/to/dev.tsv\" }",
+                    ));
+                }
+            }
+            Ok((
+                name.clone(),
+                Task {
+                    format: format.value,
+                    source,
+                    labels: labels_of(&t.labels, &t.at, &key)?,
+                    max_examples: t.max_examples,
+                    on_bad_row: t.on_bad_row.unwrap_or(OnBadRow::Error),
+                    fields: t.fields.clone().unwrap_or_default(),
+                },
+            ))
+        })
+        .collect()
+}
+
+fn resolve_finetune(
+    path: &Path,
+    raw: Option<At<RawFinetune>>,
+    models: &BTreeMap<String, Model>,
+    tasks: &BTreeMap<String, Task>,
+) -> Result<Finetune, ManifestError> {
+    let f = raw.ok_or_else(|| {
+        missing(
+            top(path),
+            "finetune",
+            "the study has no [finetune] section",
+            "[finetune] with model, tasks and seeds",
+        )
+    })?;
+    let model = f.model.as_ref().ok_or_else(|| {
+        invalid(
+            &f.at,
+            "finetune.model",
+            "missing `model`",
+            "the name of a [models.<name>] table",
+        )
+    })?;
+    let model_names: Vec<&str> = models.keys().map(String::as_str).collect();
+    if !models.contains_key(&model.value) {
+        return Err(dangling(model, "finetune.model", " model", &model_names));
+    }
+    let task_names: Vec<&str> = tasks.keys().map(String::as_str).collect();
+    let ftasks = f.tasks.as_ref().ok_or_else(|| {
+        invalid(
+            &f.at,
+            "finetune.tasks",
+            "missing `tasks`",
+            "a list of [tasks.<name>] names",
+        )
+    })?;
+    if ftasks.is_empty() {
+        return Err(invalid(
+            &f.at,
+            "finetune.tasks",
+            "the task list is empty",
+            "at least one task",
+        ));
+    }
+    for t in ftasks {
+        if !tasks.contains_key(&t.value) {
+            return Err(dangling(t, "finetune.tasks", " task", &task_names));
+        }
+    }
+    let seeds = f.seeds.as_ref().ok_or_else(|| {
+        invalid(
+            &f.at,
+            "finetune.seeds",
+            "missing `seeds`",
+            "seeds = \"0..20\" or a list",
+        )
+    })?;
+    check_range(
+        &f.lr,
+        "finetune.lr",
+        1e-12,
+        10.0,
+        "a learning rate in (0, 10]",
+    )?;
+    check_range(
+        &f.warmup_ratio,
+        "finetune.warmup_ratio",
+        0.0,
+        1.0,
+        "a fraction in [0, 1]",
+    )?;
+    check_range(
+        &f.weight_decay,
+        "finetune.weight_decay",
+        0.0,
+        1.0,
+        "a value in [0, 1]",
+    )?;
+    check_range(
+        &f.dropout,
+        "finetune.dropout",
+        0.0,
+        0.99,
+        "a probability in [0, 0.99]",
+    )?;
+    check_range(
+        &f.grad_clip,
+        "finetune.grad_clip",
+        0.0,
+        f64::MAX,
+        "a non-negative norm (0 disables clipping)",
+    )?;
+    check_range(
+        &f.epochs,
+        "finetune.epochs",
+        1e-9,
+        1e6,
+        "a positive number of epochs",
+    )?;
+    for (v, key) in [
+        (&f.batch_size, "finetune.batch_size"),
+        (&f.max_len, "finetune.max_len"),
+    ] {
+        if let Some(x) = v {
+            if x.value == 0 {
+                return Err(invalid(&x.at, key, "must be positive", "an integer >= 1"));
+            }
+        }
+    }
+    let hyper = json!({
+        "lr": f.lr.as_ref().map_or(2e-5, |x| x.value),
+        "batch_size": f.batch_size.as_ref().map_or(32, |x| x.value),
+        "epochs": f.epochs.as_ref().map_or(3.0, |x| x.value),
+        "max_steps": f.max_steps,
+        "warmup_ratio": f.warmup_ratio.as_ref().map_or(0.1, |x| x.value),
+        "weight_decay": f.weight_decay.as_ref().map_or(0.01, |x| x.value),
+        "max_len": f.max_len.as_ref().map_or(128, |x| x.value),
+        "dropout": f.dropout.as_ref().map_or(0.1, |x| x.value),
+        "grad_clip": f.grad_clip.as_ref().map_or(1.0, |x| x.value),
+        "eval_every": f.eval_every.unwrap_or(0),
+        "checkpoint_every": f.checkpoint_every.unwrap_or(500),
+        "vary": f.vary.clone().unwrap_or_else(|| vec![SeedStream::DataOrder, SeedStream::HeadInit, SeedStream::Dropout]),
+    });
+    Ok(Finetune {
+        model: model.value.clone(),
+        tasks: ftasks.iter().map(|t| t.value.clone()).collect(),
+        seeds: seeds.0.clone(),
+        hyper,
+    })
+}
+
+fn resolve_diagnostics(
+    raw: BTreeMap<String, At<RawDiagnostic>>,
+    tasks: &BTreeMap<String, Task>,
+    finetune: &Finetune,
+) -> Result<BTreeMap<String, Diagnostic>, ManifestError> {
+    let ft: Vec<&str> = finetune.tasks.iter().map(String::as_str).collect();
+    raw.into_iter()
+        .map(|(name, d)| {
+            let key = format!("diagnostics.{name}");
+            if tasks.contains_key(&name) {
+                return Err(invalid(
+                    &d.at,
+                    &key,
+                    format!("`{name}` is already a task name"),
+                    "diagnostic names distinct from task names",
+                ));
+            }
+            let task = d.task.as_ref().ok_or_else(|| {
+                invalid(
+                    &d.at,
+                    &format!("{key}.task"),
+                    "missing `task`",
+                    "the finetuned task whose models this set diagnoses",
+                )
+            })?;
+            if !finetune.tasks.contains(&task.value) {
+                return Err(dangling(
+                    task,
+                    &format!("{key}.task"),
+                    " finetuned task",
+                    &ft,
+                ));
+            }
+            let format = d.format.as_ref().ok_or_else(|| {
+                invalid(
+                    &d.at,
+                    &key,
+                    "missing `format`",
+                    "one of cola, mnli, qqp, hans, paws, jsonl, generated",
+                )
+            })?;
+            let source =
+                resolve_source(&d.at, &key, format.value, None, None, d.generate.as_ref())?;
+            let source = match (source, &d.file) {
+                (DataSource::Files { .. }, Some(f)) => DataSource::Files {
+                    train: None,
+                    eval: [("file".to_owned(), rel(f))].into(),
+                },
+                (DataSource::Files { .. }, None) => {
+                    return Err(invalid(
+                        &d.at,
+                        &format!("{key}.file"),
+                        "missing `file`",
+                        "the diagnostic set's path",
+                    ))
+                }
+                (gen, _) => gen,
+            };
+            let labels = match &d.labels {
+                Some(_) => labels_of(&d.labels, &d.at, &key)?,
+                None => tasks[&task.value].labels.clone(),
+            };
+            Ok((
+                name.clone(),
+                Diagnostic {
+                    task: task.value.clone(),
+                    format: format.value,
+                    source,
+                    labels,
+                    max_examples: d.max_examples,
+                    on_bad_row: d.on_bad_row.unwrap_or(OnBadRow::Error),
+                    fields: d.fields.clone().unwrap_or_default(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Resolve `cola.dev` (a task split) or `hans` (a diagnostic).
+fn eval_ref(
+    r: &At<String>,
+    key: &str,
+    tasks: &BTreeMap<String, Task>,
+    diagnostics: &BTreeMap<String, Diagnostic>,
+) -> Result<EvalSet, ManifestError> {
+    if diagnostics.contains_key(&r.value) {
+        return Ok(EvalSet::Diagnostic(r.value.clone()));
+    }
+    let mut known: Vec<String> = diagnostics.keys().cloned().collect();
+    for (t, task) in tasks {
+        match &task.source {
+            DataSource::Files { eval, .. } => known.extend(eval.keys().map(|s| format!("{t}.{s}"))),
+            DataSource::Generated(_) => known.push(format!("{t}.eval")),
+        }
+    }
+    if let Some((t, s)) = r.value.split_once('.') {
+        if known.contains(&r.value) {
+            return Ok(EvalSet::Split {
+                task: t.into(),
+                split: s.into(),
+            });
+        }
+    }
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    Err(dangling(
+        r,
+        key,
+        "n eval set (`task.split` or a diagnostic)",
+        &known,
+    ))
+}
+
+fn resolve_interpolate(
+    i: At<RawInterpolate>,
+    tasks: &BTreeMap<String, Task>,
+    diagnostics: &BTreeMap<String, Diagnostic>,
+    finetune: &Finetune,
+) -> Result<Interpolate, ManifestError> {
+    let pairs = i
+        .pairs
+        .clone()
+        .map(|p| (p.value, p.at))
+        .unwrap_or((PairSpec::All, i.at.clone()));
+    let seed_ok = |s: u64| finetune.seeds.contains(&s);
+    let bad = match &pairs.0 {
+        PairSpec::All => None,
+        PairSpec::List(l) => l.iter().flat_map(|(a, b)| [*a, *b]).find(|s| !seed_ok(*s)),
+        PairSpec::Within(g) => g
+            .iter()
+            .flat_map(|s| s.0.iter().copied())
+            .find(|s| !seed_ok(*s)),
+    };
+    if let Some(s) = bad {
+        return Err(invalid(
+            &pairs.1,
+            "interpolate.pairs",
+            format!("seed {s} is not among [finetune].seeds"),
+            format!("seeds from {:?}", finetune.seeds),
+        ));
+    }
+    if finetune.seeds.len() < 2 {
+        return Err(invalid(
+            &i.at,
+            "interpolate",
+            "interpolation needs at least 2 seeds",
+            "[finetune].seeds with 2 or more seeds",
+        ));
+    }
+    let eval = i
+        .eval
+        .as_ref()
+        .map(|refs| {
+            refs.iter()
+                .map(|r| eval_ref(r, "interpolate.eval", tasks, diagnostics))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(Interpolate {
+        pairs: pairs.0,
+        alphas: i
+            .alphas
+            .clone()
+            .map_or_else(|| AlphaGrid::linspace(0.0, 1.0, 10), |a| a.value),
+        eval,
+        max_examples: i.max_examples,
+        batch_size: i.batch_size.unwrap_or(128),
+    })
+}
+
+fn resolve_cluster(
+    c: RawCluster,
+    tasks: &BTreeMap<String, Task>,
+    diagnostics: &BTreeMap<String, Diagnostic>,
+) -> Result<Cluster, ManifestError> {
+    let eval = c
+        .eval
+        .as_ref()
+        .map(|r| eval_ref(r, "cluster.eval", tasks, diagnostics))
+        .transpose()?;
+    let k = match &c.k {
+        None => ClusterK::Fixed(2),
+        Some(v) => match &v.value {
+            toml::Value::Integer(n) if *n >= 1 => ClusterK::Fixed(*n as u32),
+            toml::Value::String(s) if s == "eigengap" => ClusterK::Eigengap,
+            other => {
+                return Err(invalid(
+                    &v.at,
+                    "cluster.k",
+                    format!("`{other}` is not a cluster count"),
+                    "a positive integer or \"eigengap\"",
+                ))
+            }
+        },
+    };
+    if let Some(d) = &c.delta {
+        if d.value <= 0.0 || !d.value.is_finite() {
+            return Err(invalid(
+                &d.at,
+                "cluster.delta",
+                format!("{} is not a usable kernel width", d.value),
+                "a positive number (the paper uses 1.0)",
+            ));
+        }
+    }
+    Ok(Cluster {
+        eval,
+        barrier: c.barrier.unwrap_or(BarrierKind::Convexity),
+        method: c.method.unwrap_or(ClusterMethod::Spectral),
+        k,
+        delta: c.delta.map_or(1.0, |d| d.value),
+        bootstrap: c.bootstrap.unwrap_or(200),
+    })
+}
+
+/// Free-form tables (generator and pretraining settings) travel as JSON params; the stage that
+/// reads them checks them.
+fn toml_to_json(t: Table) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}

@@ -1,0 +1,431 @@
+//! The read-mostly commands: status, show, verify and gc.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use basins_cache::{CacheError, Digest, Store};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::exec::{execute_stage, stage_inputs, Outcome, Runtime};
+use crate::key::DirtyReason;
+use crate::record::{self, ActionRecord, OutputClass, Recipe};
+use crate::stage::VerifyPolicy;
+use crate::study::{Resolution, Status, Study};
+use crate::EngineError;
+
+#[derive(Debug, Default, Serialize)]
+pub struct KindCounts {
+    pub fresh: usize,
+    pub run: usize,
+    pub blocked: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub study: String,
+    pub cache: String,
+    pub nodes: usize,
+    pub by_kind: BTreeMap<String, KindCounts>,
+    /// Failures recorded by the most recent `basins run` of this study.
+    pub last_run_failures: Vec<Value>,
+}
+
+pub fn status(study: &Study) -> Result<StatusReport, EngineError> {
+    let plan = study.plan()?;
+    let mut by_kind: BTreeMap<String, KindCounts> = BTreeMap::new();
+    for p in &plan.nodes {
+        let c = by_kind.entry(p.kind.clone()).or_default();
+        match p.status {
+            Status::Fresh => c.fresh += 1,
+            Status::Run => c.run += 1,
+            Status::Blocked => c.blocked += 1,
+        }
+    }
+    Ok(StatusReport {
+        study: study.name().to_owned(),
+        cache: study.store.root().display().to_string(),
+        nodes: plan.nodes.len(),
+        by_kind,
+        last_run_failures: last_run_failures(study),
+    })
+}
+
+fn last_run_failures(study: &Study) -> Vec<Value> {
+    let dir = study.store.root().join("runs").join(study.name());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return vec![];
+    };
+    let Some(latest) = entries.flatten().map(|e| e.path()).max() else {
+        return vec![];
+    };
+    std::fs::read_to_string(latest)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "node_failed")
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShownOutput {
+    pub name: String,
+    pub path: String,
+    pub size: u64,
+    pub class: OutputClass,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShowReport {
+    pub node: String,
+    pub kind: String,
+    pub status: Status,
+    pub key: Option<Digest>,
+    pub reasons: Vec<DirtyReason>,
+    pub outputs: Vec<ShownOutput>,
+    pub metrics: Value,
+    pub record: Option<ActionRecord>,
+    pub log: Option<String>,
+}
+
+pub fn show(study: &Study, id: &str) -> Result<ShowReport, EngineError> {
+    let i = study.node_index(id)?;
+    let mut plan = study.plan()?;
+    let p = plan.nodes.swap_remove(i);
+    let rec = plan.records.swap_remove(i);
+    let outputs = rec
+        .iter()
+        .flat_map(|r| r.outputs.iter())
+        .map(|(name, o)| ShownOutput {
+            name: name.clone(),
+            path: study.store.object_path(&o.digest).display().to_string(),
+            size: o.size,
+            class: o.class,
+        })
+        .collect();
+    Ok(ShowReport {
+        node: p.node,
+        kind: p.kind,
+        status: p.status,
+        key: p.key,
+        reasons: p.reasons,
+        outputs,
+        metrics: rec.as_ref().map_or(Value::Null, |r| r.metrics.clone()),
+        log: rec
+            .as_ref()
+            .and_then(|r| r.log.as_ref())
+            .map(|l| study.store.root().join(l).display().to_string()),
+        record: rec,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    BitExact,
+    WithinTolerance,
+    Differs,
+    /// A stored object no longer hashes to its name (quarantined; `run` recomputes it).
+    Corrupt,
+    /// An input object is corrupt, so this node cannot be re-executed until `run` heals it.
+    InputCorrupt,
+    /// Re-execution itself failed.
+    Failed,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifiedNode {
+    pub node: String,
+    pub kind: String,
+    pub verdict: Verdict,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub checked: usize,
+    pub not_cached: usize,
+    pub nodes: Vec<VerifiedNode>,
+    pub by_kind: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.nodes
+            .iter()
+            .all(|n| matches!(n.verdict, Verdict::BitExact | Verdict::WithinTolerance))
+    }
+}
+
+/// Re-execute cached nodes into scratch and compare with what the cache holds. `sample`
+/// picks that many nodes, spread deterministically by key.
+pub fn verify(study: &Study, sample: Option<usize>) -> Result<VerifyReport, EngineError> {
+    let plan = study.plan()?;
+    let mut fresh: Vec<usize> = (0..plan.nodes.len())
+        .filter(|&i| plan.records[i].is_some())
+        .collect();
+    let not_cached = plan.nodes.len() - fresh.len();
+    if let Some(k) = sample {
+        fresh.sort_by_key(|&i| {
+            Digest::of_tagged("sample", &plan.records[i].as_ref().expect("fresh").key.0)
+        });
+        fresh.truncate(k);
+        fresh.sort_by_key(|&i| study.graph.order.iter().position(|&o| o == i));
+    }
+    let mut nodes = Vec::new();
+    for i in fresh {
+        let rec = plan.records[i].as_ref().expect("fresh");
+        let (verdict, detail) = verify_one(study, i, rec, &plan.records)
+            .unwrap_or_else(|e| (Verdict::Failed, e.to_string()));
+        tracing::info!(node = %rec.node, ?verdict, "{detail}");
+        nodes.push(VerifiedNode {
+            node: rec.node.clone(),
+            kind: rec.kind.clone(),
+            verdict,
+            detail,
+        });
+    }
+    let mut by_kind: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for n in &nodes {
+        let v = serde_json::to_value(n.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *by_kind
+            .entry(n.kind.clone())
+            .or_default()
+            .entry(v)
+            .or_default() += 1;
+    }
+    Ok(VerifyReport {
+        checked: nodes.len(),
+        not_cached,
+        nodes,
+        by_kind,
+    })
+}
+
+fn verify_one(
+    study: &Study,
+    i: usize,
+    rec: &ActionRecord,
+    records: &[Option<ActionRecord>],
+) -> Result<(Verdict, String), EngineError> {
+    for (name, o) in &rec.outputs {
+        match study.store.verified_object(&o.digest) {
+            Ok(_) => {}
+            Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
+                study.store.remove_action(&rec.key)?;
+                return Ok((Verdict::Corrupt, format!("output `{name}` is corrupt; its record was dropped so `basins run` recomputes it")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Resolution::Known {
+        preimage,
+        key,
+        resolved,
+    } = study.resolve(i, &|j| records[j].as_ref())?
+    else {
+        return Err(EngineError::Exec(
+            "inputs of a cached node are not all cached".into(),
+        ));
+    };
+    let recipe = Recipe {
+        key,
+        study: study.name().to_owned(),
+        node: rec.node.clone(),
+        preimage,
+        inputs: resolved,
+    };
+    let inputs = match stage_inputs(&study.store, &recipe)? {
+        Ok(inputs) => inputs,
+        Err(Outcome::CorruptInput { node, .. }) => {
+            return Ok((
+                Verdict::InputCorrupt,
+                format!("an input object from `{node}` is corrupt"),
+            ))
+        }
+        Err(other) => return Err(EngineError::Exec(format!("{other:?}"))),
+    };
+    let scratch = study.store.scratch_dir()?;
+    let result = (|| {
+        let out = scratch.join("out");
+        std::fs::create_dir_all(&out).map_err(CacheError::io_err("create", &out))?;
+        let log = std::fs::File::create(scratch.join("verify.log"))
+            .map_err(CacheError::io_err("create", &scratch))?;
+        let metrics = execute_stage(
+            &study.registry,
+            &recipe,
+            &inputs,
+            &out,
+            log,
+            Runtime {
+                gpu: None,
+                progress: &|_, _| {},
+                cancel: Arc::new(AtomicBool::new(false)),
+            },
+        )?;
+        let mut files = BTreeMap::new();
+        for entry in walkdir::WalkDir::new(&out)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_file() {
+                let rel = entry
+                    .path()
+                    .strip_prefix(&out)
+                    .expect("under out")
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(
+                    rel,
+                    Digest::of_bytes(
+                        &std::fs::read(entry.path())
+                            .map_err(CacheError::io_err("read", entry.path()))?,
+                    ),
+                );
+            }
+        }
+        Ok::<_, EngineError>((files, metrics))
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (files, metrics) = result?;
+    let recorded: BTreeMap<String, Digest> = rec
+        .outputs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.digest))
+        .collect();
+    if files == recorded && metrics == rec.metrics {
+        return Ok((Verdict::BitExact, "all outputs byte-identical".into()));
+    }
+    let differing: Vec<&String> = recorded
+        .keys()
+        .chain(files.keys())
+        .filter(|k| recorded.get(*k) != files.get(*k))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let kind = study
+        .registry
+        .get(&rec.kind)
+        .expect("kinds checked at open");
+    match kind.verify_policy() {
+        VerifyPolicy::BitExact => Ok((Verdict::Differs, format!("outputs differ: {differing:?}"))),
+        VerifyPolicy::Tolerance { metrics: tols } => {
+            for (ptr, tol) in &tols {
+                let (a, b) = (
+                    rec.metrics.pointer(ptr).and_then(Value::as_f64),
+                    metrics.pointer(ptr).and_then(Value::as_f64),
+                );
+                match (a, b) {
+                    (Some(a), Some(b)) if (a - b).abs() <= *tol => {}
+                    _ => {
+                        return Ok((
+                            Verdict::Differs,
+                            format!(
+                                "metric {ptr}: recorded {a:?}, re-executed {b:?} (tolerance {tol})"
+                            ),
+                        ))
+                    }
+                }
+            }
+            Ok((
+                Verdict::WithinTolerance,
+                format!("files differ ({differing:?}); metrics within tolerance"),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Bytes {
+    pub checkpoints: u64,
+    pub results: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct GcSummary {
+    pub dry_run: bool,
+    pub kept_actions: usize,
+    pub removed_actions: usize,
+    pub removed_by_kind: BTreeMap<String, Bytes>,
+    pub kept_by_kind: BTreeMap<String, Bytes>,
+    /// Objects no record refers to (from interrupted runs).
+    pub unreferenced_bytes: u64,
+    pub temp_files: usize,
+}
+
+fn add(map: &mut BTreeMap<String, Bytes>, kind: &str, class: OutputClass, size: u64) {
+    let b = map.entry(kind.to_owned()).or_default();
+    match class {
+        OutputClass::Checkpoint => b.checkpoints += size,
+        OutputClass::Result => b.results += size,
+    }
+}
+
+/// Keep what the named studies currently use (their fresh nodes); remove everything else in
+/// their shared cache.
+pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
+    let store: &Store = &studies
+        .first()
+        .ok_or_else(|| EngineError::Exec("gc needs at least one manifest".into()))?
+        .store;
+    let mut live_actions = HashSet::new();
+    let mut live_objects = HashSet::new();
+    let mut summary = GcSummary {
+        dry_run,
+        ..Default::default()
+    };
+    for study in studies {
+        if study.store.root() != store.root() {
+            return Err(EngineError::Exec(format!(
+                "manifests use different caches ({} and {}); run gc once per cache",
+                store.root().display(),
+                study.store.root().display()
+            )));
+        }
+        for rec in study.plan()?.records.into_iter().flatten() {
+            if live_actions.insert(rec.key) {
+                for o in rec.outputs.values() {
+                    if live_objects.insert(o.digest) {
+                        add(&mut summary.kept_by_kind, &rec.kind, o.class, o.size);
+                    }
+                }
+            }
+        }
+    }
+    let mut attributed = HashSet::new();
+    for key in store.action_keys() {
+        if live_actions.contains(&key) {
+            continue;
+        }
+        if let Some(rec) = record::load_record(store, &key)? {
+            for o in rec.outputs.values() {
+                if !live_objects.contains(&o.digest)
+                    && attributed.insert(o.digest)
+                    && store.has_object(&o.digest)
+                {
+                    add(&mut summary.removed_by_kind, &rec.kind, o.class, o.size);
+                }
+            }
+        }
+        if !dry_run {
+            let _ = std::fs::remove_file(record::recipe_path(store, &key));
+            let _ = std::fs::remove_file(record::log_path(store, &key));
+        }
+    }
+    let report = store.gc(&live_actions, &live_objects, dry_run)?;
+    summary.kept_actions = live_actions.len();
+    summary.removed_actions = report.actions.len();
+    summary.unreferenced_bytes = report
+        .objects
+        .iter()
+        .filter(|o| !attributed.contains(&o.digest))
+        .map(|o| o.size)
+        .sum();
+    summary.temp_files = report.temp_files;
+    Ok(summary)
+}

@@ -1,0 +1,176 @@
+//! What the engine writes into the store besides objects: the recipe a node is run from, and
+//! the action record that says what it produced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use basins_cache::{Digest, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::key::Preimage;
+use crate::EngineError;
+
+/// How an input is found at run time. Not part of the key (the pre-image has the digests);
+/// this is what lets `basins exec-node` run a node from its key alone, without the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolved {
+    File { path: PathBuf, digest: Digest },
+    Dir { path: PathBuf, digest: Digest },
+    Node { node: String, key: Digest },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recipe {
+    pub key: Digest,
+    pub study: String,
+    pub node: String,
+    pub preimage: Preimage,
+    pub inputs: BTreeMap<String, Resolved>,
+}
+
+/// What `gc` and `show` group outputs by. A stage says which of its files are checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputClass {
+    Checkpoint,
+    Result,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub digest: Digest,
+    pub size: u64,
+    pub class: OutputClass,
+}
+
+/// The action record: written once a node's outputs are published, never before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub key: Digest,
+    pub study: String,
+    pub node: String,
+    pub kind: String,
+    pub preimage: Preimage,
+    pub outputs: BTreeMap<String, OutputFile>,
+    pub metrics: Value,
+    /// Content hash of what came out (files and metrics): what downstream keys depend on, so
+    /// a re-run that produces identical outputs does not invalidate its descendants.
+    pub output_hash: Digest,
+    pub executor: String,
+    pub host: String,
+    pub pid: u32,
+    /// Unix milliseconds.
+    pub started_ms: u64,
+    pub duration_ms: u64,
+    pub exit_status: i32,
+    /// Relative to the cache root.
+    pub log: Option<PathBuf>,
+}
+
+impl ActionRecord {
+    pub fn compute_output_hash(outputs: &BTreeMap<String, OutputFile>, metrics: &Value) -> Digest {
+        let files: BTreeMap<&String, &Digest> =
+            outputs.iter().map(|(k, v)| (k, &v.digest)).collect();
+        let bytes = serde_json::to_vec(&(files, metrics)).expect("outputs serialise");
+        Digest::of_tagged("basins-outputs", &bytes)
+    }
+
+    /// Every output object is present with the recorded size (a cheap stat, not a re-hash;
+    /// bytes are verified when they are read).
+    pub fn objects_present(&self, store: &Store) -> bool {
+        self.outputs.values().all(|o| {
+            std::fs::metadata(store.object_path(&o.digest))
+                .map(|m| m.len() == o.size)
+                .unwrap_or(false)
+        })
+    }
+}
+
+pub fn load_record(store: &Store, key: &Digest) -> Result<Option<ActionRecord>, EngineError> {
+    match store.get_action(key)? {
+        None => Ok(None),
+        Some(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                // An unreadable record is a miss, not a crash: recompute and overwrite it.
+                tracing::warn!(key = %key.short(), "ignoring unreadable action record: {e}");
+                Ok(None)
+            }
+        },
+    }
+}
+
+pub fn recipe_path(store: &Store, key: &Digest) -> PathBuf {
+    store
+        .root()
+        .join("recipes")
+        .join(format!("{}.json", key.to_hex()))
+}
+
+pub fn save_recipe(store: &Store, recipe: &Recipe) -> Result<(), EngineError> {
+    let bytes = serde_json::to_vec(recipe).expect("recipe serialises");
+    basins_cache::write_atomic(&recipe_path(store, &recipe.key), &bytes)?;
+    Ok(())
+}
+
+pub fn load_recipe(store: &Store, key: &Digest) -> Result<Recipe, EngineError> {
+    let path = recipe_path(store, key);
+    let bytes = std::fs::read(&path).map_err(|e| EngineError::Recipe {
+        key: key.short(),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let recipe: Recipe = serde_json::from_slice(&bytes).map_err(|e| EngineError::Recipe {
+        key: key.short(),
+        message: format!("{} is not a valid recipe: {e}", path.display()),
+    })?;
+    if recipe.preimage.key() != *key {
+        return Err(EngineError::Recipe {
+            key: key.short(),
+            message: format!(
+                "{} does not hash to its key (edited or corrupt)",
+                path.display()
+            ),
+        });
+    }
+    Ok(recipe)
+}
+
+/// The last key each node id of a study ran under: what `plan` and `why` diff against.
+pub fn index_path(store: &Store, study: &str, node: &str) -> PathBuf {
+    store
+        .root()
+        .join("index")
+        .join(study)
+        .join(Digest::of_tagged("node-id", node.as_bytes()).to_hex())
+}
+
+pub fn read_index(store: &Store, study: &str, node: &str) -> Option<Digest> {
+    let s = std::fs::read_to_string(index_path(store, study, node)).ok()?;
+    s.trim().parse().ok()
+}
+
+pub fn write_index(
+    store: &Store,
+    study: &str,
+    node: &str,
+    key: &Digest,
+) -> Result<(), EngineError> {
+    if read_index(store, study, node) == Some(*key) {
+        return Ok(());
+    }
+    basins_cache::write_atomic(&index_path(store, study, node), key.to_hex().as_bytes())?;
+    Ok(())
+}
+
+pub fn log_path(store: &Store, key: &Digest) -> PathBuf {
+    store
+        .root()
+        .join("logs")
+        .join(format!("{}.log", key.to_hex()))
+}
+
+pub fn relative_to(store: &Store, p: &Path) -> PathBuf {
+    p.strip_prefix(store.root()).unwrap_or(p).to_owned()
+}

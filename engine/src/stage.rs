@@ -1,0 +1,123 @@
+//! The plug-in point for the domain: a `StageKind` says how to run one node and how to compare
+//! two of its outputs. The engine never learns what a model or a dataset is.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::record::OutputClass;
+
+/// How `basins verify` judges a re-execution of this kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerifyPolicy {
+    /// Every output file must be byte-identical.
+    BitExact,
+    /// Files may differ; each named metric (a JSON pointer into the metrics, such as
+    /// `/loss`) must agree within `abs` (reductions on a GPU are not bit-reproducible).
+    Tolerance { metrics: Vec<(String, f64)> },
+}
+
+/// A stage's failure, as text for the log and the user.
+pub type StageError = anyhow::Error;
+
+pub trait StageKind: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Bumped by hand whenever the kind's outputs for the same inputs would change. Never
+    /// derived from source text: cosmetic edits must not rerun a 100-seed study.
+    fn version(&self) -> u32;
+    /// Whether the node wants an accelerator when the study's backend has one.
+    fn uses_device(&self) -> bool {
+        false
+    }
+    fn verify_policy(&self) -> VerifyPolicy {
+        VerifyPolicy::BitExact
+    }
+    fn output_class(&self, _relative_path: &str) -> OutputClass {
+        OutputClass::Result
+    }
+    /// Run one node: read `ctx.inputs`, write files under `ctx.out_dir`, return metrics.
+    fn run(&self, ctx: &StageContext) -> Result<Value, StageError>;
+}
+
+/// One input as a stage sees it.
+#[derive(Debug, Clone)]
+pub enum StageInput {
+    File(PathBuf),
+    Dir(PathBuf),
+    /// An upstream node's outputs: relative name -> verified object path, plus its metrics.
+    Node {
+        node: String,
+        files: BTreeMap<String, PathBuf>,
+        metrics: Value,
+    },
+}
+
+pub type ProgressFn = dyn Fn(u64, u64) + Send + Sync;
+
+/// Everything a running node may use. Built by the engine; stages only read it.
+pub struct StageContext<'a> {
+    pub node: &'a str,
+    pub params: &'a Value,
+    pub env: &'a BTreeMap<String, String>,
+    pub inputs: &'a BTreeMap<String, StageInput>,
+    pub out_dir: &'a Path,
+    /// The accelerator this node was given (`--gpus`), if any.
+    pub gpu: Option<u32>,
+    pub(crate) progress: &'a (dyn Fn(u64, u64) + Send + Sync + 'a),
+    pub(crate) log: Mutex<std::fs::File>,
+    pub(crate) cancel: Arc<AtomicBool>,
+}
+
+impl StageContext<'_> {
+    /// Report progress (steps, examples) to the engine's bars.
+    pub fn progress(&self, done: u64, total: u64) {
+        (self.progress)(done, total);
+    }
+
+    /// A line in this node's log file (and in the tracing log at debug level).
+    pub fn log(&self, line: impl AsRef<str>) {
+        tracing::debug!(node = self.node, "{}", line.as_ref());
+        if let Ok(mut f) = self.log.lock() {
+            let _ = writeln!(f, "{}", line.as_ref());
+        }
+    }
+
+    /// True once the user pressed Ctrl-C: long stages should return an error soon after.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn input(&self, role: &str) -> anyhow::Result<&StageInput> {
+        self.inputs
+            .get(role)
+            .ok_or_else(|| anyhow::anyhow!("node `{}` has no input `{role}`", self.node))
+    }
+}
+
+/// The stage kinds one build of basins knows, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<String, Arc<dyn StageKind>>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    pub fn register(&mut self, kind: Arc<dyn StageKind>) {
+        self.kinds.insert(kind.name().to_owned(), kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn StageKind>> {
+        self.kinds.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.kinds.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,316 @@
+//! A loaded study: its manifest, DAG, cache and stage kinds, and the planning logic that
+//! decides, per node, whether its recorded result can be reused and, if not, why.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use basins_cache::{Digest, Store};
+use serde::Serialize;
+
+use crate::expand::{expand, Source};
+use crate::graph::Graph;
+use crate::key::{diff, DirtyReason, InputDigest, Preimage, SCHEME_VERSION};
+use crate::manifest::{did_you_mean, Manifest};
+use crate::record::{self, ActionRecord, Resolved};
+use crate::stage::Registry;
+use crate::EngineError;
+
+pub struct Study {
+    pub manifest: Manifest,
+    pub graph: Graph,
+    pub store: Store,
+    pub registry: Registry,
+    env: BTreeMap<String, String>,
+}
+
+/// A node's recipe, when every input's digest is known.
+pub enum Resolution {
+    Known {
+        preimage: Preimage,
+        key: Digest,
+        resolved: BTreeMap<String, Resolved>,
+    },
+    /// Some upstream node has no current result yet.
+    Pending {
+        inputs: BTreeMap<String, Option<InputDigest>>,
+        waiting: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Cached and current.
+    Fresh,
+    /// Its key is known and has no record: it will run.
+    Run,
+    /// It will run after an upstream node (its key is not known yet).
+    Blocked,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodePlan {
+    pub node: String,
+    pub kind: String,
+    pub status: Status,
+    pub key: Option<Digest>,
+    pub reasons: Vec<DirtyReason>,
+}
+
+pub struct Plan {
+    pub nodes: Vec<NodePlan>,
+    pub records: Vec<Option<ActionRecord>>,
+}
+
+impl Study {
+    pub fn open(
+        path: &Path,
+        registry: Registry,
+        cache: Option<PathBuf>,
+    ) -> Result<Study, EngineError> {
+        let manifest = Manifest::load(path)?;
+        let graph = Graph::new(expand(&manifest))?;
+        for n in &graph.nodes {
+            if registry.get(&n.kind).is_none() {
+                return Err(EngineError::UnknownKind {
+                    kind: n.kind.clone(),
+                    known: registry.names().map(str::to_owned).collect(),
+                });
+            }
+        }
+        let store = Store::open(cache.unwrap_or_else(|| manifest.study.cache.clone()))?;
+        let env = [
+            ("backend".to_string(), ser_name(&manifest.study.backend)),
+            ("precision".to_string(), ser_name(&manifest.study.precision)),
+        ]
+        .into();
+        Ok(Study {
+            manifest,
+            graph,
+            store,
+            registry,
+            env,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.study.name
+    }
+
+    pub fn env(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    pub fn node_index(&self, id: &str) -> Result<usize, EngineError> {
+        self.graph.get(id).ok_or_else(|| EngineError::NoSuchNode {
+            id: id.to_owned(),
+            hint: did_you_mean(id, self.graph.nodes.iter().map(|n| n.id.as_str())),
+        })
+    }
+
+    /// Whether node `i` gets an accelerator slot.
+    pub fn uses_device(&self, i: usize) -> bool {
+        let kind = self
+            .registry
+            .get(&self.graph.nodes[i].kind)
+            .expect("kinds checked at open");
+        kind.uses_device() && self.env["backend"] == "cuda"
+    }
+
+    /// Compute node `i`'s pre-image from its inputs; `done(j)` gives the current record of an
+    /// upstream node, if it has one.
+    pub fn resolve<'r>(
+        &self,
+        i: usize,
+        done: &dyn Fn(usize) -> Option<&'r ActionRecord>,
+    ) -> Result<Resolution, EngineError> {
+        let node = &self.graph.nodes[i];
+        let mut inputs = BTreeMap::new();
+        let mut resolved = BTreeMap::new();
+        let mut waiting = Vec::new();
+        for input in &node.inputs {
+            let read_err = |path: &Path, e: &dyn std::fmt::Display| EngineError::Input {
+                node: node.id.clone(),
+                role: input.role.clone(),
+                path: path.to_owned(),
+                message: e.to_string(),
+            };
+            let (digest, res) = match &input.source {
+                Source::File(p) => {
+                    let d = self.store.hash_input_file(p).map_err(|e| read_err(p, &e))?;
+                    (
+                        Some(InputDigest::File(d)),
+                        Some(Resolved::File {
+                            path: p.clone(),
+                            digest: d,
+                        }),
+                    )
+                }
+                Source::Dir(p) => {
+                    let d = hash_dir(&self.store, p).map_err(|e| read_err(p, &e))?;
+                    (
+                        Some(InputDigest::Dir(d)),
+                        Some(Resolved::Dir {
+                            path: p.clone(),
+                            digest: d,
+                        }),
+                    )
+                }
+                Source::Node(up) => {
+                    let j = self.graph.get(up).expect("graph checked edges");
+                    match done(j) {
+                        Some(rec) => (
+                            Some(InputDigest::Node(rec.output_hash)),
+                            Some(Resolved::Node {
+                                node: up.clone(),
+                                key: rec.key,
+                            }),
+                        ),
+                        None => {
+                            waiting.push((input.role.clone(), up.clone()));
+                            (None, None)
+                        }
+                    }
+                }
+            };
+            inputs.insert(input.role.clone(), digest);
+            if let Some(r) = res {
+                resolved.insert(input.role.clone(), r);
+            }
+        }
+        if !waiting.is_empty() {
+            return Ok(Resolution::Pending { inputs, waiting });
+        }
+        let kind = self
+            .registry
+            .get(&node.kind)
+            .expect("kinds checked at open");
+        let preimage = Preimage {
+            scheme: SCHEME_VERSION,
+            kind: node.kind.clone(),
+            kind_version: kind.version(),
+            params: node.params.clone(),
+            env: self.env.clone(),
+            inputs: inputs
+                .into_iter()
+                .map(|(k, v)| (k, v.expect("all known")))
+                .collect(),
+        };
+        let key = preimage.key();
+        Ok(Resolution::Known {
+            preimage,
+            key,
+            resolved,
+        })
+    }
+
+    /// The pre-image this node last ran under in this study, if any.
+    pub fn previous(&self, i: usize) -> Option<(Digest, Preimage)> {
+        let old = record::read_index(&self.store, self.name(), &self.graph.nodes[i].id)?;
+        if let Ok(Some(rec)) = record::load_record(&self.store, &old) {
+            return Some((old, rec.preimage));
+        }
+        record::load_recipe(&self.store, &old)
+            .ok()
+            .map(|r| (old, r.preimage))
+    }
+
+    /// Why node `i` must run, given its resolution.
+    pub fn reasons(&self, i: usize, res: &Resolution) -> Vec<DirtyReason> {
+        let node = &self.graph.nodes[i];
+        let kind_version = self.registry.get(&node.kind).map_or(0, |k| k.version());
+        let prev = self.previous(i);
+        let (inputs, waiting, key) = match res {
+            Resolution::Known { preimage, key, .. } => (
+                preimage
+                    .inputs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect(),
+                vec![],
+                Some(*key),
+            ),
+            Resolution::Pending { inputs, waiting } => (inputs.clone(), waiting.clone(), None),
+        };
+        let mut reasons = match &prev {
+            None => vec![DirtyReason::New],
+            Some((old_key, _)) if Some(*old_key) == key => vec![DirtyReason::RecordMissing],
+            Some((_, old)) => diff(old, kind_version, &node.params, &self.env, &inputs),
+        };
+        reasons.extend(
+            waiting
+                .into_iter()
+                .map(|(role, node)| DirtyReason::UpstreamPending { role, node }),
+        );
+        reasons
+    }
+
+    /// What would run and why, without running anything.
+    pub fn plan(&self) -> Result<Plan, EngineError> {
+        let n = self.graph.nodes.len();
+        let mut records: Vec<Option<ActionRecord>> = vec![None; n];
+        let mut plans: Vec<Option<NodePlan>> = vec![None; n];
+        for &i in &self.graph.order {
+            let res = self.resolve(i, &|j| records[j].as_ref())?;
+            let node = &self.graph.nodes[i];
+            let (status, key, reasons) = match &res {
+                Resolution::Known { key, .. } => match record::load_record(&self.store, key)? {
+                    Some(rec) if rec.objects_present(&self.store) => {
+                        records[i] = Some(rec);
+                        (Status::Fresh, Some(*key), vec![])
+                    }
+                    _ => (Status::Run, Some(*key), self.reasons(i, &res)),
+                },
+                Resolution::Pending { .. } => (Status::Blocked, None, self.reasons(i, &res)),
+            };
+            plans[i] = Some(NodePlan {
+                node: node.id.clone(),
+                kind: node.kind.clone(),
+                status,
+                key,
+                reasons,
+            });
+        }
+        Ok(Plan {
+            nodes: plans
+                .into_iter()
+                .map(|p| p.expect("every node planned"))
+                .collect(),
+            records,
+        })
+    }
+}
+
+fn ser_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A directory's digest: every regular file's relative path and content hash, in order.
+fn hash_dir(store: &Store, dir: &Path) -> Result<Digest, EngineError> {
+    if !dir.is_dir() {
+        return Err(EngineError::Exec(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    let mut entries = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(|e| EngineError::Exec(e.to_string()))?;
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .expect("under dir")
+                .to_string_lossy()
+                .into_owned();
+            entries.push((rel, store.hash_input_file(entry.path())?));
+        }
+    }
+    Ok(Digest::of_tagged(
+        "dir",
+        &serde_json::to_vec(&entries).expect("entries serialise"),
+    ))
+}

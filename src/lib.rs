@@ -1,0 +1,528 @@
+//! The `basins` command line: parse flags, pick the stage registry, call the engine, print.
+//! Both binaries (`basins` with the real stages, `basins-testkit` with the engine's synthetic
+//! kinds) are this one function with a different registry.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use basins_engine::events::{HumanReporter, LogReporter, Reporter};
+use basins_engine::exec::{run_recipe, Outcome};
+use basins_engine::manifest::ExecutorKind;
+use basins_engine::schedule::{run, RunOptions};
+use basins_engine::study::Status;
+use basins_engine::{
+    ops, Digest, EngineError, Executor, InProcess, Registry, Store, Study, Subprocess,
+};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+/// Exit codes (also in the README).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A node failed, or `verify` found a difference.
+    pub const FAILED: u8 = 1;
+    /// Bad input: manifest, flags, data files, unknown node.
+    pub const BAD_INPUT: u8 = 2;
+    /// An internal or I/O error (the cache could not be written, say).
+    pub const ERROR: u8 = 3;
+    /// Interrupted by Ctrl-C; finished nodes are kept.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "basins",
+    version,
+    about = "Map the loss-surface basins of finetuned text classifiers"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Use this cache directory instead of the manifest's `[study].cache`.
+    #[arg(long, global = true, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExecArg {
+    Local,
+    Subprocess,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every node that is not cached.
+    Run {
+        manifest: PathBuf,
+        /// Nodes to run at once.
+        #[arg(long, short, default_value_t = default_jobs())]
+        jobs: usize,
+        /// Device ids for nodes that use an accelerator, e.g. `0,1` (one node per device).
+        #[arg(long, value_delimiter = ',')]
+        gpus: Vec<u32>,
+        /// Keep running independent nodes after a failure.
+        #[arg(long)]
+        keep_going: bool,
+        /// Run only nodes whose id matches this glob (and what they need).
+        #[arg(long, value_name = "PATTERN")]
+        only: Option<String>,
+        /// Override `[study].executor`.
+        #[arg(long, value_enum)]
+        executor: Option<ExecArg>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what would run and why, without running.
+    Plan {
+        manifest: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts of fresh / to-run / blocked nodes per stage kind, and the last run's failures.
+    Status {
+        manifest: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why one node would run (or that it would not).
+    Why {
+        manifest: PathBuf,
+        node: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A node's outputs, metrics and provenance.
+    Show {
+        manifest: PathBuf,
+        node: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-execute cached nodes into scratch and compare with the cache.
+    Verify {
+        manifest: PathBuf,
+        /// Check only this many nodes (chosen deterministically by key).
+        #[arg(long)]
+        sample: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cached results that none of the named manifests uses.
+    Gc {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the study DAG.
+    Graph {
+        manifest: PathBuf,
+        /// Graphviz output.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Run one recorded node by recipe key (used by the subprocess and Slurm executors).
+    #[command(hide = true)]
+    ExecNode {
+        key: String,
+        #[arg(long)]
+        gpu: Option<u32>,
+    },
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Run the CLI with the given stage kinds.
+pub fn main_with(registry: Registry) -> ExitCode {
+    // Behave like a Unix tool when piped into `head`: die quietly on a closed stdout.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_logging(cli.verbose);
+    match dispatch(cli, registry) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = match e.downcast_ref::<EngineError>() {
+                Some(
+                    EngineError::Manifest(_)
+                    | EngineError::UnknownKind { .. }
+                    | EngineError::Input { .. }
+                    | EngineError::NoSuchNode { .. },
+                ) => exit::BAD_INPUT,
+                _ => exit::ERROR,
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("report serialises")
+    );
+}
+
+fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
+    let open = |m: &PathBuf| Study::open(m, registry.clone(), cli.cache.clone());
+    match cli.command {
+        Command::Run {
+            manifest,
+            jobs,
+            gpus,
+            keep_going,
+            only,
+            executor,
+            json,
+        } => {
+            let study = open(&manifest)?;
+            let kind = match executor {
+                Some(ExecArg::Local) => ExecutorKind::Local,
+                Some(ExecArg::Subprocess) => ExecutorKind::Subprocess,
+                None => study.manifest.study.executor,
+            };
+            cmd_run(
+                &study,
+                RunOptions {
+                    jobs,
+                    gpus,
+                    keep_going,
+                    only,
+                },
+                kind,
+                json,
+            )
+        }
+        Command::Plan { manifest, json } => cmd_plan(&open(&manifest)?, None, json),
+        Command::Why {
+            manifest,
+            node,
+            json,
+        } => cmd_plan(&open(&manifest)?, Some(node), json),
+        Command::Status { manifest, json } => {
+            let report = ops::status(&open(&manifest)?)?;
+            if json {
+                print_json(&report);
+            } else {
+                println!(
+                    "study `{}`: {} nodes (cache {})",
+                    report.study, report.nodes, report.cache
+                );
+                println!(
+                    "  {:<14} {:>7} {:>7} {:>8}",
+                    "kind", "fresh", "to run", "blocked"
+                );
+                for (k, c) in &report.by_kind {
+                    println!("  {k:<14} {:>7} {:>7} {:>8}", c.fresh, c.run, c.blocked);
+                }
+                for f in &report.last_run_failures {
+                    println!(
+                        "  last run failed: {} — {}",
+                        f["node"].as_str().unwrap_or("?"),
+                        f["message"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Show {
+            manifest,
+            node,
+            json,
+        } => {
+            let r = ops::show(&open(&manifest)?, &node)?;
+            if json {
+                print_json(&r);
+            } else {
+                print_show(&r);
+            }
+            Ok(exit::OK)
+        }
+        Command::Verify {
+            manifest,
+            sample,
+            json,
+        } => {
+            let r = ops::verify(&open(&manifest)?, sample)?;
+            if json {
+                print_json(&r);
+            } else {
+                for n in &r.nodes {
+                    println!(
+                        "{:<16} {:<40} {}",
+                        format!("{:?}", n.verdict),
+                        n.node,
+                        n.detail
+                    );
+                }
+                println!(
+                    "checked {} cached nodes ({} not cached, not checked)",
+                    r.checked, r.not_cached
+                );
+                for (kind, verdicts) in &r.by_kind {
+                    println!("  {kind:<14} {verdicts:?}");
+                }
+            }
+            Ok(if r.ok() { exit::OK } else { exit::FAILED })
+        }
+        Command::Gc {
+            manifests,
+            dry_run,
+            json,
+        } => {
+            let studies = manifests.iter().map(open).collect::<Result<Vec<_>, _>>()?;
+            let r = ops::gc(&studies, dry_run)?;
+            if json {
+                print_json(&r);
+            } else {
+                print_gc(&r);
+            }
+            Ok(exit::OK)
+        }
+        Command::Graph { manifest, dot } => {
+            let study = open(&manifest)?;
+            print!(
+                "{}",
+                if dot {
+                    study.graph.to_dot()
+                } else {
+                    study.graph.to_text()
+                }
+            );
+            Ok(exit::OK)
+        }
+        Command::ExecNode { key, gpu } => {
+            let cache = cli.cache.clone().context("exec-node needs --cache DIR")?;
+            exec_node(cache, &key, gpu, registry)
+        }
+    }
+}
+
+fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> anyhow::Result<u8> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted twice: exiting now (the cache stays consistent)");
+                std::process::exit(exit::INTERRUPTED as i32);
+            }
+            eprintln!("interrupted: finishing running nodes, starting no new ones (Ctrl-C again to exit now)");
+        });
+    }
+    let executor: Box<dyn Executor> = match kind {
+        ExecutorKind::Local => Box::new(InProcess {
+            store: study.store.clone(),
+            registry: study.registry.clone(),
+        }),
+        ExecutorKind::Subprocess => Box::new(Subprocess {
+            store: study.store.clone(),
+            exe: std::env::current_exe().context("locating the basins executable for exec-node")?,
+        }),
+    };
+    let reporter: Box<dyn Reporter> = if !json && std::io::stderr().is_terminal() {
+        Box::new(HumanReporter::new())
+    } else {
+        Box::new(LogReporter)
+    };
+    let summary = run(study, &opts, executor.as_ref(), reporter.as_ref(), cancel)?;
+    if json {
+        print_json(&summary);
+    } else {
+        eprintln!(
+            "{}: {} executed, {} reused from a concurrent run, {} cached, {} failed, {} skipped",
+            study.name(),
+            summary.executed.len(),
+            summary.reused.len(),
+            summary.cached.len(),
+            summary.failed.len(),
+            summary.skipped.len()
+        );
+        for f in &summary.failed {
+            eprintln!("failed: {}: {}", f.node, f.message);
+        }
+    }
+    Ok(if summary.interrupted {
+        exit::INTERRUPTED
+    } else if summary.failed.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+fn cmd_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<u8> {
+    let plan = study.plan()?;
+    let only = node.map(|n| study.node_index(&n)).transpose()?;
+    let nodes: Vec<_> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| only.is_none_or(|o| o == *i))
+        .map(|(_, p)| p)
+        .collect();
+    if json {
+        print_json(&nodes);
+        return Ok(exit::OK);
+    }
+    let count = |s| plan.nodes.iter().filter(|p| p.status == s).count();
+    if only.is_none() {
+        println!(
+            "study `{}`: {} fresh, {} to run, {} blocked on upstream",
+            study.name(),
+            count(Status::Fresh),
+            count(Status::Run),
+            count(Status::Blocked)
+        );
+    }
+    for p in nodes {
+        if only.is_none() && p.status == Status::Fresh {
+            continue;
+        }
+        let status = match p.status {
+            Status::Fresh => "fresh",
+            Status::Run => "run",
+            Status::Blocked => "blocked",
+        };
+        println!("{status:<8} {}", p.node);
+        if p.status == Status::Fresh {
+            println!(
+                "         cached and current (key {})",
+                p.key.map(|k| k.short()).unwrap_or_default()
+            );
+        }
+        for r in &p.reasons {
+            println!("         {r}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_show(r: &ops::ShowReport) {
+    println!("node    {} [{}]", r.node, r.kind);
+    println!(
+        "status  {:?}  key {}",
+        r.status,
+        r.key
+            .map(|k| k.to_hex())
+            .unwrap_or_else(|| "(not known yet)".into())
+    );
+    for reason in &r.reasons {
+        println!("        {reason}");
+    }
+    for o in &r.outputs {
+        println!(
+            "output  {:<24} {:>10} B  {:?}  {}",
+            o.name, o.size, o.class, o.path
+        );
+    }
+    if !r.metrics.is_null() {
+        println!("metrics {}", r.metrics);
+    }
+    if let Some(rec) = &r.record {
+        println!(
+            "ran     {} ms by {} on {} (pid {}), exit {}",
+            rec.duration_ms, rec.executor, rec.host, rec.pid, rec.exit_status
+        );
+        println!(
+            "recipe  {}",
+            serde_json::to_string(&rec.preimage).unwrap_or_default()
+        );
+    }
+    if let Some(l) = &r.log {
+        println!("log     {l}");
+    }
+}
+
+fn print_gc(r: &ops::GcSummary) {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} action records, kept {}",
+        r.removed_actions, r.kept_actions
+    );
+    println!(
+        "  {:<14} {:>14} {:>14}   {:>14} {:>14}",
+        "kind", "ckpt removed", "results rm", "ckpt kept", "results kept"
+    );
+    let kinds: std::collections::BTreeSet<&String> = r
+        .removed_by_kind
+        .keys()
+        .chain(r.kept_by_kind.keys())
+        .collect();
+    for k in kinds {
+        let rm = r.removed_by_kind.get(k);
+        let kept = r.kept_by_kind.get(k);
+        println!(
+            "  {k:<14} {:>14} {:>14}   {:>14} {:>14}",
+            rm.map_or(0, |b| b.checkpoints),
+            rm.map_or(0, |b| b.results),
+            kept.map_or(0, |b| b.checkpoints),
+            kept.map_or(0, |b| b.results)
+        );
+    }
+    println!(
+        "  unreferenced objects: {} bytes; abandoned temp files: {}",
+        r.unreferenced_bytes, r.temp_files
+    );
+}
+
+fn exec_node(
+    cache: PathBuf,
+    key: &str,
+    gpu: Option<u32>,
+    registry: Registry,
+) -> anyhow::Result<u8> {
+    let key: Digest = key.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let store = Store::open(cache)?;
+    let progress = |d: u64, t: u64| println!("@progress {d} {t}");
+    let outcome: Outcome = run_recipe(
+        &store,
+        &registry,
+        &key,
+        gpu,
+        "subprocess",
+        &progress,
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    println!("@outcome {}", serde_json::to_string(&outcome)?);
+    Ok(exit::OK)
+}

@@ -1,0 +1,205 @@
+//! A small study on disk plus helpers to drive `basins-testkit` (the real CLI with the
+//! engine's synthetic stage kinds) and read its `--json` output.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const MANIFEST: &str = r#"[study]
+name = "t"
+cache = "cache"
+
+[models.tiny]
+builtin = { layers = 2, hidden = 32 }
+
+[tasks.cola]
+format = "cola"
+train = "data/train.tsv"
+eval = { dev = "data/dev.tsv" }
+labels = ["0", "1"]
+
+[diagnostics.ood]
+task = "cola"
+format = "cola"
+file = "data/ood.tsv"
+
+[finetune]
+model = "tiny"
+tasks = ["cola"]
+seeds = "0..4"
+lr = 2e-5
+batch_size = 16
+
+[interpolate]
+pairs = "all"
+alphas = { linspace = [0.0, 1.0, 5] }
+
+[cluster]
+k = 2
+
+[report]
+title = "test study"
+"#;
+
+/// Nodes in `MANIFEST`: pretrain, 4 finetune, 4 evaluate, 6 interpolate, barriers, cluster,
+/// diagnostics, report.
+pub const NODES: usize = 19;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(
+            data.join("train.tsv"),
+            "gj04\t1\t\tThe cat sat.\ngj04\t0\t*\tCat the sat.\n",
+        )
+        .unwrap();
+        std::fs::write(data.join("dev.tsv"), "gj04\t1\t\tA dog ran.\n").unwrap();
+        std::fs::write(data.join("ood.tsv"), "cj99\t0\t*\tRan dog a.\n").unwrap();
+        let fx = Fixture { dir };
+        fx.write("m.toml", MANIFEST);
+        fx
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).unwrap();
+    }
+
+    /// Rewrite the manifest with one substring replaced (panics if it is absent).
+    pub fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.path("m.toml")).unwrap();
+        assert!(text.contains(from), "manifest has no `{from}`");
+        self.write("m.toml", &text.replacen(from, to, 1));
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_basins-testkit"));
+        c.current_dir(self.dir.path());
+        for v in [
+            "BASINS_TESTKIT_SLEEP_MS",
+            "BASINS_TESTKIT_FAIL",
+            "BASINS_TESTKIT_JITTER",
+            "RUST_LOG",
+        ] {
+            c.env_remove(v);
+        }
+        c
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run basins-testkit")
+    }
+
+    /// Run a command that must succeed and print JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args);
+        assert_success(&out, args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn run(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["run", "m.toml", "--json"];
+        args.extend_from_slice(extra);
+        self.json(&args)
+    }
+
+    /// node id -> key, from `plan --json`.
+    pub fn keys(&self) -> Vec<(String, Value)> {
+        let plan = self.json(&["plan", "m.toml", "--json"]);
+        plan.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["node"].as_str().unwrap().to_owned(), p["key"].clone()))
+            .collect()
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.path("cache")
+    }
+}
+
+pub fn assert_success(out: &Output, what: &[&str]) {
+    assert!(
+        out.status.success(),
+        "{what:?} failed with {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn set(v: &Value, field: &str) -> BTreeSet<String> {
+    v[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{field}` in {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn ids(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Every object file in the cache hashes to its name: no torn or partial objects.
+pub fn assert_objects_intact(cache: &Path) -> usize {
+    let mut n = 0;
+    for entry in walk(&cache.join("objects")) {
+        let name = format!(
+            "{}{}",
+            entry
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            entry.file_name().unwrap().to_str().unwrap()
+        );
+        let actual = blake3::hash(&std::fs::read(&entry).unwrap())
+            .to_hex()
+            .to_string();
+        assert_eq!(
+            actual,
+            name,
+            "object {} is not what its name says",
+            entry.display()
+        );
+        n += 1;
+    }
+    n
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

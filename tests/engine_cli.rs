@@ -1,0 +1,500 @@
+//! The engine's guarantees, asserted through the real CLI (`basins-testkit`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn first_run_executes_everything_and_second_run_nothing() {
+    let fx = Fixture::new();
+    let first = fx.run(&[]);
+    assert_eq!(set(&first, "executed").len(), NODES);
+    assert!(set(&first, "cached").is_empty());
+    let second = fx.run(&[]);
+    assert!(
+        set(&second, "executed").is_empty(),
+        "second run executed {:?}",
+        second["executed"]
+    );
+    assert_eq!(set(&second, "cached").len(), NODES);
+    assert_objects_intact(&fx.cache());
+    let plan = fx.json(&["plan", "m.toml", "--json"]);
+    assert!(plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["status"] == "fresh"));
+}
+
+#[test]
+fn same_manifest_gives_same_keys_and_table_order_does_not_matter() {
+    let a = Fixture::new();
+    let b = Fixture::new();
+    // Same manifest in another directory with another cache: identical recipe keys.
+    a.run(&[]);
+    b.run(&[]);
+    assert_eq!(a.keys(), b.keys());
+    // Tables and keys reordered, comments added: still the same keys.
+    let reordered = r#"# reordered
+[report]
+title = "test study"
+
+[cluster]
+k = 2
+
+[interpolate]
+alphas = { linspace = [0.0, 1.0, 5] }
+pairs = "all"
+
+[finetune]
+batch_size = 16
+lr = 0.00002
+seeds = [0, 1, 2, 3]
+tasks = ["cola"]
+model = "tiny"
+
+[diagnostics.ood]
+file = "data/ood.tsv"
+format = "cola"
+task = "cola"
+
+[tasks.cola]
+labels = ["0", "1"]
+eval = { dev = "data/dev.tsv" }
+train = "data/train.tsv"
+format = "cola"
+
+[models.tiny]
+builtin = { hidden = 32, layers = 2 }
+
+[study]
+cache = "cache"
+name = "t"
+"#;
+    b.write("m.toml", reordered);
+    assert_eq!(a.keys(), b.keys());
+    assert!(set(&b.run(&[]), "executed").is_empty());
+}
+
+#[test]
+fn a_changed_param_reruns_only_that_node_and_its_descendants() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    fx.edit("k = 2", "k = 3");
+    let plan = fx.json(&["why", "m.toml", "cluster/cola", "--json"]);
+    let reasons = &plan[0]["reasons"];
+    assert_eq!(reasons[0]["reason"], "param_changed", "{reasons}");
+    assert_eq!(reasons[0]["param"], "k.Fixed");
+    let run = fx.run(&[]);
+    assert_eq!(
+        set(&run, "executed"),
+        ids(&["cluster/cola", "diagnostics/cola", "report"])
+    );
+    // The alpha grid: interpolation and everything after it, never finetuning or evaluation.
+    fx.edit("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 3]");
+    let run = fx.run(&[]);
+    let executed = set(&run, "executed");
+    let expected: BTreeSet<String> = [
+        "interpolate/cola/0~1",
+        "interpolate/cola/0~2",
+        "interpolate/cola/0~3",
+        "interpolate/cola/1~2",
+        "interpolate/cola/1~3",
+        "interpolate/cola/2~3",
+        "barriers/cola",
+        "cluster/cola",
+        "diagnostics/cola",
+        "report",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(executed, expected);
+    // A data file: evaluation and interpolation read it, finetuning does not.
+    std::fs::write(fx.path("data/dev.tsv"), "gj04\t0\t*\tDog a ran.\n").unwrap();
+    let why = fx.json(&["why", "m.toml", "evaluate/cola/seed=0", "--json"]);
+    assert_eq!(why[0]["reasons"][0]["reason"], "input_changed");
+    assert_eq!(why[0]["reasons"][0]["role"], "eval:cola.dev");
+    let executed = set(&fx.run(&[]), "executed");
+    assert!(
+        executed
+            .iter()
+            .all(|n| !n.starts_with("finetune/") && !n.starts_with("pretrain/")),
+        "{executed:?}"
+    );
+    assert_eq!(
+        executed
+            .iter()
+            .filter(|n| n.starts_with("evaluate/"))
+            .count(),
+        4
+    );
+    assert_eq!(executed.len(), 4 + 6 + 4);
+}
+
+#[test]
+fn plan_and_why_explain_field_by_field() {
+    let fx = Fixture::new();
+    let out = fx.cli(&["plan", "m.toml"]);
+    assert_success(&out, &["plan"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 fresh, 1 to run, 18 blocked"), "{text}");
+    fx.run(&[]);
+    fx.edit("lr = 2e-5", "lr = 5e-5");
+    let out = fx.cli(&["why", "m.toml", "finetune/cola/seed=2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("param `hyper.lr` changed: 0.00002 -> 0.00005"),
+        "{text}"
+    );
+    let out = fx.cli(&["why", "m.toml", "evaluate/cola/seed=2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("input `model` waits on `finetune/cola/seed=2`, which must run first"),
+        "{text}"
+    );
+    let out = fx.cli(&["why", "m.toml", "finetune/cola/seed=9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `finetune/cola/seed="));
+}
+
+#[test]
+fn kill_9_mid_run_then_rerun_completes_and_verifies() {
+    let fx = Fixture::new();
+    let mut child = fx
+        .cmd()
+        .args(["run", "m.toml", "--jobs", "2"])
+        .env("BASINS_TESTKIT_SLEEP_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some nodes have finished, then kill without warning.
+    let start = Instant::now();
+    while walk(&fx.cache().join("actions")).len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(30), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = walk(&fx.cache().join("actions")).len();
+    assert!(done_before < NODES, "the run finished before it was killed");
+    assert_objects_intact(&fx.cache());
+    let rerun = fx.run(&[]);
+    let executed = set(&rerun, "executed");
+    assert_eq!(executed.len() + set(&rerun, "cached").len(), NODES);
+    assert!(executed.len() < NODES, "finished nodes were not kept");
+    assert!(set(&rerun, "failed").is_empty());
+    let verify = fx.json(&["verify", "m.toml", "--json"]);
+    assert_eq!(verify["checked"], NODES);
+    assert!(
+        verify["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["verdict"] == "bit_exact"),
+        "{verify}"
+    );
+    assert_objects_intact(&fx.cache());
+    // What the killed run left in scratch is swept by gc.
+    let gc = fx.json(&["gc", "m.toml", "--json"]);
+    assert_eq!(gc["removed_actions"], 0);
+    assert!(walk(&fx.cache().join("tmp")).is_empty());
+}
+
+#[test]
+fn two_concurrent_runs_both_finish_and_each_node_runs_once() {
+    let fx = Fixture::new();
+    let spawn = || {
+        fx.cmd()
+            .args(["run", "m.toml", "--json", "--jobs", "2"])
+            .env("BASINS_TESTKIT_SLEEP_MS", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_success(&a, &["run a"]);
+    assert_success(&b, &["run b"]);
+    let (a, b): (Value, Value) = (
+        serde_json::from_slice(&a.stdout).unwrap(),
+        serde_json::from_slice(&b.stdout).unwrap(),
+    );
+    let (ea, eb) = (set(&a, "executed"), set(&b, "executed"));
+    assert!(
+        ea.is_disjoint(&eb),
+        "executed twice: {:?}",
+        ea.intersection(&eb).collect::<Vec<_>>()
+    );
+    assert_eq!(ea.len() + eb.len(), NODES);
+    for run in [&a, &b] {
+        let seen = set(run, "executed").len() + set(run, "reused").len() + set(run, "cached").len();
+        assert_eq!(seen, NODES, "a run did not account for every node: {run}");
+    }
+}
+
+fn object_of(fx: &Fixture, node: &str, output: &str) -> std::path::PathBuf {
+    let show = fx.json(&["show", "m.toml", node, "--json"]);
+    let o = show["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == output)
+        .unwrap_or_else(|| panic!("{show}"));
+    std::path::PathBuf::from(o["path"].as_str().unwrap())
+}
+
+fn flip_byte(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_flipped_byte_is_detected_and_recomputed() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    let ckpt = object_of(&fx, "finetune/cola/seed=0", "model.bin");
+    let original = std::fs::read(&ckpt).unwrap();
+    flip_byte(&ckpt);
+    // A consumer reads the checkpoint: the corruption is caught and the producer recomputed.
+    fx.edit("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 4]");
+    let run = fx.run(&[]);
+    let executed = set(&run, "executed");
+    assert!(executed.contains("finetune/cola/seed=0"), "{executed:?}");
+    assert!(!executed.contains("finetune/cola/seed=1"));
+    assert!(set(&run, "failed").is_empty());
+    assert_eq!(
+        std::fs::read(&ckpt).unwrap(),
+        original,
+        "the recomputed object is bit-identical"
+    );
+    assert_objects_intact(&fx.cache());
+    // `verify` finds corruption too, exits non-zero, and the next run heals it.
+    let result = object_of(&fx, "evaluate/cola/seed=3", "out.json");
+    flip_byte(&result);
+    let out = fx.cli(&["verify", "m.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdict = |node: &str| {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == node)
+            .unwrap()["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("evaluate/cola/seed=3"), "corrupt", "{v}");
+    // Its consumers cannot be re-executed, and say why; everything else still verifies.
+    assert_eq!(verdict("barriers/cola"), "input_corrupt");
+    assert_eq!(verdict("diagnostics/cola"), "input_corrupt");
+    assert_eq!(v["by_kind"]["finetune"]["bit_exact"], 4);
+    assert_eq!(v["by_kind"]["interpolate"]["bit_exact"], 6);
+    assert_eq!(
+        set(&fx.run(&[]), "executed"),
+        ids(&["evaluate/cola/seed=3"])
+    );
+    assert_objects_intact(&fx.cache());
+}
+
+#[test]
+fn verify_reports_per_kind_tolerance_and_differences() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    // Run-to-run noise in a kind judged by tolerance on metrics: accepted.
+    let out = fx
+        .cmd()
+        .args(["verify", "m.toml", "--json"])
+        .env("BASINS_TESTKIT_JITTER", "evaluate/*")
+        .output()
+        .unwrap();
+    assert_success(&out, &["verify with jitter in evaluate"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["by_kind"]["evaluate"]["within_tolerance"], 4, "{v}");
+    assert_eq!(v["by_kind"]["finetune"]["bit_exact"], 4);
+    // The same noise in a bit-exact kind is a failure.
+    let out = fx
+        .cmd()
+        .args(["verify", "m.toml", "--json", "--sample", "50"])
+        .env("BASINS_TESTKIT_JITTER", "finetune/*")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["by_kind"]["finetune"]["differs"], 4, "{v}");
+    // --sample checks that many.
+    let v = fx.json(&["verify", "m.toml", "--json", "--sample", "5"]);
+    assert_eq!(v["checked"], 5);
+}
+
+#[test]
+fn a_failing_node_stops_its_descendants_and_keep_going_runs_the_rest() {
+    let fx = Fixture::new();
+    let out = fx
+        .cmd()
+        .args(["run", "m.toml", "--json", "--jobs", "1"])
+        .env("BASINS_TESTKIT_FAIL", "finetune/cola/seed=1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["failed"][0]["node"], "finetune/cola/seed=1");
+    assert!(v["failed"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("injected failure"));
+    let stopped_executed = set(&v, "executed").len();
+    let out = fx
+        .cmd()
+        .args(["run", "m.toml", "--json", "--keep-going"])
+        .env("BASINS_TESTKIT_FAIL", "finetune/cola/seed=1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = set(&v, "skipped");
+    for n in [
+        "evaluate/cola/seed=1",
+        "interpolate/cola/0~1",
+        "interpolate/cola/1~3",
+        "barriers/cola",
+        "report",
+    ] {
+        assert!(skipped.contains(n), "{n} not skipped: {skipped:?}");
+    }
+    let done: BTreeSet<String> = set(&v, "executed")
+        .union(&set(&v, "cached"))
+        .cloned()
+        .collect();
+    for n in [
+        "evaluate/cola/seed=0",
+        "evaluate/cola/seed=3",
+        "interpolate/cola/0~2",
+        "interpolate/cola/2~3",
+    ] {
+        assert!(done.contains(n), "{n} not run with --keep-going: {done:?}");
+    }
+    assert!(done.len() > stopped_executed);
+    // The failure is on record, with its log.
+    let status = fx.json(&["status", "m.toml", "--json"]);
+    assert_eq!(
+        status["last_run_failures"][0]["node"],
+        "finetune/cola/seed=1"
+    );
+    assert_eq!(status["by_kind"]["finetune"]["run"], 1);
+    let logs = walk(&fx.cache().join("logs"));
+    assert!(logs.iter().any(|l| std::fs::read_to_string(l)
+        .unwrap_or_default()
+        .contains("injected failure")));
+}
+
+#[test]
+fn subprocess_executor_gives_the_same_keys_and_outputs() {
+    let local = Fixture::new();
+    let sub = Fixture::new();
+    local.run(&[]);
+    let v = sub.run(&["--executor", "subprocess", "--jobs", "2"]);
+    assert_eq!(set(&v, "executed").len(), NODES);
+    assert_eq!(local.keys(), sub.keys());
+    for node in ["finetune/cola/seed=2", "barriers/cola", "report"] {
+        let a = local.json(&["show", "m.toml", node, "--json"]);
+        let b = sub.json(&["show", "m.toml", node, "--json"]);
+        assert_eq!(
+            a["record"]["output_hash"], b["record"]["output_hash"],
+            "{node}"
+        );
+        assert_eq!(b["record"]["executor"], "subprocess");
+    }
+    // exec-node works from the recorded recipe alone: no manifest in sight.
+    let key = sub.json(&["show", "m.toml", "report", "--json"])["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = sub
+        .cmd()
+        .current_dir("/")
+        .args(["exec-node", "--cache", sub.cache().to_str().unwrap(), &key])
+        .output()
+        .unwrap();
+    assert_success(&out, &["exec-node"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("@outcome \"reused\""));
+}
+
+#[test]
+fn only_runs_the_matching_nodes_and_what_they_need() {
+    let fx = Fixture::new();
+    let v = fx.run(&["--only", "evaluate/*seed=2"]);
+    assert_eq!(
+        set(&v, "executed"),
+        ids(&[
+            "pretrain/tiny",
+            "finetune/cola/seed=2",
+            "evaluate/cola/seed=2"
+        ])
+    );
+}
+
+#[test]
+fn gc_keeps_what_the_manifest_uses_and_reports_bytes() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    fx.edit("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 3]");
+    fx.run(&[]);
+    let dry = fx.json(&["gc", "m.toml", "--dry-run", "--json"]);
+    assert_eq!(dry["removed_actions"], 10, "{dry}");
+    assert_eq!(dry["kept_actions"], NODES);
+    assert!(
+        dry["removed_by_kind"]["interpolate"]["results"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        dry["kept_by_kind"]["finetune"]["checkpoints"]
+            .as_u64()
+            .unwrap()
+            >= 4 * 64 * 1024
+    );
+    assert_eq!(
+        walk(&fx.cache().join("actions")).len(),
+        NODES + 10,
+        "a dry run removed something"
+    );
+    let real = fx.json(&["gc", "m.toml", "--json"]);
+    assert_eq!(real["removed_actions"], 10);
+    assert_eq!(walk(&fx.cache().join("actions")).len(), NODES);
+    assert!(
+        set(&fx.run(&[]), "executed").is_empty(),
+        "gc removed something live"
+    );
+    assert_objects_intact(&fx.cache());
+}
+
+#[test]
+fn graph_prints_text_and_dot() {
+    let fx = Fixture::new();
+    let out = fx.cli(&["graph", "m.toml"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("interpolate/cola/1~3  [interpolate]\n    model_a <- finetune/cola/seed=1\n    model_b <- finetune/cola/seed=3\n    eval:cola.dev <- "),
+        "{text}"
+    );
+    let out = fx.cli(&["graph", "m.toml", "--dot"]);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph study {"));
+    let node_edges = text
+        .lines()
+        .filter(|l| l.contains(" <- ") && !l.split(" <- ").nth(1).unwrap().starts_with('/'))
+        .count();
+    assert_eq!(dot.matches(" -> ").count(), node_edges);
+}

@@ -1,0 +1,226 @@
+//! Bad manifests are refused with `file:line:column`, the key, what was expected and, for
+//! misspellings, a suggestion; never a panic. Each case edits the good test manifest.
+
+mod common;
+
+use common::Fixture;
+
+/// Apply `from -> to` to the test manifest, run `plan`, and return stderr (asserting exit 2).
+fn refuse(from: &str, to: &str) -> String {
+    let fx = Fixture::new();
+    fx.edit(from, to);
+    let out = fx.cli(&["plan", "m.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "`{from}` -> `{to}` was not refused as bad input:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn has(err: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(err.contains(p), "expected `{p}` in:\n{err}");
+    }
+}
+
+#[test]
+fn misspelt_key_names_place_and_suggests() {
+    let e = refuse("lr = 2e-5", "lrr = 2e-5");
+    has(
+        &e,
+        &[
+            "m.toml:23:1: `finetune.lrr`: unknown field `lrr`",
+            "expected: `model`, `tasks`",
+            "help: did you mean `lr`?",
+        ],
+    );
+}
+
+#[test]
+fn misspelt_section_suggests() {
+    let e = refuse("[finetune]", "[finetun]");
+    has(
+        &e,
+        &[
+            "m.toml:19:2: `finetun`: unknown field `finetun`",
+            "did you mean `finetune`?",
+        ],
+    );
+}
+
+#[test]
+fn wrong_type_names_the_type() {
+    let e = refuse("batch_size = 16", "batch_size = \"16\"");
+    has(
+        &e,
+        &["m.toml:24:14: `finetune.batch_size`: invalid type: string \"16\", expected u32"],
+    );
+}
+
+#[test]
+fn unknown_enum_value_lists_the_choices() {
+    let e = refuse("name = \"t\"", "name = \"t\"\nbackend = \"gpu\"");
+    has(
+        &e,
+        &[
+            "m.toml:3:11: `study.backend`: unknown variant `gpu`",
+            "expected: `cpu`, `cuda`",
+        ],
+    );
+    let e = refuse("format = \"cola\"", "format = \"colaa\"");
+    has(
+        &e,
+        &["m.toml:9:10: `tasks.cola.format`", "did you mean `cola`?"],
+    );
+}
+
+#[test]
+fn dangling_model_reference() {
+    let e = refuse("model = \"tiny\"", "model = \"tinyy\"");
+    has(
+        &e,
+        &[
+            "m.toml:20:9: `finetune.model`: `tinyy` does not name a model",
+            "expected: one of `tiny`",
+            "did you mean `tiny`?",
+        ],
+    );
+}
+
+#[test]
+fn dangling_task_references() {
+    let e = refuse("tasks = [\"cola\"]", "tasks = [\"cola\", \"mnli\"]");
+    has(
+        &e,
+        &["m.toml:21:18: `finetune.tasks`: `mnli` does not name a task"],
+    );
+    let e = refuse("task = \"cola\"", "task = \"cloa\"");
+    has(
+        &e,
+        &[
+            "m.toml:15:8: `diagnostics.ood.task`: `cloa` does not name a finetuned task",
+            "did you mean `cola`?",
+        ],
+    );
+}
+
+#[test]
+fn dangling_eval_set() {
+    let e = refuse("pairs = \"all\"", "pairs = \"all\"\neval = [\"cola.test\"]");
+    has(
+        &e,
+        &[
+            "m.toml:28:9: `interpolate.eval`: `cola.test` does not name an eval set",
+            "did you mean `cola.dev`?",
+        ],
+    );
+}
+
+#[test]
+fn empty_seed_range_and_unknown_pair_seed() {
+    let e = refuse("seeds = \"0..4\"", "seeds = \"3..3\"");
+    has(
+        &e,
+        &["m.toml:22:9: `finetune.seeds`: seed range `3..3` is empty"],
+    );
+    let e = refuse("pairs = \"all\"", "pairs = [[0, 7]]");
+    has(
+        &e,
+        &["m.toml:27:9: `interpolate.pairs`: seed 7 is not among [finetune].seeds"],
+    );
+}
+
+#[test]
+fn include_cycle_is_named() {
+    let fx = Fixture::new();
+    fx.write("a.toml", "include = [\"b.toml\"]\n");
+    fx.write("b.toml", "\ninclude = [\"a.toml\"]\n");
+    let text = std::fs::read_to_string(fx.path("m.toml")).unwrap();
+    fx.write("m.toml", &format!("include = [\"a.toml\"]\n{text}"));
+    let out = fx.cli(&["plan", "m.toml"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    has(
+        &e,
+        &["b.toml:2:12: `include`: include cycle: ", "a.toml -> "],
+    );
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let e = refuse("[cluster]", "[cluster");
+    has(&e, &["m.toml:30:9: ", "unclosed table"]);
+}
+
+#[test]
+fn model_with_both_sources_and_bad_ranges() {
+    let e = refuse(
+        "builtin = { layers = 2, hidden = 32 }",
+        "builtin = { layers = 2, hidden = 32 }\npath = \"x\"",
+    );
+    has(
+        &e,
+        &["m.toml:5:1: `models.tiny`: a model needs exactly one of `path` and `builtin`"],
+    );
+    let e = refuse("batch_size = 16", "batch_size = 16\ndropout = 1.5");
+    has(
+        &e,
+        &[
+            "m.toml:25:11: `finetune.dropout`: 1.5 is out of range",
+            "a probability in [0, 0.99]",
+        ],
+    );
+    let e = refuse("k = 2", "k = 0");
+    has(
+        &e,
+        &["m.toml:31:5: `cluster.k`: `0` is not a cluster count"],
+    );
+    let e = refuse("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 1]");
+    has(
+        &e,
+        &["m.toml:28:10: `interpolate.alphas`", "number of points"],
+    );
+}
+
+#[test]
+fn half_precision_on_cpu_and_missing_name() {
+    let e = refuse("name = \"t\"", "name = \"t\"\nprecision = \"bf16\"");
+    has(
+        &e,
+        &["m.toml:3:13: `study.precision`: half precision is only offered on `cuda`"],
+    );
+    let e = refuse("name = \"t\"\n", "");
+    has(&e, &["m.toml:", "`study.name`: [study] has no `name`"]);
+}
+
+#[test]
+fn missing_input_file_names_node_role_and_path() {
+    let fx = Fixture::new();
+    std::fs::remove_file(fx.path("data/ood.tsv")).unwrap();
+    let out = fx.cli(&["run", "m.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    has(&e, &["input `eval:ood`", "data/ood.tsv", "No such file"]);
+}
+
+#[test]
+fn later_includes_win() {
+    let fx = Fixture::new();
+    let text = std::fs::read_to_string(fx.path("m.toml")).unwrap();
+    fx.write("base.toml", &text);
+    fx.write(
+        "m.toml",
+        "include = [\"base.toml\"]\n\n[finetune]\nlr = 5e-5\n",
+    );
+    let out = fx.cli(&["run", "m.toml", "--only", "finetune/cola/seed=0"]);
+    common::assert_success(&out, &["run with include"]);
+    let show = fx.json(&["show", "m.toml", "finetune/cola/seed=0", "--json"]);
+    assert_eq!(show["record"]["preimage"]["params"]["hyper"]["lr"], 5e-5);
+    assert_eq!(
+        show["record"]["preimage"]["params"]["hyper"]["batch_size"], 16,
+        "the base's other keys are kept"
+    );
+}
