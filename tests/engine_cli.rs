@@ -498,3 +498,94 @@ fn graph_prints_text_and_dot() {
         .count();
     assert_eq!(dot.matches(" -> ").count(), node_edges);
 }
+
+#[test]
+fn ctrl_c_stops_dispatch_keeps_finished_nodes_and_leaves_the_cache_consistent() {
+    let fx = Fixture::new();
+    let child = fx
+        .cmd()
+        .args(["run", "m.toml", "--jobs", "2"])
+        .env("BASINS_TESTKIT_SLEEP_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while walk(&fx.cache().join("actions")).len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = walk(&fx.cache().join("actions")).len();
+    assert!(kept >= 2 && kept < NODES, "kept {kept}");
+    assert_objects_intact(&fx.cache());
+    let rerun = fx.run(&[]);
+    assert_eq!(set(&rerun, "cached").len(), kept);
+    assert_eq!(set(&rerun, "executed").len(), NODES - kept);
+    assert!(fx.cli(&["verify", "m.toml"]).status.success());
+}
+
+#[test]
+fn device_nodes_get_distinct_device_ids_from_gpus() {
+    let fx = Fixture::new();
+    fx.edit("name = \"t\"", "name = \"t\"\nbackend = \"cuda\"");
+    let v = fx.run(&["--gpus", "0,1", "--jobs", "4", "--executor", "subprocess"]);
+    assert_eq!(set(&v, "executed").len(), NODES);
+    let log = std::fs::read_to_string(v["run_log"].as_str().unwrap()).unwrap();
+    let events: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let device_kinds = ["pretrain", "finetune", "evaluate", "interpolate"];
+    let mut held: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut max_parallel = 0;
+    for e in &events {
+        match e["event"].as_str().unwrap() {
+            "node_started" => {
+                let node = e["node"].as_str().unwrap().to_owned();
+                if device_kinds.contains(&e["kind"].as_str().unwrap()) {
+                    let gpu = e["gpu"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("device node without a device: {e}"));
+                    assert!(gpu <= 1);
+                    assert!(
+                        !held.values().any(|g| *g == gpu),
+                        "device {gpu} handed out twice: {e}"
+                    );
+                    held.insert(node.clone(), gpu);
+                    max_parallel = max_parallel.max(held.len());
+                } else {
+                    assert!(e["gpu"].is_null(), "{e}");
+                }
+            }
+            "node_executed" | "node_failed" => {
+                held.remove(e["node"].as_str().unwrap());
+            }
+            _ => {}
+        }
+    }
+    assert!(max_parallel <= 2);
+    let show = fx.json(&["show", "m.toml", "finetune/cola/seed=1", "--json"]);
+    let node_log = std::fs::read_to_string(show["log"].as_str().unwrap()).unwrap();
+    let started = events
+        .iter()
+        .find(|e| e["event"] == "node_started" && e["node"] == "finetune/cola/seed=1")
+        .unwrap();
+    assert!(
+        node_log.contains(&format!(
+            "gpu=Some({0}) CUDA_VISIBLE_DEVICES={0}",
+            started["gpu"]
+        )),
+        "{node_log}"
+    );
+}

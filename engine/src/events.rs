@@ -41,6 +41,10 @@ pub enum Event {
         node: String,
         message: String,
     },
+    /// Stopped by Ctrl-C; it will run next time.
+    NodeInterrupted {
+        node: String,
+    },
     NodeRetry {
         node: String,
         reason: String,
@@ -158,6 +162,12 @@ impl Reporter for HumanReporter {
                     bar.finish_and_clear();
                 }
                 self.println(format!("   retry {node}: {reason}"));
+            }
+            Event::NodeInterrupted { node } => {
+                if let Some(bar) = running.remove(node) {
+                    bar.finish_and_clear();
+                }
+                self.println(format!("  stopped {node} (interrupted)"));
             }
             Event::RunFinished { .. } => self.overall.finish_and_clear(),
         }

@@ -261,7 +261,7 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<(usize, Option<u32>, Instant, Result<Outcome, EngineError>)>();
     std::thread::scope(|scope| -> Result<(), EngineError> {
         loop {
-            if cancel.load(Ordering::Relaxed) && !stop {
+            if cancel.load(Ordering::Relaxed) {
                 stop = true;
                 run.summary.interrupted = true;
             }
@@ -351,6 +351,11 @@ pub fn run(
                         ),
                     });
                     run.requeue(i, u);
+                }
+                Err(_) if cancel.load(Ordering::Relaxed) => {
+                    // Stopped by Ctrl-C, not broken: it stays to be run next time.
+                    run.state[i] = St::Waiting;
+                    run.emit(Event::NodeInterrupted { node: id });
                 }
                 other => {
                     let message = match other {

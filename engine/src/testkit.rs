@@ -160,6 +160,11 @@ impl StageKind for Synthetic {
             std::fs::write(ctx.out_dir.join("model.bin"), bytes)?;
         }
         ctx.log(format!("{} value={value:.6}", ctx.node));
+        ctx.log(format!(
+            "gpu={:?} CUDA_VISIBLE_DEVICES={}",
+            ctx.gpu,
+            std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default()
+        ));
         Ok(json!({"value": value, "inputs": ctx.inputs.len()}))
     }
 }
