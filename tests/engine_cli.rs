@@ -589,3 +589,62 @@ fn device_nodes_get_distinct_device_ids_from_gpus() {
         "{node_log}"
     );
 }
+
+#[test]
+fn a_stage_kind_version_bump_reruns_that_kind_and_downstream() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    let out = fx
+        .cmd()
+        .args(["why", "m.toml", "cluster/cola", "--json"])
+        .env("BASINS_TESTKIT_BUMP", "cluster")
+        .output()
+        .unwrap();
+    assert_success(&out, &["why with a bumped kind"]);
+    let why: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(why[0]["status"], "run");
+    assert_eq!(
+        why[0]["reasons"][0]["reason"], "kind_version_changed",
+        "{why}"
+    );
+    assert_eq!(
+        (
+            why[0]["reasons"][0]["old"].as_u64(),
+            why[0]["reasons"][0]["new"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    let out = fx
+        .cmd()
+        .args(["run", "m.toml", "--json"])
+        .env("BASINS_TESTKIT_BUMP", "cluster")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        set(&v, "executed"),
+        ids(&["cluster/cola", "diagnostics/cola", "report"])
+    );
+}
+
+#[test]
+fn identical_outputs_from_a_rerun_leave_descendants_cached() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    // Lose one record (as after a gc of another study, or a corrupt object).
+    let key = fx.json(&["show", "m.toml", "barriers/cola", "--json"])["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::remove_file(
+        fx.cache()
+            .join("actions")
+            .join(&key[..2])
+            .join(format!("{}.json", &key[2..])),
+    )
+    .unwrap();
+    let why = fx.json(&["why", "m.toml", "barriers/cola", "--json"]);
+    assert_eq!(why[0]["reasons"][0]["reason"], "record_missing", "{why}");
+    // It reruns, reproduces the same output hash, and nothing after it is invalidated.
+    assert_eq!(set(&fx.run(&[]), "executed"), ids(&["barriers/cola"]));
+}

@@ -13,7 +13,7 @@ pub enum EngineError {
     Cache(#[from] CacheError),
     #[error("study graph: {0}")]
     Graph(String),
-    #[error("this build of basins has no stage kind `{kind}` (it has: {})", known.join(", "))]
+    #[error("this build of basins has no stage kind `{kind}` ({})", if known.is_empty() { "it has none registered".to_owned() } else { format!("it has: {}", known.join(", ")) })]
     UnknownKind { kind: String, known: Vec<String> },
     #[error("node `{node}`: input `{role}` ({}) cannot be read: {message}", path.display())]
     Input {
