@@ -1,0 +1,172 @@
+//! A BERT encoder classifier, generic over the burn backend: embeddings with LayerNorm, post-norm
+//! encoder layers (masked self-attention, GELU feed-forward), pooler, dropout, classifier head.
+//! It computes exactly what Hugging Face's `BertForSequenceClassification` computes.
+
+use burn::module::Module;
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig,
+};
+use burn::tensor::activation::{gelu, softmax, tanh};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor};
+
+use super::config::BertConfig;
+
+/// A padded batch of encoded sentence pairs, already on the device.
+#[derive(Debug, Clone)]
+pub struct BatchInput<B: Backend> {
+    /// [batch, seq]
+    pub input_ids: Tensor<B, 2, Int>,
+    /// [batch, seq]
+    pub token_type_ids: Tensor<B, 2, Int>,
+    /// [batch, seq]; true where a real token is.
+    pub attention_mask: Tensor<B, 2, Bool>,
+}
+
+#[derive(Module, Debug)]
+pub struct Embeddings<B: Backend> {
+    pub word: Embedding<B>,
+    pub position: Embedding<B>,
+    pub token_type: Embedding<B>,
+    pub norm: LayerNorm<B>,
+    pub dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct Layer<B: Backend> {
+    pub query: Linear<B>,
+    pub key: Linear<B>,
+    pub value: Linear<B>,
+    pub attn_out: Linear<B>,
+    pub attn_norm: LayerNorm<B>,
+    pub intermediate: Linear<B>,
+    pub output: Linear<B>,
+    pub out_norm: LayerNorm<B>,
+    pub dropout: Dropout,
+    pub attn_dropout: Dropout,
+    pub heads: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct BertClassifier<B: Backend> {
+    pub embeddings: Embeddings<B>,
+    pub layers: Vec<Layer<B>>,
+    pub pooler: Linear<B>,
+    pub dropout: Dropout,
+    pub classifier: Linear<B>,
+}
+
+/// Everything one forward pass yields.
+pub struct Forward<B: Backend> {
+    /// [batch, seq, hidden]
+    pub hidden: Tensor<B, 3>,
+    /// [batch, labels]
+    pub logits: Tensor<B, 2>,
+}
+
+impl<B: Backend> BertClassifier<B> {
+    /// A model with this architecture and `num_labels` outputs. Its weights are burn's default
+    /// initialisation; `hf::load` and `init` overwrite them.
+    pub fn new(cfg: &BertConfig, num_labels: usize, device: &B::Device) -> Self {
+        let h = cfg.hidden_size;
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(cfg.layer_norm_eps)
+                .init(device)
+        };
+        let hidden_dropout = || DropoutConfig::new(cfg.hidden_dropout_prob).init();
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|_| Layer {
+                query: LinearConfig::new(h, h).init(device),
+                key: LinearConfig::new(h, h).init(device),
+                value: LinearConfig::new(h, h).init(device),
+                attn_out: LinearConfig::new(h, h).init(device),
+                attn_norm: norm(),
+                intermediate: LinearConfig::new(h, cfg.intermediate_size).init(device),
+                output: LinearConfig::new(cfg.intermediate_size, h).init(device),
+                out_norm: norm(),
+                dropout: hidden_dropout(),
+                attn_dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
+                heads: cfg.num_attention_heads,
+            })
+            .collect();
+        BertClassifier {
+            embeddings: Embeddings {
+                word: EmbeddingConfig::new(cfg.vocab_size, h).init(device),
+                position: EmbeddingConfig::new(cfg.max_position_embeddings, h).init(device),
+                token_type: EmbeddingConfig::new(cfg.type_vocab_size, h).init(device),
+                norm: norm(),
+                dropout: hidden_dropout(),
+            },
+            layers,
+            pooler: LinearConfig::new(h, h).init(device),
+            dropout: hidden_dropout(),
+            classifier: LinearConfig::new(h, num_labels).init(device),
+        }
+    }
+
+    pub fn num_labels(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    pub fn forward(&self, input: &BatchInput<B>) -> Forward<B> {
+        let [batch, seq] = input.input_ids.dims();
+        let device = input.input_ids.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device)
+            .unsqueeze::<2>()
+            .repeat_dim(0, batch);
+        let e = &self.embeddings;
+        let x = e.word.forward(input.input_ids.clone())
+            + e.position.forward(positions)
+            + e.token_type.forward(input.token_type_ids.clone());
+        let mut x = e.dropout.forward(e.norm.forward(x));
+        // Additive mask [batch, 1, 1, seq]: 0 on tokens, a large negative on padding.
+        let mask = input
+            .attention_mask
+            .clone()
+            .bool_not()
+            .float()
+            .mul_scalar(-1.0e9)
+            .reshape([batch, 1, 1, seq]);
+        for layer in &self.layers {
+            x = layer.forward(x, mask.clone());
+        }
+        let cls = x
+            .clone()
+            .slice([0..batch, 0..1])
+            .reshape([batch, x.dims()[2]]);
+        let pooled = tanh(self.pooler.forward(cls));
+        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        Forward { hidden: x, logits }
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [batch, seq, hidden] = x.dims();
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor<B, 3>| {
+            t.reshape([batch, seq, self.heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x.clone()));
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((head_dim as f64).sqrt())
+            + mask;
+        let probs = self.attn_dropout.forward(softmax(scores, 3));
+        let context = probs
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden]);
+        let attn = self
+            .attn_norm
+            .forward(self.dropout.forward(self.attn_out.forward(context)) + x);
+        let inner = gelu(self.intermediate.forward(attn.clone()));
+        self.out_norm
+            .forward(self.dropout.forward(self.output.forward(inner)) + attn)
+    }
+}

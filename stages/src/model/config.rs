@@ -1,0 +1,167 @@
+//! The architecture as Hugging Face's `config.json` states it, and the label map.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ModelError;
+
+/// The fields of a BERT `config.json` that decide the computation. Unknown fields are kept in
+/// `extra` and written back on save, so a round trip loses nothing `transformers` cares about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_max_position")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default)]
+    pub pad_token_id: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label2id: Option<BTreeMap<String, usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architectures: Option<Vec<String>>,
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn default_max_position() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_model_type() -> String {
+    "bert".into()
+}
+
+impl BertConfig {
+    pub fn read(dir: &Path) -> Result<BertConfig, ModelError> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+            path: path.clone(),
+            message: format!("line {} column {}: {e}", e.line(), e.column()),
+        })?;
+        cfg.check(&path)?;
+        Ok(cfg)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ModelError> {
+        let bad = |message: String| {
+            Err(ModelError::Config {
+                path: path.to_owned(),
+                message,
+            })
+        };
+        if self.model_type != "bert" {
+            return bad(format!(
+                "model_type `{}` is not supported (only `bert`)",
+                self.model_type
+            ));
+        }
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return bad(format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.hidden_act != "gelu" {
+            return bad(format!(
+                "hidden_act `{}` is not supported (only the exact erf `gelu` that BERT uses)",
+                self.hidden_act
+            ));
+        }
+        Ok(())
+    }
+
+    /// Labels in output order, when the checkpoint names them (`id2label`). HF fills
+    /// `LABEL_0, LABEL_1` when nobody did; those say nothing about order and are ignored.
+    pub fn labels(&self) -> Option<Vec<String>> {
+        let map = self.id2label.as_ref()?;
+        let mut v: Vec<(usize, String)> = map
+            .iter()
+            .filter_map(|(k, l)| Some((k.parse().ok()?, l.clone())))
+            .collect();
+        v.sort();
+        if v.iter().enumerate().any(|(i, (k, _))| *k != i) {
+            return None;
+        }
+        let labels: Vec<String> = v.into_iter().map(|(_, l)| l).collect();
+        if labels
+            .iter()
+            .enumerate()
+            .all(|(i, l)| *l == format!("LABEL_{i}"))
+        {
+            return None;
+        }
+        Some(labels)
+    }
+
+    /// Set the label map for a classifier with these labels.
+    pub fn with_labels(mut self, labels: &[String]) -> BertConfig {
+        self.id2label = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.clone()))
+                .collect(),
+        );
+        self.label2id = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), i))
+                .collect(),
+        );
+        self.architectures = Some(vec!["BertForSequenceClassification".into()]);
+        self
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+/// A checkpoint's label order must be the task's: checkpoint zoos disagree on it (MNLI models
+/// exist in at least three orders), and a silent mismatch would ruin a study.
+pub fn check_labels(checkpoint: &[String], task: &[String], dir: &Path) -> Result<(), ModelError> {
+    if checkpoint == task {
+        return Ok(());
+    }
+    Err(ModelError::LabelOrder {
+        dir: dir.to_owned(),
+        checkpoint: checkpoint.to_vec(),
+        task: task.to_vec(),
+    })
+}

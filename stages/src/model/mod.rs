@@ -1,0 +1,37 @@
+//! The BERT classifier, its Hugging Face import and export, and the errors a user can meet.
+
+mod bert;
+mod config;
+mod hf;
+
+use std::path::PathBuf;
+
+pub use bert::{BatchInput, BertClassifier, Forward};
+pub use config::{check_labels, BertConfig};
+pub use hf::{load, save, tensor_table, LoadedModel, TensorInfo};
+
+/// Why a checkpoint could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Weights { path: PathBuf, message: String },
+    #[error("{}: the checkpoint does not fit the architecture in config.json:\n{}", path.display(), problems.join("\n"))]
+    Tensors {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error("{}: label order {checkpoint:?} differs from the task's {task:?}; declare the task's labels in the checkpoint's order, or use a checkpoint with the task's order", dir.display())]
+    LabelOrder {
+        dir: PathBuf,
+        checkpoint: Vec<String>,
+        task: Vec<String>,
+    },
+}
