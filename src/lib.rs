@@ -130,12 +130,41 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Look inside a Hugging Face model directory, or run it on a sentence pair.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Run one recorded node by recipe key (used by the subprocess and Slurm executors).
     #[command(hide = true)]
     ExecNode {
         key: String,
         #[arg(long)]
         gpu: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Architecture, parameter count, tensor names and shapes, label map.
+    Inspect {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probabilities per label for sentence pairs (and, with --hidden, final hidden states).
+    Predict {
+        dir: PathBuf,
+        /// A premise and a hypothesis (repeatable).
+        #[arg(long, num_args = 2, value_names = ["FIRST", "SECOND"], action = clap::ArgAction::Append)]
+        pair: Vec<String>,
+        /// A single sentence (repeatable).
+        #[arg(long, action = clap::ArgAction::Append)]
+        text: Vec<String>,
+        #[arg(long, default_value_t = 128)]
+        max_len: usize,
+        #[arg(long)]
+        hidden: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -330,6 +359,7 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             );
             Ok(exit::OK)
         }
+        Command::Model(m) => cmd_model(m),
         Command::ExecNode { key, gpu } => {
             let cache = cli.cache.clone().context("exec-node needs --cache DIR")?;
             exec_node(cache, &key, gpu, registry)
@@ -503,6 +533,84 @@ fn print_gc(r: &ops::GcSummary) {
         "  unreferenced objects: {} bytes; abandoned temp files: {}",
         r.unreferenced_bytes, r.temp_files
     );
+}
+
+fn cmd_model(cmd: ModelCommand) -> anyhow::Result<u8> {
+    use basins_stages::model::inspect;
+    match cmd {
+        ModelCommand::Inspect { dir, json } => {
+            let s = inspect::inspect(&dir)?;
+            if json {
+                print_json(&s);
+                return Ok(exit::OK);
+            }
+            println!("{}  {}", s.dir, s.architecture);
+            println!(
+                "  {} layers, hidden {}, {} heads, intermediate {}, vocab {}, max positions {}",
+                s.layers, s.hidden, s.heads, s.intermediate, s.vocab, s.max_position
+            );
+            println!("  {} parameters (as a classifier)", s.parameters);
+            match &s.labels {
+                Some(l) => println!("  classification head with labels {l:?}"),
+                None => {
+                    println!("  no classification head (a base model: finetuning initialises one)")
+                }
+            }
+            for t in &s.tensors {
+                println!("  {:<60} {:<5} {:?}", t.name, t.dtype, t.shape);
+            }
+        }
+        ModelCommand::Predict {
+            dir,
+            pair,
+            text,
+            max_len,
+            hidden,
+            json,
+        } => {
+            let mut examples: Vec<(String, Option<String>)> = pair
+                .chunks(2)
+                .map(|c| (c[0].clone(), Some(c[1].clone())))
+                .collect();
+            examples.extend(text.into_iter().map(|t| (t, None)));
+            anyhow::ensure!(
+                !examples.is_empty(),
+                "give at least one --pair FIRST SECOND or --text SENTENCE"
+            );
+            let p = inspect::predict(&dir, &examples, max_len, hidden)?;
+            if json {
+                print_json(&p);
+                return Ok(exit::OK);
+            }
+            if !p.trained_head {
+                println!("note: {} has no trained head; these probabilities come from a freshly initialised one", dir.display());
+            }
+            for pr in &p.predictions {
+                println!(
+                    "{:?} / {:?} ({} tokens) -> {}",
+                    pr.first,
+                    pr.second.as_deref().unwrap_or(""),
+                    pr.tokens,
+                    pr.predicted
+                );
+                for (l, v) in &pr.probabilities {
+                    println!("    {l:<16} {v:.4}");
+                }
+                if let Some(h) = &pr.hidden {
+                    for (t, row) in h.iter().enumerate() {
+                        let head: Vec<String> =
+                            row.iter().take(6).map(|x| format!("{x:+.4}")).collect();
+                        println!(
+                            "    hidden[{t}] = [{}, ...] ({} values)",
+                            head.join(", "),
+                            row.len()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn exec_node(

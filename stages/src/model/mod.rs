@@ -3,6 +3,7 @@
 mod bert;
 mod config;
 mod hf;
+pub mod inspect;
 
 use std::path::PathBuf;
 

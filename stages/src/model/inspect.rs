@@ -1,0 +1,136 @@
+//! What `basins model inspect` and `basins model predict` show: enough to check an imported or
+//! finetuned checkpoint without writing code.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::activation::softmax;
+use serde::Serialize;
+
+use super::hf::{load, tensor_table, TensorInfo};
+use super::{BertConfig, ModelError};
+use crate::backend::Cpu;
+use crate::text::{to_batch, TextEncoder};
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub dir: String,
+    pub architecture: String,
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub vocab: usize,
+    pub max_position: usize,
+    /// Parameters of the classifier basins builds (encoder, pooler, head).
+    pub parameters: usize,
+    /// Whether the checkpoint has a trained classification head.
+    pub has_head: bool,
+    pub labels: Option<Vec<String>>,
+    pub tensors: Vec<TensorInfo>,
+}
+
+pub fn inspect(dir: &Path) -> Result<Summary, ModelError> {
+    let config = BertConfig::read(dir)?;
+    let tensors = tensor_table(dir)?;
+    let head = tensors.iter().find(|t| t.name == "classifier.weight");
+    let num_labels = head.map_or(2, |t| t.shape[0]);
+    let device = Default::default();
+    let loaded = load::<Cpu>(dir, num_labels, 0, &device)?;
+    Ok(Summary {
+        dir: dir.display().to_string(),
+        architecture: config
+            .architectures
+            .clone()
+            .and_then(|a| a.first().cloned())
+            .unwrap_or_else(|| "BertModel".into()),
+        layers: config.num_hidden_layers,
+        hidden: config.hidden_size,
+        heads: config.num_attention_heads,
+        intermediate: config.intermediate_size,
+        vocab: config.vocab_size,
+        max_position: config.max_position_embeddings,
+        parameters: loaded.model.num_params(),
+        has_head: loaded.had_head,
+        labels: loaded
+            .had_head
+            .then(|| label_names(&loaded.labels, num_labels)),
+        tensors,
+    })
+}
+
+fn label_names(labels: &Option<Vec<String>>, n: usize) -> Vec<String> {
+    labels
+        .clone()
+        .unwrap_or_else(|| (0..n).map(|i| format!("LABEL_{i}")).collect())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Prediction {
+    pub first: String,
+    pub second: Option<String>,
+    pub tokens: usize,
+    pub probabilities: Vec<(String, f32)>,
+    pub predicted: String,
+    /// Final hidden states, one row per token ([CLS] first), when asked for.
+    pub hidden: Option<Vec<Vec<f32>>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Predictions {
+    /// False for a base model: its head was initialised from seed 0 and its probabilities
+    /// mean nothing (its hidden states do).
+    pub trained_head: bool,
+    pub predictions: Vec<Prediction>,
+}
+
+pub fn predict(
+    dir: &Path,
+    examples: &[(String, Option<String>)],
+    max_len: usize,
+    with_hidden: bool,
+) -> Result<Predictions, anyhow::Error> {
+    let tensors = tensor_table(dir)?;
+    let num_labels = tensors
+        .iter()
+        .find(|t| t.name == "classifier.weight")
+        .map_or(2, |t| t.shape[0]);
+    let device = Default::default();
+    let loaded = load::<Cpu>(dir, num_labels, 0, &device)?;
+    let labels = label_names(&loaded.labels, num_labels);
+    let enc = TextEncoder::from_dir(dir, max_len)?;
+    let texts: Vec<(&str, Option<&str>)> = examples
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_deref()))
+        .collect();
+    let encoded = enc.encode(&texts)?;
+    let mut predictions = Vec::new();
+    for (e, (a, b)) in encoded.iter().zip(examples) {
+        let out = loaded
+            .model
+            .forward(&to_batch::<Cpu>(&[e], enc.pad_id, &device));
+        let probs: Vec<f32> = softmax(out.logits, 1).into_data().to_vec()?;
+        let best = probs
+            .iter()
+            .enumerate()
+            .max_by(|x, y| x.1.total_cmp(y.1))
+            .map_or(0, |(i, _)| i);
+        let hidden = with_hidden.then(|| {
+            let [_, seq, h] = out.hidden.dims();
+            let v: Vec<f32> = out.hidden.into_data().to_vec().unwrap_or_default();
+            (0..seq).map(|t| v[t * h..(t + 1) * h].to_vec()).collect()
+        });
+        predictions.push(Prediction {
+            first: a.clone(),
+            second: b.clone(),
+            tokens: e.ids.len(),
+            probabilities: labels.iter().cloned().zip(probs.iter().copied()).collect(),
+            predicted: labels[best].clone(),
+            hidden,
+        });
+    }
+    Ok(Predictions {
+        trained_head: loaded.had_head,
+        predictions,
+    })
+}

@@ -1,0 +1,169 @@
+//! Hugging Face checkpoints: save -> load round trips exactly; what we save loads in
+//! transformers with the same logits (when python and transformers are installed); a checkpoint
+//! that does not fit its config is refused with every problem listed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use basins_stages::backend::Cpu;
+use basins_stages::model::{check_labels, load, save, BertClassifier, ModelError};
+use basins_stages::text::{to_batch, Encoded, TextEncoder};
+
+const PAIRS: [(&str, &str); 4] = [
+    ("The doctor saw the lawyer.", "The lawyer saw the doctor."),
+    ("A man plays the guitar.", "Someone is making music."),
+    ("Nobody came to the party.", "The party was crowded."),
+    ("x", "y"),
+];
+
+fn logits(model: &BertClassifier<Cpu>, dir: &Path) -> Vec<Vec<f32>> {
+    let enc = TextEncoder::from_dir(dir, 128).unwrap();
+    let texts: Vec<(&str, Option<&str>)> = PAIRS.iter().map(|(a, b)| (*a, Some(*b))).collect();
+    let e = enc.encode(&texts).unwrap();
+    let refs: Vec<&Encoded> = e.iter().collect();
+    let out = model.forward(&to_batch::<Cpu>(&refs, enc.pad_id, &Default::default()));
+    let v: Vec<f32> = out.logits.into_data().to_vec().unwrap();
+    v.chunks(3).map(|c| c.to_vec()).collect()
+}
+
+fn labels() -> Vec<String> {
+    ["entailment", "neutral", "contradiction"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[test]
+fn save_load_round_trip_and_transformers_agrees() {
+    let base = common::minilm_dir();
+    let device = Default::default();
+    let a = load::<Cpu>(&base, 3, 7, &device).unwrap();
+    let b = load::<Cpu>(&base, 3, 8, &device).unwrap();
+    let la = logits(&a.model, &base);
+    assert_ne!(
+        la,
+        logits(&b.model, &base),
+        "the head seed must change the initial head"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("ckpt");
+    save(&a.model, &a.config, &labels(), Some(&base), &dir).unwrap();
+    let back = load::<Cpu>(&dir, 3, 999, &device).unwrap();
+    assert!(back.had_head);
+    assert!(back.initialised.is_empty());
+    assert_eq!(back.labels, Some(labels()));
+    assert_eq!(logits(&back.model, &dir), la, "save -> load must be exact");
+    check_labels(back.labels.as_ref().unwrap(), &labels(), &dir).unwrap();
+
+    // transformers reads the same directory and computes the same logits.
+    let has_transformers = Command::new("python3")
+        .args(["-c", "import torch, transformers"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_transformers {
+        println!("SKIPPED the transformers half: python3 with torch and transformers is not installed (pip install torch transformers)");
+        return;
+    }
+    let expected = serde_json::json!({"pairs": PAIRS, "logits": la, "labels": labels()});
+    let expected_path = out.path().join("expected.json");
+    std::fs::write(&expected_path, serde_json::to_vec(&expected).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check_hf_roundtrip.py");
+    let run = Command::new("python3")
+        .arg(script)
+        .arg(&dir)
+        .arg(&expected_path)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    println!("{text}");
+    assert!(run.status.success(), "transformers disagrees:\n{text}");
+}
+
+#[test]
+fn a_checkpoint_that_does_not_fit_lists_every_problem() {
+    let base = common::minilm_dir();
+    let bytes = std::fs::read(base.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        match name.as_str() {
+            "encoder.layer.3.output.dense.bias" => continue,
+            "pooler.dense.weight" => tensors.push((name, vec![384, 2], vec![0u8; 384 * 2 * 4])),
+            _ => tensors.push((name, view.shape().to_vec(), view.data().to_vec())),
+        }
+    }
+    tensors.push((
+        "encoder.layer.6.attention.self.query.weight".into(),
+        vec![384, 384],
+        vec![0u8; 384 * 384 * 4],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(base.join("config.json"), dir.path().join("config.json")).unwrap();
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(n, s, b)| {
+            let dtype = if n.ends_with("position_ids") {
+                safetensors::Dtype::I64
+            } else {
+                safetensors::Dtype::F32
+            };
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(dtype, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.path().join("model.safetensors")).unwrap();
+    let err = load::<Cpu>(dir.path(), 2, 0, &Default::default())
+        .err()
+        .expect("a broken checkpoint must be refused");
+    let text = err.to_string();
+    assert!(matches!(err, ModelError::Tensors { .. }), "{text}");
+    assert!(text.contains("model.safetensors"), "{text}");
+    assert!(
+        text.contains("missing    encoder.layer.3.output.dense.bias  expected shape [384]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mis-shaped pooler.dense.weight  expected [384, 384], found [384, 2]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unexpected encoder.layer.6.attention.self.query.weight  shape [384, 384]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_config_and_label_order_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 10, "hidden_size": 30, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 8}"#).unwrap();
+    let err = load::<Cpu>(dir.path(), 2, 0, &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("config.json")
+            && err.contains("hidden_size 30 is not divisible by num_attention_heads 4"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("config.json"), "{\"vocab_size\": ").unwrap();
+    let err = load::<Cpu>(dir.path(), 2, 0, &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("config.json: line 1 column"), "{err}");
+    let zoo = ["contradiction", "entailment", "neutral"]
+        .map(String::from)
+        .to_vec();
+    let err = check_labels(&zoo, &labels(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("label order [\"contradiction\", \"entailment\", \"neutral\"] differs from the task's [\"entailment\", \"neutral\", \"contradiction\"]"), "{err}");
+}
