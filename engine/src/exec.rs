@@ -229,8 +229,10 @@ pub(crate) fn stage_inputs(
     Ok(Ok(out))
 }
 
-/// What a running node gets from whoever runs it: its device, a progress sink, Ctrl-C.
+/// What a running node gets from whoever runs it: its device, a progress sink, Ctrl-C, and
+/// where it may keep state that survives a kill.
 pub(crate) struct Runtime<'a> {
+    pub resume_dir: PathBuf,
     pub gpu: Option<u32>,
     pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     pub cancel: Arc<AtomicBool>,
@@ -260,8 +262,14 @@ pub(crate) fn execute_stage(
             kind.version()
         )));
     }
+    let work = out_dir.parent().unwrap_or(out_dir).join("work");
+    std::fs::create_dir_all(&work).map_err(CacheError::io_err("create", &work))?;
+    std::fs::create_dir_all(&rt.resume_dir)
+        .map_err(CacheError::io_err("create", &rt.resume_dir))?;
     let ctx = StageContext {
         node: &recipe.node,
+        scratch: &work,
+        resume_dir: &rt.resume_dir,
         params: &recipe.preimage.params,
         env: &recipe.preimage.env,
         inputs,
@@ -305,6 +313,7 @@ pub fn run_recipe(
     };
     let scratch = store.scratch_dir()?;
     let rt = Runtime {
+        resume_dir: resume_path(store, key),
         gpu,
         progress,
         cancel,
@@ -372,6 +381,7 @@ fn run_in_scratch(
         );
     }
     publish_log();
+    let _ = std::fs::remove_dir_all(resume_path(store, &recipe.key));
     let rec = ActionRecord {
         key: recipe.key,
         study: recipe.study.clone(),
@@ -394,6 +404,11 @@ fn run_in_scratch(
         &serde_json::to_vec_pretty(&rec).expect("record serialises"),
     )?;
     Ok(())
+}
+
+/// Where a node keeps resumable state between runs of the same recipe.
+pub fn resume_path(store: &Store, key: &Digest) -> PathBuf {
+    store.root().join("resume").join(key.to_hex())
 }
 
 fn gethostname() -> String {

@@ -262,6 +262,8 @@ fn verify_one(
             &out,
             log,
             Runtime {
+                // Re-execution starts from nothing, never from a run's resumable state.
+                resume_dir: scratch.join("resume"),
                 gpu: None,
                 progress: &|_, _| {},
                 cancel: Arc::new(AtomicBool::new(false)),
@@ -415,6 +417,7 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
         if !dry_run {
             let _ = std::fs::remove_file(record::recipe_path(store, &key));
             let _ = std::fs::remove_file(record::log_path(store, &key));
+            let _ = std::fs::remove_dir_all(crate::exec::resume_path(store, &key));
         }
     }
     let report = store.gc(&live_actions, &live_objects, dry_run)?;

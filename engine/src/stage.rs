@@ -65,6 +65,11 @@ pub struct StageContext<'a> {
     pub env: &'a BTreeMap<String, String>,
     pub inputs: &'a BTreeMap<String, StageInput>,
     pub out_dir: &'a Path,
+    /// Private working space, removed when the node ends; never published.
+    pub scratch: &'a Path,
+    /// Survives a killed run of the same recipe key: periodic checkpoints go here, so a rerun
+    /// resumes. Removed once the node's outputs are published.
+    pub resume_dir: &'a Path,
     /// The accelerator this node was given (`--gpus`), if any.
     pub gpu: Option<u32>,
     pub(crate) progress: &'a (dyn Fn(u64, u64) + Send + Sync + 'a),

@@ -5,18 +5,30 @@
 //! - [`text`]: tokenization, sentence pairs, dynamic padding
 //! - [`backend`]: the burn backends a build offers (ndarray CPU; CUDA with `--features cuda`)
 //!
-//! Stage kinds still to be registered (tracked as issues): data readers and generators,
-//! finetune and evaluate, interpolation, barriers, clustering, the report. Until then, `basins`
-//! refuses studies that need them by naming the missing kind, and the engine is exercised
-//! through `basins-testkit`.
+//! - [`data`]: dataset readers
+//! - [`train`], [`eval`]: finetuning and evaluation
+//! - [`kinds`]: the stage kinds registered with the engine (`finetune`, `evaluate`)
+//!
+//! Stage kinds still to come (tracked as issues): data generators and `pretrain`,
+//! interpolation, barriers, clustering, the report. Until then, `basins` refuses studies that
+//! need them by naming the missing kind, and the engine is exercised through `basins-testkit`.
 
 pub mod backend;
+pub mod data;
+pub mod eval;
+pub mod kinds;
 pub mod model;
 pub mod text;
+pub mod train;
+
+use std::sync::Arc;
 
 use basins_engine::Registry;
 
 /// Every stage kind this build provides.
 pub fn registry() -> Registry {
-    Registry::new()
+    let mut r = Registry::new();
+    r.register(Arc::new(kinds::FinetuneKind));
+    r.register(Arc::new(kinds::EvaluateKind));
+    r
 }

@@ -106,6 +106,17 @@ impl<B: Backend> BertClassifier<B> {
         }
     }
 
+    /// Use this dropout probability everywhere (the manifest's `dropout` overrides config.json).
+    pub fn set_dropout(&mut self, p: f64) {
+        let d = || DropoutConfig::new(p).init();
+        self.embeddings.dropout = d();
+        self.dropout = d();
+        for l in &mut self.layers {
+            l.dropout = d();
+            l.attn_dropout = d();
+        }
+    }
+
     pub fn num_labels(&self) -> usize {
         self.classifier.weight.dims()[1]
     }

@@ -31,7 +31,7 @@ const TOKENIZER_FILES: [&str; 4] = [
     "special_tokens_map.json",
 ];
 
-enum Slot<'a, B: Backend> {
+pub(crate) enum Slot<'a, B: Backend> {
     /// A matrix; `transpose` for Linear weights (burn stores [in, out], PyTorch [out, in]).
     Matrix {
         param: &'a mut Param<Tensor<B, 2>>,
@@ -42,7 +42,7 @@ enum Slot<'a, B: Backend> {
 
 impl<B: Backend> Slot<'_, B> {
     /// The shape in the checkpoint's (PyTorch) layout.
-    fn hf_shape(&self) -> Vec<usize> {
+    pub(crate) fn hf_shape(&self) -> Vec<usize> {
         match self {
             Slot::Matrix { param, transpose } => {
                 let [a, b] = param.dims();
@@ -58,7 +58,7 @@ impl<B: Backend> Slot<'_, B> {
 }
 
 /// Every parameter with its HF name (without the `bert.` prefix for encoder tensors).
-fn slots<B: Backend>(m: &mut BertClassifier<B>) -> Vec<(String, Slot<'_, B>)> {
+pub(crate) fn slots<B: Backend>(m: &mut BertClassifier<B>) -> Vec<(String, Slot<'_, B>)> {
     let mut out: Vec<(String, Slot<'_, B>)> = Vec::new();
     fn linear<'a, B: Backend>(
         out: &mut Vec<(String, Slot<'a, B>)>,

@@ -1,0 +1,238 @@
+//! Evaluation: loss, accuracy, per-label counts, Matthews correlation and F1, plus the
+//! per-example losses, probabilities and predictions that later stages aggregate by diagnostic
+//! group without running the model again.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::data::Dataset;
+use crate::model::BertClassifier;
+use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
+
+/// How a model's output labels become an eval set's labels. Equal sets map one to one; a
+/// two-way diagnostic read by a three-way NLI model (HANS and MNLI) takes `non-entailment` as
+/// the largest of the other labels, as the paper does, and renormalises.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelMap {
+    Identity,
+    /// For each set label: the model label indices whose max is its score.
+    Collapse(Vec<Vec<usize>>),
+}
+
+impl LabelMap {
+    pub fn new(model: &[String], set: &[String]) -> anyhow::Result<LabelMap> {
+        if model == set {
+            return Ok(LabelMap::Identity);
+        }
+        let mut groups = Vec::new();
+        for l in set {
+            if let Some(i) = model.iter().position(|m| m == l) {
+                groups.push(vec![i]);
+            } else if matches!(l.as_str(), "non-entailment" | "not_entailment")
+                && model.iter().any(|m| m == "entailment")
+            {
+                groups.push(
+                    (0..model.len())
+                        .filter(|&i| model[i] != "entailment")
+                        .collect(),
+                );
+            } else {
+                bail!(
+                    "the eval set's label `{l}` cannot be read off a model with labels {model:?}"
+                );
+            }
+        }
+        Ok(LabelMap::Collapse(groups))
+    }
+
+    fn apply(&self, probs: &[f32]) -> Vec<f32> {
+        match self {
+            LabelMap::Identity => probs.to_vec(),
+            LabelMap::Collapse(groups) => {
+                let raw: Vec<f32> = groups
+                    .iter()
+                    .map(|g| g.iter().map(|&i| probs[i]).fold(0.0, f32::max))
+                    .collect();
+                let sum: f32 = raw.iter().sum();
+                raw.iter().map(|p| p / sum).collect()
+            }
+        }
+    }
+}
+
+/// One eval set's results, in the file's example order.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetResult {
+    pub metrics: Value,
+    pub losses: Vec<f32>,
+    /// [examples][set labels]
+    pub probs: Vec<Vec<f32>>,
+    pub gold: Vec<usize>,
+    pub predicted: Vec<usize>,
+}
+
+pub fn evaluate<B: Backend>(
+    model: &BertClassifier<B>,
+    model_labels: &[String],
+    enc: &TextEncoder,
+    ds: &Dataset,
+    batch_size: usize,
+    device: &B::Device,
+    progress: &dyn Fn(u64, u64),
+) -> anyhow::Result<SetResult> {
+    let map = LabelMap::new(model_labels, &ds.labels)?;
+    let texts: Vec<(&str, Option<&str>)> = ds
+        .examples
+        .iter()
+        .map(|e| (e.first.as_str(), e.second.as_deref()))
+        .collect();
+    let encoded: Vec<Encoded> = enc.encode(&texts)?;
+    let n = encoded.len();
+    let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+    let identity: Vec<usize> = (0..n).collect();
+    let mut probs = vec![Vec::new(); n];
+    let mut done = 0u64;
+    for batch in length_grouped(&lengths, batch_size, &identity) {
+        let refs: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
+        let logits = model
+            .forward(&to_batch::<B>(&refs, enc.pad_id, device))
+            .logits;
+        let c = logits.dims()[1];
+        let p: Vec<f32> = log_softmax(logits, 1)
+            .exp()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for (k, &i) in batch.iter().enumerate() {
+            probs[i] = map.apply(&p[k * c..(k + 1) * c]);
+        }
+        done += batch.len() as u64;
+        progress(done, n as u64);
+    }
+    let gold: Vec<usize> = ds.examples.iter().map(|e| e.label).collect();
+    let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let losses: Vec<f32> = probs
+        .iter()
+        .zip(&gold)
+        .map(|(p, &g)| -(p[g].max(1e-12)).ln())
+        .collect();
+    let metrics = metrics(&ds.labels, &gold, &predicted, &losses);
+    Ok(SetResult {
+        metrics,
+        losses,
+        probs,
+        gold,
+        predicted,
+    })
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Loss, accuracy, per-label counts, MCC (Gorodkin's multi-class form, which is the usual
+/// binary MCC for two labels) and, for two labels, F1 of the second label (the positive one in
+/// GLUE's binary tasks: CoLA acceptable, QQP/PAWS duplicate).
+pub fn metrics(labels: &[String], gold: &[usize], pred: &[usize], losses: &[f32]) -> Value {
+    let k = labels.len();
+    let n = gold.len();
+    let mut confusion = vec![vec![0u64; k]; k];
+    for (&g, &p) in gold.iter().zip(pred) {
+        confusion[g][p] += 1;
+    }
+    let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
+    let mut per_label = BTreeMap::new();
+    for (i, l) in labels.iter().enumerate() {
+        let gold_i: u64 = confusion[i].iter().sum();
+        let pred_i: u64 = (0..k).map(|j| confusion[j][i]).sum();
+        per_label.insert(
+            l.clone(),
+            json!({"gold": gold_i, "predicted": pred_i, "correct": confusion[i][i]}),
+        );
+    }
+    let loss = losses.iter().map(|&l| l as f64).sum::<f64>() / n.max(1) as f64;
+    let mut m = json!({
+        "examples": n,
+        "loss": loss,
+        "accuracy": correct as f64 / n.max(1) as f64,
+        "mcc": mcc(&confusion),
+        "per_label": per_label,
+        "confusion": confusion,
+    });
+    if k == 2 {
+        let (tp, fp, fneg) = (
+            confusion[1][1] as f64,
+            confusion[0][1] as f64,
+            confusion[1][0] as f64,
+        );
+        let f1 = if tp == 0.0 {
+            0.0
+        } else {
+            2.0 * tp / (2.0 * tp + fp + fneg)
+        };
+        m["f1"] = json!(f1);
+    }
+    m
+}
+
+fn mcc(c: &[Vec<u64>]) -> f64 {
+    let k = c.len();
+    let s: f64 = c.iter().flatten().map(|&x| x as f64).sum();
+    let correct: f64 = (0..k).map(|i| c[i][i] as f64).sum();
+    let t: Vec<f64> = (0..k).map(|i| c[i].iter().sum::<u64>() as f64).collect();
+    let p: Vec<f64> = (0..k)
+        .map(|i| (0..k).map(|j| c[j][i]).sum::<u64>() as f64)
+        .collect();
+    let num = correct * s - t.iter().zip(&p).map(|(a, b)| a * b).sum::<f64>();
+    let den = ((s * s - p.iter().map(|x| x * x).sum::<f64>())
+        * (s * s - t.iter().map(|x| x * x).sum::<f64>()))
+    .sqrt();
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_metrics_match_hand_computation() {
+        let labels = vec!["0".to_string(), "1".to_string()];
+        // tp=3 tn=2 fp=1 fn=2
+        let gold = [1, 1, 1, 1, 1, 0, 0, 0];
+        let pred = [1, 1, 1, 0, 0, 0, 0, 1];
+        let m = metrics(&labels, &gold, &pred, &[0.5; 8]);
+        let expected_mcc = (3.0 * 2.0 - 1.0 * 2.0) / ((4.0f64) * 5.0 * 3.0 * 4.0).sqrt();
+        assert!((m["mcc"].as_f64().unwrap() - expected_mcc).abs() < 1e-12);
+        assert_eq!(m["accuracy"], 5.0 / 8.0);
+        assert!((m["f1"].as_f64().unwrap() - 6.0 / 9.0).abs() < 1e-12);
+        assert_eq!(m["per_label"]["1"]["gold"], 5);
+        let all_one = metrics(&labels, &gold, &[1; 8], &[0.5; 8]);
+        assert_eq!(all_one["mcc"], 0.0);
+    }
+
+    #[test]
+    fn three_way_models_read_two_way_diagnostics() {
+        let model: Vec<String> = ["entailment", "neutral", "contradiction"]
+            .map(String::from)
+            .to_vec();
+        let hans: Vec<String> = ["entailment", "non-entailment"].map(String::from).to_vec();
+        let map = LabelMap::new(&model, &hans).unwrap();
+        let p = map.apply(&[0.2, 0.5, 0.3]);
+        assert!((p[0] - 0.2 / 0.7).abs() < 1e-6 && (p[1] - 0.5 / 0.7).abs() < 1e-6);
+        assert!(LabelMap::new(&model, &["yes".to_string(), "no".to_string()]).is_err());
+        assert_eq!(LabelMap::new(&model, &model).unwrap(), LabelMap::Identity);
+    }
+}
