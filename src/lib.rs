@@ -20,6 +20,21 @@ use basins_engine::{
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+/// Model stages allocate and free tensors of tens of megabytes every step; glibc's malloc
+/// returns those to the kernel each time (mmap/munmap, then page faults that zero them again:
+/// 17% of a CPU training step was the kernel clearing pages). mimalloc, told never to purge,
+/// keeps them (see docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc's option enum (v2 and v3 alike).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+fn keep_freed_memory() {
+    // SAFETY: sets a process-wide allocator option; valid at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Exit codes (also in the README).
 pub mod exit {
     pub const OK: u8 = 0;
@@ -130,6 +145,28 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Train and eval throughput of a model directory (sequences/s), on CPU.
+    Bench {
+        /// A Hugging Face BERT directory (e.g. the one `scripts/fetch-minilm` prints).
+        #[arg(long)]
+        model: PathBuf,
+        /// Sequence lengths to time.
+        #[arg(long, value_delimiter = ',', default_values_t = [128, 32])]
+        seq: Vec<usize>,
+        #[arg(long, default_value_t = 32)]
+        train_batch: usize,
+        #[arg(long, default_value_t = 128)]
+        eval_batch: usize,
+        #[arg(long, default_value_t = 3)]
+        train_steps: usize,
+        #[arg(long, default_value_t = 2)]
+        eval_batches: usize,
+        /// Also evaluate this CoLA-layout file with and without dynamic padding.
+        #[arg(long)]
+        cola: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Look inside a Hugging Face model directory, or run it on a sentence pair.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -194,6 +231,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -360,6 +398,45 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Model(m) => cmd_model(m),
+        Command::Bench {
+            model,
+            seq,
+            train_batch,
+            eval_batch,
+            train_steps,
+            eval_batches,
+            cola,
+            json,
+        } => {
+            use basins_stages::bench;
+            let spec = bench::BenchSpec {
+                seqs: seq,
+                train_batch,
+                eval_batch,
+                train_steps,
+                eval_batches,
+            };
+            let shapes = bench::bench_shapes(&model, &spec, &|r| {
+                if !json {
+                    println!(
+                        "seq {:>4}: train {:>7.2} seq/s (batch {}), eval {:>7.2} seq/s (batch {})",
+                        r.seq, r.train_seq_per_s, r.train_batch, r.eval_seq_per_s, r.eval_batch
+                    );
+                }
+            })?;
+            let padding = cola
+                .map(|c| bench::bench_padding(&model, &c, eval_batch, 128))
+                .transpose()?;
+            if json {
+                print_json(&serde_json::json!({"shapes": shapes, "padding": padding}));
+            } else if let Some(p) = padding {
+                println!(
+                    "{} ({} examples, mean {:.1} tokens): dynamic padding {:.1} seq/s, padded to {} {:.1} seq/s",
+                    p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s
+                );
+            }
+            Ok(exit::OK)
+        }
         Command::ExecNode { key, gpu } => {
             let cache = cli.cache.clone().context("exec-node needs --cache DIR")?;
             exec_node(cache, &key, gpu, registry)

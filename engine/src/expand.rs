@@ -214,7 +214,12 @@ fn pairs(spec: &PairSpec, seeds: &[u64]) -> Vec<(u64, u64)> {
 
 fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) {
     let t = &m.tasks[task];
-    let (train, _) = data_inputs(task, &json!(t.format), &t.source, nodes);
+    let (train, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
+    // In-training evaluation (`eval_every`) reads the task's first eval split.
+    let dev = splits
+        .into_iter()
+        .next()
+        .filter(|_| m.finetune.hyper["eval_every"].as_u64().unwrap_or(0) > 0);
     let sets = eval_sets(m, task, nodes);
     let evals = eval_params(m, &sets);
     let max_eval = m.interpolate.as_ref().and_then(|i| i.max_examples);
@@ -235,6 +240,9 @@ fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) 
         let mut n = Node::new(ft(seed), "finetune", params).input("model", model.clone());
         if let Some(train) = &train {
             n = n.input("train", train.clone());
+        }
+        if let Some((_, src)) = &dev {
+            n = n.input("dev", src.clone());
         }
         nodes.push(n);
         let params = json!({"eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});

@@ -14,6 +14,7 @@
 //! need them by naming the missing kind, and the engine is exercised through `basins-testkit`.
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod kinds;

@@ -322,6 +322,9 @@ pub struct FinetuneSpec<'a> {
     pub resume_dir: Option<&'a Path>,
 }
 
+/// Scores the model being trained every `eval_every` steps (metrics go into the log).
+pub type InTrainingEval<'a, B> = &'a dyn Fn(&BertClassifier<B>) -> anyhow::Result<Value>;
+
 pub struct Finetuned<B: Backend> {
     pub model: BertClassifier<B>,
     pub config: BertConfig,
@@ -345,6 +348,7 @@ pub fn finetune<B: AutodiffBackend>(
     device: &B::Device,
     progress: &dyn Fn(u64, u64),
     cancelled: &dyn Fn() -> bool,
+    eval: Option<InTrainingEval<'_, B::InnerBackend>>,
 ) -> anyhow::Result<Finetuned<B::InnerBackend>> {
     let h = spec.hyper;
     let mut loaded = load::<B>(spec.base, spec.labels.len(), spec.streams.head_init, device)?;
@@ -426,6 +430,9 @@ pub fn finetune<B: AutodiffBackend>(
             let mean = window.iter().sum::<f64>() / window.len() as f64;
             log.push(json!({"step": step + 1, "epoch": (step + 1) as f64 / per_epoch as f64, "loss": mean, "lr": lr, "grad_norm": norm}));
             window.clear();
+        }
+        if let Some(eval) = eval.filter(|_| h.eval_every > 0 && (step + 1) % h.eval_every == 0) {
+            log.push(json!({"step": step + 1, "eval": eval(&model.valid())?}));
         }
         if let Some(dir) = spec.resume_dir {
             if h.checkpoint_every > 0 && (step + 1) % h.checkpoint_every == 0 && step + 1 < total {

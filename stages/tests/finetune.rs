@@ -10,7 +10,7 @@ use std::path::Path;
 use basins_stages::backend::{Cpu, CpuTrain};
 use basins_stages::data::{read, Dataset, Format, OnBadRow, ReadOptions};
 use basins_stages::eval::evaluate;
-use basins_stages::model::{load, save, BertClassifier, BertConfig};
+use basins_stages::model::{init_random, load, save, BertClassifier, BertConfig};
 use basins_stages::text::TextEncoder;
 use basins_stages::train::{finetune, FinetuneSpec, Hyper, Streams};
 
@@ -28,7 +28,8 @@ fn tiny_model(dir: &Path) {
     cfg.num_attention_heads = 2;
     cfg.intermediate_size = 64;
     cfg.max_position_embeddings = 128;
-    let model = BertClassifier::<Cpu>::new(&cfg, 2, &Default::default());
+    let mut model = BertClassifier::<Cpu>::new(&cfg, 2, &Default::default());
+    init_random(&mut model, 0, &Default::default());
     save(&model, &cfg, &labels(), Some(&minilm), dir).unwrap();
 }
 
@@ -111,6 +112,7 @@ fn run_for(
         &Default::default(),
         &|d, _| step.set(d),
         &|| stop_at.is_some_and(|s| step.get() >= s),
+        None,
     )?;
     Ok(done.model)
 }

@@ -4,8 +4,8 @@
 
 use burn::module::Module;
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig,
 };
 use burn::tensor::activation::{gelu, softmax, tanh};
 use burn::tensor::backend::Backend;
@@ -66,10 +66,22 @@ pub struct Forward<B: Backend> {
 }
 
 impl<B: Backend> BertClassifier<B> {
-    /// A model with this architecture and `num_labels` outputs. Its weights are burn's default
-    /// initialisation; `hf::load` and `init` overwrite them.
+    /// A model with this architecture and `num_labels` outputs, all weights zero (LayerNorm
+    /// scales one); `hf::load` or `hf::init_random` fill them. Zeros on purpose: burn's random
+    /// initialisers draw from the backend's process-wide generator, which would perturb the
+    /// dropout masks of a model training concurrently in the same process.
     pub fn new(cfg: &BertConfig, num_labels: usize, device: &B::Device) -> Self {
         let h = cfg.hidden_size;
+        let linear = |i: usize, o: usize| {
+            LinearConfig::new(i, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
+        let embedding = |n: usize| {
+            EmbeddingConfig::new(n, h)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
         let norm = || {
             LayerNormConfig::new(h)
                 .with_epsilon(cfg.layer_norm_eps)
@@ -78,13 +90,13 @@ impl<B: Backend> BertClassifier<B> {
         let hidden_dropout = || DropoutConfig::new(cfg.hidden_dropout_prob).init();
         let layers = (0..cfg.num_hidden_layers)
             .map(|_| Layer {
-                query: LinearConfig::new(h, h).init(device),
-                key: LinearConfig::new(h, h).init(device),
-                value: LinearConfig::new(h, h).init(device),
-                attn_out: LinearConfig::new(h, h).init(device),
+                query: linear(h, h),
+                key: linear(h, h),
+                value: linear(h, h),
+                attn_out: linear(h, h),
                 attn_norm: norm(),
-                intermediate: LinearConfig::new(h, cfg.intermediate_size).init(device),
-                output: LinearConfig::new(cfg.intermediate_size, h).init(device),
+                intermediate: linear(h, cfg.intermediate_size),
+                output: linear(cfg.intermediate_size, h),
                 out_norm: norm(),
                 dropout: hidden_dropout(),
                 attn_dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
@@ -93,16 +105,16 @@ impl<B: Backend> BertClassifier<B> {
             .collect();
         BertClassifier {
             embeddings: Embeddings {
-                word: EmbeddingConfig::new(cfg.vocab_size, h).init(device),
-                position: EmbeddingConfig::new(cfg.max_position_embeddings, h).init(device),
-                token_type: EmbeddingConfig::new(cfg.type_vocab_size, h).init(device),
+                word: embedding(cfg.vocab_size),
+                position: embedding(cfg.max_position_embeddings),
+                token_type: embedding(cfg.type_vocab_size),
                 norm: norm(),
                 dropout: hidden_dropout(),
             },
             layers,
-            pooler: LinearConfig::new(h, h).init(device),
+            pooler: linear(h, h),
             dropout: hidden_dropout(),
-            classifier: LinearConfig::new(h, num_labels).init(device),
+            classifier: linear(h, num_labels),
         }
     }
 

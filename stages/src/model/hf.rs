@@ -312,6 +312,23 @@ fn init_slot<B: Backend>(slot: Slot<'_, B>, rng: &mut ChaCha8Rng, device: &B::De
     set_slot(slot, values, &shape, device);
 }
 
+/// Initialise every weight as Hugging Face's `_init_weights` does (matrices and embeddings
+/// N(0, 0.02), biases 0, LayerNorm scales 1), from `seed` alone: a new model to pretrain, or
+/// a tiny one for tests.
+pub fn init_random<B: Backend>(model: &mut BertClassifier<B>, seed: u64, device: &B::Device) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for (name, slot) in slots(model) {
+        let shape = slot.hf_shape();
+        let n: usize = shape.iter().product();
+        let values = match &slot {
+            Slot::Matrix { .. } => (0..n).map(|_| 0.02 * standard_normal(&mut rng)).collect(),
+            Slot::Vector(_) if name.ends_with("LayerNorm.weight") => vec![1.0; n],
+            Slot::Vector(_) => vec![0.0; n],
+        };
+        set_slot(slot, values, &shape, device);
+    }
+}
+
 /// Box-Muller: one standard normal draw, deterministic for a given generator state.
 pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 pub use bert::{BatchInput, BertClassifier, Forward};
 pub use config::{check_labels, BertConfig};
-pub use hf::{load, save, tensor_table, LoadedModel, TensorInfo};
+pub use hf::{init_random, load, save, tensor_table, LoadedModel, TensorInfo};
 pub(crate) use hf::{slots, Slot};
 
 /// Why a checkpoint could not be used. Every variant names the file.

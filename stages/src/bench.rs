@@ -1,0 +1,194 @@
+//! `basins bench`: train and eval throughput (sequences per second) of a model directory at
+//! fixed shapes, the same shapes `scripts/bench_torch.py` runs with PyTorch, and evaluation of
+//! a real dev set with and without dynamic padding.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::backend::{Cpu, CpuTrain};
+use crate::data::{read, Format, OnBadRow, ReadOptions};
+use crate::model::{load, BertClassifier};
+use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
+use crate::train::{cross_entropy, AdamW};
+
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
+    pub seqs: Vec<usize>,
+    pub train_batch: usize,
+    pub eval_batch: usize,
+    /// Timed steps (after one untimed warm-up step).
+    pub train_steps: usize,
+    pub eval_batches: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShapeResult {
+    pub seq: usize,
+    pub train_batch: usize,
+    pub train_seq_per_s: f64,
+    pub eval_batch: usize,
+    pub eval_seq_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaddingResult {
+    pub file: String,
+    pub examples: usize,
+    pub dynamic_seq_per_s: f64,
+    pub padded_to_max_len_seq_per_s: f64,
+    pub mean_tokens: f64,
+    pub max_len: usize,
+}
+
+fn random_batch(n: usize, seq: usize, vocab: usize, rng: &mut ChaCha8Rng) -> Vec<Encoded> {
+    (0..n)
+        .map(|_| {
+            let mut ids: Vec<u32> = (0..seq)
+                .map(|_| rng.random_range(1000..vocab as u32))
+                .collect();
+            ids[0] = 101;
+            ids[seq - 1] = 102;
+            let type_ids = (0..seq).map(|t| u32::from(t >= seq / 2)).collect();
+            Encoded { ids, type_ids }
+        })
+        .collect()
+}
+
+fn time_train<B: AutodiffBackend>(
+    model: BertClassifier<B>,
+    batch: &[Encoded],
+    steps: usize,
+    device: &B::Device,
+) -> f64 {
+    let mut model = model;
+    let mut opt = AdamW::<B>::new();
+    let refs: Vec<&Encoded> = batch.iter().collect();
+    let labels: Vec<usize> = (0..batch.len()).map(|i| i % 2).collect();
+    let mut step = |model: &mut BertClassifier<B>| {
+        let input = to_batch::<B>(&refs, 0, device);
+        let (loss, _) = cross_entropy(model.forward(&input).logits, &labels);
+        let grads = GradientsParams::from_grads(loss.backward(), &*model);
+        opt.step(model, &grads, 1e-5, 0.01, 1.0);
+    };
+    step(&mut model);
+    let t = Instant::now();
+    for _ in 0..steps {
+        step(&mut model);
+    }
+    (steps * batch.len()) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn time_eval<B: Backend>(
+    model: &BertClassifier<B>,
+    batches: &[Vec<&Encoded>],
+    device: &B::Device,
+) -> f64 {
+    let run = |b: &Vec<&Encoded>| {
+        let out = model.forward(&to_batch::<B>(b, 0, device));
+        let _: Vec<f32> = out.logits.into_data().to_vec().unwrap_or_default();
+    };
+    run(&batches[0]);
+    let t = Instant::now();
+    let mut n = 0;
+    for b in batches {
+        run(b);
+        n += b.len();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+pub fn bench_shapes(
+    dir: &Path,
+    spec: &BenchSpec,
+    report: &dyn Fn(&ShapeResult),
+) -> anyhow::Result<Vec<ShapeResult>> {
+    let device = Default::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let vocab = crate::model::BertConfig::read(dir)?.vocab_size;
+    let mut out = Vec::new();
+    for &seq in &spec.seqs {
+        let train_model = load::<CpuTrain>(dir, 2, 0, &device)?.model;
+        let train_batch = random_batch(spec.train_batch, seq, vocab, &mut rng);
+        let train = time_train::<CpuTrain>(train_model, &train_batch, spec.train_steps, &device);
+        let eval_model = load::<Cpu>(dir, 2, 0, &device)?.model;
+        let examples = random_batch(spec.eval_batch * spec.eval_batches, seq, vocab, &mut rng);
+        let batches: Vec<Vec<&Encoded>> = examples
+            .chunks(spec.eval_batch)
+            .map(|c| c.iter().collect())
+            .collect();
+        let eval = time_eval::<Cpu>(&eval_model, &batches, &device);
+        let r = ShapeResult {
+            seq,
+            train_batch: spec.train_batch,
+            train_seq_per_s: train,
+            eval_batch: spec.eval_batch,
+            eval_seq_per_s: eval,
+        };
+        report(&r);
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Evaluate a CoLA-layout file twice: batches grouped by length and padded to their longest
+/// example, and every example padded to `max_len` (what a fixed-shape pipeline does).
+pub fn bench_padding(
+    dir: &Path,
+    cola: &Path,
+    batch: usize,
+    max_len: usize,
+) -> anyhow::Result<PaddingResult> {
+    let device = Default::default();
+    let labels = vec!["0".to_string(), "1".to_string()];
+    let ds = read(
+        cola,
+        &ReadOptions {
+            format: Format::Cola,
+            labels,
+            on_bad_row: OnBadRow::Error,
+            fields: Default::default(),
+        },
+    )?;
+    let enc = TextEncoder::from_dir(dir, max_len)?;
+    let texts: Vec<(&str, Option<&str>)> = ds
+        .examples
+        .iter()
+        .map(|e| (e.first.as_str(), None))
+        .collect();
+    let encoded = enc.encode(&texts)?;
+    let model = load::<Cpu>(dir, 2, 0, &device)?.model;
+    let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+    let order: Vec<usize> = (0..encoded.len()).collect();
+    let dynamic: Vec<Vec<&Encoded>> = length_grouped(&lengths, batch, &order)
+        .iter()
+        .map(|b| b.iter().map(|&i| &encoded[i]).collect())
+        .collect();
+    let padded_examples: Vec<Encoded> = encoded
+        .iter()
+        .map(|e| {
+            let mut p = e.clone();
+            p.ids.resize(max_len, enc.pad_id);
+            p.type_ids.resize(max_len, 0);
+            p
+        })
+        .collect();
+    // Padding tokens attended as real ones would change results; here only speed is measured.
+    let padded: Vec<Vec<&Encoded>> = padded_examples
+        .chunks(batch)
+        .map(|c| c.iter().collect())
+        .collect();
+    Ok(PaddingResult {
+        file: cola.display().to_string(),
+        examples: encoded.len(),
+        dynamic_seq_per_s: time_eval::<Cpu>(&model, &dynamic, &device),
+        padded_to_max_len_seq_per_s: time_eval::<Cpu>(&model, &padded, &device),
+        mean_tokens: lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
+        max_len,
+    })
+}

@@ -1,0 +1,181 @@
+//! The finetune and evaluate stage kinds through `basins run`, on a tiny random BERT (MiniLM's
+//! tokenizer) and a toy CoLA-layout task: in-training evaluation lands in the JSONL log,
+//! evaluation metrics and per-example outputs are published, and unsupported precision is
+//! refused by name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use basins_stages::backend::Cpu;
+use basins_stages::model::{init_random, save, BertClassifier, BertConfig};
+use serde_json::Value;
+
+fn minilm_dir() -> PathBuf {
+    let d = std::env::var("BASINS_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/basins/all-minilm-l6-v2")
+        });
+    assert!(d.join("model.safetensors").exists(), "all-MiniLM-L6-v2 is not available: run `scripts/fetch-minilm` (or `scripts/test`), or set BASINS_MINILM_DIR");
+    d
+}
+
+fn setup(dir: &Path, study_extra: &str, finetune_extra: &str) -> PathBuf {
+    let minilm = minilm_dir();
+    let mut cfg = BertConfig::read(&minilm).unwrap();
+    cfg.hidden_size = 32;
+    cfg.num_hidden_layers = 1;
+    cfg.num_attention_heads = 2;
+    cfg.intermediate_size = 64;
+    cfg.max_position_embeddings = 64;
+    let labels = vec!["0".to_string(), "1".to_string()];
+    let mut model = BertClassifier::<Cpu>::new(&cfg, 2, &Default::default());
+    init_random(&mut model, 0, &Default::default());
+    save(&model, &cfg, &labels, Some(&minilm), &dir.join("tiny")).unwrap();
+    let mut rows = String::new();
+    for i in 0..48 {
+        rows += &if i % 2 == 0 {
+            format!("toy\t1\t\tthe cat {i} sees the dog .\n")
+        } else {
+            format!("toy\t0\t*\tsees the the cat dog {i} .\n")
+        };
+    }
+    std::fs::write(dir.join("train.tsv"), &rows).unwrap();
+    let dev: String = rows.lines().take(24).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("dev.tsv"), dev).unwrap();
+    let m = dir.join("m.toml");
+    std::fs::write(
+        &m,
+        format!(
+            r#"[study]
+name = "tiny"
+{study_extra}
+
+[models.tiny]
+path = "tiny"
+
+[tasks.toy]
+format = "cola"
+train = "train.tsv"
+eval = {{ dev = "dev.tsv" }}
+labels = ["0", "1"]
+
+[finetune]
+model = "tiny"
+tasks = ["toy"]
+seeds = [0]
+lr = 1e-3
+batch_size = 8
+max_len = 32
+{finetune_extra}
+"#
+        ),
+    )
+    .unwrap();
+    m
+}
+
+fn basins(dir: &Path, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn finetune_logs_in_training_eval_and_evaluate_publishes_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = setup(
+        tmp.path(),
+        "",
+        "max_steps = 8\neval_every = 4\ncheckpoint_every = 3",
+    );
+    let (ok, run, err) = basins(tmp.path(), &["run", "m.toml", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(run["executed"].as_array().unwrap().len(), 2);
+    let (_, ft, _) = basins(
+        tmp.path(),
+        &["show", "m.toml", "finetune/toy/seed=0", "--json"],
+    );
+    assert_eq!(ft["metrics"]["steps"], 8);
+    let log_path = ft["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "train_log.jsonl")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log: Vec<Value> = std::fs::read_to_string(log_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let evals: Vec<&Value> = log.iter().filter(|l| l.get("eval").is_some()).collect();
+    assert_eq!(
+        evals
+            .iter()
+            .map(|e| e["step"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![4, 8]
+    );
+    assert!(evals[0]["eval"]["accuracy"].as_f64().is_some());
+    assert!(log
+        .iter()
+        .any(|l| l["loss"].as_f64().is_some_and(f64::is_finite)));
+    let ckpt = ft["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "model/model.safetensors")
+        .unwrap();
+    assert_eq!(ckpt["class"], "checkpoint");
+    // No resumable state is left once the node is published.
+    assert!(std::fs::read_dir(tmp.path().join(".basins/resume"))
+        .map_or(true, |mut d| d.next().is_none()));
+    let (_, ev, _) = basins(
+        tmp.path(),
+        &["show", "m.toml", "evaluate/toy/seed=0", "--json"],
+    );
+    let dev = &ev["metrics"]["sets"]["toy.dev"];
+    assert_eq!(dev["examples"], 24);
+    let per = &dev["per_label"];
+    assert_eq!(
+        per["0"]["gold"].as_u64().unwrap() + per["1"]["gold"].as_u64().unwrap(),
+        24
+    );
+    let names: Vec<&str> = ev["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["eval/toy.dev.groups.json", "eval/toy.dev.safetensors"]
+    );
+    let _ = m;
+}
+
+#[test]
+fn half_precision_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        tmp.path(),
+        "backend = \"cuda\"\nprecision = \"bf16\"",
+        "max_steps = 1",
+    );
+    let (ok, run, _) = basins(tmp.path(), &["run", "m.toml", "--json"]);
+    assert!(!ok);
+    let msg = run["failed"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("precision `bf16` is not implemented"), "{msg}");
+}
