@@ -2,25 +2,17 @@
 //! in-domain dev MCC above 0; two seeds give different weights; the same seed in a fresh cache
 //! gives identical weights on CPU. Reads `../shared/data/cola/` (says so when it is absent).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::minilm_dir;
 use serde_json::Value;
 
 fn cola_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cola");
     d.join("in_domain_train.tsv").exists().then_some(d)
-}
-
-fn minilm_dir() -> PathBuf {
-    let d = std::env::var("BASINS_MINILM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/basins/all-minilm-l6-v2")
-        });
-    assert!(d.join("model.safetensors").exists(), "all-MiniLM-L6-v2 is not available: run `scripts/fetch-minilm` (or the README's test command, `scripts/test`), or set BASINS_MINILM_DIR");
-    d
 }
 
 fn manifest(dir: &Path, name: &str, seeds: &str, extra: &str) -> PathBuf {

@@ -3,23 +3,15 @@
 //! evaluation metrics and per-example outputs are published, and unsupported precision is
 //! refused by name.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use basins_stages::backend::Cpu;
 use basins_stages::model::{init_random, save, BertClassifier, BertConfig};
+use common::minilm_dir;
 use serde_json::Value;
-
-fn minilm_dir() -> PathBuf {
-    let d = std::env::var("BASINS_MINILM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/basins/all-minilm-l6-v2")
-        });
-    assert!(d.join("model.safetensors").exists(), "all-MiniLM-L6-v2 is not available: run `scripts/fetch-minilm` (or `scripts/test`), or set BASINS_MINILM_DIR");
-    d
-}
 
 fn setup(dir: &Path, study_extra: &str, finetune_extra: &str) -> PathBuf {
     let minilm = minilm_dir();

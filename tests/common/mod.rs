@@ -203,3 +203,19 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// all-MiniLM-L6-v2: `BASINS_MINILM_DIR`, or where `scripts/fetch-minilm` caches it. Absent
+/// means the tests were not run as the README says: fail, naming the fix.
+pub fn minilm_dir() -> PathBuf {
+    let d = std::env::var("BASINS_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/basins/all-minilm-l6-v2")
+        });
+    assert!(
+        d.join("model.safetensors").exists(),
+        "all-MiniLM-L6-v2 is not available: run `scripts/fetch-minilm` (or the README's test command, `scripts/test`), or set BASINS_MINILM_DIR"
+    );
+    d
+}
