@@ -56,8 +56,6 @@ pub enum StageInput {
     },
 }
 
-pub type ProgressFn = dyn Fn(u64, u64) + Send + Sync;
-
 /// Everything a running node may use. Built by the engine; stages only read it.
 pub struct StageContext<'a> {
     pub node: &'a str,

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::backend::{Cpu, CpuTrain};
-use crate::data::{read, Format, OnBadRow, ReadOptions};
+use crate::data::{read, DataFormat, OnBadRow, ReadOptions};
 use crate::model::{load, BertClassifier};
 use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
 use crate::train::{cross_entropy, AdamW};
@@ -149,19 +149,14 @@ pub fn bench_padding(
     let ds = read(
         cola,
         &ReadOptions {
-            format: Format::Cola,
+            format: DataFormat::Cola,
             labels,
             on_bad_row: OnBadRow::Error,
             fields: Default::default(),
         },
     )?;
     let enc = TextEncoder::from_dir(dir, max_len)?;
-    let texts: Vec<(&str, Option<&str>)> = ds
-        .examples
-        .iter()
-        .map(|e| (e.first.as_str(), None))
-        .collect();
-    let encoded = enc.encode(&texts)?;
+    let encoded = enc.encode_dataset(&ds)?;
     let model = load::<Cpu>(dir, 2, 0, &device)?.model;
     let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
     let order: Vec<usize> = (0..encoded.len()).collect();

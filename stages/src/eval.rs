@@ -86,12 +86,7 @@ pub fn evaluate<B: Backend>(
     progress: &dyn Fn(u64, u64),
 ) -> anyhow::Result<SetResult> {
     let map = LabelMap::new(model_labels, &ds.labels)?;
-    let texts: Vec<(&str, Option<&str>)> = ds
-        .examples
-        .iter()
-        .map(|e| (e.first.as_str(), e.second.as_deref()))
-        .collect();
-    let encoded: Vec<Encoded> = enc.encode(&texts)?;
+    let encoded = enc.encode_dataset(ds)?;
     let n = encoded.len();
     let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
     let identity: Vec<usize> = (0..n).collect();

@@ -11,9 +11,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::data::{self, Dataset, Format, OnBadRow, ReadOptions};
+use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
 use crate::eval::evaluate;
 use crate::model::{load, save};
+use crate::tensorfile::Entry;
 use crate::text::TextEncoder;
 use crate::train::{finetune, FinetuneSpec, Hyper, Streams};
 
@@ -49,15 +50,15 @@ fn data_file(
     ctx: &StageContext,
     role: &str,
     generated_name: &str,
-    declared: Format,
-) -> anyhow::Result<(PathBuf, Format)> {
+    declared: DataFormat,
+) -> anyhow::Result<(PathBuf, DataFormat)> {
     match ctx.input(role)? {
         StageInput::File(p) => Ok((p.clone(), declared)),
         StageInput::Node { node, files, .. } => {
             let p = files
                 .get(generated_name)
                 .with_context(|| format!("`{node}` has no output `{generated_name}`"))?;
-            Ok((p.clone(), Format::Generated))
+            Ok((p.clone(), DataFormat::Generated))
         }
         StageInput::Dir(p) => bail!(
             "input `{role}` is a directory ({}), not a data file",
@@ -68,14 +69,14 @@ fn data_file(
 
 #[derive(Deserialize)]
 struct DataParams {
-    format: Format,
+    format: DataFormat,
     labels: Vec<String>,
     #[serde(default)]
     fields: BTreeMap<String, String>,
     on_bad_row: OnBadRow,
 }
 
-fn read(path: &Path, format: Format, p: &DataParams) -> anyhow::Result<Dataset> {
+fn read(path: &Path, format: DataFormat, p: &DataParams) -> anyhow::Result<Dataset> {
     Ok(data::read(
         path,
         &ReadOptions {
@@ -340,36 +341,19 @@ fn write_set(
     ds: &Dataset,
 ) -> anyhow::Result<()> {
     let n = r.losses.len();
-    let c = ds.labels.len();
-    let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let i64s = |v: &[usize]| {
-        v.iter()
-            .flat_map(|&x| (x as i64).to_le_bytes())
-            .collect::<Vec<u8>>()
-    };
     let probs: Vec<f32> = r.probs.iter().flatten().copied().collect();
-    let tensors = [
-        ("loss", safetensors::Dtype::F32, vec![n], f32s(&r.losses)),
-        ("probs", safetensors::Dtype::F32, vec![n, c], f32s(&probs)),
-        ("gold", safetensors::Dtype::I64, vec![n], i64s(&r.gold)),
-        (
-            "predicted",
-            safetensors::Dtype::I64,
-            vec![n],
-            i64s(&r.predicted),
-        ),
+    let entries = [
+        Entry::f32("loss", vec![n], &r.losses),
+        Entry::f32("probs", vec![n, ds.labels.len()], &probs),
+        Entry::i64("gold", vec![n], &r.gold),
+        Entry::i64("predicted", vec![n], &r.predicted),
     ];
-    let views: Vec<_> = tensors
-        .iter()
-        .map(|(k, d, s, b)| {
-            (
-                k.to_string(),
-                safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("view"),
-            )
-        })
-        .collect();
-    let meta = [("labels".to_owned(), serde_json::to_string(&ds.labels)?)].into();
-    safetensors::serialize_to_file(views, Some(meta), &dir.join(format!("{name}.safetensors")))?;
+    let path = dir.join(format!("{name}.safetensors"));
+    crate::tensorfile::write(
+        &path,
+        &entries,
+        &[("labels", serde_json::to_string(&ds.labels)?)],
+    )?;
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, e) in ds.examples.iter().enumerate() {
         for (k, v) in &e.groups {

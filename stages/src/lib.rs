@@ -19,6 +19,7 @@ pub mod data;
 pub mod eval;
 pub mod kinds;
 pub mod model;
+pub mod tensorfile;
 pub mod text;
 pub mod train;
 

@@ -12,6 +12,7 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams, TruncationStrategy};
 
+use crate::data::Dataset;
 use crate::model::BatchInput;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,18 @@ impl TextEncoder {
                 type_ids: e.get_type_ids().to_vec(),
             })
             .collect())
+    }
+}
+
+impl TextEncoder {
+    /// Encode every example of a dataset, in order.
+    pub fn encode_dataset(&self, ds: &Dataset) -> Result<Vec<Encoded>, TextError> {
+        let texts: Vec<(&str, Option<&str>)> = ds
+            .examples
+            .iter()
+            .map(|e| (e.first.as_str(), e.second.as_deref()))
+            .collect();
+        self.encode(&texts)
     }
 }
 

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use crate::data::Dataset;
 use crate::model::{check_labels, load, save, slots, BertClassifier, BertConfig, Slot};
+use crate::tensorfile::Entry;
 use crate::text::{to_batch, Encoded, TextEncoder};
 
 /// The backends' random generators are process-wide: a forward pass that draws dropout masks
@@ -123,6 +124,25 @@ fn adam_update<B: Backend, const D: usize>(
     (p - step.mul_scalar(lr), m, v)
 }
 
+type InnerTensor<B, const D: usize> = Tensor<<B as AutodiffBackend>::InnerBackend, D>;
+
+/// One AdamW update of one parameter, in place (zero moments on its first step); returns
+/// the new moments.
+fn step_param<B: AutodiffBackend, const D: usize>(
+    param: &mut Param<Tensor<B, D>>,
+    g: InnerTensor<B, D>,
+    moments: Option<(InnerTensor<B, D>, InnerTensor<B, D>)>,
+    lr: f64,
+    wd: f64,
+    t: u64,
+) -> (InnerTensor<B, D>, InnerTensor<B, D>) {
+    let p = param.val().inner();
+    let (m, v) = moments.unwrap_or_else(|| (p.zeros_like(), p.zeros_like()));
+    let (p, m, v) = adam_update(p, g, m, v, lr, wd, t);
+    *param = Param::initialized(param.id, Tensor::from_inner(p).require_grad());
+    (m, v)
+}
+
 impl<B: AutodiffBackend> AdamW<B> {
     pub fn new() -> Self {
         AdamW {
@@ -179,27 +199,23 @@ impl<B: AutodiffBackend> AdamW<B> {
                     let Some(g) = grads.get::<B::InnerBackend, 2>(param.id) else {
                         continue;
                     };
-                    let p = param.val().inner();
-                    let (m, v) = match self.moments.remove(name) {
-                        Some(Moments::M2(m, v)) => (m, v),
-                        _ => (p.zeros_like(), p.zeros_like()),
+                    let prev = match self.moments.remove(name) {
+                        Some(Moments::M2(m, v)) => Some((m, v)),
+                        _ => None,
                     };
-                    let (p, m, v) = adam_update(p, g.mul_scalar(scale), m, v, lr, wd, t);
+                    let (m, v) = step_param::<B, 2>(param, g.mul_scalar(scale), prev, lr, wd, t);
                     self.moments.insert(name.clone(), Moments::M2(m, v));
-                    **param = Param::initialized(param.id, Tensor::from_inner(p).require_grad());
                 }
                 Slot::Vector(param) => {
                     let Some(g) = grads.get::<B::InnerBackend, 1>(param.id) else {
                         continue;
                     };
-                    let p = param.val().inner();
-                    let (m, v) = match self.moments.remove(name) {
-                        Some(Moments::M1(m, v)) => (m, v),
-                        _ => (p.zeros_like(), p.zeros_like()),
+                    let prev = match self.moments.remove(name) {
+                        Some(Moments::M1(m, v)) => Some((m, v)),
+                        _ => None,
                     };
-                    let (p, m, v) = adam_update(p, g.mul_scalar(scale), m, v, lr, wd, t);
+                    let (m, v) = step_param::<B, 1>(param, g.mul_scalar(scale), prev, lr, wd, t);
                     self.moments.insert(name.clone(), Moments::M1(m, v));
-                    **param = Param::initialized(param.id, Tensor::from_inner(p).require_grad());
                 }
             }
         }
@@ -207,7 +223,7 @@ impl<B: AutodiffBackend> AdamW<B> {
     }
 
     fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut entries = Vec::new();
         for (name, m) in &self.moments {
             let (a, b, shape) = match m {
                 Moments::M1(a, b) => (
@@ -222,28 +238,18 @@ impl<B: AutodiffBackend> AdamW<B> {
                 ),
             };
             for (prefix, d) in [("m", a), ("v", b)] {
-                let bytes = d
+                let values = d
                     .convert::<f32>()
                     .to_vec::<f32>()
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?
-                    .iter()
-                    .flat_map(|x| x.to_le_bytes())
-                    .collect();
-                tensors.push((format!("{prefix}/{name}"), shape.clone(), bytes));
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                entries.push(Entry::f32(
+                    format!("{prefix}/{name}"),
+                    shape.clone(),
+                    &values,
+                ));
             }
         }
-        let views: Vec<_> = tensors
-            .iter()
-            .map(|(n, s, b)| {
-                (
-                    n.clone(),
-                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                        .expect("view"),
-                )
-            })
-            .collect();
-        let meta = [("steps".to_owned(), self.steps.to_string())].into();
-        safetensors::serialize_to_file(views, Some(meta), path)?;
+        crate::tensorfile::write(path, &entries, &[("steps", self.steps.to_string())])?;
         Ok(())
     }
 
@@ -264,13 +270,7 @@ impl<B: AutodiffBackend> AdamW<B> {
             };
             let read = |n: &str| -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
                 let t = st.tensor(n)?;
-                Ok((
-                    t.shape().to_vec(),
-                    t.data()
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
-                ))
+                Ok((t.shape().to_vec(), crate::tensorfile::f32_values(t.data())))
             };
             let (shape, m) = read(name)?;
             let (_, v) = read(&format!("v/{param}"))?;
@@ -357,12 +357,7 @@ pub fn finetune<B: AutodiffBackend>(
     }
     loaded.model.set_dropout(h.dropout);
     let enc = TextEncoder::from_dir(spec.base, h.max_len)?;
-    let texts: Vec<(&str, Option<&str>)> = train
-        .examples
-        .iter()
-        .map(|e| (e.first.as_str(), e.second.as_deref()))
-        .collect();
-    let encoded: Vec<Encoded> = enc.encode(&texts)?;
+    let encoded = enc.encode_dataset(train)?;
     let n = encoded.len();
     anyhow::ensure!(n > 0, "no training examples");
     let per_epoch = n.div_ceil(h.batch_size) as u64;

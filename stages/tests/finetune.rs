@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use basins_stages::backend::{Cpu, CpuTrain};
-use basins_stages::data::{read, Dataset, Format, OnBadRow, ReadOptions};
+use basins_stages::data::{read, DataFormat, Dataset, OnBadRow, ReadOptions};
 use basins_stages::eval::evaluate;
 use basins_stages::model::{init_random, load, save, BertClassifier, BertConfig};
 use basins_stages::text::TextEncoder;
@@ -53,7 +53,7 @@ fn toy_data(path: &Path, n: usize) -> Dataset {
     read(
         path,
         &ReadOptions {
-            format: Format::Cola,
+            format: DataFormat::Cola,
             labels: labels(),
             on_bad_row: OnBadRow::Error,
             fields: Default::default(),

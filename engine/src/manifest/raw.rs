@@ -37,18 +37,27 @@ pub enum ExecutorKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+/// A data file's layout: what the manifest declares and what `basins_stages::data` reads.
 pub enum DataFormat {
+    /// GLUE CoLA: no header; source, label, author's mark, sentence.
     Cola,
+    /// GLUE MNLI: header; `sentence1`, `sentence2`, `gold_label`, `genre`.
     Mnli,
+    /// GLUE QQP: header; `question1`, `question2`, `is_duplicate`.
     Qqp,
+    /// HANS: header; `gold_label`, `sentence1`, `sentence2`, `heuristic`, `subcase`, `template`.
     Hans,
+    /// PAWS: header; `id`, `sentence1`, `sentence2`, `label`.
     Paws,
+    /// One JSON object per line; field names from `fields` (defaults: first, second, label).
     Jsonl,
+    /// What basins' generators write: JSONL with the default field names.
     Generated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+/// What a reader does with a malformed row: stop naming file:line, or skip and count it.
 pub enum OnBadRow {
     Error,
     Skip,

@@ -2,49 +2,26 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use super::{DataFormat, Example, ReadOptions};
 
-use super::{Example, ReadOptions};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// GLUE CoLA: no header; source, label, author's mark, sentence.
-    Cola,
-    /// GLUE MNLI: header; `sentence1`, `sentence2`, `gold_label`, `genre`.
-    Mnli,
-    /// GLUE QQP: header; `question1`, `question2`, `is_duplicate`.
-    Qqp,
-    /// HANS: header; `gold_label`, `sentence1`, `sentence2`, `heuristic`, `subcase`, `template`.
-    Hans,
-    /// PAWS: header; `id`, `sentence1`, `sentence2`, `label`.
-    Paws,
-    /// One JSON object per line; field names from `fields` (defaults: first, second, label).
-    Jsonl,
-    /// What basins' generators write: JSONL with the default field names.
-    Generated,
-}
-
-impl Format {
-    fn header_columns(
-        self,
-    ) -> Option<(
-        &'static [&'static str],
-        &'static str,
-        &'static [&'static str],
-    )> {
-        // (sentence columns, label column, group columns)
-        match self {
-            Format::Mnli => Some((&["sentence1", "sentence2"], "gold_label", &["genre"])),
-            Format::Qqp => Some((&["question1", "question2"], "is_duplicate", &[])),
-            Format::Hans => Some((
-                &["sentence1", "sentence2"],
-                "gold_label",
-                &["heuristic", "subcase", "template"],
-            )),
-            Format::Paws => Some((&["sentence1", "sentence2"], "label", &[])),
-            _ => None,
-        }
+/// For headed TSV layouts: (sentence columns, label column, group columns).
+fn header_columns(
+    format: DataFormat,
+) -> Option<(
+    &'static [&'static str],
+    &'static str,
+    &'static [&'static str],
+)> {
+    match format {
+        DataFormat::Mnli => Some((&["sentence1", "sentence2"], "gold_label", &["genre"])),
+        DataFormat::Qqp => Some((&["question1", "question2"], "is_duplicate", &[])),
+        DataFormat::Hans => Some((
+            &["sentence1", "sentence2"],
+            "gold_label",
+            &["heuristic", "subcase", "template"],
+        )),
+        DataFormat::Paws => Some((&["sentence1", "sentence2"], "label", &[])),
+        _ => None,
     }
 }
 
@@ -91,8 +68,8 @@ impl<'a> Parser<'a> {
             return Ok(None);
         }
         let ex = match self.opts.format {
-            Format::Cola => self.cola(line)?,
-            Format::Jsonl | Format::Generated => self.jsonl(line)?,
+            DataFormat::Cola => self.cola(line)?,
+            DataFormat::Jsonl | DataFormat::Generated => self.jsonl(line)?,
             headed => match self.header {
                 None => {
                     self.read_header(headed, line, n)?;
@@ -125,8 +102,8 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn read_header(&mut self, format: Format, line: &str, n: usize) -> Result<(), String> {
-        let (sentences, label, groups) = format.header_columns().expect("headed format");
+    fn read_header(&mut self, format: DataFormat, line: &str, n: usize) -> Result<(), String> {
+        let (sentences, label, groups) = header_columns(format).expect("headed format");
         let cols: Vec<&str> = line.split('\t').collect();
         let find = |name: &str| {
             cols.iter().position(|c| *c == name).ok_or_else(|| {

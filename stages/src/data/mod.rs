@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use formats::Format;
+pub use basins_engine::manifest::{DataFormat, OnBadRow};
 
 /// One labelled example. `second` is absent for single-sentence tasks (CoLA).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,17 +27,10 @@ pub struct Example {
     pub groups: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnBadRow {
-    Error,
-    Skip,
-}
-
 /// How to read one file.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
-    pub format: Format,
+    pub format: DataFormat,
     pub labels: Vec<String>,
     pub on_bad_row: OnBadRow,
     /// For JSONL: which fields hold `first`, `second`, `label`, and extra group fields.

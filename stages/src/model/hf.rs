@@ -15,6 +15,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::bert::BertClassifier;
 use super::config::BertConfig;
 use super::ModelError;
+use crate::tensorfile::Entry;
 
 /// Tensors a pretraining checkpoint carries that a classifier does not use; skipped silently.
 const IGNORED_PREFIXES: [&str; 3] = [
@@ -252,11 +253,7 @@ pub fn load<B: Backend>(
             problems.push(format!("  dtype      {found}  is {:?}; only F32 checkpoints are read (save with torch_dtype=float32)", view.dtype()));
             continue;
         }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = crate::tensorfile::f32_values(view.data());
         set_slot(slot, values, &expected, device);
     }
     for n in &names {
@@ -367,36 +364,23 @@ pub fn save<B: Backend>(
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut model = model.clone();
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, slot) in slots(&mut model) {
-        let full = if is_head(&name) {
-            name.clone()
-        } else {
-            format!("bert.{name}")
-        };
-        let shape = slot.hf_shape();
-        let bytes: Vec<u8> = slot_values(&slot)
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        tensors.push((full, shape, bytes));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
-                    .expect("consistent view"),
-            )
+    let entries: Vec<Entry> = slots(&mut model)
+        .into_iter()
+        .map(|(name, slot)| {
+            let full = if is_head(&name) {
+                name.clone()
+            } else {
+                format!("bert.{name}")
+            };
+            Entry::f32(full, slot.hf_shape(), &slot_values(&slot))
         })
         .collect();
-    let meta: std::collections::HashMap<String, String> =
-        [("format".to_owned(), "pt".to_owned())].into();
     let path = dir.join("model.safetensors");
-    safetensors::serialize_to_file(views, Some(meta), &path).map_err(|e| ModelError::Weights {
-        path: path.clone(),
-        message: e.to_string(),
+    crate::tensorfile::write(&path, &entries, &[("format", "pt".to_owned())]).map_err(|e| {
+        ModelError::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        }
     })?;
     let cfg = config.clone().with_labels(labels);
     let cfg_path = dir.join("config.json");
