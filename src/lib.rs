@@ -18,6 +18,8 @@ use basins_engine::{
     ops, Digest, EngineError, Executor, InProcess, Registry, Store, Study, Subprocess,
 };
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod data_cmd;
 use serde::Serialize;
 
 /// Model stages allocate and free tensors of tens of megabytes every step; glibc's malloc
@@ -167,6 +169,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a data file, or generate one.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
     /// Look inside a Hugging Face model directory, or run it on a sentence pair.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -398,6 +403,7 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Model(m) => cmd_model(m),
+        Command::Data(d) => data_cmd::run(d),
         Command::Bench {
             model,
             seq,

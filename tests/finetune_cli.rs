@@ -92,7 +92,8 @@ fn finetune_logs_in_training_eval_and_evaluate_publishes_metrics() {
     );
     let (ok, run, err) = basins(tmp.path(), &["run", "m.toml", "--json"]);
     assert!(ok, "{err}");
-    assert_eq!(run["executed"].as_array().unwrap().len(), 2);
+    // finetune, evaluate, diagnostics
+    assert_eq!(run["executed"].as_array().unwrap().len(), 3);
     let (_, ft, _) = basins(
         tmp.path(),
         &["show", "m.toml", "finetune/toy/seed=0", "--json"],

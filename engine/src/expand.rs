@@ -212,6 +212,22 @@ fn pairs(spec: &PairSpec, seeds: &[u64]) -> Vec<(u64, u64)> {
     raw.into_iter().filter(|p| seen.insert(*p)).collect()
 }
 
+fn finetune_id(task: &str, seed: u64) -> String {
+    format!("finetune/{task}/seed={seed}")
+}
+
+fn evaluate_id(task: &str, seed: u64) -> String {
+    format!("evaluate/{task}/seed={seed}")
+}
+
+/// Give a model node every eval set as an input (`eval:<name>`).
+fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
+    for (e, src) in sets {
+        n = n.input(format!("eval:{}", e.name()), src.clone());
+    }
+    n
+}
+
 fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) {
     let t = &m.tasks[task];
     let (train, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
@@ -224,14 +240,8 @@ fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) 
     let evals = eval_params(m, &sets);
     let max_eval = m.interpolate.as_ref().and_then(|i| i.max_examples);
     let eval_batch = m.interpolate.as_ref().map_or(128, |i| i.batch_size);
-    let with_eval_inputs = |mut n: Node| {
-        for (e, src) in &sets {
-            n = n.input(format!("eval:{}", e.name()), src.clone());
-        }
-        n
-    };
-    let ft = |s: u64| format!("finetune/{task}/seed={s}");
-    let ev = |s: u64| format!("evaluate/{task}/seed={s}");
+    let with_eval_inputs = |n: Node| with_eval_inputs(n, &sets);
+    let (ft, ev) = (|s| finetune_id(task, s), |s| evaluate_id(task, s));
     for &seed in &m.finetune.seeds {
         let params = json!({
             "task": task, "format": t.format, "labels": t.labels, "fields": t.fields,
@@ -250,7 +260,37 @@ fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) 
             Node::new(ev(seed), "evaluate", params).input("model", Source::Node(ft(seed))),
         ));
     }
-    let Some(interp) = &m.interpolate else { return };
+    let cluster = expand_basins(m, task, &sets, &evals, nodes);
+    let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
+    let mut d = Node::new(
+        format!("diagnostics/{task}"),
+        "diagnostics",
+        json!({"eval_sets": evals, "names": diag, "seeds": m.finetune.seeds}),
+    );
+    for &seed in &m.finetune.seeds {
+        d = d.input(format!("endpoint:{seed}"), Source::Node(ev(seed)));
+    }
+    if let Some(id) = cluster {
+        d = d.input("cluster", Source::Node(id));
+    }
+    nodes.push(d);
+}
+
+/// Interpolation, barriers and clustering for one task, when the manifest asks for them;
+/// returns the cluster node's id.
+fn expand_basins(
+    m: &Manifest,
+    task: &str,
+    sets: &[(EvalSet, Source)],
+    evals: &Value,
+    nodes: &mut Vec<Node>,
+) -> Option<String> {
+    let t = &m.tasks[task];
+    let interp = m.interpolate.as_ref()?;
+    let max_eval = interp.max_examples;
+    let eval_batch = interp.batch_size;
+    let with_eval_inputs = |n: Node| with_eval_inputs(n, sets);
+    let (ft, ev) = (|s| finetune_id(task, s), |s| evaluate_id(task, s));
     let pairs = pairs(&interp.pairs, &m.finetune.seeds);
     let mut barriers = Node::new(
         format!("barriers/{task}"),
@@ -271,32 +311,17 @@ fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) 
         barriers = barriers.input(format!("path:{a}~{b}"), Source::Node(id));
     }
     nodes.push(barriers);
-    let mut downstream = vec![];
-    if let Some(c) = &m.cluster {
-        let eval = c
-            .eval
-            .clone()
-            .map(|e| e.name())
-            .or_else(|| sets.first().map(|s| s.0.name()));
-        let params = json!({"eval": eval, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta, "bootstrap": c.bootstrap, "seeds": m.finetune.seeds});
-        let id = format!("cluster/{task}");
-        nodes.push(
-            Node::new(id.clone(), "cluster", params)
-                .input("barriers", Source::Node(format!("barriers/{task}"))),
-        );
-        downstream.push(id);
-    }
-    let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
-    let mut d = Node::new(
-        format!("diagnostics/{task}"),
-        "diagnostics",
-        json!({"eval_sets": evals, "names": diag, "seeds": m.finetune.seeds}),
+    let c = m.cluster.as_ref()?;
+    let eval = c
+        .eval
+        .clone()
+        .map(|e| e.name())
+        .or_else(|| sets.first().map(|s| s.0.name()));
+    let params = json!({"eval": eval, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta, "bootstrap": c.bootstrap, "seeds": m.finetune.seeds});
+    let id = format!("cluster/{task}");
+    nodes.push(
+        Node::new(id.clone(), "cluster", params)
+            .input("barriers", Source::Node(format!("barriers/{task}"))),
     );
-    for &seed in &m.finetune.seeds {
-        d = d.input(format!("endpoint:{seed}"), Source::Node(ev(seed)));
-    }
-    for id in downstream {
-        d = d.input("cluster", Source::Node(id));
-    }
-    nodes.push(d);
+    Some(id)
 }

@@ -16,9 +16,13 @@
 pub mod backend;
 pub mod bench;
 pub mod data;
+pub mod diagnostics;
 pub mod eval;
+pub mod generate;
 pub mod kinds;
 pub mod model;
+pub mod outputs;
+pub mod pretrain;
 pub mod tensorfile;
 pub mod text;
 pub mod train;
@@ -32,5 +36,8 @@ pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(kinds::FinetuneKind));
     r.register(Arc::new(kinds::EvaluateKind));
+    r.register(Arc::new(kinds::GenerateKind));
+    r.register(Arc::new(kinds::PretrainKind));
+    r.register(Arc::new(kinds::DiagnosticsKind));
     r
 }

@@ -29,7 +29,7 @@ use crate::text::{to_batch, Encoded, TextEncoder};
 /// The backends' random generators are process-wide: a forward pass that draws dropout masks
 /// holds this lock from reseeding to the end of the pass, so concurrent nodes in one process
 /// stay reproducible.
-static RNG_LOCK: Mutex<()> = Mutex::new(());
+pub(crate) static RNG_LOCK: Mutex<()> = Mutex::new(());
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hyper {
@@ -151,7 +151,7 @@ impl<B: AutodiffBackend> AdamW<B> {
         }
     }
 
-    /// One update; returns the gradient's global norm before clipping.
+    /// One update of a classifier; returns the gradient's global norm before clipping.
     pub fn step(
         &mut self,
         model: &mut BertClassifier<B>,
@@ -160,8 +160,20 @@ impl<B: AutodiffBackend> AdamW<B> {
         wd: f64,
         clip: f64,
     ) -> f64 {
+        self.step_slots(slots(model), grads, lr, wd, clip)
+    }
+
+    /// One update of named parameters (a classifier's, or a pretraining model's with its
+    /// masked-LM head); parameters without a gradient are left alone.
+    pub(crate) fn step_slots(
+        &mut self,
+        mut params: Vec<(String, Slot<'_, B>)>,
+        grads: &GradientsParams,
+        lr: f64,
+        wd: f64,
+        clip: f64,
+    ) -> f64 {
         let mut sq: Option<Tensor<B::InnerBackend, 1>> = None;
-        let mut params = slots(model);
         for (_, slot) in &params {
             let s = match slot {
                 Slot::Matrix { param, .. } => grads
@@ -297,6 +309,12 @@ impl<B: AutodiffBackend> Default for AdamW<B> {
     }
 }
 
+/// A one-element tensor's value. Through text because burn 0.20's `into_scalar` returns the
+/// backend's element type, which has no common conversion to f64.
+pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().to_string().parse().unwrap_or(f64::NAN)
+}
+
 /// Mean cross-entropy of a batch, and the per-example losses.
 pub fn cross_entropy<B: Backend>(
     logits: Tensor<B, 2>,
@@ -334,7 +352,7 @@ pub struct Finetuned<B: Backend> {
 }
 
 /// The order in which training examples are visited: one seeded permutation per epoch.
-fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+pub(crate) fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut ChaCha8Rng::seed_from_u64(
         seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod at;
+mod builtin;
 mod error;
 mod raw;
 mod resolve;
@@ -15,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use at::At;
+pub use builtin::{GeneratorSpec, PretrainSpec};
 pub use error::{did_you_mean, Location, ManifestError};
 pub use raw::{
     Backend, BarrierKind, ClusterMethod, DataFormat, ExecutorKind, OnBadRow, Precision, SeedStream,

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::at::At;
+use super::builtin::{GeneratorSpec, PretrainSpec};
 use super::spec::{AlphaGrid, PairSpec, SeedSet};
-
-pub type Table = toml::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,7 +116,7 @@ pub struct RawModel {
     pub path: Option<At<String>>,
     /// A small BERT trained by the pipeline itself (`pretrain` stage).
     pub builtin: Option<RawBuiltin>,
-    pub pretrain: Option<Table>,
+    pub pretrain: Option<At<PretrainSpec>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -136,7 +135,7 @@ pub struct RawTask {
     pub format: Option<At<DataFormat>>,
     pub train: Option<At<String>>,
     pub eval: Option<BTreeMap<String, At<String>>>,
-    pub generate: Option<Table>,
+    pub generate: Option<At<GeneratorSpec>>,
     pub labels: Option<At<Vec<String>>>,
     pub max_examples: Option<u64>,
     pub on_bad_row: Option<OnBadRow>,
@@ -179,7 +178,7 @@ pub struct RawDiagnostic {
     pub task: Option<At<String>>,
     pub format: Option<At<DataFormat>>,
     pub file: Option<At<String>>,
-    pub generate: Option<Table>,
+    pub generate: Option<At<GeneratorSpec>>,
     pub labels: Option<At<Vec<String>>>,
     pub max_examples: Option<u64>,
     pub on_bad_row: Option<OnBadRow>,

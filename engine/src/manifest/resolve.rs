@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::at::At;
+use super::builtin::{GeneratorSpec, PretrainSpec};
 use super::error::{did_you_mean, Location, ManifestError};
 use super::raw::*;
 use super::spec::{AlphaGrid, PairSpec};
@@ -41,7 +42,10 @@ pub enum Model {
     /// A Hugging Face directory on disk.
     Path(PathBuf),
     /// A small BERT pretrained by the pipeline: architecture and pretraining settings.
-    Builtin { config: Value, pretrain: Value },
+    Builtin {
+        config: Value,
+        pretrain: PretrainSpec,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +54,7 @@ pub enum DataSource {
         train: Option<PathBuf>,
         eval: BTreeMap<String, PathBuf>,
     },
-    Generated(Value),
+    Generated(GeneratorSpec),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -334,7 +338,20 @@ fn resolve_models(
                         "intermediate": b.intermediate.unwrap_or(4 * b.hidden.unwrap_or(64)),
                         "max_position": b.max_position.unwrap_or(64),
                     }),
-                    pretrain: toml_to_json(m.pretrain.clone().unwrap_or_default()),
+                    pretrain: match &m.pretrain {
+                        Some(p) => {
+                            if let Some(problem) = p.problem() {
+                                return Err(invalid(
+                                    &p.at,
+                                    &format!("{key}.pretrain"),
+                                    problem,
+                                    "pretrain = { steps = 2000, batch_size = 64, lr = 1e-3 }",
+                                ));
+                            }
+                            p.value.clone()
+                        }
+                        None => PretrainSpec::default(),
+                    },
                 },
                 _ => {
                     return Err(invalid(
@@ -356,10 +373,18 @@ fn resolve_source(
     format: DataFormat,
     train: Option<&At<String>>,
     eval: Option<&BTreeMap<String, At<String>>>,
-    generate: Option<&Table>,
+    generate: Option<&At<GeneratorSpec>>,
 ) -> Result<DataSource, ManifestError> {
     match (format, generate) {
-        (DataFormat::Generated, Some(g)) => Ok(DataSource::Generated(toml_to_json(g.clone()))),
+        (DataFormat::Generated, Some(g)) => match g.problem() {
+            Some(problem) => Err(invalid(
+                &g.at,
+                &format!("{key}.generate"),
+                problem,
+                "generate = { generator = \"nli\", seed = 0, train = 4000, eval = 1000 }",
+            )),
+            None => Ok(DataSource::Generated(g.value.clone())),
+        },
         (DataFormat::Generated, None) => Err(invalid(
             at,
             key,
@@ -790,10 +815,4 @@ fn resolve_cluster(
         delta: c.delta.map_or(1.0, |d| d.value),
         bootstrap: c.bootstrap.unwrap_or(200),
     })
-}
-
-/// Free-form tables (generator and pretraining settings) travel as JSON params; the stage that
-/// reads them checks them.
-fn toml_to_json(t: Table) -> Value {
-    serde_json::to_value(t).unwrap_or(Value::Null)
 }

@@ -3,7 +3,10 @@
 //! held twice), check every row against the declared label set, and report a bad row as
 //! `file:line: what was wrong`, or skip and count it when asked to.
 
+mod check;
 mod formats;
+
+pub use check::{check, default_labels, CheckReport, GroupCounts};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -358,14 +358,38 @@ pub fn save<B: Backend>(
     tokenizer_from: Option<&Path>,
     dir: &Path,
 ) -> Result<(), ModelError> {
+    let cfg = config.clone().with_labels(labels);
+    write_dir(model, &cfg, true, Vec::new(), tokenizer_from, dir)
+}
+
+/// Save a pretrained base model (no classifier: finetuning initialises one per seed), plus
+/// `extra` tensors such as a masked-LM head, which loading as a classifier skips.
+pub fn save_base<B: Backend>(
+    model: &BertClassifier<B>,
+    config: &BertConfig,
+    extra: Vec<Entry>,
+    dir: &Path,
+) -> Result<(), ModelError> {
+    write_dir(model, config, false, extra, None, dir)
+}
+
+fn write_dir<B: Backend>(
+    model: &BertClassifier<B>,
+    cfg: &BertConfig,
+    with_head: bool,
+    extra: Vec<Entry>,
+    tokenizer_from: Option<&Path>,
+    dir: &Path,
+) -> Result<(), ModelError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |e| ModelError::Io { path, source: e }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut model = model.clone();
-    let entries: Vec<Entry> = slots(&mut model)
+    let mut entries: Vec<Entry> = slots(&mut model)
         .into_iter()
+        .filter(|(name, _)| with_head || !is_head(name))
         .map(|(name, slot)| {
             let full = if is_head(&name) {
                 name.clone()
@@ -375,6 +399,7 @@ pub fn save<B: Backend>(
             Entry::f32(full, slot.hf_shape(), &slot_values(&slot))
         })
         .collect();
+    entries.extend(extra);
     let path = dir.join("model.safetensors");
     crate::tensorfile::write(&path, &entries, &[("format", "pt".to_owned())]).map_err(|e| {
         ModelError::Weights {
@@ -382,11 +407,10 @@ pub fn save<B: Backend>(
             message: e.to_string(),
         }
     })?;
-    let cfg = config.clone().with_labels(labels);
     let cfg_path = dir.join("config.json");
     std::fs::write(
         &cfg_path,
-        serde_json::to_vec_pretty(&cfg).expect("config serialises"),
+        serde_json::to_vec_pretty(cfg).expect("config serialises"),
     )
     .map_err(io(&cfg_path))?;
     if let Some(src) = tokenizer_from {

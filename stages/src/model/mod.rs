@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 pub use bert::{BatchInput, BertClassifier, Forward};
 pub use config::{check_labels, BertConfig};
-pub use hf::{init_random, load, save, tensor_table, LoadedModel, TensorInfo};
-pub(crate) use hf::{slots, Slot};
+pub use hf::{init_random, load, save, save_base, tensor_table, LoadedModel, TensorInfo};
+pub(crate) use hf::{slots, standard_normal, Slot};
 
 /// Why a checkpoint could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,189 @@
+//! `basins data check` and `basins data generate`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use basins_engine::manifest::{DataFormat, GeneratorSpec};
+use basins_stages::data;
+use basins_stages::generate;
+use clap::Subcommand;
+
+use crate::{exit, print_json};
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Rows, counts per label and per group, or the first bad rows with file:line.
+    Check {
+        file: PathBuf,
+        /// cola, mnli, qqp, hans, paws, jsonl or generated.
+        #[arg(long, value_parser = parse_format)]
+        format: DataFormat,
+        /// The label set (default: the layout's own; required for jsonl).
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// JSONL field names, e.g. `--field first=premise --field label=gold`.
+        #[arg(long = "field", value_parser = parse_field)]
+        fields: Vec<(String, String)>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a generated data set.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+}
+
+#[derive(Subcommand)]
+pub enum GenerateCommand {
+    /// A HANS-style diagnostic set in HANS's file layout (30 subcases).
+    Hans {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 1000)]
+        per_subcase: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The generated NLI task: `train.jsonl` and `eval.jsonl` in a directory.
+    Nli {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 4000)]
+        train: u64,
+        #[arg(long, default_value_t = 1000)]
+        eval: u64,
+        /// Share of examples on which the lexical-overlap shortcut gives the right label.
+        #[arg(long, default_value_t = 0.9)]
+        shortcut_share: f64,
+        /// A directory (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn parse_format(s: &str) -> Result<DataFormat, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("`{s}` is not a data format; expected one of cola, mnli, qqp, hans, paws, jsonl, generated")
+    })
+}
+
+fn parse_field(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not KEY=FIELD (e.g. first=premise)"))
+}
+
+pub fn run(cmd: DataCommand) -> anyhow::Result<u8> {
+    match cmd {
+        DataCommand::Check {
+            file,
+            format,
+            labels,
+            fields,
+            json,
+        } => check(file, format, labels, fields, json),
+        DataCommand::Generate(g) => generate_cmd(g),
+    }
+}
+
+fn check(
+    file: PathBuf,
+    format: DataFormat,
+    labels: Vec<String>,
+    fields: Vec<(String, String)>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let labels = match (labels.is_empty(), data::default_labels(format)) {
+        (false, _) => labels,
+        (true, Some(l)) => l,
+        (true, None) => {
+            eprintln!(
+                "error: --format jsonl needs --labels (the label set is declared, then checked)"
+            );
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let fields: BTreeMap<String, String> = fields.into_iter().collect();
+    let r = match data::check(&file, format, labels, fields) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let code = if r.bad_rows > 0 {
+        exit::BAD_INPUT
+    } else {
+        exit::OK
+    };
+    if json {
+        print_json(&r);
+        return Ok(code);
+    }
+    println!("{}: {} rows ({:?})", r.file, r.rows, r.format);
+    for (l, n) in &r.per_label {
+        println!("  label {l:<16} {n:>8}");
+    }
+    for (g, c) in &r.groups {
+        if c.counts.is_empty() {
+            println!("  group {g}: {} distinct values", c.distinct);
+            continue;
+        }
+        println!("  group {g}:");
+        for (v, n) in &c.counts {
+            println!("    {v:<40} {n:>8}");
+        }
+    }
+    if r.bad_rows > 0 {
+        println!("{} bad rows; the first:", r.bad_rows);
+        for e in &r.errors {
+            println!("  {e}");
+        }
+    }
+    Ok(code)
+}
+
+fn generate_cmd(g: GenerateCommand) -> anyhow::Result<u8> {
+    let (spec, out) = match g {
+        GenerateCommand::Hans {
+            seed,
+            per_subcase,
+            out,
+        } => (GeneratorSpec::Hans { seed, per_subcase }, out),
+        GenerateCommand::Nli {
+            seed,
+            train,
+            eval,
+            shortcut_share,
+            out,
+        } => (
+            GeneratorSpec::Nli {
+                seed,
+                train,
+                eval,
+                shortcut_share,
+            },
+            out,
+        ),
+    };
+    if let Some(problem) = spec.problem() {
+        eprintln!("error: {problem}");
+        return Ok(exit::BAD_INPUT);
+    }
+    let files = generate::run(&spec)?;
+    match spec {
+        GeneratorSpec::Hans { .. } => {
+            let text = files.values().next().expect("one file");
+            generate::write_atomic(&out, text)?;
+            println!("{}: {} pairs", out.display(), text.lines().count() - 1);
+        }
+        GeneratorSpec::Nli { .. } => {
+            std::fs::create_dir_all(&out)?;
+            for (name, text) in &files {
+                let path = out.join(name);
+                generate::write_atomic(&path, text)?;
+                println!("{}: {} pairs", path.display(), text.lines().count());
+            }
+        }
+    }
+    Ok(exit::OK)
+}

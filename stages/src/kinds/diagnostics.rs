@@ -1,0 +1,133 @@
+//! `diagnostics`: every model's metrics per diagnostic group on every eval set, from the
+//! evaluate nodes' stored per-example outputs, and their spread across models.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use basins_engine::{StageContext, StageInput, StageKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::data::DataFormat;
+use crate::diagnostics::{analyse, spread, SetDiagnostics};
+use crate::outputs::StoredSet;
+
+pub struct DiagnosticsKind;
+
+#[derive(Deserialize)]
+struct SetParams {
+    name: String,
+    format: DataFormat,
+}
+
+#[derive(Deserialize)]
+struct DiagnosticsParams {
+    eval_sets: Vec<SetParams>,
+    seeds: Vec<u64>,
+}
+
+impl StageKind for DiagnosticsKind {
+    fn name(&self) -> &'static str {
+        "diagnostics"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: DiagnosticsParams =
+            serde_json::from_value(ctx.params.clone()).context("diagnostics params")?;
+        let mut report = serde_json::Map::new();
+        let mut metrics = serde_json::Map::new();
+        let mut csv = String::from("set,seed,group,value,examples,accuracy,loss,mcc,f1\n");
+        for set in &p.eval_sets {
+            let mut per_model: BTreeMap<u64, SetDiagnostics> = BTreeMap::new();
+            for &seed in &p.seeds {
+                let role = format!("endpoint:{seed}");
+                let StageInput::Node { node, files, .. } = ctx.input(&role)? else {
+                    anyhow::bail!("input `{role}` is not an evaluate node");
+                };
+                let stored = StoredSet::read(node, files, &set.name)?;
+                let d = analyse(&stored, set.format);
+                csv_rows(&mut csv, &set.name, seed, &d);
+                per_model.insert(seed, d);
+            }
+            let primary: Vec<f64> = per_model.values().map(|d| d.primary.value).collect();
+            let name = per_model
+                .values()
+                .next()
+                .map(|d| d.primary.name.clone())
+                .unwrap_or_default();
+            ctx.log(format!("{}: {name}: {}", set.name, spread(&primary)));
+            metrics.insert(
+                set.name.clone(),
+                json!({"primary": name, "spread": spread(&primary)}),
+            );
+            report.insert(
+                set.name.clone(),
+                json!({
+                    "primary": name,
+                    "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
+                    "per_model": per_model,
+                }),
+            );
+        }
+        std::fs::write(
+            ctx.out_dir.join("diagnostics.json"),
+            serde_json::to_vec_pretty(&json!({ "sets": report }))?,
+        )?;
+        std::fs::write(ctx.out_dir.join("diagnostics.csv"), csv)?;
+        Ok(json!({ "sets": metrics }))
+    }
+}
+
+/// Accuracy per group cell: its spread across models.
+fn group_spread(per_model: &BTreeMap<u64, SetDiagnostics>) -> Value {
+    let mut acc: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for d in per_model.values() {
+        for (g, cells) in &d.groups {
+            for (v, m) in cells {
+                if let Some(a) = m["accuracy"].as_f64() {
+                    acc.entry((g.clone(), v.clone())).or_default().push(a);
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for ((g, v), values) in acc {
+        out.entry(g).or_default().insert(v, spread(&values));
+    }
+    json!(out)
+}
+
+fn csv_rows(csv: &mut String, set: &str, seed: u64, d: &SetDiagnostics) {
+    let mut row = |group: &str, value: &str, m: &Value| {
+        let f = |k: &str| m[k].as_f64().map_or(String::new(), |x| format!("{x:.6}"));
+        let _ = writeln!(
+            csv,
+            "{set},{seed},{},{},{},{},{},{},{}",
+            quote(group),
+            quote(value),
+            m["examples"],
+            f("accuracy"),
+            f("loss"),
+            f("mcc"),
+            f("f1")
+        );
+    };
+    row("all", "all", &d.overall);
+    for (g, cells) in &d.groups {
+        for (v, m) in cells {
+            row(g, v, m);
+        }
+    }
+}
+
+/// CSV quoting for values that may hold commas or quotes (group values come from data).
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}

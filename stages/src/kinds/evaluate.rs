@@ -1,0 +1,103 @@
+//! `evaluate`: one finetuned model on every eval set, keeping per-example outputs so that
+//! later stages aggregate by group without running the model again.
+
+use anyhow::Context;
+use basins_engine::{StageContext, StageKind, VerifyPolicy};
+use burn::tensor::backend::Backend;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{data_file, device, model_dir, read, DataParams, Device};
+use crate::eval::evaluate;
+use crate::model::load;
+use crate::outputs::write_set;
+use crate::text::TextEncoder;
+
+pub struct EvaluateKind;
+
+#[derive(Deserialize)]
+struct EvalSetParams {
+    name: String,
+    #[serde(flatten)]
+    data: DataParams,
+    #[serde(default)]
+    max_examples: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct EvaluateParams {
+    eval_sets: Vec<EvalSetParams>,
+    max_examples: Option<u64>,
+    batch_size: usize,
+    labels: Vec<String>,
+}
+
+impl StageKind for EvaluateKind {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn uses_device(&self) -> bool {
+        true
+    }
+    fn verify_policy(&self) -> VerifyPolicy {
+        VerifyPolicy::Tolerance {
+            metrics: vec![("/loss_mean".into(), 1e-4), ("/accuracy_mean".into(), 1e-3)],
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: EvaluateParams =
+            serde_json::from_value(ctx.params.clone()).context("evaluate params")?;
+        match device(ctx)? {
+            Device::Cpu => run_evaluate::<crate::backend::Cpu>(ctx, &p, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(d) => run_evaluate::<crate::backend::Cuda>(ctx, &p, &d),
+        }
+    }
+}
+
+fn run_evaluate<B: Backend>(
+    ctx: &StageContext,
+    p: &EvaluateParams,
+    device: &B::Device,
+) -> anyhow::Result<Value> {
+    let dir = model_dir(ctx, "model")?;
+    let loaded = load::<B>(&dir, p.labels.len(), 0, device)?;
+    anyhow::ensure!(
+        loaded.had_head,
+        "{} has no trained classification head to evaluate",
+        dir.display()
+    );
+    let model_labels = loaded.labels.clone().unwrap_or_else(|| p.labels.clone());
+    crate::model::check_labels(&model_labels, &p.labels, &dir)?;
+    let enc = TextEncoder::from_dir(&dir, 512.min(loaded.config.max_position_embeddings))?;
+    std::fs::create_dir_all(ctx.out_dir.join("eval"))?;
+    let mut sets = serde_json::Map::new();
+    for set in &p.eval_sets {
+        let (path, format) =
+            data_file(ctx, &format!("eval:{}", set.name), "eval", set.data.format)?;
+        let limit = match (set.max_examples, p.max_examples) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ds = read(&path, format, &set.data)?.take_first(limit);
+        let r = evaluate(
+            &loaded.model,
+            &model_labels,
+            &enc,
+            &ds,
+            p.batch_size,
+            device,
+            &|d, t| ctx.progress(d, t),
+        )?;
+        write_set(&ctx.out_dir.join("eval"), &set.name, &r, &ds)?;
+        ctx.log(format!("{}: {}", set.name, r.metrics));
+        sets.insert(set.name.clone(), r.metrics);
+    }
+    let mean = |k: &str| {
+        sets.values().filter_map(|m| m[k].as_f64()).sum::<f64>() / sets.len().max(1) as f64
+    };
+    Ok(json!({"loss_mean": mean("loss"), "accuracy_mean": mean("accuracy"), "sets": sets}))
+}

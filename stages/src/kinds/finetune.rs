@@ -1,0 +1,126 @@
+//! `finetune`: one seed of one task, from a base model to a finetuned checkpoint.
+
+use anyhow::Context;
+use basins_engine::record::OutputClass;
+use basins_engine::{StageContext, StageKind, VerifyPolicy};
+use burn::tensor::backend::AutodiffBackend;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{data_file, device, model_dir, read, DataParams, Device};
+use crate::eval::evaluate;
+use crate::model::save;
+use crate::text::TextEncoder;
+use crate::train::{finetune, FinetuneSpec, Hyper, Streams};
+
+pub struct FinetuneKind;
+
+#[derive(Deserialize)]
+struct FinetuneParams {
+    #[serde(flatten)]
+    data: DataParams,
+    max_examples: Option<u64>,
+    seed: u64,
+    hyper: Hyper,
+}
+
+impl StageKind for FinetuneKind {
+    fn name(&self) -> &'static str {
+        "finetune"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn uses_device(&self) -> bool {
+        true
+    }
+    fn verify_policy(&self) -> VerifyPolicy {
+        // Bit-exact on CPU; GPU reductions are not, so judge the training loss there.
+        VerifyPolicy::Tolerance {
+            metrics: vec![("/final_loss".into(), 1e-3)],
+        }
+    }
+    fn output_class(&self, rel: &str) -> OutputClass {
+        if rel.ends_with(".safetensors") {
+            OutputClass::Checkpoint
+        } else {
+            OutputClass::Result
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: FinetuneParams =
+            serde_json::from_value(ctx.params.clone()).context("finetune params")?;
+        match device(ctx)? {
+            Device::Cpu => run_finetune::<crate::backend::CpuTrain>(ctx, &p, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(d) => run_finetune::<crate::backend::CudaTrain>(ctx, &p, &d),
+        }
+    }
+}
+
+fn run_finetune<B: AutodiffBackend>(
+    ctx: &StageContext,
+    p: &FinetuneParams,
+    device: &B::Device,
+) -> anyhow::Result<Value> {
+    let base = model_dir(ctx, "model")?;
+    let (train_path, format) = data_file(ctx, "train", "train", p.data.format)?;
+    let streams = Streams::new(p.seed, &p.hyper.vary);
+    let train = read(&train_path, format, &p.data)?.stratified(p.max_examples, streams.data_order);
+    ctx.log(format!(
+        "{} training examples from {}; streams {streams:?}",
+        train.examples.len(),
+        train_path.display()
+    ));
+    let spec = FinetuneSpec {
+        base: &base,
+        labels: &p.data.labels,
+        hyper: &p.hyper,
+        streams,
+        resume_dir: Some(ctx.resume_dir),
+    };
+    let dev = match ctx.inputs.contains_key("dev") {
+        true => {
+            let (path, format) = data_file(ctx, "dev", "eval", p.data.format)?;
+            Some((
+                read(&path, format, &p.data)?,
+                TextEncoder::from_dir(&base, p.hyper.max_len)?,
+            ))
+        }
+        false => None,
+    };
+    let eval_dev = |m: &crate::model::BertClassifier<B::InnerBackend>| -> anyhow::Result<Value> {
+        let (ds, enc) = dev.as_ref().expect("only called with a dev set");
+        let r = evaluate(m, &p.data.labels, enc, ds, 128, device, &|_, _| {})?;
+        Ok(
+            json!({"loss": r.metrics["loss"], "accuracy": r.metrics["accuracy"], "mcc": r.metrics["mcc"]}),
+        )
+    };
+    let eval: Option<crate::train::InTrainingEval<'_, B::InnerBackend>> =
+        dev.as_ref().map(|_| &eval_dev as _);
+    let done = finetune::<B>(
+        &spec,
+        &train,
+        device,
+        &|d, t| ctx.progress(d, t),
+        &|| ctx.cancelled(),
+        eval,
+    )?;
+    if let Some(step) = done.resumed_from {
+        ctx.log(format!("resumed from step {step}"));
+    }
+    save(
+        &done.model,
+        &done.config,
+        &p.data.labels,
+        Some(&base),
+        &ctx.out_dir.join("model"),
+    )?;
+    let log: Vec<String> = done.log.iter().map(|v| v.to_string()).collect();
+    std::fs::write(ctx.out_dir.join("train_log.jsonl"), log.join("\n") + "\n")?;
+    Ok(json!({
+        "steps": done.steps,
+        "examples": train.examples.len(),
+        "final_loss": done.log.last().map_or(Value::Null, |l| l["loss"].clone()),
+    }))
+}

@@ -1,0 +1,40 @@
+//! `generate`: a generated data set (the NLI task or a HANS-style diagnostic) as files that
+//! the data readers read, so downstream stages cannot tell it from a downloaded one.
+
+use anyhow::Context;
+use basins_engine::manifest::GeneratorSpec;
+use basins_engine::{StageContext, StageKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::generate;
+
+pub struct GenerateKind;
+
+#[derive(Deserialize)]
+struct GenerateParams {
+    generate: GeneratorSpec,
+}
+
+impl StageKind for GenerateKind {
+    fn name(&self) -> &'static str {
+        "generate"
+    }
+    /// Bump with any change to the grammar, templates or sampling.
+    fn version(&self) -> u32 {
+        1
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: GenerateParams =
+            serde_json::from_value(ctx.params.clone()).context("generate params")?;
+        let files = generate::run(&p.generate)?;
+        let mut counts = serde_json::Map::new();
+        for (name, text) in &files {
+            std::fs::write(ctx.out_dir.join(name), text)?;
+            let rows = text.lines().count() - usize::from(name.ends_with(".tsv"));
+            ctx.log(format!("{name}: {rows} pairs"));
+            counts.insert(name.clone(), json!(rows));
+        }
+        Ok(json!({ "files": counts }))
+    }
+}

@@ -1,0 +1,139 @@
+//! The stage kinds this crate registers with the engine: the glue between the engine's
+//! `StageContext` (params, inputs, output directory) and the domain code. Each kind reads its
+//! params, resolves its inputs to files, calls into the library and writes its outputs.
+
+mod diagnostics;
+mod evaluate;
+mod finetune;
+mod generate;
+mod pretrain;
+
+pub use diagnostics::DiagnosticsKind;
+pub use evaluate::EvaluateKind;
+pub use finetune::FinetuneKind;
+pub use generate::GenerateKind;
+pub use pretrain::PretrainKind;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use basins_engine::{StageContext, StageInput};
+use serde::Deserialize;
+
+use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
+
+/// A model input as a directory: a Hugging Face directory on disk, or an upstream node's
+/// `model/` outputs linked into scratch under their names.
+pub fn model_dir(ctx: &StageContext, role: &str) -> anyhow::Result<PathBuf> {
+    match ctx.input(role)? {
+        StageInput::Dir(p) => Ok(p.clone()),
+        StageInput::Node { node, files, .. } => {
+            let dir = ctx.scratch.join(role.replace(':', "_"));
+            std::fs::create_dir_all(&dir)?;
+            let mut any = false;
+            for (name, path) in files {
+                if let Some(rest) = name.strip_prefix("model/") {
+                    std::os::unix::fs::symlink(path, dir.join(rest))
+                        .with_context(|| format!("linking {name} of {node}"))?;
+                    any = true;
+                }
+            }
+            anyhow::ensure!(any, "`{node}` produced no model/ directory");
+            Ok(dir)
+        }
+        StageInput::File(p) => bail!(
+            "input `{role}` is a file ({}), not a model directory",
+            p.display()
+        ),
+    }
+}
+
+/// A data input: a file (read in the declared format), or a generator node's output for
+/// `split` (`train` or `eval`): `<split>.jsonl` in the generated layout, or `<split>.hans.tsv`
+/// in HANS's.
+pub(crate) fn data_file(
+    ctx: &StageContext,
+    role: &str,
+    split: &str,
+    declared: DataFormat,
+) -> anyhow::Result<(PathBuf, DataFormat)> {
+    match ctx.input(role)? {
+        StageInput::File(p) => Ok((p.clone(), declared)),
+        StageInput::Node { node, files, .. } => {
+            let layouts = [
+                (format!("{split}.jsonl"), DataFormat::Generated),
+                (format!("{split}.hans.tsv"), DataFormat::Hans),
+            ];
+            layouts
+                .into_iter()
+                .find_map(|(name, format)| files.get(&name).map(|p| (p.clone(), format)))
+                .with_context(|| format!("`{node}` has no `{split}` data output"))
+        }
+        StageInput::Dir(p) => bail!(
+            "input `{role}` is a directory ({}), not a data file",
+            p.display()
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DataParams {
+    pub format: DataFormat,
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    pub on_bad_row: OnBadRow,
+}
+
+pub(crate) fn read(path: &Path, format: DataFormat, p: &DataParams) -> anyhow::Result<Dataset> {
+    Ok(data::read(
+        path,
+        &ReadOptions {
+            format,
+            labels: p.labels.clone(),
+            on_bad_row: p.on_bad_row,
+            fields: p.fields.clone(),
+        },
+    )?)
+}
+
+/// Model stages compute in f32. Half precision is a manifest option reserved for CUDA; until
+/// it is implemented and measured, refuse it rather than silently computing in f32 under a
+/// key that says bf16.
+fn check_precision(ctx: &StageContext) -> anyhow::Result<()> {
+    match ctx.env.get("precision").map(String::as_str) {
+        None | Some("f32") => Ok(()),
+        Some(p) => bail!(
+            "precision `{p}` is not implemented by the model stages yet; use precision = \"f32\""
+        ),
+    }
+}
+
+/// Where a model stage computes.
+pub(crate) enum Device {
+    Cpu,
+    #[cfg(feature = "cuda")]
+    Cuda(burn::backend::cuda::CudaDevice),
+}
+
+/// The study's backend (an env entry of the recipe, hence of the key) as a device.
+pub(crate) fn device(ctx: &StageContext) -> anyhow::Result<Device> {
+    check_precision(ctx)?;
+    match ctx.env.get("backend").map(String::as_str) {
+        Some("cuda") => {
+            #[cfg(feature = "cuda")]
+            {
+                // A subprocess sees only its device, as index 0.
+                let index = match std::env::var_os("CUDA_VISIBLE_DEVICES") {
+                    Some(_) => 0,
+                    None => ctx.gpu.unwrap_or(0) as usize,
+                };
+                Ok(Device::Cuda(burn::backend::cuda::CudaDevice::new(index)))
+            }
+            #[cfg(not(feature = "cuda"))]
+            bail!("this build of basins has no CUDA support (rebuild with `--features cuda`; see the README)")
+        }
+        _ => Ok(Device::Cpu),
+    }
+}

@@ -1,0 +1,85 @@
+//! `pretrain`: the builtin model's masked-LM pretraining. Cached like any stage: finetuning
+//! settings are not among its params, so changing them never re-pretrains.
+
+use anyhow::Context;
+use basins_engine::manifest::PretrainSpec;
+use basins_engine::record::OutputClass;
+use basins_engine::{StageContext, StageKind, VerifyPolicy};
+use burn::tensor::backend::AutodiffBackend;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{device, Device};
+use crate::pretrain::{pretrain, Architecture};
+
+pub struct PretrainKind;
+
+#[derive(Deserialize)]
+struct PretrainParams {
+    config: Architecture,
+    pretrain: PretrainSpec,
+}
+
+impl StageKind for PretrainKind {
+    fn name(&self) -> &'static str {
+        "pretrain"
+    }
+    /// Bump with any change to the corpus, the masking or the model.
+    fn version(&self) -> u32 {
+        1
+    }
+    fn uses_device(&self) -> bool {
+        true
+    }
+    fn verify_policy(&self) -> VerifyPolicy {
+        VerifyPolicy::Tolerance {
+            metrics: vec![("/held_out/loss".into(), 1e-3)],
+        }
+    }
+    fn output_class(&self, rel: &str) -> OutputClass {
+        if rel.ends_with(".safetensors") {
+            OutputClass::Checkpoint
+        } else {
+            OutputClass::Result
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: PretrainParams =
+            serde_json::from_value(ctx.params.clone()).context("pretrain params")?;
+        if let Some(problem) = p.pretrain.problem() {
+            anyhow::bail!("bad pretraining settings: {problem}");
+        }
+        match device(ctx)? {
+            Device::Cpu => run::<crate::backend::CpuTrain>(ctx, &p, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(d) => run::<crate::backend::CudaTrain>(ctx, &p, &d),
+        }
+    }
+}
+
+fn run<B: AutodiffBackend>(
+    ctx: &StageContext,
+    p: &PretrainParams,
+    device: &B::Device,
+) -> anyhow::Result<Value> {
+    let dir = ctx.out_dir.join("model");
+    let done = pretrain::<B>(
+        &p.config,
+        &p.pretrain,
+        &dir,
+        device,
+        &|d, t| ctx.progress(d, t),
+        &|| ctx.cancelled(),
+    )?;
+    let log: Vec<String> = done.log.iter().map(|v| v.to_string()).collect();
+    std::fs::write(
+        ctx.out_dir.join("pretrain_log.jsonl"),
+        log.join("\n") + "\n",
+    )?;
+    ctx.log(format!("held-out masked tokens: {}", done.held_out));
+    Ok(json!({
+        "steps": p.pretrain.steps,
+        "final_loss": done.log.last().map_or(Value::Null, |l| l["loss"].clone()),
+        "held_out": done.held_out,
+    }))
+}

@@ -1,0 +1,347 @@
+//! Masked-language-model pretraining of a small BERT on generated sentences, so that every
+//! finetuned model of a study starts from one shared pretrained init, as in the paper (where
+//! all runs start from Google's BERT-base). BERT's recipe: 15% of tokens chosen, of those 80%
+//! replaced by [MASK], 10% by a random word, 10% kept; the decoder shares the word embeddings.
+//! Sentence pairs (two random sentences, token types 0 and 1) so the type embeddings the
+//! finetuned NLI models use are trained too.
+
+use std::path::Path;
+
+use anyhow::Context;
+use burn::module::{AutodiffModule, Module, Param};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::optim::GradientsParams;
+use burn::tensor::activation::gelu;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+use basins_engine::manifest::PretrainSpec;
+
+use crate::generate::{grammar, nli};
+use crate::model::{
+    init_random, save_base, slots, standard_normal, BertClassifier, BertConfig, Slot,
+};
+use crate::tensorfile::Entry;
+use crate::text::{to_batch, Encoded, TextEncoder};
+use crate::train::{cross_entropy, epoch_order, lr_factor, scalar, AdamW, RNG_LOCK};
+
+/// BERT's special tokens, first in the vocabulary in this order.
+const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+const MASK_ID: u32 = 4;
+
+/// The architecture of a builtin model, as the manifest gives it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Architecture {
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub max_position: usize,
+}
+
+/// BERT's masked-LM head: transform (dense, GELU, LayerNorm), then the tied word embeddings
+/// and an output bias.
+#[derive(Module, Debug)]
+pub struct MlmHead<B: Backend> {
+    pub dense: Linear<B>,
+    pub norm: LayerNorm<B>,
+    pub bias: Param<Tensor<B, 1>>,
+}
+
+#[derive(Module, Debug)]
+pub struct MlmModel<B: Backend> {
+    pub bert: BertClassifier<B>,
+    pub head: MlmHead<B>,
+}
+
+impl<B: Backend> MlmModel<B> {
+    fn new(cfg: &BertConfig, seed: u64, device: &B::Device) -> Self {
+        let mut bert = BertClassifier::new(cfg, 2, device);
+        init_random(&mut bert, seed, device);
+        let h = cfg.hidden_size;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d6c_6d68);
+        let w: Vec<f32> = (0..h * h)
+            .map(|_| 0.02 * standard_normal(&mut rng))
+            .collect();
+        let mut dense = LinearConfig::new(h, h)
+            .with_initializer(Initializer::Zeros)
+            .init(device);
+        dense.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [h, h]), device));
+        MlmModel {
+            bert,
+            head: MlmHead {
+                dense,
+                norm: LayerNormConfig::new(h)
+                    .with_epsilon(cfg.layer_norm_eps)
+                    .init(device),
+                bias: Param::from_tensor(Tensor::zeros([cfg.vocab_size], device)),
+            },
+        }
+    }
+
+    /// Logits over the vocabulary at the flat positions `at` ([batch * seq] indexing).
+    fn forward(&self, input: &crate::model::BatchInput<B>, at: Tensor<B, 1, Int>) -> Tensor<B, 2> {
+        let hidden = self.bert.forward(input).hidden;
+        let [b, s, h] = hidden.dims();
+        let x = hidden.reshape([b * s, h]).select(0, at);
+        let x = self.head.norm.forward(gelu(self.head.dense.forward(x)));
+        let words = self.bert.embeddings.word.weight.val();
+        x.matmul(words.transpose()) + self.head.bias.val().unsqueeze::<2>()
+    }
+
+    /// Every parameter with its Hugging Face name (`BertForMaskedLM`'s for the head).
+    fn slots(&mut self) -> Vec<(String, Slot<'_, B>)> {
+        let MlmModel { bert, head } = self;
+        let mut v = slots(bert);
+        v.push((
+            "cls.predictions.transform.dense.weight".into(),
+            Slot::Matrix {
+                param: &mut head.dense.weight,
+                transpose: true,
+            },
+        ));
+        v.push((
+            "cls.predictions.transform.dense.bias".into(),
+            Slot::Vector(head.dense.bias.as_mut().expect("dense has a bias")),
+        ));
+        v.push((
+            "cls.predictions.transform.LayerNorm.weight".into(),
+            Slot::Vector(&mut head.norm.gamma),
+        ));
+        v.push((
+            "cls.predictions.transform.LayerNorm.bias".into(),
+            Slot::Vector(head.norm.beta.as_mut().expect("norm has a bias")),
+        ));
+        v.push(("cls.predictions.bias".into(), Slot::Vector(&mut head.bias)));
+        v
+    }
+
+    fn head_entries(&self) -> Vec<Entry> {
+        let values = |t: Tensor<B, 1>| t.into_data().convert::<f32>().to_vec::<f32>().expect("f32");
+        let h = &self.head;
+        let w = h.dense.weight.val();
+        let [i, o] = w.dims();
+        let wt: Vec<f32> = w
+            .transpose()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32");
+        vec![
+            Entry::f32("cls.predictions.transform.dense.weight", vec![o, i], &wt),
+            Entry::f32(
+                "cls.predictions.transform.dense.bias",
+                vec![o],
+                &values(h.dense.bias.as_ref().expect("bias").val()),
+            ),
+            Entry::f32(
+                "cls.predictions.transform.LayerNorm.weight",
+                vec![o],
+                &values(h.norm.gamma.val()),
+            ),
+            Entry::f32(
+                "cls.predictions.transform.LayerNorm.bias",
+                vec![o],
+                &values(h.norm.beta.as_ref().expect("bias").val()),
+            ),
+            Entry::f32(
+                "cls.predictions.bias",
+                vec![h.bias.dims()[0]],
+                &values(h.bias.val()),
+            ),
+        ]
+    }
+}
+
+/// The config of a builtin model with the grammar's vocabulary.
+pub fn config(arch: &Architecture, vocab_size: usize) -> anyhow::Result<BertConfig> {
+    anyhow::ensure!(
+        arch.heads > 0 && arch.hidden.is_multiple_of(arch.heads),
+        "builtin model: hidden {} is not divisible by heads {}",
+        arch.hidden,
+        arch.heads
+    );
+    let cfg: BertConfig = serde_json::from_value(json!({
+        "vocab_size": vocab_size,
+        "hidden_size": arch.hidden,
+        "num_hidden_layers": arch.layers,
+        "num_attention_heads": arch.heads,
+        "intermediate_size": arch.intermediate,
+        "max_position_embeddings": arch.max_position,
+        "type_vocab_size": 2,
+        "layer_norm_eps": 1e-12,
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "hidden_act": "gelu",
+        "pad_token_id": 0,
+        "architectures": ["BertForMaskedLM"],
+        "model_type": "bert",
+    }))?;
+    Ok(cfg)
+}
+
+/// Write the tokenizer files (`vocab.txt`: special tokens, then the grammar's words) and
+/// return the vocabulary size.
+pub fn write_tokenizer(dir: &Path) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let mut vocab: Vec<String> = SPECIAL.iter().map(|s| s.to_string()).collect();
+    vocab.extend(grammar::vocabulary());
+    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n")?;
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        serde_json::to_vec_pretty(&json!({"do_lower_case": true, "model_max_length": 512}))?,
+    )?;
+    Ok(vocab.len())
+}
+
+/// A batch with chosen tokens masked: the inputs, the flat positions, the original ids.
+fn mask_batch(
+    batch: &[&Encoded],
+    rng: &mut ChaCha8Rng,
+    prob: f64,
+    vocab: usize,
+) -> (Vec<Encoded>, Vec<i64>, Vec<usize>) {
+    let seq = batch.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+    let mut out = Vec::with_capacity(batch.len());
+    let (mut at, mut targets) = (Vec::new(), Vec::new());
+    for (b, e) in batch.iter().enumerate() {
+        let mut e = (*e).clone();
+        for t in 0..e.ids.len() {
+            let id = e.ids[t];
+            // Never the special tokens ([CLS] first, [SEP]s); only words.
+            if (id as usize) < SPECIAL.len() || !rng.random_bool(prob) {
+                continue;
+            }
+            at.push((b * seq + t) as i64);
+            targets.push(id as usize);
+            let r: f64 = rng.random();
+            if r < 0.8 {
+                e.ids[t] = MASK_ID;
+            } else if r < 0.9 {
+                e.ids[t] = rng.random_range(SPECIAL.len()..vocab) as u32;
+            }
+        }
+        out.push(e);
+    }
+    if at.is_empty() {
+        // A batch of very short pairs may draw no token; mask the first word.
+        let e = &mut out[0];
+        at.push(1);
+        targets.push(e.ids[1] as usize);
+        e.ids[1] = MASK_ID;
+    }
+    (out, at, targets)
+}
+
+pub struct Pretrained {
+    pub log: Vec<Value>,
+    pub held_out: Value,
+}
+
+/// Pretrain and save a base model (config, weights with the MLM head, tokenizer) into `dir`.
+pub fn pretrain<B: AutodiffBackend>(
+    arch: &Architecture,
+    spec: &PretrainSpec,
+    dir: &Path,
+    device: &B::Device,
+    progress: &dyn Fn(u64, u64),
+    cancelled: &dyn Fn() -> bool,
+) -> anyhow::Result<Pretrained> {
+    let vocab = write_tokenizer(dir)?;
+    let cfg = config(arch, vocab)?;
+    let enc = TextEncoder::from_dir(dir, arch.max_position).context("the generated vocabulary")?;
+    let pairs = nli::corpus(spec.seed, spec.sentences as usize);
+    let texts: Vec<(&str, Option<&str>)> = pairs
+        .iter()
+        .map(|(a, b)| (a.as_str(), Some(b.as_str())))
+        .collect();
+    let mut encoded = enc.encode(&texts)?;
+    let held_out = encoded.split_off(encoded.len() - encoded.len() / 20);
+    let mut model = MlmModel::<B>::new(&cfg, spec.seed, device);
+    let mut opt = AdamW::<B>::new();
+    let n = encoded.len();
+    let per_epoch = n.div_ceil(spec.batch_size) as u64;
+    let warmup = (spec.warmup_ratio * spec.steps as f64).ceil() as u64;
+    let mut log = Vec::new();
+    let mut window = Vec::new();
+    let mut order = Vec::new();
+    for step in 0..spec.steps {
+        anyhow::ensure!(!cancelled(), "interrupted at step {step}");
+        let epoch = step / per_epoch;
+        if step % per_epoch == 0 {
+            order = epoch_order(n, spec.seed, epoch);
+        }
+        let b = (step % per_epoch) as usize;
+        let idx = &order[b * spec.batch_size..((b + 1) * spec.batch_size).min(n)];
+        let batch: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(1_000_003) ^ step);
+        let (masked, at, targets) = mask_batch(&batch, &mut rng, spec.mask_prob, vocab);
+        let refs: Vec<&Encoded> = masked.iter().collect();
+        let input = to_batch::<B>(&refs, enc.pad_id, device);
+        let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at.clone(), [at.len()]), device);
+        let (loss, _) = {
+            let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            B::seed(device, spec.seed.wrapping_add(step));
+            cross_entropy(model.forward(&input, at), &targets)
+        };
+        let loss_value = scalar(loss.clone());
+        anyhow::ensure!(
+            loss_value.is_finite(),
+            "pretraining loss became {loss_value} at step {step}"
+        );
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = spec.lr * lr_factor(step, warmup, spec.steps);
+        opt.step_slots(model.slots(), &grads, lr, spec.weight_decay, 1.0);
+        window.push(loss_value);
+        if (step + 1) % 50 == 0 || step + 1 == spec.steps {
+            let mean = window.iter().sum::<f64>() / window.len() as f64;
+            log.push(json!({"step": step + 1, "loss": mean, "lr": lr}));
+            window.clear();
+        }
+        progress(step + 1, spec.steps);
+    }
+    let model = model.valid();
+    let held_out = score(&model, &held_out, &enc, spec, vocab, device);
+    save_base(&model.bert, &cfg, model.head_entries(), dir)?;
+    Ok(Pretrained { log, held_out })
+}
+
+/// Masked-token loss and accuracy on held-out pairs (fixed masks, no dropout).
+fn score<B: Backend>(
+    model: &MlmModel<B>,
+    held_out: &[Encoded],
+    enc: &TextEncoder,
+    spec: &PretrainSpec,
+    vocab: usize,
+    device: &B::Device,
+) -> Value {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5eed);
+    let (mut loss, mut correct, mut total) = (0.0, 0usize, 0usize);
+    for chunk in held_out.chunks(128) {
+        let refs: Vec<&Encoded> = chunk.iter().collect();
+        let (masked, at, targets) = mask_batch(&refs, &mut rng, spec.mask_prob, vocab);
+        let refs: Vec<&Encoded> = masked.iter().collect();
+        let input = to_batch::<B>(&refs, enc.pad_id, device);
+        let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at.clone(), [at.len()]), device);
+        let logits = model.forward(&input, at);
+        let pred: Vec<i64> = logits
+            .clone()
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .expect("ints");
+        correct += pred
+            .iter()
+            .zip(&targets)
+            .filter(|(p, t)| **p as usize == **t)
+            .count();
+        total += targets.len();
+        loss += scalar(cross_entropy(logits, &targets).0) * targets.len() as f64;
+    }
+    json!({"pairs": held_out.len(), "masked_tokens": total, "loss": loss / total.max(1) as f64,
+           "accuracy": correct as f64 / total.max(1) as f64})
+}

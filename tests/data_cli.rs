@@ -1,0 +1,159 @@
+//! `basins data generate` and `basins data check` as a user runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn basins(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn generated_hans_is_deterministic_and_checks_as_thirty_subcases() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for (seed, out) in [("3", "a.tsv"), ("3", "b.tsv"), ("4", "c.tsv")] {
+        let o = basins(
+            d,
+            &[
+                "data",
+                "generate",
+                "hans",
+                "--seed",
+                seed,
+                "--per-subcase",
+                "20",
+                "--out",
+                out,
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let read = |f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(read("a.tsv"), read("b.tsv"), "same seed, same bytes");
+    assert_ne!(read("a.tsv"), read("c.tsv"));
+    let o = basins(d, &["data", "check", "a.tsv", "--format", "hans", "--json"]);
+    assert!(o.status.success());
+    let r = json(&o);
+    assert_eq!(r["rows"], 600);
+    assert_eq!(r["per_label"]["entailment"], 300);
+    assert_eq!(r["per_label"]["non-entailment"], 300);
+    let subcases = r["groups"]["subcase"]["counts"].as_object().unwrap();
+    assert_eq!(subcases.len(), 30);
+    assert!(subcases.values().all(|n| n == 20));
+    assert_eq!(r["groups"]["heuristic"]["counts"]["constituent"], 200);
+}
+
+#[test]
+fn generated_nli_task_writes_both_splits() {
+    let t = tempfile::tempdir().unwrap();
+    let o = basins(
+        t.path(),
+        &[
+            "data",
+            "generate",
+            "nli",
+            "--train",
+            "300",
+            "--eval",
+            "100",
+            "--shortcut-share",
+            "0.7",
+            "--out",
+            "nli",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = basins(
+        t.path(),
+        &[
+            "data",
+            "check",
+            "nli/train.jsonl",
+            "--format",
+            "generated",
+            "--json",
+        ],
+    );
+    let r = json(&o);
+    assert_eq!(r["rows"], 300);
+    let agree = r["groups"]["shortcut"]["counts"]["agrees"]
+        .as_u64()
+        .unwrap();
+    assert!((180..=240).contains(&agree), "{agree} of 300 at share 0.7");
+    assert_eq!(
+        json(&basins(
+            t.path(),
+            &[
+                "data",
+                "check",
+                "nli/eval.jsonl",
+                "--format",
+                "generated",
+                "--json"
+            ]
+        ))["rows"],
+        100
+    );
+    let bad = basins(
+        t.path(),
+        &[
+            "data",
+            "generate",
+            "nli",
+            "--shortcut-share",
+            "1.5",
+            "--out",
+            "x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("between 0 and 1"));
+}
+
+#[test]
+fn check_lists_the_first_bad_rows_with_file_and_line() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(
+        d.join("bad.tsv"),
+        "s\t1\t\tFine.\ns\tx\t*\tWrong label.\ns\t0\tThree columns.\n",
+    )
+    .unwrap();
+    let o = basins(d, &["data", "check", "bad.tsv", "--format", "cola"]);
+    assert_eq!(o.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2 bad rows"), "{text}");
+    assert!(
+        text.contains("bad.tsv:2: label `x` is not in the declared label set"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bad.tsv:3: expected 4 tab-separated columns"),
+        "{text}"
+    );
+    let o = basins(d, &["data", "check", "bad.tsv", "--format", "jsonl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --labels"));
+    let o = basins(d, &["data", "check", "bad.tsv", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a data format"));
+    let o = basins(d, &["data", "check", "missing.tsv", "--format", "cola"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.tsv"));
+}
