@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use anyhow::Context;
 use basins_engine::{StageContext, StageInput, StageKind};
 use serde::Deserialize;
+
+use super::params;
 use serde_json::{json, Value};
 
 use crate::data::DataFormat;
@@ -35,8 +36,7 @@ impl StageKind for DiagnosticsKind {
         1
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: DiagnosticsParams =
-            serde_json::from_value(ctx.params.clone()).context("diagnostics params")?;
+        let p: DiagnosticsParams = params(ctx)?;
         let mut report = serde_json::Map::new();
         let mut metrics = serde_json::Map::new();
         let mut csv = String::from("set,seed,group,value,examples,accuracy,loss,mcc,f1\n");

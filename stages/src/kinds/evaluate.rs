@@ -1,13 +1,12 @@
 //! `evaluate`: one finetuned model on every eval set, keeping per-example outputs so that
 //! later stages aggregate by group without running the model again.
 
-use anyhow::Context;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::Backend;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{data_file, device, model_dir, read, DataParams, Device};
+use super::{data_file, device, model_dir, params, read, DataParams, Device};
 use crate::eval::evaluate;
 use crate::model::load;
 use crate::outputs::write_set;
@@ -48,8 +47,7 @@ impl StageKind for EvaluateKind {
         }
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: EvaluateParams =
-            serde_json::from_value(ctx.params.clone()).context("evaluate params")?;
+        let p: EvaluateParams = params(ctx)?;
         match device(ctx)? {
             Device::Cpu => run_evaluate::<crate::backend::Cpu>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]

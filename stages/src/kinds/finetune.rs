@@ -1,13 +1,12 @@
 //! `finetune`: one seed of one task, from a base model to a finetuned checkpoint.
 
-use anyhow::Context;
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::AutodiffBackend;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{data_file, device, model_dir, read, DataParams, Device};
+use super::{data_file, device, model_dir, params, read, weights_apart, DataParams, Device};
 use crate::eval::evaluate;
 use crate::model::save;
 use crate::text::TextEncoder;
@@ -41,15 +40,10 @@ impl StageKind for FinetuneKind {
         }
     }
     fn output_class(&self, rel: &str) -> OutputClass {
-        if rel.ends_with(".safetensors") {
-            OutputClass::Checkpoint
-        } else {
-            OutputClass::Result
-        }
+        weights_apart(rel)
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: FinetuneParams =
-            serde_json::from_value(ctx.params.clone()).context("finetune params")?;
+        let p: FinetuneParams = params(ctx)?;
         match device(ctx)? {
             Device::Cpu => run_finetune::<crate::backend::CpuTrain>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]

@@ -1,10 +1,11 @@
 //! `generate`: a generated data set (the NLI task or a HANS-style diagnostic) as files that
 //! the data readers read, so downstream stages cannot tell it from a downloaded one.
 
-use anyhow::Context;
 use basins_engine::manifest::GeneratorSpec;
 use basins_engine::{StageContext, StageKind};
 use serde::Deserialize;
+
+use super::params;
 use serde_json::{json, Value};
 
 use crate::generate;
@@ -25,8 +26,7 @@ impl StageKind for GenerateKind {
         1
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: GenerateParams =
-            serde_json::from_value(ctx.params.clone()).context("generate params")?;
+        let p: GenerateParams = params(ctx)?;
         let files = generate::run(&p.generate)?;
         let mut counts = serde_json::Map::new();
         for (name, text) in &files {

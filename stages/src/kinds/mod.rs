@@ -18,10 +18,28 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageInput};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
+
+/// A node's params as the kind's typed struct (they were written by the engine's expansion,
+/// so a failure here is a kind/engine mismatch, named with the node).
+fn params<T: DeserializeOwned>(ctx: &StageContext) -> anyhow::Result<T> {
+    serde_json::from_value(ctx.params.clone())
+        .with_context(|| format!("the params of node `{}`", ctx.node))
+}
+
+/// Weights are checkpoints (gc reports them apart); everything else is a result.
+fn weights_apart(rel: &str) -> OutputClass {
+    if rel.ends_with(".safetensors") {
+        OutputClass::Checkpoint
+    } else {
+        OutputClass::Result
+    }
+}
 
 /// A model input as a directory: a Hugging Face directory on disk, or an upstream node's
 /// `model/` outputs linked into scratch under their names.

@@ -1,7 +1,6 @@
 //! `pretrain`: the builtin model's masked-LM pretraining. Cached like any stage: finetuning
 //! settings are not among its params, so changing them never re-pretrains.
 
-use anyhow::Context;
 use basins_engine::manifest::PretrainSpec;
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
@@ -9,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{device, Device};
+use super::{device, params, weights_apart, Device};
 use crate::pretrain::{pretrain, Architecture};
 
 pub struct PretrainKind;
@@ -37,15 +36,10 @@ impl StageKind for PretrainKind {
         }
     }
     fn output_class(&self, rel: &str) -> OutputClass {
-        if rel.ends_with(".safetensors") {
-            OutputClass::Checkpoint
-        } else {
-            OutputClass::Result
-        }
+        weights_apart(rel)
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: PretrainParams =
-            serde_json::from_value(ctx.params.clone()).context("pretrain params")?;
+        let p: PretrainParams = params(ctx)?;
         if let Some(problem) = p.pretrain.problem() {
             anyhow::bail!("bad pretraining settings: {problem}");
         }
