@@ -1,24 +1,36 @@
 //! The domain stages of basins: data, models, finetuning, interpolation, analysis and reports,
 //! each a `StageKind` registered with the engine.
 //!
+//! Models:
 //! - [`model`]: the BERT classifier in burn, and Hugging Face import/export
 //! - [`text`]: tokenization, sentence pairs, dynamic padding
 //! - [`backend`]: the burn backends a build offers (ndarray CPU; CUDA with `--features cuda`)
+//! - [`pretrain`], [`train`], [`eval`]: masked-LM pretraining, finetuning, evaluation
+//! - [`interpolate`]: models on the straight line between two others
 //!
-//! - [`data`]: dataset readers
-//! - [`train`], [`eval`]: finetuning and evaluation
-//! - [`kinds`]: the stage kinds registered with the engine (`finetune`, `evaluate`)
+//! Data:
+//! - [`data`]: readers for GLUE, HANS, PAWS and JSONL, and `basins data check`
+//! - [`generate`]: the HANS-style set, the generated NLI task, the pretraining corpus
+//! - [`outputs`]: per-example results as the model stages store them
 //!
-//! Stage kinds still to come (tracked as issues): data generators and `pretrain`,
-//! interpolation, barriers, clustering, the report. Until then, `basins` refuses studies that
-//! need them by naming the missing kind, and the engine is exercised through `basins-testkit`.
+//! Analysis:
+//! - [`diagnostics`]: metrics per diagnostic group
+//! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
+//! - [`cluster`]: spectral and hierarchical clustering, stability
+//!
+//! - [`kinds`]: the stage kinds registered with the engine. The `report` kind is still to
+//!   come; until it is registered, `basins` refuses studies with a `[report]` by naming it.
+//! - [`bench`], [`tensorfile`]: throughput measurement; safetensors in and out
 
 pub mod backend;
+pub mod barriers;
 pub mod bench;
+pub mod cluster;
 pub mod data;
 pub mod diagnostics;
 pub mod eval;
 pub mod generate;
+pub mod interpolate;
 pub mod kinds;
 pub mod model;
 pub mod outputs;
@@ -39,5 +51,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::GenerateKind));
     r.register(Arc::new(kinds::PretrainKind));
     r.register(Arc::new(kinds::DiagnosticsKind));
+    r.register(Arc::new(kinds::InterpolateKind));
+    r.register(Arc::new(kinds::BarriersKind));
+    r.register(Arc::new(kinds::ClusterKind));
     r
 }

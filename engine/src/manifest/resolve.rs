@@ -115,6 +115,7 @@ pub struct Diagnostic {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ClusterK {
     Fixed(u32),
     Eigengap,

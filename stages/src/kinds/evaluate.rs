@@ -6,22 +6,11 @@ use burn::tensor::backend::Backend;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{data_file, device, model_dir, params, read, DataParams, Device};
+use super::{device, eval_set, load_trained, model_dir, params, Device, EvalSetParams};
 use crate::eval::evaluate;
-use crate::model::load;
 use crate::outputs::write_set;
-use crate::text::TextEncoder;
 
 pub struct EvaluateKind;
-
-#[derive(Deserialize)]
-struct EvalSetParams {
-    name: String,
-    #[serde(flatten)]
-    data: DataParams,
-    #[serde(default)]
-    max_examples: Option<u64>,
-}
 
 #[derive(Deserialize)]
 struct EvaluateParams {
@@ -62,25 +51,11 @@ fn run_evaluate<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<Value> {
     let dir = model_dir(ctx, "model")?;
-    let loaded = load::<B>(&dir, p.labels.len(), 0, device)?;
-    anyhow::ensure!(
-        loaded.had_head,
-        "{} has no trained classification head to evaluate",
-        dir.display()
-    );
-    let model_labels = loaded.labels.clone().unwrap_or_else(|| p.labels.clone());
-    crate::model::check_labels(&model_labels, &p.labels, &dir)?;
-    let enc = TextEncoder::from_dir(&dir, 512.min(loaded.config.max_position_embeddings))?;
+    let (loaded, model_labels, enc) = load_trained::<B>(&dir, &p.labels, device)?;
     std::fs::create_dir_all(ctx.out_dir.join("eval"))?;
     let mut sets = serde_json::Map::new();
     for set in &p.eval_sets {
-        let (path, format) =
-            data_file(ctx, &format!("eval:{}", set.name), "eval", set.data.format)?;
-        let limit = match (set.max_examples, p.max_examples) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let ds = read(&path, format, &set.data)?.take_first(limit);
+        let ds = eval_set(ctx, set, p.max_examples)?;
         let r = evaluate(
             &loaded.model,
             &model_labels,

@@ -2,16 +2,22 @@
 //! `StageContext` (params, inputs, output directory) and the domain code. Each kind reads its
 //! params, resolves its inputs to files, calls into the library and writes its outputs.
 
+mod barriers;
+mod cluster;
 mod diagnostics;
 mod evaluate;
 mod finetune;
 mod generate;
+mod interpolate;
 mod pretrain;
 
+pub use barriers::BarriersKind;
+pub use cluster::ClusterKind;
 pub use diagnostics::DiagnosticsKind;
 pub use evaluate::EvaluateKind;
 pub use finetune::FinetuneKind;
 pub use generate::GenerateKind;
+pub use interpolate::InterpolateKind;
 pub use pretrain::PretrainKind;
 
 use std::collections::BTreeMap;
@@ -24,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
+use crate::text::TextEncoder;
 
 /// A node's params as the kind's typed struct (they were written by the engine's expansion,
 /// so a failure here is a kind/engine mismatch, named with the node).
@@ -114,6 +121,50 @@ pub(crate) fn read(path: &Path, format: DataFormat, p: &DataParams) -> anyhow::R
             fields: p.fields.clone(),
         },
     )?)
+}
+
+/// One eval set as the model stages receive it.
+#[derive(Deserialize)]
+pub(crate) struct EvalSetParams {
+    pub name: String,
+    #[serde(flatten)]
+    pub data: DataParams,
+    #[serde(default)]
+    pub max_examples: Option<u64>,
+}
+
+/// Read eval set `set` (input `eval:<name>`), cut to the first `max` examples (the smaller of
+/// the set's own cap and the study's).
+pub(crate) fn eval_set(
+    ctx: &StageContext,
+    set: &EvalSetParams,
+    max: Option<u64>,
+) -> anyhow::Result<Dataset> {
+    let (path, format) = data_file(ctx, &format!("eval:{}", set.name), "eval", set.data.format)?;
+    let limit = match (set.max_examples, max) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(read(&path, format, &set.data)?.take_first(limit))
+}
+
+/// A finetuned classifier (it must have a trained head, labelled in the task's order), its
+/// output labels and its tokenizer.
+pub(crate) fn load_trained<B: burn::tensor::backend::Backend>(
+    dir: &Path,
+    labels: &[String],
+    device: &B::Device,
+) -> anyhow::Result<(crate::model::LoadedModel<B>, Vec<String>, TextEncoder)> {
+    let loaded = crate::model::load::<B>(dir, labels.len(), 0, device)?;
+    anyhow::ensure!(
+        loaded.had_head,
+        "{} has no trained classification head to evaluate",
+        dir.display()
+    );
+    let model_labels = loaded.labels.clone().unwrap_or_else(|| labels.to_vec());
+    crate::model::check_labels(&model_labels, labels, dir)?;
+    let enc = TextEncoder::from_dir(dir, 512.min(loaded.config.max_position_embeddings))?;
+    Ok((loaded, model_labels, enc))
 }
 
 /// Model stages compute in f32. Half precision is a manifest option reserved for CUDA; until

@@ -1,0 +1,84 @@
+//! Linear interpolation between two finetuned models: theta(alpha) = (1 - alpha) theta_A +
+//! alpha theta_B over every parameter, heads included. Both checkpoints are read once per
+//! pair; each alpha's weights are computed on the device from the two loaded models.
+
+use burn::module::Param;
+use burn::tensor::backend::Backend;
+
+use crate::model::{slots, BertClassifier, Slot};
+
+/// The model at `alpha` on the line from `a` (alpha = 0) to `b` (alpha = 1). Alphas outside
+/// [0, 1] extrapolate along the same line.
+pub fn lerp<B: Backend>(
+    a: &BertClassifier<B>,
+    b: &BertClassifier<B>,
+    alpha: f64,
+) -> BertClassifier<B> {
+    let mut out = a.clone();
+    let mut b = b.clone();
+    for ((_, sa), (_, sb)) in slots(&mut out).into_iter().zip(slots(&mut b)) {
+        match (sa, sb) {
+            (Slot::Matrix { param: pa, .. }, Slot::Matrix { param: pb, .. }) => {
+                let t = pa.val().mul_scalar(1.0 - alpha) + pb.val().mul_scalar(alpha);
+                *pa = Param::from_tensor(t);
+            }
+            (Slot::Vector(pa), Slot::Vector(pb)) => {
+                let t = pa.val().mul_scalar(1.0 - alpha) + pb.val().mul_scalar(alpha);
+                *pa = Param::from_tensor(t);
+            }
+            _ => unreachable!("two models of one architecture have the same slots"),
+        }
+    }
+    out
+}
+
+/// Whether two models have the same architecture (shapes of every parameter), so a path
+/// between them exists.
+pub fn same_shapes<B: Backend>(a: &BertClassifier<B>, b: &BertClassifier<B>) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    let shapes = |m: &mut BertClassifier<B>| -> Vec<Vec<usize>> {
+        slots(m).iter().map(|(_, s)| s.hf_shape()).collect()
+    };
+    shapes(&mut a) == shapes(&mut b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use crate::model::{init_random, BertConfig};
+
+    fn tiny(seed: u64) -> BertClassifier<Cpu> {
+        let cfg: BertConfig = serde_json::from_value(serde_json::json!({
+            "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 16, "max_position_embeddings": 16,
+        }))
+        .unwrap();
+        let mut m = BertClassifier::new(&cfg, 2, &Default::default());
+        init_random(&mut m, seed, &Default::default());
+        m
+    }
+
+    fn flat(m: &BertClassifier<Cpu>) -> Vec<f32> {
+        let mut m = m.clone();
+        slots(&mut m)
+            .iter()
+            .flat_map(|(_, s)| match s {
+                Slot::Matrix { param, .. } => param.val().into_data().to_vec::<f32>().unwrap(),
+                Slot::Vector(p) => p.val().into_data().to_vec::<f32>().unwrap(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn endpoints_and_midpoint_are_exact() {
+        let (a, b) = (tiny(1), tiny(2));
+        assert!(same_shapes(&a, &b));
+        assert_eq!(flat(&lerp(&a, &b, 0.0)), flat(&a));
+        assert_eq!(flat(&lerp(&a, &b, 1.0)), flat(&b));
+        let mid = flat(&lerp(&a, &b, 0.5));
+        for ((m, x), y) in mid.iter().zip(flat(&a)).zip(flat(&b)) {
+            assert!((m - (x + y) / 2.0).abs() < 1e-6);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! `barriers`: barrier matrices per eval set and definition, with bootstrap confidence
+//! intervals, from the evaluate nodes (the endpoints, once per model) and the interpolate
+//! nodes (the interior of each path).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use basins_engine::{StageContext, StageInput, StageKind};
+use safetensors::SafeTensors;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::params;
+use crate::barriers::{Path, PathBarriers, KINDS};
+use crate::outputs::StoredSet;
+use crate::tensorfile::{f32_values, Entry};
+
+/// Bootstrap replicates kept per pair for cluster stability (the CI uses all of them).
+pub const KEPT_REPLICATES: usize = 200;
+
+pub struct BarriersKind;
+
+#[derive(Deserialize)]
+struct BarrierParams {
+    alphas: Vec<f64>,
+    pairs: Vec<(u64, u64)>,
+    seeds: Vec<u64>,
+    bootstrap: usize,
+}
+
+impl StageKind for BarriersKind {
+    fn name(&self) -> &'static str {
+        "barriers"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: BarrierParams = params(ctx)?;
+        let sets = path_sets(ctx, &p)?;
+        let mut report = serde_json::Map::new();
+        let mut metrics = serde_json::Map::new();
+        let mut csv = String::from("set,a,b,kind,value,ci_low,ci_high\n");
+        std::fs::create_dir_all(ctx.out_dir.join("replicates"))?;
+        for set in &sets {
+            let mut results: Vec<((u64, u64), PathBarriers)> = Vec::new();
+            for (i, &(a, b)) in p.pairs.iter().enumerate() {
+                let path = load_path(ctx, &p.alphas, a, b, set)?;
+                let seed = u64::from_le_bytes(
+                    blake3::hash(format!("{set}/{a}~{b}").as_bytes()).as_bytes()[..8]
+                        .try_into()
+                        .expect("8 bytes"),
+                );
+                let r = path.analyse(p.bootstrap, seed);
+                for (k, kind) in KINDS.iter().enumerate() {
+                    let _ = writeln!(
+                        csv,
+                        "{set},{a},{b},{kind},{:.6},{:.6},{:.6}",
+                        r.value[k], r.ci[k].0, r.ci[k].1
+                    );
+                }
+                results.push(((a, b), r));
+                ctx.progress((i + 1) as u64, p.pairs.len() as u64);
+            }
+            write_replicates(ctx, set, &results)?;
+            let (set_report, set_metrics) = matrices(&p.seeds, &p.alphas, &results);
+            report.insert(set.clone(), set_report);
+            metrics.insert(set.clone(), set_metrics);
+        }
+        std::fs::write(
+            ctx.out_dir.join("barriers.json"),
+            serde_json::to_vec_pretty(&json!({"seeds": p.seeds, "kinds": KINDS, "sets": report}))?,
+        )?;
+        std::fs::write(ctx.out_dir.join("barriers.csv"), csv)?;
+        Ok(json!({ "sets": metrics }))
+    }
+}
+
+/// The eval sets the paths were scored on (all paths share them).
+fn path_sets(ctx: &StageContext, p: &BarrierParams) -> anyhow::Result<Vec<String>> {
+    let Some(&(a, b)) = p.pairs.first() else {
+        anyhow::bail!("no pairs to compute barriers for");
+    };
+    let (_, files) = node_files(ctx, &format!("path:{a}~{b}"))?;
+    Ok(files
+        .keys()
+        .filter_map(|k| k.strip_prefix("path/")?.strip_suffix(".safetensors"))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn node_files<'a>(
+    ctx: &'a StageContext,
+    role: &str,
+) -> anyhow::Result<(&'a str, &'a BTreeMap<String, PathBuf>)> {
+    match ctx.input(role)? {
+        StageInput::Node { node, files, .. } => Ok((node, files)),
+        _ => anyhow::bail!("input `{role}` is not a node"),
+    }
+}
+
+/// One path: the endpoints from the evaluate nodes, the interior from the interpolate node.
+fn load_path(ctx: &StageContext, grid: &[f64], a: u64, b: u64, set: &str) -> anyhow::Result<Path> {
+    let end = |seed: u64| -> anyhow::Result<(Vec<f32>, Vec<u8>)> {
+        let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
+        let s = StoredSet::read(node, files, set)?;
+        let correct = s
+            .gold
+            .iter()
+            .zip(&s.predicted)
+            .map(|(g, q)| u8::from(g == q))
+            .collect();
+        Ok((s.loss, correct))
+    };
+    let (node, files) = node_files(ctx, &format!("path:{a}~{b}"))?;
+    let key = format!("path/{set}.safetensors");
+    let file = files
+        .get(&key)
+        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
+    let bytes = std::fs::read(file)?;
+    let st = SafeTensors::deserialize(&bytes)?;
+    let loss = st.tensor("loss")?;
+    let [rows, n] = <[usize; 2]>::try_from(loss.shape())
+        .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
+    let loss = f32_values(loss.data());
+    let correct: Vec<u8> = st
+        .tensor("correct")?
+        .data()
+        .chunks_exact(8)
+        .map(|c| u8::from(c[0] != 0))
+        .collect();
+    let interior = super::interpolate::interior(grid);
+    anyhow::ensure!(
+        rows == interior.len(),
+        "{key}: {rows} alphas, the grid has {} inside (0, 1)",
+        interior.len()
+    );
+    let (la, ca) = end(a)?;
+    let (lb, cb) = end(b)?;
+    anyhow::ensure!(
+        la.len() == n && lb.len() == n,
+        "{set}: the endpoints were scored on {} and {} examples, the path on {n}",
+        la.len(),
+        lb.len()
+    );
+    let mut points: Vec<(f64, Vec<f32>, Vec<u8>)> = vec![(0.0, la, ca), (1.0, lb, cb)];
+    for (r, &alpha) in interior.iter().enumerate() {
+        points.push((
+            alpha,
+            loss[r * n..(r + 1) * n].to_vec(),
+            correct[r * n..(r + 1) * n].to_vec(),
+        ));
+    }
+    points.sort_by(|x, y| x.0.total_cmp(&y.0));
+    Ok(Path {
+        alphas: points.iter().map(|p| p.0).collect(),
+        loss: points.iter().map(|p| p.1.clone()).collect(),
+        correct: points.into_iter().map(|p| p.2).collect(),
+    })
+}
+
+/// Bootstrap replicates per definition as [replicate, pair] tensors, pairs in params order.
+fn write_replicates(
+    ctx: &StageContext,
+    set: &str,
+    results: &[((u64, u64), PathBarriers)],
+) -> anyhow::Result<()> {
+    let reps = results
+        .first()
+        .map_or(0, |r| r.1.replicates.len().min(KEPT_REPLICATES));
+    let entries: Vec<Entry> = KINDS
+        .iter()
+        .enumerate()
+        .map(|(k, kind)| {
+            let mut v = Vec::with_capacity(reps * results.len());
+            for r in 0..reps {
+                v.extend(results.iter().map(|(_, b)| b.replicates[r][k] as f32));
+            }
+            Entry::f32(*kind, vec![reps, results.len()], &v)
+        })
+        .collect();
+    let pairs: Vec<(u64, u64)> = results.iter().map(|r| r.0).collect();
+    crate::tensorfile::write(
+        &ctx.out_dir.join(format!("replicates/{set}.safetensors")),
+        &entries,
+        &[("pairs", serde_json::to_string(&pairs)?)],
+    )?;
+    Ok(())
+}
+
+/// Matrices (seed order; null where a pair was not interpolated, 0 on the diagonal) for the
+/// value and interval of each definition, the curves, and summary metrics.
+fn matrices(
+    seeds: &[u64],
+    alphas: &[f64],
+    results: &[((u64, u64), PathBarriers)],
+) -> (Value, Value) {
+    let pos = |s: u64| {
+        seeds
+            .iter()
+            .position(|&x| x == s)
+            .expect("pair seeds are study seeds")
+    };
+    let n = seeds.len();
+    let mut kinds = serde_json::Map::new();
+    let mut metrics = serde_json::Map::new();
+    for (k, kind) in KINDS.iter().enumerate() {
+        let mut value = vec![vec![Value::Null; n]; n];
+        let (mut lo, mut hi) = (value.clone(), value.clone());
+        for i in 0..n {
+            for m in [&mut value, &mut lo, &mut hi] {
+                m[i][i] = json!(0.0);
+            }
+        }
+        let mut all = Vec::new();
+        for ((a, b), r) in results {
+            let (i, j) = (pos(*a), pos(*b));
+            for (m, v) in [
+                (&mut value, r.value[k]),
+                (&mut lo, r.ci[k].0),
+                (&mut hi, r.ci[k].1),
+            ] {
+                m[i][j] = json!(v);
+                m[j][i] = json!(v);
+            }
+            all.push(r.value[k]);
+        }
+        kinds.insert(
+            kind.to_string(),
+            json!({"value": value, "ci_low": lo, "ci_high": hi}),
+        );
+        metrics.insert(
+            kind.to_string(),
+            json!({
+                "mean": all.iter().sum::<f64>() / all.len().max(1) as f64,
+                "max": all.iter().copied().fold(0.0, f64::max),
+            }),
+        );
+    }
+    let curves: serde_json::Map<String, Value> = results
+        .iter()
+        .map(|((a, b), r)| {
+            (
+                format!("{a}~{b}"),
+                json!({"loss": r.loss, "accuracy": r.accuracy}),
+            )
+        })
+        .collect();
+    let mut grid = super::interpolate::interior(alphas);
+    grid.extend([0.0, 1.0]);
+    grid.sort_by(f64::total_cmp);
+    (
+        json!({"alphas": grid, "matrices": kinds, "curves": curves}),
+        Value::Object(metrics),
+    )
+}

@@ -1,0 +1,136 @@
+//! `interpolate`: one pair of finetuned models, evaluated at every alpha of the grid strictly
+//! between the endpoints (alpha 0 and 1 are the models themselves, already evaluated once each
+//! by their `evaluate` nodes, never again per pair). Per-example losses and correctness are
+//! kept so that barrier confidence intervals need no further forward passes.
+
+use basins_engine::{StageContext, StageKind, VerifyPolicy};
+use burn::tensor::backend::Backend;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{device, eval_set, load_trained, model_dir, params, Device, EvalSetParams};
+use crate::eval::evaluate;
+use crate::interpolate::{lerp, same_shapes};
+use crate::tensorfile::Entry;
+
+pub struct InterpolateKind;
+
+#[derive(Deserialize)]
+struct InterpolateParams {
+    alphas: Vec<f64>,
+    eval_sets: Vec<EvalSetParams>,
+    max_examples: Option<u64>,
+    batch_size: usize,
+    labels: Vec<String>,
+}
+
+/// The alphas a path node evaluates: every grid point but the endpoints.
+pub fn interior(alphas: &[f64]) -> Vec<f64> {
+    alphas
+        .iter()
+        .copied()
+        .filter(|&a| a != 0.0 && a != 1.0)
+        .collect()
+}
+
+impl StageKind for InterpolateKind {
+    fn name(&self) -> &'static str {
+        "interpolate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn uses_device(&self) -> bool {
+        true
+    }
+    fn verify_policy(&self) -> VerifyPolicy {
+        VerifyPolicy::Tolerance {
+            metrics: vec![("/loss_max".into(), 1e-4)],
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: InterpolateParams = params(ctx)?;
+        match device(ctx)? {
+            Device::Cpu => run::<crate::backend::Cpu>(ctx, &p, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(d) => run::<crate::backend::Cuda>(ctx, &p, &d),
+        }
+    }
+}
+
+fn run<B: Backend>(
+    ctx: &StageContext,
+    p: &InterpolateParams,
+    device: &B::Device,
+) -> anyhow::Result<Value> {
+    let (dir_a, dir_b) = (model_dir(ctx, "model_a")?, model_dir(ctx, "model_b")?);
+    let (a, labels, enc) = load_trained::<B>(&dir_a, &p.labels, device)?;
+    let (b, labels_b, _) = load_trained::<B>(&dir_b, &p.labels, device)?;
+    anyhow::ensure!(
+        labels == labels_b && same_shapes(&a.model, &b.model),
+        "{} and {} differ in architecture or labels: there is no straight path between them",
+        dir_a.display(),
+        dir_b.display()
+    );
+    let alphas = interior(&p.alphas);
+    let sets = p
+        .eval_sets
+        .iter()
+        .map(|s| Ok((s, eval_set(ctx, s, p.max_examples)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let total: usize = alphas.len() * sets.iter().map(|(_, d)| d.examples.len()).sum::<usize>();
+    let out = ctx.out_dir.join("path");
+    std::fs::create_dir_all(&out)?;
+    let mut curves: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut per_set: Vec<(Vec<f32>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); sets.len()];
+    let mut done = 0u64;
+    for &alpha in &alphas {
+        anyhow::ensure!(!ctx.cancelled(), "interrupted at alpha {alpha}");
+        let model = lerp(&a.model, &b.model, alpha);
+        for (k, (set, ds)) in sets.iter().enumerate() {
+            let r = evaluate(&model, &labels, &enc, ds, p.batch_size, device, &|_, _| {})?;
+            let correct: Vec<usize> = r
+                .gold
+                .iter()
+                .zip(&r.predicted)
+                .map(|(g, q)| usize::from(g == q))
+                .collect();
+            per_set[k].0.extend_from_slice(&r.losses);
+            per_set[k].1.extend(correct);
+            if curves.len() <= k {
+                curves.push((set.name.clone(), Vec::new(), Vec::new()));
+            }
+            curves[k]
+                .1
+                .push(r.metrics["loss"].as_f64().unwrap_or(f64::NAN));
+            curves[k]
+                .2
+                .push(r.metrics["accuracy"].as_f64().unwrap_or(f64::NAN));
+            done += ds.examples.len() as u64;
+            ctx.progress(done, total as u64);
+        }
+    }
+    let mut metrics = serde_json::Map::new();
+    for (k, (set, ds)) in sets.iter().enumerate() {
+        let n = ds.examples.len();
+        let (losses, correct) = &per_set[k];
+        crate::tensorfile::write(
+            &out.join(format!("{}.safetensors", set.name)),
+            &[
+                Entry::f32("loss", vec![alphas.len(), n], losses),
+                Entry::i64("correct", vec![alphas.len(), n], correct),
+            ],
+            &[("alphas", serde_json::to_string(&alphas)?)],
+        )?;
+        let (_, loss, acc) = &curves[k];
+        metrics.insert(
+            set.name.clone(),
+            json!({"alphas": alphas, "loss": loss, "accuracy": acc, "examples": n}),
+        );
+    }
+    let loss_max = curves
+        .iter()
+        .flat_map(|c| c.1.iter().copied())
+        .fold(f64::NEG_INFINITY, f64::max);
+    Ok(json!({"sets": metrics, "forward_passes": total, "loss_max": loss_max}))
+}

@@ -1,0 +1,184 @@
+//! Interpolation, barriers and clustering through `basins run`, on a tiny generated study:
+//! endpoints come from the evaluate nodes (never recomputed per pair), barrier matrices are
+//! well formed, every model is clustered, and changing only the alpha grid reruns only what
+//! depends on it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{ids, set};
+use serde_json::Value;
+
+const MANIFEST: &str = r#"[study]
+name = "basins"
+cache = "cache"
+
+[models.tiny]
+builtin = { layers = 1, hidden = 32, heads = 2, intermediate = 64, max_position = 64 }
+pretrain = { steps = 60, batch_size = 16, lr = 2e-3, seed = 0, sentences = 400 }
+
+[tasks.nli]
+format = "generated"
+generate = { generator = "nli", seed = 0, train = 160, eval = 60, shortcut_share = 0.8 }
+labels = ["entailment", "non-entailment"]
+
+[diagnostics.hans]
+task = "nli"
+format = "generated"
+generate = { generator = "hans", seed = 1, per_subcase = 2 }
+
+[finetune]
+model = "tiny"
+tasks = ["nli"]
+seeds = "0..4"
+lr = 3e-3
+batch_size = 16
+max_steps = 20
+max_len = 48
+
+[interpolate]
+pairs = "all"
+alphas = { linspace = [0.0, 1.0, 5] }
+max_examples = 40
+
+[cluster]
+eval = "nli.eval"
+k = 2
+"#;
+
+fn basins(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn output_json(dir: &Path, node: &str, name: &str) -> Value {
+    let v = basins(dir, &["show", "m.toml", node, "--json"]);
+    let path = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("{node} has no {name}"))["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn paths_barriers_and_clusters_from_a_generated_study() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("m.toml"), MANIFEST).unwrap();
+    let first = basins(d, &["run", "m.toml", "--json"]);
+    assert_eq!(set(&first, "executed").len(), 2 + 1 + 4 + 4 + 6 + 1 + 1 + 1);
+
+    // A path node evaluates only the interior alphas (3 of 5), on the first 40 examples of
+    // each set.
+    let path = basins(d, &["show", "m.toml", "interpolate/nli/0~3", "--json"]);
+    assert_eq!(path["metrics"]["forward_passes"], 3 * (40 + 40));
+    assert_eq!(
+        path["metrics"]["sets"]["nli.eval"]["alphas"],
+        serde_json::json!([0.25, 0.5, 0.75])
+    );
+
+    let b = output_json(d, "barriers/nli", "barriers.json");
+    let seeds = b["seeds"].as_array().unwrap().len();
+    assert_eq!(seeds, 4);
+    for set_name in ["nli.eval", "hans"] {
+        let s = &b["sets"][set_name];
+        assert_eq!(s["alphas"], serde_json::json!([0.0, 0.25, 0.5, 0.75, 1.0]));
+        // The curve's ends are the models' own evaluations.
+        let ev0 = basins(d, &["show", "m.toml", "evaluate/nli/seed=0", "--json"]);
+        let ev3 = basins(d, &["show", "m.toml", "evaluate/nli/seed=3", "--json"]);
+        let curve = s["curves"]["0~3"]["loss"].as_array().unwrap();
+        let close = |a: &Value, b: &Value| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6;
+        assert!(close(&curve[0], &ev0["metrics"]["sets"][set_name]["loss"]));
+        assert!(close(&curve[4], &ev3["metrics"]["sets"][set_name]["loss"]));
+        for kind in ["convexity", "endpoint", "accuracy"] {
+            let m = &s["matrices"][kind];
+            for i in 0..seeds {
+                assert_eq!(m["value"][i][i], 0.0);
+                for j in 0..seeds {
+                    let v = m["value"][i][j].as_f64().unwrap();
+                    assert!(v >= 0.0 && v.is_finite(), "{kind} ({i}, {j}) = {v}");
+                    assert_eq!(m["value"][i][j], m["value"][j][i]);
+                    let (lo, hi) = (
+                        m["ci_low"][i][j].as_f64().unwrap(),
+                        m["ci_high"][i][j].as_f64().unwrap(),
+                    );
+                    assert!(
+                        lo <= v + 1e-9 && v <= hi + 1e-9,
+                        "{kind}: {lo} <= {v} <= {hi}"
+                    );
+                }
+            }
+            // The convexity barrier is never below the endpoint barrier.
+        }
+        for i in 0..seeds {
+            for j in 0..seeds {
+                let conv = s["matrices"]["convexity"]["value"][i][j].as_f64().unwrap();
+                let end = s["matrices"]["endpoint"]["value"][i][j].as_f64().unwrap();
+                assert!(conv + 1e-12 >= end);
+            }
+        }
+    }
+
+    let c = output_json(d, "cluster/nli", "cluster.json");
+    assert_eq!(c["k"], 2);
+    let a = c["assignments"].as_array().unwrap();
+    assert_eq!(a.len(), seeds, "every model is clustered");
+    assert!(a.iter().all(|x| x.as_u64().unwrap() < 2));
+    assert_eq!(
+        c["sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .sum::<u64>(),
+        4
+    );
+    assert_eq!(c["embedding"].as_array().unwrap().len(), seeds);
+    let mut order: Vec<u64> = c["dendrogram"]["order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    order.sort();
+    assert_eq!(order, vec![0, 1, 2, 3]);
+    assert!(c["stability"]["replicates"].as_u64().unwrap() > 0);
+
+    // Changing only the alpha grid reruns the paths and the barriers; the cluster and the
+    // diagnostics rerun only if their input's content changed (early cutoff); nothing else.
+    let text = std::fs::read_to_string(d.join("m.toml")).unwrap();
+    std::fs::write(
+        d.join("m.toml"),
+        text.replace("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 3]"),
+    )
+    .unwrap();
+    let second = basins(d, &["run", "m.toml", "--json"]);
+    let executed = set(&second, "executed");
+    let mut must: Vec<String> = vec!["barriers/nli".into()];
+    for (x, y) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {
+        must.push(format!("interpolate/nli/{x}~{y}"));
+    }
+    let may = ids(&["cluster/nli", "diagnostics/nli"]);
+    assert!(must.iter().all(|m| executed.contains(m)), "{executed:?}");
+    assert!(
+        executed.iter().all(|e| must.contains(e) || may.contains(e)),
+        "{executed:?}"
+    );
+}
