@@ -96,6 +96,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the study, then copy its report (index.html, report.json, CSVs) into a folder.
+    Report {
+        manifest: PathBuf,
+        /// Where to write it (default: `report/` beside the manifest).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Open index.html in the desktop's browser afterwards.
+        #[arg(long)]
+        open: bool,
+        #[arg(long, short, default_value_t = default_jobs())]
+        jobs: usize,
+    },
     /// Show what would run and why, without running.
     Plan {
         manifest: PathBuf,
@@ -336,6 +348,31 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Report {
+            manifest,
+            out,
+            open: open_page,
+            jobs,
+        } => {
+            let study = open(&manifest)?;
+            let opts = RunOptions {
+                jobs,
+                gpus: vec![],
+                keep_going: false,
+                only: None,
+            };
+            let code = cmd_run(&study, opts, study.manifest.study.executor, false)?;
+            if code != exit::OK {
+                return Ok(code);
+            }
+            let out = out.unwrap_or_else(|| {
+                manifest
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("report")
+            });
+            write_report(&study, &out, open_page)
+        }
         Command::Show {
             manifest,
             node,
@@ -501,6 +538,41 @@ fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> a
     } else {
         exit::FAILED
     })
+}
+
+/// Copy the report node's outputs into `out` (replacing what an earlier report put there).
+fn write_report(study: &Study, out: &std::path::Path, open_page: bool) -> anyhow::Result<u8> {
+    let r = match ops::show(study, "report") {
+        Ok(r) => r,
+        Err(EngineError::NoSuchNode { .. }) => {
+            eprintln!("error: the study has no [report] section, so there is no report to write");
+            return Ok(exit::BAD_INPUT);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for o in &r.outputs {
+        let dest = out.join(&o.name);
+        let _ = std::fs::remove_file(&dest);
+        std::fs::copy(&o.path, &dest).with_context(|| format!("writing {}", dest.display()))?;
+        // Cache objects are read-only; the user's copy need not be.
+        let mut perm = std::fs::metadata(&dest)?.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(&dest, perm)?;
+    }
+    let index = out.join("index.html");
+    println!("{}", index.display());
+    if open_page {
+        let status = std::process::Command::new("xdg-open").arg(&index).status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!(
+                "could not open a browser (xdg-open); open {} yourself",
+                index.display()
+            );
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn cmd_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<u8> {

@@ -182,3 +182,109 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
         "{executed:?}"
     );
 }
+
+/// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn the_report_is_written_and_renders_in_a_browser() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(
+        d.join("m.toml"),
+        format!("{MANIFEST}\n[report]\ntitle = \"a <tiny> study\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(d)
+        .args(["report", "m.toml", "--out", "rep"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["index.html", "report.json", "clusters.csv"] {
+        assert!(d.join("rep").join(f).exists(), "{f}");
+    }
+    let html = std::fs::read_to_string(d.join("rep/index.html")).unwrap();
+    assert!(
+        html.contains("<title>a &lt;tiny&gt; study</title>"),
+        "titles are escaped"
+    );
+    assert!(!html.contains("<script"));
+    // Self-contained: the only URLs are SVG's namespace name.
+    assert!(!html.contains("https://"));
+    assert_eq!(
+        html.matches("http://").count(),
+        html.matches("http://www.w3.org/2000/svg").count()
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(d.join("rep/report.json")).unwrap()).unwrap();
+    let tests = &report["tasks"]["nli"]["tests"];
+    assert_eq!(tests["hans"]["scores"].as_array().unwrap().len(), 4);
+    assert!(tests["hans"]["primary"]
+        .as_str()
+        .unwrap()
+        .contains("lexical_overlap"));
+    let csv = std::fs::read_to_string(d.join("rep/clusters.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4);
+    assert!(csv.starts_with("task,seed,cluster,coordinate_1,coordinate_2,hans,nli.eval\n"));
+
+    let Some(browser) = chromium() else {
+        eprintln!("NOTE: no chromium on this machine; the browser rendering check did not run");
+        return;
+    };
+    let url = format!("file://{}", d.join("rep/index.html").display());
+    let shot = d.join("shot.png");
+    let run = |extra: &[&str]| {
+        Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--window-size=1200,1600",
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let dom = run(&["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("id=\"summary-nli\""),
+        "the page did not render: {dom}"
+    );
+    assert!(dom.matches("<svg").count() >= 4);
+    let shot_arg = format!("--screenshot={}", shot.display());
+    let s = run(&[&shot_arg]);
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1200, 1600));
+    assert!(
+        png.len() > 10_000,
+        "a blank page compresses to almost nothing: {} bytes",
+        png.len()
+    );
+}

@@ -23,9 +23,9 @@ pub const KINDS: [&str; 3] = ["convexity", "endpoint", "accuracy"];
 #[derive(Debug, Clone)]
 pub struct Path {
     pub alphas: Vec<f64>,
-    /// [alpha][example]
+    /// Indexed `[alpha][example]`.
     pub loss: Vec<Vec<f32>>,
-    /// [alpha][example]: 1 if the prediction was right.
+    /// Indexed `[alpha][example]`: 1 if the prediction was right.
     pub correct: Vec<Vec<u8>>,
 }
 

@@ -35,6 +35,8 @@ pub mod kinds;
 pub mod model;
 pub mod outputs;
 pub mod pretrain;
+pub mod report;
+pub mod stats;
 pub mod tensorfile;
 pub mod text;
 pub mod train;
@@ -54,5 +56,6 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::InterpolateKind));
     r.register(Arc::new(kinds::BarriersKind));
     r.register(Arc::new(kinds::ClusterKind));
+    r.register(Arc::new(kinds::ReportKind));
     r
 }

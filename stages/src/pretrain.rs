@@ -1,9 +1,9 @@
 //! Masked-language-model pretraining of a small BERT on generated sentences, so that every
 //! finetuned model of a study starts from one shared pretrained init, as in the paper (where
-//! all runs start from Google's BERT-base). BERT's recipe: 15% of tokens chosen, of those 80%
-//! replaced by [MASK], 10% by a random word, 10% kept; the decoder shares the word embeddings.
-//! Sentence pairs (two random sentences, token types 0 and 1) so the type embeddings the
-//! finetuned NLI models use are trained too.
+//! all runs start from Google's BERT-base). BERT's recipe: 15% of word tokens chosen, of those
+//! 80% replaced by `[MASK]`, 10% by a random word, 10% kept; the decoder shares the word
+//! embeddings. Inputs are related sentence pairs from the generators (token types 0 and 1),
+//! so the type embeddings the finetuned NLI models use are trained too.
 
 use std::path::Path;
 

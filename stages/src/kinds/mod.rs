@@ -10,6 +10,7 @@ mod finetune;
 mod generate;
 mod interpolate;
 mod pretrain;
+mod report;
 
 pub use barriers::BarriersKind;
 pub use cluster::ClusterKind;
@@ -19,6 +20,7 @@ pub use finetune::FinetuneKind;
 pub use generate::GenerateKind;
 pub use interpolate::InterpolateKind;
 pub use pretrain::PretrainKind;
+pub use report::ReportKind;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

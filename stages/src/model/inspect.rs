@@ -72,7 +72,7 @@ pub struct Prediction {
     pub tokens: usize,
     pub probabilities: Vec<(String, f32)>,
     pub predicted: String,
-    /// Final hidden states, one row per token ([CLS] first), when asked for.
+    /// Final hidden states, one row per token (`[CLS]` first), when asked for.
     pub hidden: Option<Vec<Vec<f32>>>,
 }
 

@@ -1,0 +1,373 @@
+//! The study report: one self-contained HTML page (inline SVG, no script, no network) with,
+//! per task, the barrier heatmap in dendrogram order with cluster bands, the interpolation
+//! curves within and between clusters, each diagnostic score against the spectral coordinate,
+//! and a per-cluster table with tests; then the study's settings and provenance. Everything
+//! shown is also in `report.json` and CSV files.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::diagnostics::spread;
+use crate::stats::{mann_whitney, pearson, permutation};
+
+/// Colours for clusters (colour-blind safe, Okabe-Ito).
+const PALETTE: [&str; 8] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
+];
+
+fn colour(c: usize) -> &'static str {
+    PALETTE[c % PALETTE.len()]
+}
+
+/// Escape text for HTML and SVG.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One task's analysis, as the report stage reads it from its inputs.
+pub struct TaskInputs<'a> {
+    pub task: &'a str,
+    pub barriers: &'a Value,
+    pub cluster: &'a Value,
+    pub diagnostics: Option<&'a Value>,
+}
+
+/// Per-cluster statistics of every diagnostic set's primary score, and Pearson r of each
+/// score against the spectral coordinate.
+pub fn cluster_tests(t: &TaskInputs) -> Value {
+    let seeds: Vec<u64> = serde_json::from_value(t.cluster["seeds"].clone()).unwrap_or_default();
+    let assign: Vec<usize> =
+        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
+    let coord: Vec<f64> = t.cluster["embedding"]
+        .as_array()
+        .map(|e| e.iter().map(|p| p[0].as_f64().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    let k = assign.iter().max().map_or(0, |m| m + 1);
+    let mut sets = serde_json::Map::new();
+    let Some(diag) = t.diagnostics else {
+        return json!({});
+    };
+    for (name, set) in diag["sets"].as_object().into_iter().flatten() {
+        let score: Vec<f64> = seeds
+            .iter()
+            .map(|s| {
+                set["per_model"][s.to_string()]["primary"]["value"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        let per_cluster: Vec<Value> = (0..k)
+            .map(|c| {
+                let v: Vec<f64> = (0..seeds.len())
+                    .filter(|&i| assign[i] == c)
+                    .map(|i| score[i])
+                    .collect();
+                spread(&v)
+            })
+            .collect();
+        // Two clusters: one against the other; more: each against the rest.
+        let comparisons: Vec<Value> = (0..k)
+            .filter(|&c| k > 2 || c == 0)
+            .filter(|_| k >= 2)
+            .map(|c| {
+                let inside: Vec<f64> = (0..seeds.len()).filter(|&i| assign[i] == c).map(|i| score[i]).collect();
+                let outside: Vec<f64> = (0..seeds.len()).filter(|&i| assign[i] != c).map(|i| score[i]).collect();
+                json!({
+                    "cluster": c,
+                    "against": if k == 2 { "cluster 1".to_string() } else { "the rest".to_string() },
+                    "mann_whitney": mann_whitney(&inside, &outside),
+                    "permutation_p": permutation(&inside, &outside, 10_000, 0),
+                })
+            })
+            .collect();
+        sets.insert(
+            name.clone(),
+            json!({
+                "primary": set["primary"],
+                "scores": score,
+                "per_cluster": per_cluster,
+                "comparisons": comparisons,
+                "pearson_vs_coordinate": pearson(&coord, &score),
+            }),
+        );
+    }
+    Value::Object(sets)
+}
+
+/// The barrier matrix of the clustering's eval set and definition, in dendrogram order.
+fn heatmap(t: &TaskInputs) -> String {
+    let set = t.cluster["eval"].as_str().unwrap_or_default();
+    let kind = t.cluster["barrier"].as_str().unwrap_or("convexity");
+    let m = &t.barriers["sets"][set]["matrices"][kind]["value"];
+    let seeds: Vec<u64> = serde_json::from_value(t.cluster["seeds"].clone()).unwrap_or_default();
+    let order: Vec<u64> =
+        serde_json::from_value(t.cluster["dendrogram"]["order"].clone()).unwrap_or_default();
+    let assign: Vec<usize> =
+        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
+    let pos = |s: u64| seeds.iter().position(|&x| x == s).unwrap_or(0);
+    let n = order.len();
+    let max = (0..n)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .filter_map(|(i, j)| m[i][j].as_f64())
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
+    let cell = (360 / n.max(1)).clamp(6, 40);
+    let (left, top) = (60, 30);
+    let size = left + cell * n + 120;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{}\" role=\"img\" aria-label=\"barrier heatmap\">",
+        top + cell * n + 40
+    );
+    for (r, &a) in order.iter().enumerate() {
+        let (x, y) = (left + r * cell, top + r * cell);
+        let c = colour(assign[pos(a)]);
+        let _ = write!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"{cell}\" height=\"8\" fill=\"{c}\"/>",
+            top - 12
+        );
+        let _ = write!(
+            s,
+            "<rect x=\"{}\" y=\"{y}\" width=\"8\" height=\"{cell}\" fill=\"{c}\"/>",
+            left - 12
+        );
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{a}</text>",
+            left - 16,
+            y + cell / 2 + 3
+        );
+        for (q, &b) in order.iter().enumerate() {
+            let v = m[pos(a)][pos(b)].as_f64();
+            let fill = match v {
+                Some(v) => {
+                    let t = (v / max).clamp(0.0, 1.0);
+                    let g = (255.0 * (1.0 - t)) as u8;
+                    format!("rgb(255,{g},{g})")
+                }
+                None => "#ddd".into(),
+            };
+            let title = v.map_or("not interpolated".into(), |v| format!("{v:.4}"));
+            let _ = write!(
+                s,
+                "<rect x=\"{}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ccc\" stroke-width=\"0.5\"><title>{a} ~ {b}: {title}</title></rect>",
+                left + q * cell
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" font-size=\"11\">{kind} barrier on {}, 0 (white) to {max:.3} (red)</text></svg>",
+        left,
+        top + cell * n + 20,
+        esc(set)
+    );
+    s
+}
+
+/// Loss along every path of the clustering's eval set, within clusters in blue, between in
+/// red.
+fn curves(t: &TaskInputs) -> String {
+    let set = t.cluster["eval"].as_str().unwrap_or_default();
+    let b = &t.barriers["sets"][set];
+    let alphas: Vec<f64> = serde_json::from_value(b["alphas"].clone()).unwrap_or_default();
+    let seeds: Vec<u64> = serde_json::from_value(t.cluster["seeds"].clone()).unwrap_or_default();
+    let assign: Vec<usize> =
+        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
+    let pos = |s: u64| seeds.iter().position(|&x| x == s).unwrap_or(0);
+    let paths: Vec<(bool, Vec<f64>)> = b["curves"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(pair, c)| {
+            let (x, y) = pair.split_once('~')?;
+            let same = assign[pos(x.parse().ok()?)] == assign[pos(y.parse().ok()?)];
+            Some((same, serde_json::from_value(c["loss"].clone()).ok()?))
+        })
+        .collect();
+    let (lo, hi) = paths
+        .iter()
+        .flat_map(|p| p.1.iter().copied())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (w, h, pad) = (420.0, 240.0, 40.0);
+    let span = (hi - lo).max(1e-9);
+    let px = |a: f64| pad + a * (w - 2.0 * pad);
+    let py = |v: f64| h - pad - (v - lo) / span * (h - 2.0 * pad);
+    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"interpolation curves\">");
+    let _ = write!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#444\"/>",
+        h - pad,
+        w - pad,
+        h - pad
+    );
+    let _ = write!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"#444\"/>",
+        h - pad
+    );
+    for (same, loss) in &paths {
+        let pts: Vec<String> = alphas
+            .iter()
+            .zip(loss)
+            .map(|(a, v)| format!("{:.1},{:.1}", px(*a), py(*v)))
+            .collect();
+        let c = if *same { "#0072B2" } else { "#D55E00" };
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-opacity=\"0.6\"/>",
+            pts.join(" ")
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{pad}\" y=\"16\" font-size=\"11\">loss on {} vs alpha ({lo:.3} to {hi:.3}); blue: same cluster, red: different</text>\
+         <text x=\"{pad}\" y=\"{}\" font-size=\"10\">0</text><text x=\"{}\" y=\"{}\" font-size=\"10\">1</text></svg>",
+        esc(set),
+        h - pad + 14.0,
+        w - pad - 4.0,
+        h - pad + 14.0
+    );
+    s
+}
+
+/// Each model's score on one set against its spectral coordinate, coloured by cluster.
+fn scatter(t: &TaskInputs, set: &str, tests: &Value) -> String {
+    let assign: Vec<usize> =
+        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
+    let coord: Vec<f64> = t.cluster["embedding"]
+        .as_array()
+        .map(|e| e.iter().map(|p| p[0].as_f64().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    let score: Vec<f64> = serde_json::from_value(tests[set]["scores"].clone()).unwrap_or_default();
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, (hi - lo).max(1e-9))
+    };
+    let ((xl, xs), (yl, ys)) = (range(&coord), range(&score));
+    let (w, h, pad) = (300.0, 220.0, 36.0);
+    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"score vs coordinate\">");
+    let _ = write!(
+        s,
+        "<rect x=\"{pad}\" y=\"{pad}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>",
+        w - 2.0 * pad,
+        h - 2.0 * pad
+    );
+    for i in 0..coord.len().min(score.len()) {
+        let x = pad + (coord[i] - xl) / xs * (w - 2.0 * pad);
+        let y = h - pad - (score[i] - yl) / ys * (h - 2.0 * pad);
+        let _ = write!(
+            s,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\"/>",
+            colour(assign[i])
+        );
+    }
+    let r = &tests[set]["pearson_vs_coordinate"];
+    let label = match (r["r"].as_f64(), r["p"].as_f64()) {
+        (Some(r), Some(p)) => format!("Pearson r = {r:.3} (p = {p:.3})"),
+        _ => "Pearson r undefined".into(),
+    };
+    let _ = write!(
+        s,
+        "<text x=\"{pad}\" y=\"20\" font-size=\"11\">{}: {label}</text><text x=\"{pad}\" y=\"{}\" font-size=\"10\">spectral coordinate</text></svg>",
+        esc(set),
+        h - 10.0
+    );
+    s
+}
+
+fn table(tests: &Value, k: usize) -> String {
+    let mut s = String::from("<table><tr><th>set</th><th>score</th>");
+    for c in 0..k {
+        let _ = write!(s, "<th>cluster {c}: mean &plusmn; sd (n)</th>");
+    }
+    s.push_str(
+        "<th>Mann-Whitney p</th><th>permutation p</th><th>Pearson r vs coordinate</th></tr>",
+    );
+    let f = |v: &Value| v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.3}"));
+    for (name, t) in tests.as_object().into_iter().flatten() {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td>",
+            esc(name),
+            esc(t["primary"].as_str().unwrap_or(""))
+        );
+        for c in 0..k {
+            let p = &t["per_cluster"][c];
+            let _ = write!(
+                s,
+                "<td>{} &plusmn; {} ({})</td>",
+                f(&p["mean"]),
+                f(&p["std"]),
+                p["n"]
+            );
+        }
+        let first = &t["comparisons"][0];
+        let _ = write!(
+            s,
+            "<td>{}</td><td>{}</td><td>{} (p {})</td></tr>",
+            f(&first["mann_whitney"]["p"]),
+            f(&first["permutation_p"]),
+            f(&t["pearson_vs_coordinate"]["r"]),
+            f(&t["pearson_vs_coordinate"]["p"])
+        );
+    }
+    s.push_str("</table>");
+    s
+}
+
+/// The whole page.
+pub fn html(
+    title: &str,
+    tasks: &[(TaskInputs, Value)],
+    config: &Value,
+    provenance: &Value,
+) -> String {
+    let mut s = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:4px 8px;font-size:13px}}\
+         .row{{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}}pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}}\
+         </style></head><body><h1>{t}</h1>",
+        t = esc(title)
+    );
+    for (t, tests) in tasks {
+        let k = t.cluster["k"].as_u64().unwrap_or(0) as usize;
+        let sizes = &t.cluster["sizes"];
+        let _ = write!(
+            s,
+            "<h2>Task {}</h2><p id=\"summary-{0}\">{k} basin(s) of sizes {sizes} by {} clustering of the {} barrier on {}; silhouette {}; stability (mean adjusted Rand index over {} bootstrap replicates) {}.</p>",
+            esc(t.task),
+            esc(t.cluster["method"].as_str().unwrap_or("")),
+            esc(t.cluster["barrier"].as_str().unwrap_or("")),
+            esc(t.cluster["eval"].as_str().unwrap_or("")),
+            t.cluster["silhouette"],
+            t.cluster["stability"]["replicates"],
+            t.cluster["stability"]["mean_ari"]
+        );
+        let _ = write!(s, "<div class=\"row\">{}{}</div>", heatmap(t), curves(t));
+        let _ = write!(
+            s,
+            "<h3>Diagnostics by basin</h3>{}<div class=\"row\">",
+            table(tests, k)
+        );
+        for name in tests.as_object().into_iter().flatten().map(|(n, _)| n) {
+            s.push_str(&scatter(t, name, tests));
+        }
+        s.push_str("</div>");
+    }
+    let _ = write!(
+        s,
+        "<h2>Study settings</h2><pre>{}</pre><h2>Provenance</h2><pre>{}</pre></body></html>",
+        esc(&serde_json::to_string_pretty(config).unwrap_or_default()),
+        esc(&serde_json::to_string_pretty(provenance).unwrap_or_default())
+    );
+    s
+}
