@@ -89,7 +89,7 @@ fn a_changed_param_reruns_only_that_node_and_its_descendants() {
     let plan = fx.json(&["why", "m.toml", "cluster/cola", "--json"]);
     let reasons = &plan[0]["reasons"];
     assert_eq!(reasons[0]["reason"], "param_changed", "{reasons}");
-    assert_eq!(reasons[0]["param"], "k.Fixed");
+    assert_eq!(reasons[0]["param"], "k.fixed");
     let run = fx.run(&[]);
     assert_eq!(
         set(&run, "executed"),

@@ -20,6 +20,11 @@ fn colour(c: usize) -> &'static str {
     PALETTE[c % PALETTE.len()]
 }
 
+/// A number to 3 decimals, or a dash.
+fn num(v: &Value) -> String {
+    v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.3}"))
+}
+
 /// Escape text for HTML and SVG.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -291,7 +296,7 @@ fn table(tests: &Value, k: usize) -> String {
     s.push_str(
         "<th>Mann-Whitney p</th><th>permutation p</th><th>Pearson r vs coordinate</th></tr>",
     );
-    let f = |v: &Value| v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.3}"));
+    let f = num;
     for (name, t) in tests.as_object().into_iter().flatten() {
         let _ = write!(
             s,
@@ -348,9 +353,9 @@ pub fn html(
             esc(t.cluster["method"].as_str().unwrap_or("")),
             esc(t.cluster["barrier"].as_str().unwrap_or("")),
             esc(t.cluster["eval"].as_str().unwrap_or("")),
-            t.cluster["silhouette"],
+            num(&t.cluster["silhouette"]),
             t.cluster["stability"]["replicates"],
-            t.cluster["stability"]["mean_ari"]
+            num(&t.cluster["stability"]["mean_ari"])
         );
         let _ = write!(s, "<div class=\"row\">{}{}</div>", heatmap(t), curves(t));
         let _ = write!(

@@ -25,7 +25,7 @@ impl StageKind for ReportKind {
         "report"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
