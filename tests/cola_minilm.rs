@@ -1,6 +1,7 @@
 //! Real data, real model, through the CLI: MiniLM finetuned on 512 CoLA examples reaches an
 //! in-domain dev MCC above 0; two seeds give different weights; the same seed in a fresh cache
-//! gives identical weights on CPU. Reads `../shared/data/cola/` (says so when it is absent).
+//! gives identical weights on CPU; three seeds go through interpolation, clustering and the
+//! report. Reads `../shared/data/cola/` (says so when it is absent).
 
 mod common;
 
@@ -107,6 +108,34 @@ fn minilm_on_cola_learns_and_seeds_behave() {
         s0,
         "the same seed must give identical weights on CPU"
     );
+    // The whole paper pipeline on real data and a real model: 3 seeds (two reused from above:
+    // the same recipe keys), a 3-point grid on the first 64 examples, clusters, report.
+    let study = "max_steps = 4\n\n[interpolate]\npairs = \"all\"\nalphas = [0.0, 0.5, 1.0]\nmax_examples = 64\n\n[cluster]\neval = \"cola.dev\"\nk = 2\n\n[report]\ntitle = \"CoLA, MiniLM\"";
+    let m3 = manifest(dir, "basins", "[0, 1, 2]", study);
+    let m3 = m3.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(dir)
+        .args(["report", m3, "--out", "report"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("report/index.html").exists());
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report/report.json")).unwrap()).unwrap();
+    let cola = &report["tasks"]["cola"];
+    assert_eq!(cola["tests"]["ood"]["primary"], "MCC");
+    assert_eq!(cola["tests"]["ood"]["scores"].as_array().unwrap().len(), 3);
+    assert_eq!(cola["sizes"].as_array().unwrap().len(), 2);
+    let ran = basins(dir, &["run", m3, "--json"]);
+    assert!(
+        ran["executed"].as_array().unwrap().is_empty(),
+        "a second run reuses everything"
+    );
+
     // Learning: 3 epochs over the 512 examples (1 epoch leaves MiniLM, like PyTorch, at the
     // majority class: see docs/performance.md).
     let m = manifest(dir, "learn", "[0]", "epochs = 3");

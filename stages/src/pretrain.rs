@@ -84,7 +84,7 @@ impl<B: Backend> MlmModel<B> {
 
     /// Logits over the vocabulary at the flat positions `at` ([batch * seq] indexing).
     fn forward(&self, input: &crate::model::BatchInput<B>, at: Tensor<B, 1, Int>) -> Tensor<B, 2> {
-        let hidden = self.bert.forward(input).hidden;
+        let hidden = self.bert.encode(input);
         let [b, s, h] = hidden.dims();
         let x = hidden.reshape([b * s, h]).select(0, at);
         let x = self.head.norm.forward(gelu(self.head.dense.forward(x)));

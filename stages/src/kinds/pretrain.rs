@@ -25,11 +25,16 @@ impl StageKind for PretrainKind {
     }
     /// Bump with any change to the corpus, the masking or the model.
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn uses_device(&self) -> bool {
         true
     }
+    /// Not bit-exact even on CPU: in burn 0.20.1 (autodiff over ndarray) the backward of a
+    /// log-softmax over the vocabulary gives gradients that differ in the last bits from run
+    /// to run (a probe: rows of 150 classes differ, rows of 2 do not; `max_dim`, `select`,
+    /// dropout and the tied decoder ruled out; see docs/performance.md). Judged by the
+    /// held-out masked-LM loss instead.
     fn verify_policy(&self) -> VerifyPolicy {
         VerifyPolicy::Tolerance {
             metrics: vec![("/held_out/loss".into(), 1e-3)],

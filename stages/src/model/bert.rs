@@ -134,6 +134,17 @@ impl<B: Backend> BertClassifier<B> {
     }
 
     pub fn forward(&self, input: &BatchInput<B>) -> Forward<B> {
+        let x = self.encode(input);
+        let [batch, _, hidden] = x.dims();
+        let cls = x.clone().slice([0..batch, 0..1]).reshape([batch, hidden]);
+        let pooled = tanh(self.pooler.forward(cls));
+        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        Forward { hidden: x, logits }
+    }
+
+    /// The final hidden states [batch, seq, hidden], without pooler and head (pretraining
+    /// reads every position; a head computed and thrown away would only cost time).
+    pub fn encode(&self, input: &BatchInput<B>) -> Tensor<B, 3> {
         let [batch, seq] = input.input_ids.dims();
         let device = input.input_ids.device();
         let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device)
@@ -155,13 +166,7 @@ impl<B: Backend> BertClassifier<B> {
         for layer in &self.layers {
             x = layer.forward(x, mask.clone());
         }
-        let cls = x
-            .clone()
-            .slice([0..batch, 0..1])
-            .reshape([batch, x.dims()[2]]);
-        let pooled = tanh(self.pooler.forward(cls));
-        let logits = self.classifier.forward(self.dropout.forward(pooled));
-        Forward { hidden: x, logits }
+        x
     }
 }
 
