@@ -8,80 +8,33 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ids, set};
+use common::{basins_json, ids, node_output, set};
 use serde_json::Value;
 
-const MANIFEST: &str = r#"[study]
-name = "basins"
-cache = "cache"
-
-[models.tiny]
-builtin = { layers = 1, hidden = 32, heads = 2, intermediate = 64, max_position = 64 }
-pretrain = { steps = 60, batch_size = 16, lr = 2e-3, seed = 0, sentences = 400 }
-
-[tasks.nli]
-format = "generated"
-generate = { generator = "nli", seed = 0, train = 160, eval = 60, shortcut_share = 0.8 }
-labels = ["entailment", "non-entailment"]
-
-[diagnostics.hans]
-task = "nli"
-format = "generated"
-generate = { generator = "hans", seed = 1, per_subcase = 2 }
-
-[finetune]
-model = "tiny"
-tasks = ["nli"]
-seeds = "0..4"
-lr = 3e-3
-batch_size = 16
-max_steps = 20
-max_len = 48
-
-[interpolate]
-pairs = "all"
-alphas = { linspace = [0.0, 1.0, 5] }
-max_examples = 40
-
-[cluster]
-eval = "nli.eval"
-k = 2
-"#;
+/// The generated study with 4 seeds, 20 steps at a higher rate (so the models differ), a
+/// 5-point grid on the first 40 examples, and clustering.
+fn manifest() -> String {
+    common::GENERATED
+        .replace("seeds = \"0..2\"", "seeds = \"0..4\"")
+        .replace("max_steps = 10", "max_steps = 20")
+        .replace("lr = 1e-3", "lr = 3e-3")
+        .replace("per_subcase = 3", "per_subcase = 2")
+        + "\n[interpolate]\npairs = \"all\"\nalphas = { linspace = [0.0, 1.0, 5] }\nmax_examples = 40\n\n[cluster]\neval = \"nli.eval\"\nk = 2\n"
+}
 
 fn basins(dir: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    basins_json(dir, args)
 }
 
 fn output_json(dir: &Path, node: &str, name: &str) -> Value {
-    let v = basins(dir, &["show", "m.toml", node, "--json"]);
-    let path = v["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("{node} has no {name}"))["path"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    serde_json::from_slice(&node_output(dir, node, name)).unwrap()
 }
 
 #[test]
 fn paths_barriers_and_clusters_from_a_generated_study() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    std::fs::write(d.join("m.toml"), MANIFEST).unwrap();
+    std::fs::write(d.join("m.toml"), manifest()).unwrap();
     let first = basins(d, &["run", "m.toml", "--json"]);
     assert_eq!(set(&first, "executed").len(), 2 + 1 + 4 + 4 + 6 + 1 + 1 + 1);
 
@@ -201,7 +154,7 @@ fn the_report_is_written_and_renders_in_a_browser() {
     let d = t.path();
     std::fs::write(
         d.join("m.toml"),
-        format!("{MANIFEST}\n[report]\ntitle = \"a <tiny> study\"\n"),
+        format!("{}\n[report]\ntitle = \"a <tiny> study\"\n", manifest()),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_basins"))

@@ -8,69 +8,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::set;
+use common::{basins_json, node_output, set, GENERATED as MANIFEST};
 use serde_json::Value;
 
-const MANIFEST: &str = r#"[study]
-name = "gen"
-cache = "cache"
-
-[models.tiny]
-builtin = { layers = 1, hidden = 32, heads = 2, intermediate = 64, max_position = 64 }
-pretrain = { steps = 60, batch_size = 16, lr = 2e-3, seed = 0, sentences = 400 }
-
-[tasks.nli]
-format = "generated"
-generate = { generator = "nli", seed = 0, train = 160, eval = 60, shortcut_share = 0.8 }
-labels = ["entailment", "non-entailment"]
-
-[diagnostics.hans]
-task = "nli"
-format = "generated"
-generate = { generator = "hans", seed = 1, per_subcase = 3 }
-
-[finetune]
-model = "tiny"
-tasks = ["nli"]
-seeds = "0..2"
-lr = 1e-3
-batch_size = 16
-max_steps = 10
-max_len = 48
-"#;
-
 fn run(dir: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
-        .current_dir(dir)
-        .args(["run", "m.toml", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    basins_json(dir, &["run", "m.toml", "--json"])
 }
 
 fn output(dir: &Path, node: &str, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
-        .current_dir(dir)
-        .args(["show", "m.toml", node, "--json"])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let path = v["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("{node} has no output {name}: {v}"))["path"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    std::fs::read_to_string(path).unwrap()
+    String::from_utf8(node_output(dir, node, name)).unwrap()
 }
 
 fn edit(dir: &Path, from: &str, to: &str) {

@@ -41,16 +41,28 @@ pub struct TaskInputs<'a> {
     pub diagnostics: Option<&'a Value>,
 }
 
+impl TaskInputs<'_> {
+    fn seeds(&self) -> Vec<u64> {
+        serde_json::from_value(self.cluster["seeds"].clone()).unwrap_or_default()
+    }
+
+    fn assignments(&self) -> Vec<usize> {
+        serde_json::from_value(self.cluster["assignments"].clone()).unwrap_or_default()
+    }
+
+    /// Each model's first spectral coordinate.
+    fn coordinate(&self) -> Vec<f64> {
+        self.cluster["embedding"]
+            .as_array()
+            .map(|e| e.iter().map(|p| p[0].as_f64().unwrap_or(0.0)).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Per-cluster statistics of every diagnostic set's primary score, and Pearson r of each
 /// score against the spectral coordinate.
 pub fn cluster_tests(t: &TaskInputs) -> Value {
-    let seeds: Vec<u64> = serde_json::from_value(t.cluster["seeds"].clone()).unwrap_or_default();
-    let assign: Vec<usize> =
-        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
-    let coord: Vec<f64> = t.cluster["embedding"]
-        .as_array()
-        .map(|e| e.iter().map(|p| p[0].as_f64().unwrap_or(0.0)).collect())
-        .unwrap_or_default();
+    let (seeds, assign, coord) = (t.seeds(), t.assignments(), t.coordinate());
     let k = assign.iter().max().map_or(0, |m| m + 1);
     let mut sets = serde_json::Map::new();
     let Some(diag) = t.diagnostics else {
@@ -108,11 +120,10 @@ fn heatmap(t: &TaskInputs) -> String {
     let set = t.cluster["eval"].as_str().unwrap_or_default();
     let kind = t.cluster["barrier"].as_str().unwrap_or("convexity");
     let m = &t.barriers["sets"][set]["matrices"][kind]["value"];
-    let seeds: Vec<u64> = serde_json::from_value(t.cluster["seeds"].clone()).unwrap_or_default();
+    let seeds = t.seeds();
     let order: Vec<u64> =
         serde_json::from_value(t.cluster["dendrogram"]["order"].clone()).unwrap_or_default();
-    let assign: Vec<usize> =
-        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
+    let assign = t.assignments();
     let pos = |s: u64| seeds.iter().position(|&x| x == s).unwrap_or(0);
     let n = order.len();
     let max = (0..n)
@@ -180,9 +191,8 @@ fn curves(t: &TaskInputs) -> String {
     let set = t.cluster["eval"].as_str().unwrap_or_default();
     let b = &t.barriers["sets"][set];
     let alphas: Vec<f64> = serde_json::from_value(b["alphas"].clone()).unwrap_or_default();
-    let seeds: Vec<u64> = serde_json::from_value(t.cluster["seeds"].clone()).unwrap_or_default();
-    let assign: Vec<usize> =
-        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
+    let seeds = t.seeds();
+    let assign = t.assignments();
     let pos = |s: u64| seeds.iter().position(|&x| x == s).unwrap_or(0);
     let paths: Vec<(bool, Vec<f64>)> = b["curves"]
         .as_object()
@@ -244,12 +254,7 @@ fn curves(t: &TaskInputs) -> String {
 
 /// Each model's score on one set against its spectral coordinate, coloured by cluster.
 fn scatter(t: &TaskInputs, set: &str, tests: &Value) -> String {
-    let assign: Vec<usize> =
-        serde_json::from_value(t.cluster["assignments"].clone()).unwrap_or_default();
-    let coord: Vec<f64> = t.cluster["embedding"]
-        .as_array()
-        .map(|e| e.iter().map(|p| p[0].as_f64().unwrap_or(0.0)).collect())
-        .unwrap_or_default();
+    let (assign, coord) = (t.assignments(), t.coordinate());
     let score: Vec<f64> = serde_json::from_value(tests[set]["scores"].clone()).unwrap_or_default();
     let range = |v: &[f64]| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);

@@ -219,3 +219,64 @@ pub fn minilm_dir() -> PathBuf {
     );
     d
 }
+
+/// A study that makes everything itself: generated NLI and HANS-style data, a tiny builtin
+/// BERT (pretrained for 60 steps), two seeds finetuned for 10 steps. Seconds to run.
+pub const GENERATED: &str = r#"[study]
+name = "gen"
+cache = "cache"
+
+[models.tiny]
+builtin = { layers = 1, hidden = 32, heads = 2, intermediate = 64, max_position = 64 }
+pretrain = { steps = 60, batch_size = 16, lr = 2e-3, seed = 0, sentences = 400 }
+
+[tasks.nli]
+format = "generated"
+generate = { generator = "nli", seed = 0, train = 160, eval = 60, shortcut_share = 0.8 }
+labels = ["entailment", "non-entailment"]
+
+[diagnostics.hans]
+task = "nli"
+format = "generated"
+generate = { generator = "hans", seed = 1, per_subcase = 3 }
+
+[finetune]
+model = "tiny"
+tasks = ["nli"]
+seeds = "0..2"
+lr = 1e-3
+batch_size = 16
+max_steps = 10
+max_len = 48
+"#;
+
+/// Run the real `basins` in `dir`; it must succeed and print JSON.
+pub fn basins_json(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run basins");
+    assert_success(&out, args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The bytes of one output file of a node of the study `m.toml` in `dir`.
+pub fn node_output(dir: &Path, node: &str, name: &str) -> Vec<u8> {
+    let v = basins_json(dir, &["show", "m.toml", node, "--json"]);
+    let path = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("{node} has no output {name}: {v}"))["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::read(path).unwrap()
+}
