@@ -157,16 +157,7 @@ fn the_report_is_written_and_renders_in_a_browser() {
         format!("{}\n[report]\ntitle = \"a <tiny> study\"\n", manifest()),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
-        .current_dir(d)
-        .args(["report", "m.toml", "--out", "rep"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::basins_ok(d, &["report", "m.toml", "--out", "rep"]);
     for f in ["index.html", "report.json", "clusters.csv"] {
         assert!(d.join("rep").join(f).exists(), "{f}");
     }

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::minilm_dir;
 use serde_json::Value;
@@ -103,16 +102,7 @@ fn minilm_on_cola_learns_and_seeds_behave() {
     let study = "max_steps = 4\n\n[interpolate]\npairs = \"all\"\nalphas = [0.0, 0.5, 1.0]\nmax_examples = 64\n\n[cluster]\neval = \"cola.dev\"\nk = 2\n\n[report]\ntitle = \"CoLA, MiniLM\"";
     let m3 = manifest(dir, "basins", "[0, 1, 2]", study);
     let m3 = m3.to_str().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
-        .current_dir(dir)
-        .args(["report", m3, "--out", "report"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::basins_ok(dir, &["report", m3, "--out", "report"]);
     assert!(dir.join("report/index.html").exists());
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.join("report/report.json")).unwrap()).unwrap();

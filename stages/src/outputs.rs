@@ -92,9 +92,9 @@ impl StoredSet {
                 "{}: `{n}` is not I64",
                 path.display()
             );
-            Ok(t.data()
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+            Ok(crate::tensorfile::i64_values(t.data())
+                .into_iter()
+                .map(|v| v as usize)
                 .collect())
         };
         let loss = crate::tensorfile::f32_values(st.tensor("loss")?.data());

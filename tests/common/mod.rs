@@ -250,14 +250,20 @@ max_steps = 10
 max_len = 48
 "#;
 
-/// Run the real `basins` in `dir`; it must succeed and print JSON.
-pub fn basins_json(dir: &Path, args: &[&str]) -> Value {
+/// Run the real `basins` in `dir`; it must succeed.
+pub fn basins_ok(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_basins"))
         .current_dir(dir)
         .args(args)
         .output()
         .expect("run basins");
     assert_success(&out, args);
+    out
+}
+
+/// Run the real `basins` in `dir`; it must succeed and print JSON.
+pub fn basins_json(dir: &Path, args: &[&str]) -> Value {
+    let out = basins_ok(dir, args);
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{args:?} printed no JSON ({e}): {}",

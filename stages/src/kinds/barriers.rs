@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::params;
 use crate::barriers::{Path, PathBarriers, KINDS};
 use crate::outputs::StoredSet;
-use crate::tensorfile::{f32_values, Entry};
+use crate::tensorfile::{f32_values, i64_values, Entry};
 
 /// Bootstrap replicates kept per pair for cluster stability (the CI uses all of them).
 pub const KEPT_REPLICATES: usize = 200;
@@ -44,9 +44,10 @@ impl StageKind for BarriersKind {
         let mut csv = String::from("set,a,b,kind,value,ci_low,ci_high\n");
         std::fs::create_dir_all(ctx.out_dir.join("replicates"))?;
         for set in &sets {
+            let ends = endpoints(ctx, &p.seeds, set)?;
             let mut results: Vec<((u64, u64), PathBarriers)> = Vec::new();
             for (i, &(a, b)) in p.pairs.iter().enumerate() {
-                let path = load_path(ctx, &p.alphas, a, b, set)?;
+                let path = load_path(ctx, &p.alphas, (a, b), set, &ends)?;
                 let seed = u64::from_le_bytes(
                     blake3::hash(format!("{set}/{a}~{b}").as_bytes()).as_bytes()[..8]
                         .try_into()
@@ -100,19 +101,40 @@ fn node_files<'a>(
     }
 }
 
+/// One model's per-example losses and correctness on a set: a path's endpoint.
+type Endpoint = (Vec<f32>, Vec<u8>);
+
+/// Every model's endpoint on `set`, read once from its evaluate node (each model ends
+/// seeds - 1 paths).
+fn endpoints(
+    ctx: &StageContext,
+    seeds: &[u64],
+    set: &str,
+) -> anyhow::Result<BTreeMap<u64, Endpoint>> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
+            let s = StoredSet::read(node, files, set)?;
+            let correct = s
+                .gold
+                .iter()
+                .zip(&s.predicted)
+                .map(|(g, q)| u8::from(g == q))
+                .collect();
+            Ok((seed, (s.loss, correct)))
+        })
+        .collect()
+}
+
 /// One path: the endpoints from the evaluate nodes, the interior from the interpolate node.
-fn load_path(ctx: &StageContext, grid: &[f64], a: u64, b: u64, set: &str) -> anyhow::Result<Path> {
-    let end = |seed: u64| -> anyhow::Result<(Vec<f32>, Vec<u8>)> {
-        let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
-        let s = StoredSet::read(node, files, set)?;
-        let correct = s
-            .gold
-            .iter()
-            .zip(&s.predicted)
-            .map(|(g, q)| u8::from(g == q))
-            .collect();
-        Ok((s.loss, correct))
-    };
+fn load_path(
+    ctx: &StageContext,
+    grid: &[f64],
+    (a, b): (u64, u64),
+    set: &str,
+    ends: &BTreeMap<u64, Endpoint>,
+) -> anyhow::Result<Path> {
     let (node, files) = node_files(ctx, &format!("path:{a}~{b}"))?;
     let key = format!("path/{set}.safetensors");
     let file = files
@@ -124,11 +146,9 @@ fn load_path(ctx: &StageContext, grid: &[f64], a: u64, b: u64, set: &str) -> any
     let [rows, n] = <[usize; 2]>::try_from(loss.shape())
         .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
     let loss = f32_values(loss.data());
-    let correct: Vec<u8> = st
-        .tensor("correct")?
-        .data()
-        .chunks_exact(8)
-        .map(|c| u8::from(c[0] != 0))
+    let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
+        .into_iter()
+        .map(|c| u8::from(c != 0))
         .collect();
     let interior = super::interpolate::interior(grid);
     anyhow::ensure!(
@@ -136,8 +156,8 @@ fn load_path(ctx: &StageContext, grid: &[f64], a: u64, b: u64, set: &str) -> any
         "{key}: {rows} alphas, the grid has {} inside (0, 1)",
         interior.len()
     );
-    let (la, ca) = end(a)?;
-    let (lb, cb) = end(b)?;
+    let (la, ca) = ends[&a].clone();
+    let (lb, cb) = ends[&b].clone();
     anyhow::ensure!(
         la.len() == n && lb.len() == n,
         "{set}: the endpoints were scored on {} and {} examples, the path on {n}",

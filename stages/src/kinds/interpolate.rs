@@ -81,13 +81,14 @@ fn run<B: Backend>(
     let total: usize = alphas.len() * sets.iter().map(|(_, d)| d.examples.len()).sum::<usize>();
     let out = ctx.out_dir.join("path");
     std::fs::create_dir_all(&out)?;
-    let mut curves: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    // Per set: mean loss and accuracy at each interior alpha.
+    let mut curves: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); sets.len()];
     let mut per_set: Vec<(Vec<f32>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); sets.len()];
     let mut done = 0u64;
     for &alpha in &alphas {
         anyhow::ensure!(!ctx.cancelled(), "interrupted at alpha {alpha}");
         let model = lerp(&a.model, &b.model, alpha);
-        for (k, (set, ds)) in sets.iter().enumerate() {
+        for (k, (_, ds)) in sets.iter().enumerate() {
             let r = evaluate(&model, &labels, &enc, ds, p.batch_size, device, &|_, _| {})?;
             let correct: Vec<usize> = r
                 .gold
@@ -97,14 +98,11 @@ fn run<B: Backend>(
                 .collect();
             per_set[k].0.extend_from_slice(&r.losses);
             per_set[k].1.extend(correct);
-            if curves.len() <= k {
-                curves.push((set.name.clone(), Vec::new(), Vec::new()));
-            }
             curves[k]
-                .1
+                .0
                 .push(r.metrics["loss"].as_f64().unwrap_or(f64::NAN));
             curves[k]
-                .2
+                .1
                 .push(r.metrics["accuracy"].as_f64().unwrap_or(f64::NAN));
             done += ds.examples.len() as u64;
             ctx.progress(done, total as u64);
@@ -122,7 +120,7 @@ fn run<B: Backend>(
             ],
             &[("alphas", serde_json::to_string(&alphas)?)],
         )?;
-        let (_, loss, acc) = &curves[k];
+        let (loss, acc) = &curves[k];
         metrics.insert(
             set.name.clone(),
             json!({"alphas": alphas, "loss": loss, "accuracy": acc, "examples": n}),
@@ -130,7 +128,7 @@ fn run<B: Backend>(
     }
     let loss_max = curves
         .iter()
-        .flat_map(|c| c.1.iter().copied())
+        .flat_map(|c| c.0.iter().copied())
         .fold(f64::NEG_INFINITY, f64::max);
     Ok(json!({"sets": metrics, "forward_passes": total, "loss_max": loss_max}))
 }
