@@ -136,6 +136,101 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
     );
 }
 
+/// A zoo of already finetuned checkpoints (here: the trained study's own finetune outputs,
+/// copied into a folder) is analysed without training, and gives the very barrier matrices the
+/// study that trained them gave.
+#[test]
+fn a_zoo_of_checkpoints_is_analysed_without_training() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("m.toml"), manifest()).unwrap();
+    basins(d, &["run", "m.toml", "--json"]);
+    let names = ["alpha", "bravo", "charlie", "delta"];
+    for (seed, name) in names.iter().enumerate() {
+        let dir = d.join("zoo").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = basins_json(
+            d,
+            &[
+                "show",
+                "m.toml",
+                &format!("finetune/nli/seed={seed}"),
+                "--json",
+            ],
+        );
+        for o in node["outputs"].as_array().unwrap() {
+            if let Some(f) = o["name"].as_str().unwrap().strip_prefix("model/") {
+                std::fs::copy(o["path"].as_str().unwrap(), dir.join(f)).unwrap();
+            }
+        }
+        assert!(dir.join("config.json").exists() && dir.join("model.safetensors").exists());
+    }
+    let trained = std::fs::read_to_string(d.join("m.toml")).unwrap();
+    let start = trained.find("[models.tiny]").unwrap();
+    let tasks = trained.find("[tasks.nli]").unwrap();
+    let finetune = trained.find("[finetune]").unwrap();
+    let interpolate = trained.find("[interpolate]").unwrap();
+    let zoo = format!(
+        "{}{}[zoo]\ntask = \"nli\"\ndir = \"zoo\"\n\n{}[report]\n",
+        trained[..start]
+            .replace("name = \"gen\"", "name = \"zoo\"")
+            .replace("cache = \"cache\"", "cache = \"zcache\""),
+        &trained[tasks..finetune],
+        &trained[interpolate..]
+    );
+    std::fs::write(d.join("zoo.toml"), zoo).unwrap();
+    let run = basins(d, &["run", "zoo.toml", "--json"]);
+    let executed = set(&run, "executed");
+    assert!(
+        executed.contains("evaluate/nli/model=alpha"),
+        "{executed:?}"
+    );
+    assert!(
+        executed.contains("interpolate/nli/alpha~delta"),
+        "{executed:?}"
+    );
+    assert!(
+        !executed
+            .iter()
+            .any(|e| e.starts_with("finetune/") || e.starts_with("pretrain/")),
+        "{executed:?}"
+    );
+    let show = |m: &str, node: &str, f: &str| -> Value {
+        let v = basins_json(d, &["show", m, node, "--json"]);
+        let path = v["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == f)
+            .unwrap()["path"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let (ours, theirs) = (
+        show("zoo.toml", "barriers/nli", "barriers.json"),
+        show("m.toml", "barriers/nli", "barriers.json"),
+    );
+    assert_eq!(
+        ours["sets"], theirs["sets"],
+        "same checkpoints, same barriers"
+    );
+    let c = show("zoo.toml", "cluster/nli", "cluster.json");
+    assert_eq!(c["names"], serde_json::json!(names));
+    common::basins_ok(d, &["report", "zoo.toml", "--out", "zrep"]);
+    let html = std::fs::read_to_string(d.join("zrep/index.html")).unwrap();
+    assert!(
+        html.contains(">charlie</text>"),
+        "members are named on the heatmap"
+    );
+    let csv = std::fs::read_to_string(d.join("zrep/clusters.csv")).unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("nli,0,alpha,"),
+        "{csv}"
+    );
+}
+
 /// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -183,7 +278,24 @@ fn the_report_is_written_and_renders_in_a_browser() {
         .contains("lexical_overlap"));
     let csv = std::fs::read_to_string(d.join("rep/clusters.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4);
-    assert!(csv.starts_with("task,seed,cluster,coordinate_1,coordinate_2,hans,nli.eval\n"));
+    assert!(csv.starts_with("task,seed,model,cluster,coordinate_1,coordinate_2,hans,nli.eval\n"));
+    // In-distribution accuracy is tested and correlated like each diagnostic, and the page sets
+    // the two correlations side by side.
+    assert_eq!(tests["nli.eval"]["in_distribution"], true);
+    let acc = &tests["nli.eval accuracy"];
+    assert_eq!(
+        (&acc["primary"], &acc["in_distribution"]),
+        (&"accuracy".into(), &true.into())
+    );
+    assert_eq!(acc["scores"].as_array().unwrap().len(), 4);
+    assert_eq!(tests["hans"]["in_distribution"], false);
+    // Pearson r is undefined (null) when a score is the same for every model.
+    let r = &acc["pearson_vs_coordinate"];
+    assert!(
+        r.is_null() || r["r"].as_f64().is_some_and(|r| r.abs() <= 1.0),
+        "{r}"
+    );
+    assert!(html.contains("id=\"id-vs-diagnostics\""));
 
     let Some(browser) = chromium() else {
         eprintln!("NOTE: no chromium on this machine; the browser rendering check did not run");

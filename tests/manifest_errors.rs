@@ -224,3 +224,76 @@ fn later_includes_win() {
         "the base's other keys are kept"
     );
 }
+
+#[test]
+fn a_zoo_and_a_finetune_section_exclude_each_other() {
+    let e = refuse(
+        "[report]",
+        "[zoo]\ntask = \"cola\"\ndir = \"data\"\n\n[report]",
+    );
+    has(
+        &e,
+        &["m.toml:33:1: `zoo`: a study either finetunes models ([finetune]) or analyses given ones ([zoo]), not both"],
+    );
+}
+
+/// A zoo names its folder; a missing folder, a folder without checkpoints and an unknown
+/// member are each refused at the key that says so.
+#[test]
+fn zoo_folders_and_members_are_checked() {
+    let zoo = |body: &str| {
+        let fx = Fixture::new();
+        let text = std::fs::read_to_string(fx.path("m.toml")).unwrap();
+        let start = text.find("[finetune]").unwrap();
+        let end = text.find("[interpolate]").unwrap();
+        let text = format!("{}[zoo]\n{body}\n\n{}", &text[..start], &text[end..]);
+        fx.write("m.toml", &text);
+        for m in ["b1", "b2"] {
+            std::fs::create_dir_all(fx.path(&format!("zoo/{m}"))).unwrap();
+            fx.write(&format!("zoo/{m}/config.json"), "{}");
+        }
+        let out = fx.cli(&["plan", "m.toml"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err, fx)
+    };
+    let (code, err, _) = zoo("task = \"cola\"\ndir = \"nowhere\"");
+    assert_eq!(code, Some(2), "{err}");
+    has(&err, &["m.toml:21:7: `zoo.dir`: cannot list", "nowhere"]);
+    let (code, err, _) = zoo("task = \"cola\"\ndir = \"data\"");
+    assert_eq!(code, Some(2), "{err}");
+    has(
+        &err,
+        &[
+            "`zoo.dir`",
+            "holds 0 checkpoint(s)",
+            "at least 2 checkpoints",
+        ],
+    );
+    let (code, err, _) = zoo("task = \"cola\"\ndir = \"zoo\"\nmembers = [\"b1\", \"b3\"]");
+    assert_eq!(code, Some(2), "{err}");
+    has(
+        &err,
+        &[
+            "m.toml:22:11: `zoo.members`",
+            "`b3` is not a subdirectory",
+            "expected: one of `b1`, `b2`",
+        ],
+    );
+    let (code, err, _) = zoo("task = \"qqp\"\ndir = \"zoo\"");
+    assert_eq!(code, Some(2), "{err}");
+    has(
+        &err,
+        &["m.toml:20:8: `zoo.task`: `qqp` does not name a task"],
+    );
+    // Well formed: planned with an evaluate node per member and no training.
+    let (code, err, fx) = zoo("task = \"cola\"\ndir = \"zoo\"");
+    assert_eq!(code, Some(0), "{err}");
+    let plan = fx.json(&["plan", "m.toml", "--json"]);
+    let text = plan.to_string();
+    assert!(text.contains("evaluate/cola/model=b1"), "{text}");
+    assert!(text.contains("interpolate/cola/b1~b2"), "{text}");
+    assert!(
+        !text.contains("finetune/") && !text.contains("pretrain/"),
+        "{text}"
+    );
+}

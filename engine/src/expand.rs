@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::manifest::{DataSource, EvalSet, Manifest, Model, PairSpec};
+use crate::manifest::{DataSource, EvalSet, Manifest, Model, Origin, PairSpec};
 
 /// Where a node's input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +59,9 @@ impl Node {
 /// Expand a manifest into its nodes, upstream before downstream.
 pub fn expand(m: &Manifest) -> Vec<Node> {
     let mut nodes = Vec::new();
-    let model_src = model_source(m, &mut nodes);
+    let base = base_model(m, &mut nodes);
     for task in &m.finetune.tasks {
-        expand_task(m, task, &model_src, &mut nodes);
+        expand_task(m, task, base.as_ref(), &mut nodes);
     }
     if let Some(r) = &m.report {
         let mut report = Node::new(
@@ -89,16 +89,22 @@ fn study_config(m: &Manifest) -> Value {
     json!({
         "backend": m.study.backend,
         "precision": m.study.precision,
-        "finetune": {"model": m.finetune.model, "tasks": m.finetune.tasks, "seeds": m.finetune.seeds, "hyper": m.finetune.hyper},
+        "finetune": match &m.finetune.origin {
+            Origin::Trained { model, hyper } => json!({"model": model, "tasks": m.finetune.tasks, "seeds": m.finetune.seeds, "hyper": hyper}),
+            Origin::Zoo { members, .. } => json!({"zoo": members, "tasks": m.finetune.tasks}),
+        },
         "interpolate": m.interpolate.as_ref().map(|i| json!({"pairs": i.pairs, "alphas": i.alphas.0, "eval": i.eval.as_ref().map(|e| e.iter().map(|x| x.name()).collect::<Vec<_>>()), "max_examples": i.max_examples})),
         "cluster": m.cluster,
         "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format}))).collect::<serde_json::Map<_, _>>(),
     })
 }
 
-fn model_source(m: &Manifest, nodes: &mut Vec<Node>) -> Source {
-    let name = &m.finetune.model;
-    match &m.models[name] {
+/// The base model a trained study finetunes (a `pretrain` node for a builtin one); none for a zoo.
+fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
+    let Origin::Trained { model: name, .. } = &m.finetune.origin else {
+        return None;
+    };
+    Some(match &m.models[name] {
         Model::Path(p) => Source::Dir(p.clone()),
         Model::Builtin { config, pretrain } => {
             let id = format!("pretrain/{name}");
@@ -109,7 +115,7 @@ fn model_source(m: &Manifest, nodes: &mut Vec<Node>) -> Source {
             ));
             Source::Node(id)
         }
-    }
+    })
 }
 
 /// The data a task or diagnostic reads: files, or a `generate/<name>` node.
@@ -216,8 +222,16 @@ fn finetune_id(task: &str, seed: u64) -> String {
     format!("finetune/{task}/seed={seed}")
 }
 
-fn evaluate_id(task: &str, seed: u64) -> String {
-    format!("evaluate/{task}/seed={seed}")
+fn evaluate_id(m: &Manifest, task: &str, seed: u64) -> String {
+    format!("evaluate/{task}/{}", m.finetune.member_id(seed))
+}
+
+/// Finetuned model `seed`: a finetune node's output, or a zoo member's directory.
+fn finetuned(m: &Manifest, task: &str, seed: u64) -> Source {
+    match &m.finetune.origin {
+        Origin::Trained { .. } => Source::Node(finetune_id(task, seed)),
+        Origin::Zoo { dir, members } => Source::Dir(dir.join(&members[seed as usize])),
+    }
 }
 
 /// Give a model node every eval set as an input (`eval:<name>`).
@@ -228,37 +242,20 @@ fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
     n
 }
 
-fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) {
+fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<Node>) {
     let t = &m.tasks[task];
-    let (train, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
-    // In-training evaluation (`eval_every`) reads the task's first eval split.
-    let dev = splits
-        .into_iter()
-        .next()
-        .filter(|_| m.finetune.hyper["eval_every"].as_u64().unwrap_or(0) > 0);
     let sets = eval_sets(m, task, nodes);
     let evals = eval_params(m, &sets);
+    if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
+        expand_finetune(m, task, base, hyper, nodes);
+    }
     let max_eval = m.interpolate.as_ref().and_then(|i| i.max_examples);
     let eval_batch = m.interpolate.as_ref().map_or(128, |i| i.batch_size);
-    let with_eval_inputs = |n: Node| with_eval_inputs(n, &sets);
-    let (ft, ev) = (|s| finetune_id(task, s), |s| evaluate_id(task, s));
     for &seed in &m.finetune.seeds {
-        let params = json!({
-            "task": task, "format": t.format, "labels": t.labels, "fields": t.fields,
-            "on_bad_row": t.on_bad_row, "max_examples": t.max_examples, "seed": seed, "hyper": m.finetune.hyper,
-        });
-        let mut n = Node::new(ft(seed), "finetune", params).input("model", model.clone());
-        if let Some(train) = &train {
-            n = n.input("train", train.clone());
-        }
-        if let Some((_, src)) = &dev {
-            n = n.input("dev", src.clone());
-        }
-        nodes.push(n);
         let params = json!({"eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});
-        nodes.push(with_eval_inputs(
-            Node::new(ev(seed), "evaluate", params).input("model", Source::Node(ft(seed))),
-        ));
+        let n = Node::new(evaluate_id(m, task, seed), "evaluate", params)
+            .input("model", finetuned(m, task, seed));
+        nodes.push(with_eval_inputs(n, &sets));
     }
     let cluster = expand_basins(m, task, &sets, &evals, nodes);
     let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
@@ -268,12 +265,41 @@ fn expand_task(m: &Manifest, task: &str, model: &Source, nodes: &mut Vec<Node>) 
         json!({"eval_sets": evals, "names": diag, "seeds": m.finetune.seeds}),
     );
     for &seed in &m.finetune.seeds {
-        d = d.input(format!("endpoint:{seed}"), Source::Node(ev(seed)));
+        d = d.input(
+            format!("endpoint:{seed}"),
+            Source::Node(evaluate_id(m, task, seed)),
+        );
     }
     if let Some(id) = cluster {
         d = d.input("cluster", Source::Node(id));
     }
     nodes.push(d);
+}
+
+/// One finetune node per seed, from the base model on the task's training data.
+fn expand_finetune(m: &Manifest, task: &str, base: &Source, hyper: &Value, nodes: &mut Vec<Node>) {
+    let t = &m.tasks[task];
+    let (train, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
+    // In-training evaluation (`eval_every`) reads the task's first eval split.
+    let dev = splits
+        .into_iter()
+        .next()
+        .filter(|_| hyper["eval_every"].as_u64().unwrap_or(0) > 0);
+    for &seed in &m.finetune.seeds {
+        let params = json!({
+            "task": task, "format": t.format, "labels": t.labels, "fields": t.fields,
+            "on_bad_row": t.on_bad_row, "max_examples": t.max_examples, "seed": seed, "hyper": hyper,
+        });
+        let mut n =
+            Node::new(finetune_id(task, seed), "finetune", params).input("model", base.clone());
+        if let Some(train) = &train {
+            n = n.input("train", train.clone());
+        }
+        if let Some((_, src)) = &dev {
+            n = n.input("dev", src.clone());
+        }
+        nodes.push(n);
+    }
 }
 
 /// Interpolation, barriers and clustering for one task, when the manifest asks for them;
@@ -289,8 +315,6 @@ fn expand_basins(
     let interp = m.interpolate.as_ref()?;
     let max_eval = interp.max_examples;
     let eval_batch = interp.batch_size;
-    let with_eval_inputs = |n: Node| with_eval_inputs(n, sets);
-    let (ft, ev) = (|s| finetune_id(task, s), |s| evaluate_id(task, s));
     let pairs = pairs(&interp.pairs, &m.finetune.seeds);
     let mut barriers = Node::new(
         format!("barriers/{task}"),
@@ -299,15 +323,19 @@ fn expand_basins(
                "bootstrap": m.report.as_ref().map_or(1000, |r| r.bootstrap)}),
     );
     for &seed in &m.finetune.seeds {
-        barriers = barriers.input(format!("endpoint:{seed}"), Source::Node(ev(seed)));
+        barriers = barriers.input(
+            format!("endpoint:{seed}"),
+            Source::Node(evaluate_id(m, task, seed)),
+        );
     }
+    let name = |s| m.finetune.member_name(s);
     for &(a, b) in &pairs {
-        let id = format!("interpolate/{task}/{a}~{b}");
+        let id = format!("interpolate/{task}/{}~{}", name(a), name(b));
         let params = json!({"alphas": interp.alphas.0, "eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});
         let n = Node::new(id.clone(), "interpolate", params)
-            .input("model_a", Source::Node(ft(a)))
-            .input("model_b", Source::Node(ft(b)));
-        nodes.push(with_eval_inputs(n));
+            .input("model_a", finetuned(m, task, a))
+            .input("model_b", finetuned(m, task, b));
+        nodes.push(with_eval_inputs(n, sets));
         barriers = barriers.input(format!("path:{a}~{b}"), Source::Node(id));
     }
     nodes.push(barriers);
@@ -317,7 +345,11 @@ fn expand_basins(
         .clone()
         .map(|e| e.name())
         .or_else(|| sets.first().map(|s| s.0.name()));
-    let params = json!({"eval": eval, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta, "bootstrap": c.bootstrap, "seeds": m.finetune.seeds});
+    let mut params = json!({"eval": eval, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta, "bootstrap": c.bootstrap, "seeds": m.finetune.seeds});
+    if let Origin::Zoo { members, .. } = &m.finetune.origin {
+        // Shown in the report in place of seed numbers.
+        params["names"] = json!(members);
+    }
     let id = format!("cluster/{task}");
     nodes.push(
         Node::new(id.clone(), "cluster", params)

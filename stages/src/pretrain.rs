@@ -9,9 +9,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use burn::module::{AutodiffModule, Module, Param};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::GradientsParams;
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -22,6 +21,7 @@ use basins_engine::manifest::PretrainSpec;
 
 use crate::generate::{grammar, nli};
 use crate::model::{
+    exact::{gelu, Norm},
     init_random, save_base, slots, standard_normal, BertClassifier, BertConfig, Slot,
 };
 use crate::tensorfile::Entry;
@@ -47,7 +47,7 @@ pub struct Architecture {
 #[derive(Module, Debug)]
 pub struct MlmHead<B: Backend> {
     pub dense: Linear<B>,
-    pub norm: LayerNorm<B>,
+    pub norm: Norm<B>,
     pub bias: Param<Tensor<B, 1>>,
 }
 
@@ -74,9 +74,7 @@ impl<B: Backend> MlmModel<B> {
             bert,
             head: MlmHead {
                 dense,
-                norm: LayerNormConfig::new(h)
-                    .with_epsilon(cfg.layer_norm_eps)
-                    .init(device),
+                norm: Norm::new(h, cfg.layer_norm_eps, device),
                 bias: Param::from_tensor(Tensor::zeros([cfg.vocab_size], device)),
             },
         }
@@ -113,7 +111,7 @@ impl<B: Backend> MlmModel<B> {
         ));
         v.push((
             "cls.predictions.transform.LayerNorm.bias".into(),
-            Slot::Vector(head.norm.beta.as_mut().expect("norm has a bias")),
+            Slot::Vector(&mut head.norm.beta),
         ));
         v.push(("cls.predictions.bias".into(), Slot::Vector(&mut head.bias)));
         v
@@ -145,7 +143,7 @@ impl<B: Backend> MlmModel<B> {
             Entry::f32(
                 "cls.predictions.transform.LayerNorm.bias",
                 vec![o],
-                &values(h.norm.beta.as_ref().expect("bias").val()),
+                &values(h.norm.beta.val()),
             ),
             Entry::f32(
                 "cls.predictions.bias",

@@ -46,6 +46,16 @@ impl TaskInputs<'_> {
         serde_json::from_value(self.cluster["seeds"].clone()).unwrap_or_default()
     }
 
+    /// How the page names model `seed`: a zoo member's name, or the seed.
+    fn name(&self, seed: u64) -> String {
+        let names = self.cluster["names"].as_array();
+        let at = self.seeds().iter().position(|&s| s == seed);
+        match (names, at) {
+            (Some(n), Some(i)) => n[i].as_str().unwrap_or_default().to_owned(),
+            _ => seed.to_string(),
+        }
+    }
+
     fn assignments(&self) -> Vec<usize> {
         serde_json::from_value(self.cluster["assignments"].clone()).unwrap_or_default()
     }
@@ -59,60 +69,84 @@ impl TaskInputs<'_> {
     }
 }
 
-/// Per-cluster statistics of every diagnostic set's primary score, and Pearson r of each
-/// score against the spectral coordinate.
+/// Per-cluster statistics of every eval set's primary score, and Pearson r of each score
+/// against the spectral coordinate. For the task's own (in-distribution) splits also a row for
+/// plain accuracy when the primary score is something else (CoLA's MCC): the paper's question is
+/// whether basins say more about a model than its in-distribution accuracy does, so the page
+/// shows both correlations side by side. Rows are keyed by set name (`<set> accuracy` for the
+/// extra rows) and carry `set`, `primary` (the score's name) and `in_distribution`.
 pub fn cluster_tests(t: &TaskInputs) -> Value {
-    let (seeds, assign, coord) = (t.seeds(), t.assignments(), t.coordinate());
-    let k = assign.iter().max().map_or(0, |m| m + 1);
-    let mut sets = serde_json::Map::new();
+    let mut rows = serde_json::Map::new();
     let Some(diag) = t.diagnostics else {
         return json!({});
     };
+    let seeds = t.seeds();
     for (name, set) in diag["sets"].as_object().into_iter().flatten() {
-        let score: Vec<f64> = seeds
-            .iter()
-            .map(|s| {
-                set["per_model"][s.to_string()]["primary"]["value"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN)
-            })
-            .collect();
-        let per_cluster: Vec<Value> = (0..k)
-            .map(|c| {
-                let v: Vec<f64> = (0..seeds.len())
-                    .filter(|&i| assign[i] == c)
-                    .map(|i| score[i])
-                    .collect();
-                spread(&v)
-            })
-            .collect();
-        // Two clusters: one against the other; more: each against the rest.
-        let comparisons: Vec<Value> = (0..k)
-            .filter(|&c| k > 2 || c == 0)
-            .filter(|_| k >= 2)
-            .map(|c| {
-                let inside: Vec<f64> = (0..seeds.len()).filter(|&i| assign[i] == c).map(|i| score[i]).collect();
-                let outside: Vec<f64> = (0..seeds.len()).filter(|&i| assign[i] != c).map(|i| score[i]).collect();
-                json!({
-                    "cluster": c,
-                    "against": if k == 2 { "cluster 1".to_string() } else { "the rest".to_string() },
-                    "mann_whitney": mann_whitney(&inside, &outside),
-                    "permutation_p": permutation(&inside, &outside, 10_000, 0),
-                })
-            })
-            .collect();
-        sets.insert(
+        let per_model = |pick: &dyn Fn(&Value) -> Option<f64>| -> Vec<f64> {
+            seeds
+                .iter()
+                .map(|s| pick(&set["per_model"][s.to_string()]).unwrap_or(f64::NAN))
+                .collect()
+        };
+        let primary = set["primary"].as_str().unwrap_or("");
+        let in_distribution = set["diagnostic"] == json!(false);
+        let score = per_model(&|m| m["primary"]["value"].as_f64());
+        rows.insert(
             name.clone(),
-            json!({
-                "primary": set["primary"],
-                "scores": score,
-                "per_cluster": per_cluster,
-                "comparisons": comparisons,
-                "pearson_vs_coordinate": pearson(&coord, &score),
-            }),
+            score_row(t, name, primary, in_distribution, score),
         );
+        if in_distribution && primary != "accuracy" {
+            let acc = per_model(&|m| m["overall"]["accuracy"].as_f64());
+            rows.insert(
+                format!("{name} accuracy"),
+                score_row(t, name, "accuracy", true, acc),
+            );
+        }
     }
-    Value::Object(sets)
+    Value::Object(rows)
+}
+
+/// One score across the models: per-cluster spread, tests between clusters, Pearson r against
+/// the first spectral coordinate.
+fn score_row(
+    t: &TaskInputs,
+    set: &str,
+    primary: &str,
+    in_distribution: bool,
+    score: Vec<f64>,
+) -> Value {
+    let (assign, coord) = (t.assignments(), t.coordinate());
+    let k = assign.iter().max().map_or(0, |m| m + 1);
+    let members = |c: usize, inside: bool| -> Vec<f64> {
+        (0..score.len())
+            .filter(|&i| (assign[i] == c) == inside)
+            .map(|i| score[i])
+            .collect()
+    };
+    let per_cluster: Vec<Value> = (0..k).map(|c| spread(&members(c, true))).collect();
+    // Two clusters: one against the other; more: each against the rest.
+    let comparisons: Vec<Value> = (0..k)
+        .filter(|&c| k > 2 || c == 0)
+        .filter(|_| k >= 2)
+        .map(|c| {
+            let (inside, outside) = (members(c, true), members(c, false));
+            json!({
+                "cluster": c,
+                "against": if k == 2 { "cluster 1".to_string() } else { "the rest".to_string() },
+                "mann_whitney": mann_whitney(&inside, &outside),
+                "permutation_p": permutation(&inside, &outside, 10_000, 0),
+            })
+        })
+        .collect();
+    json!({
+        "set": set,
+        "primary": primary,
+        "in_distribution": in_distribution,
+        "scores": score,
+        "per_cluster": per_cluster,
+        "comparisons": comparisons,
+        "pearson_vs_coordinate": pearson(&coord, &score),
+    })
 }
 
 /// The barrier matrix of the clustering's eval set and definition, in dendrogram order.
@@ -153,9 +187,10 @@ fn heatmap(t: &TaskInputs) -> String {
         );
         let _ = write!(
             s,
-            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{a}</text>",
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
             left - 16,
-            y + cell / 2 + 3
+            y + cell / 2 + 3,
+            esc(&t.name(a))
         );
         for (q, &b) in order.iter().enumerate() {
             let v = m[pos(a)][pos(b)].as_f64();
@@ -170,8 +205,10 @@ fn heatmap(t: &TaskInputs) -> String {
             let title = v.map_or("not interpolated".into(), |v| format!("{v:.4}"));
             let _ = write!(
                 s,
-                "<rect x=\"{}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ccc\" stroke-width=\"0.5\"><title>{a} ~ {b}: {title}</title></rect>",
-                left + q * cell
+                "<rect x=\"{}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ccc\" stroke-width=\"0.5\"><title>{} ~ {}: {title}</title></rect>",
+                left + q * cell,
+                esc(&t.name(a)),
+                esc(&t.name(b))
             );
         }
     }
@@ -302,11 +339,16 @@ fn table(tests: &Value, k: usize) -> String {
         "<th>Mann-Whitney p</th><th>permutation p</th><th>Pearson r vs coordinate</th></tr>",
     );
     let f = num;
-    for (name, t) in tests.as_object().into_iter().flatten() {
+    for t in tests.as_object().into_iter().flatten().map(|(_, t)| t) {
+        let id = if t["in_distribution"] == json!(true) {
+            " (in-distribution)"
+        } else {
+            ""
+        };
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td>",
-            esc(name),
+            "<tr><td>{}</td><td>{}{id}</td>",
+            esc(t["set"].as_str().unwrap_or("")),
             esc(t["primary"].as_str().unwrap_or(""))
         );
         for c in 0..k {
@@ -331,6 +373,42 @@ fn table(tests: &Value, k: usize) -> String {
     }
     s.push_str("</table>");
     s
+}
+
+/// One sentence setting in-distribution accuracy's correlation with the spectral coordinate
+/// beside each diagnostic's: where a diagnostic tracks the coordinate and accuracy does not, the
+/// basins carry information that accuracy does not.
+fn id_comparison(tests: &Value) -> String {
+    let rows: Vec<&Value> = tests
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, t)| t)
+        .collect();
+    let r = |t: &Value| {
+        format!(
+            "{} {}: r = {}",
+            esc(t["set"].as_str().unwrap_or("")),
+            esc(t["primary"].as_str().unwrap_or("")),
+            num(&t["pearson_vs_coordinate"]["r"])
+        )
+    };
+    let id = rows
+        .iter()
+        .find(|t| t["in_distribution"] == json!(true) && t["primary"] == "accuracy");
+    let diag: Vec<String> = rows
+        .iter()
+        .filter(|t| t["in_distribution"] == json!(false))
+        .map(|t| r(t))
+        .collect();
+    match id {
+        Some(id) if !diag.is_empty() => format!(
+            "<p id=\"id-vs-diagnostics\">Spectral coordinate against in-distribution accuracy ({}) and against each diagnostic ({}).</p>",
+            r(id),
+            diag.join("; ")
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The whole page.
@@ -365,8 +443,9 @@ pub fn html(
         let _ = write!(s, "<div class=\"row\">{}{}</div>", heatmap(t), curves(t));
         let _ = write!(
             s,
-            "<h3>Diagnostics by basin</h3>{}<div class=\"row\">",
-            table(tests, k)
+            "<h3>Diagnostics by basin</h3>{}{}<div class=\"row\">",
+            table(tests, k),
+            id_comparison(tests)
         );
         for name in tests.as_object().into_iter().flatten().map(|(n, _)| n) {
             s.push_str(&scatter(t, name, tests));

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use burn::module::{AutodiffModule, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
@@ -326,7 +325,10 @@ pub fn cross_entropy<B: Backend>(
         TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [b, 1]),
         &device,
     );
-    let per = log_softmax(logits, 1).gather(1, idx).reshape([b]).neg();
+    let per = crate::model::exact::log_softmax(logits, 1)
+        .gather(1, idx)
+        .reshape([b])
+        .neg();
     (per.clone().mean(), per)
 }
 

@@ -23,7 +23,7 @@ pub use raw::{
 };
 pub use resolve::{
     Cluster, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, Interpolate, Manifest, Model,
-    Report, Study, Task,
+    Origin, Report, Study, Task,
 };
 pub use spec::{AlphaGrid, PairSpec, SeedSet};
 

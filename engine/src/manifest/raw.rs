@@ -93,6 +93,7 @@ pub struct RawManifest {
     pub models: Option<BTreeMap<String, At<RawModel>>>,
     pub tasks: Option<BTreeMap<String, At<RawTask>>>,
     pub finetune: Option<At<RawFinetune>>,
+    pub zoo: Option<At<RawZoo>>,
     pub interpolate: Option<At<RawInterpolate>>,
     pub diagnostics: Option<BTreeMap<String, At<RawDiagnostic>>>,
     pub cluster: Option<RawCluster>,
@@ -160,6 +161,15 @@ pub struct RawFinetune {
     pub grad_clip: Option<At<f64>>,
     pub eval_every: Option<u64>,
     pub checkpoint_every: Option<u64>,
+}
+
+/// Already finetuned checkpoints to analyse instead of training (`[zoo]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZoo {
+    pub task: Option<At<String>>,
+    pub dir: Option<At<String>>,
+    pub members: Option<At<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -257,6 +267,7 @@ merge_fields!(RawFinetune {
     eval_every,
     checkpoint_every
 });
+merge_fields!(RawZoo { task, dir, members });
 merge_fields!(RawInterpolate {
     pairs,
     alphas,
@@ -320,6 +331,7 @@ impl Merge for RawManifest {
         self.models.merge(other.models);
         self.tasks.merge(other.tasks);
         self.finetune.merge(other.finetune);
+        self.zoo.merge(other.zoo);
         self.interpolate.merge(other.interpolate);
         self.diagnostics.merge(other.diagnostics);
         self.cluster.merge(other.cluster);

@@ -59,6 +59,9 @@ pub enum DataSource {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Task {
+    /// Where the task is defined (errors about its use point here).
+    #[serde(skip)]
+    pub at: Location,
     pub format: DataFormat,
     pub source: DataSource,
     pub labels: Vec<String>,
@@ -67,13 +70,41 @@ pub struct Task {
     pub fields: BTreeMap<String, String>,
 }
 
+/// The study's finetuned models: trained here from a base model, or given as a zoo of
+/// checkpoints. Either way they are numbered by `seeds` (for a zoo, the member's position), which
+/// is what pairs, barrier matrices and clusters index.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finetune {
-    pub model: String,
+    pub origin: Origin,
     pub tasks: Vec<String>,
     pub seeds: Vec<u64>,
-    /// Hyperparameters with defaults resolved (what goes into each finetune node's params).
-    pub hyper: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum Origin {
+    /// Finetuned by the study: the base model's name and the hyperparameters with defaults
+    /// resolved (what goes into each finetune node's params).
+    Trained { model: String, hyper: Value },
+    /// Already finetuned Hugging Face checkpoints, `dir/<member>`, member i being seed i.
+    Zoo { dir: PathBuf, members: Vec<String> },
+}
+
+impl Finetune {
+    /// How node ids name model `seed`: `seed=3`, or `model=<member>` for a zoo.
+    pub fn member_id(&self, seed: u64) -> String {
+        match &self.origin {
+            Origin::Trained { .. } => format!("seed={seed}"),
+            Origin::Zoo { members, .. } => format!("model={}", members[seed as usize]),
+        }
+    }
+
+    /// How people call model `seed`: `3`, or the zoo member's directory name.
+    pub fn member_name(&self, seed: u64) -> String {
+        match &self.origin {
+            Origin::Trained { .. } => seed.to_string(),
+            Origin::Zoo { members, .. } => members[seed as usize].clone(),
+        }
+    }
 }
 
 /// An evaluation set a finetuned model is scored on: a split of its task, or a diagnostic.
@@ -234,9 +265,18 @@ pub(super) fn resolve(
     sources: Vec<SourceFile>,
 ) -> Result<Manifest, ManifestError> {
     let study = resolve_study(path, raw.study)?;
-    let models = resolve_models(path, raw.models.unwrap_or_default())?;
+    let models = resolve_models(path, raw.models.unwrap_or_default(), raw.zoo.is_some())?;
     let tasks = resolve_tasks(raw.tasks.unwrap_or_default())?;
-    let finetune = resolve_finetune(path, raw.finetune, &models, &tasks)?;
+    let finetune = match (raw.finetune, raw.zoo) {
+        (Some(_), Some(z)) => return Err(invalid(
+            &z.at,
+            "zoo",
+            "a study either finetunes models ([finetune]) or analyses given ones ([zoo]), not both",
+            "one of [finetune] and [zoo]",
+        )),
+        (None, Some(z)) => resolve_zoo(z, &tasks)?,
+        (f, None) => resolve_finetune(path, f, &models, &tasks)?,
+    };
     let diagnostics = resolve_diagnostics(raw.diagnostics.unwrap_or_default(), &tasks, &finetune)?;
     let interpolate = raw
         .interpolate
@@ -317,8 +357,9 @@ fn resolve_study(path: &Path, s: Option<At<RawStudy>>) -> Result<Study, Manifest
 fn resolve_models(
     path: &Path,
     raw: BTreeMap<String, At<RawModel>>,
+    zoo: bool,
 ) -> Result<BTreeMap<String, Model>, ManifestError> {
-    if raw.is_empty() {
+    if raw.is_empty() && !zoo {
         return Err(missing(
             top(path),
             "models",
@@ -441,14 +482,6 @@ fn resolve_tasks(
                 t.eval.as_ref(),
                 t.generate.as_ref(),
             )?;
-            if let DataSource::Files { train: None, .. } = source {
-                return Err(invalid(
-                    &t.at,
-                    &format!("{key}.train"),
-                    "missing `train`",
-                    "a training file path",
-                ));
-            }
             if let DataSource::Files { eval, .. } = &source {
                 if eval.is_empty() {
                     return Err(invalid(
@@ -462,6 +495,7 @@ fn resolve_tasks(
             Ok((
                 name.clone(),
                 Task {
+                    at: t.at.clone(),
                     format: format.value,
                     source,
                     labels: labels_of(&t.labels, &t.at, &key)?,
@@ -485,7 +519,7 @@ fn resolve_finetune(
             top(path),
             "finetune",
             "the study has no [finetune] section",
-            "[finetune] with model, tasks and seeds",
+            "[finetune] with model, tasks and seeds (or [zoo] to analyse given checkpoints)",
         )
     })?;
     let model = f.model.as_ref().ok_or_else(|| {
@@ -518,8 +552,16 @@ fn resolve_finetune(
         ));
     }
     for t in ftasks {
-        if !tasks.contains_key(&t.value) {
+        let Some(task) = tasks.get(&t.value) else {
             return Err(dangling(t, "finetune.tasks", " task", &task_names));
+        };
+        if let DataSource::Files { train: None, .. } = task.source {
+            return Err(invalid(
+                &task.at,
+                &format!("tasks.{}.train", t.value),
+                "missing `train` (the task is finetuned)",
+                "a training file path",
+            ));
         }
     }
     let seeds = f.seeds.as_ref().ok_or_else(|| {
@@ -597,11 +639,105 @@ fn resolve_finetune(
         "vary": f.vary.clone().unwrap_or_else(|| vec![SeedStream::DataOrder, SeedStream::HeadInit, SeedStream::Dropout]),
     });
     Ok(Finetune {
-        model: model.value.clone(),
+        origin: Origin::Trained {
+            model: model.value.clone(),
+            hyper,
+        },
         tasks: ftasks.iter().map(|t| t.value.clone()).collect(),
         seeds: seeds.0.clone(),
-        hyper,
     })
+}
+
+/// `[zoo]`: the task the checkpoints were finetuned on and the folder that holds them, one
+/// checkpoint (a directory with `config.json`) per subdirectory. The folder is listed here, at
+/// load time, because the members decide the study's shape; their contents are hashed as inputs.
+fn resolve_zoo(z: At<RawZoo>, tasks: &BTreeMap<String, Task>) -> Result<Finetune, ManifestError> {
+    let task = z.task.as_ref().ok_or_else(|| {
+        invalid(
+            &z.at,
+            "zoo.task",
+            "missing `task`",
+            "the [tasks.<name>] the checkpoints were finetuned on",
+        )
+    })?;
+    if !tasks.contains_key(&task.value) {
+        let names: Vec<&str> = tasks.keys().map(String::as_str).collect();
+        return Err(dangling(task, "zoo.task", " task", &names));
+    }
+    let dir_at = z.dir.as_ref().ok_or_else(|| {
+        invalid(
+            &z.at,
+            "zoo.dir",
+            "missing `dir`",
+            "a folder with one finetuned checkpoint per subdirectory",
+        )
+    })?;
+    let dir = rel(dir_at);
+    let found = checkpoints_in(&dir).map_err(|e| {
+        invalid(
+            &dir_at.at,
+            "zoo.dir",
+            format!("cannot list {}: {e}", dir.display()),
+            "a folder with one finetuned checkpoint per subdirectory",
+        )
+    })?;
+    let members = match &z.members {
+        Some(chosen) => {
+            for name in chosen.iter() {
+                if !found.contains(name) {
+                    let known: Vec<&str> = found.iter().map(String::as_str).collect();
+                    let mut e = dangling(
+                        &At {
+                            value: name.clone(),
+                            at: chosen.at.clone(),
+                        },
+                        "zoo.members",
+                        " checkpoint",
+                        &known,
+                    );
+                    if let ManifestError::Invalid { message, .. } = &mut e {
+                        *message = format!(
+                            "`{name}` is not a subdirectory of {} holding config.json",
+                            dir.display()
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+            chosen.value.clone()
+        }
+        None => found,
+    };
+    if members.len() < 2 {
+        return Err(invalid(
+            &dir_at.at,
+            "zoo.dir",
+            format!(
+                "{} holds {} checkpoint(s) (subdirectories with config.json)",
+                dir.display(),
+                members.len()
+            ),
+            "at least 2 checkpoints to compare",
+        ));
+    }
+    Ok(Finetune {
+        seeds: (0..members.len() as u64).collect(),
+        origin: Origin::Zoo { dir, members },
+        tasks: vec![task.value.clone()],
+    })
+}
+
+/// Subdirectories of `dir` that hold a `config.json`, sorted by name.
+fn checkpoints_in(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.path().join("config.json").is_file() {
+            v.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    v.sort();
+    Ok(v)
 }
 
 fn resolve_diagnostics(

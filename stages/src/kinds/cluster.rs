@@ -22,6 +22,9 @@ struct ClusterParams {
     delta: f64,
     bootstrap: usize,
     seeds: Vec<u64>,
+    /// A zoo's member names, in seed order (the report shows them instead of numbers).
+    #[serde(default)]
+    names: Option<Vec<String>>,
 }
 
 impl ClusterParams {
@@ -86,7 +89,7 @@ impl StageKind for ClusterKind {
         ));
         let out = json!({
             "eval": p.eval, "barrier": p.barrier, "method": p.method, "delta": p.delta,
-            "seeds": p.seeds, "k": k, "assignments": assignments, "sizes": sizes,
+            "seeds": p.seeds, "names": p.names, "k": k, "assignments": assignments, "sizes": sizes,
             "silhouette": silhouette(&b, &assignments),
             "eigenvalues": spec.eigenvalues, "embedding": spec.embedding,
             "dendrogram": {"order": h.order.iter().map(|&i| p.seeds[i]).collect::<Vec<_>>(), "merges": h.merges},

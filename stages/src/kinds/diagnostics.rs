@@ -20,6 +20,8 @@ pub struct DiagnosticsKind;
 struct SetParams {
     name: String,
     format: DataFormat,
+    /// A diagnostic set; false for the task's own (in-distribution) splits.
+    diagnostic: bool,
 }
 
 #[derive(Deserialize)]
@@ -33,7 +35,7 @@ impl StageKind for DiagnosticsKind {
         "diagnostics"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DiagnosticsParams = params(ctx)?;
@@ -67,6 +69,7 @@ impl StageKind for DiagnosticsKind {
                 set.name.clone(),
                 json!({
                     "primary": name,
+                    "diagnostic": set.diagnostic,
                     "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
                     "per_model": per_model,
                 }),

@@ -25,7 +25,7 @@ impl StageKind for EvaluateKind {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn uses_device(&self) -> bool {
         true

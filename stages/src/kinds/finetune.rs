@@ -28,7 +28,7 @@ impl StageKind for FinetuneKind {
         "finetune"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn uses_device(&self) -> bool {
         true

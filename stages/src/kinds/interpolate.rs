@@ -38,7 +38,7 @@ impl StageKind for InterpolateKind {
         "interpolate"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn uses_device(&self) -> bool {
         true

@@ -25,7 +25,7 @@ impl StageKind for PretrainKind {
     }
     /// Bump with any change to the corpus, the masking or the model.
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn uses_device(&self) -> bool {
         true

@@ -64,7 +64,7 @@ impl StageKind for ReportKind {
             .collect();
         let mut pages = Vec::new();
         let mut summary = serde_json::Map::new();
-        let mut csv = String::from("task,seed,cluster,coordinate_1,coordinate_2");
+        let mut csv = String::from("task,seed,model,cluster,coordinate_1,coordinate_2");
         let sets: Vec<String> = tasks
             .iter()
             .flat_map(|t| {
@@ -99,9 +99,12 @@ impl StageKind for ReportKind {
             let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())?;
             for (i, s) in seeds.iter().enumerate() {
                 let e = &cluster["embedding"][i];
+                let model = cluster["names"][i]
+                    .as_str()
+                    .map_or(s.to_string(), str::to_owned);
                 let _ = write!(
                     csv,
-                    "{task},{s},{},{},{}",
+                    "{task},{s},{model},{},{},{}",
                     cluster["assignments"][i], e[0], e[1]
                 );
                 for set in &sets {

@@ -4,10 +4,11 @@
 
 use burn::module::Module;
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
-    Linear, LinearConfig,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
 };
-use burn::tensor::activation::{gelu, softmax, tanh};
+use burn::tensor::activation::tanh;
+
+use super::exact::{gelu, softmax, Norm};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
@@ -29,7 +30,7 @@ pub struct Embeddings<B: Backend> {
     pub word: Embedding<B>,
     pub position: Embedding<B>,
     pub token_type: Embedding<B>,
-    pub norm: LayerNorm<B>,
+    pub norm: Norm<B>,
     pub dropout: Dropout,
 }
 
@@ -39,10 +40,10 @@ pub struct Layer<B: Backend> {
     pub key: Linear<B>,
     pub value: Linear<B>,
     pub attn_out: Linear<B>,
-    pub attn_norm: LayerNorm<B>,
+    pub attn_norm: Norm<B>,
     pub intermediate: Linear<B>,
     pub output: Linear<B>,
-    pub out_norm: LayerNorm<B>,
+    pub out_norm: Norm<B>,
     pub dropout: Dropout,
     pub attn_dropout: Dropout,
     pub heads: usize,
@@ -82,11 +83,7 @@ impl<B: Backend> BertClassifier<B> {
                 .with_initializer(Initializer::Zeros)
                 .init(device)
         };
-        let norm = || {
-            LayerNormConfig::new(h)
-                .with_epsilon(cfg.layer_norm_eps)
-                .init(device)
-        };
+        let norm = || Norm::new(h, cfg.layer_norm_eps, device);
         let hidden_dropout = || DropoutConfig::new(cfg.hidden_dropout_prob).init();
         let layers = (0..cfg.num_hidden_layers)
             .map(|_| Layer {

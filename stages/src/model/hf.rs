@@ -81,13 +81,10 @@ pub(crate) fn slots<B: Backend>(m: &mut BertClassifier<B>) -> Vec<(String, Slot<
     fn norm<'a, B: Backend>(
         out: &mut Vec<(String, Slot<'a, B>)>,
         name: &str,
-        n: &'a mut burn::nn::LayerNorm<B>,
+        n: &'a mut super::exact::Norm<B>,
     ) {
         out.push((format!("{name}.weight"), Slot::Vector(&mut n.gamma)));
-        out.push((
-            format!("{name}.bias"),
-            Slot::Vector(n.beta.as_mut().expect("BERT layer norms have biases")),
-        ));
+        out.push((format!("{name}.bias"), Slot::Vector(&mut n.beta)));
     }
     let e = &mut m.embeddings;
     out.push((

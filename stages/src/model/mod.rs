@@ -2,6 +2,7 @@
 
 mod bert;
 mod config;
+pub mod exact;
 mod hf;
 pub mod inspect;
 
