@@ -13,6 +13,7 @@ use basins_engine::events::{HumanReporter, LogReporter, Reporter};
 use basins_engine::exec::{run_recipe, Outcome};
 use basins_engine::manifest::ExecutorKind;
 use basins_engine::schedule::{run, RunOptions};
+use basins_engine::slurm::Slurm;
 use basins_engine::study::Status;
 use basins_engine::{
     ops, Digest, EngineError, Executor, InProcess, Registry, Store, Study, Subprocess,
@@ -71,6 +72,7 @@ struct Cli {
 enum ExecArg {
     Local,
     Subprocess,
+    Slurm,
 }
 
 #[derive(Subcommand)]
@@ -78,9 +80,9 @@ enum Command {
     /// Run every node that is not cached.
     Run {
         manifest: PathBuf,
-        /// Nodes to run at once.
-        #[arg(long, short, default_value_t = default_jobs())]
-        jobs: usize,
+        /// Nodes to run at once (default: the CPU count; with Slurm, `[study.slurm].max_jobs`).
+        #[arg(long, short)]
+        jobs: Option<usize>,
         /// Device ids for nodes that use an accelerator, e.g. `0,1` (one node per device).
         #[arg(long, value_delimiter = ',')]
         gpus: Vec<u32>,
@@ -105,8 +107,9 @@ enum Command {
         /// Open index.html in the desktop's browser afterwards.
         #[arg(long)]
         open: bool,
-        #[arg(long, short, default_value_t = default_jobs())]
-        jobs: usize,
+        /// Nodes to run at once (default: the CPU count; with Slurm, `[study.slurm].max_jobs`).
+        #[arg(long, short)]
+        jobs: Option<usize>,
     },
     /// Show what would run and why, without running.
     Plan {
@@ -302,12 +305,13 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             let kind = match executor {
                 Some(ExecArg::Local) => ExecutorKind::Local,
                 Some(ExecArg::Subprocess) => ExecutorKind::Subprocess,
+                Some(ExecArg::Slurm) => ExecutorKind::Slurm,
                 None => study.manifest.study.executor,
             };
             cmd_run(
                 &study,
                 RunOptions {
-                    jobs,
+                    jobs: jobs_for(jobs, &study, kind),
                     gpus,
                     keep_going,
                     only,
@@ -355,13 +359,14 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             jobs,
         } => {
             let study = open(&manifest)?;
+            let kind = study.manifest.study.executor;
             let opts = RunOptions {
-                jobs,
+                jobs: jobs_for(jobs, &study, kind),
                 gpus: vec![],
                 keep_going: false,
                 only: None,
             };
-            let code = cmd_run(&study, opts, study.manifest.study.executor, false)?;
+            let code = cmd_run(&study, opts, kind, false)?;
             if code != exit::OK {
                 return Ok(code);
             }
@@ -487,6 +492,15 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
     }
 }
 
+/// Nodes at once: as asked, else one per CPU for local work, or the Slurm in-flight limit.
+fn jobs_for(asked: Option<usize>, study: &Study, kind: ExecutorKind) -> usize {
+    match (asked, kind) {
+        (Some(j), _) => j,
+        (None, ExecutorKind::Slurm) => study.manifest.study.slurm.max_jobs as usize,
+        (None, _) => default_jobs(),
+    }
+}
+
 fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> anyhow::Result<u8> {
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -499,6 +513,7 @@ fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> a
             eprintln!("interrupted: finishing running nodes, starting no new ones (Ctrl-C again to exit now)");
         });
     }
+    let exe = || std::env::current_exe().context("locating the basins executable for exec-node");
     let executor: Box<dyn Executor> = match kind {
         ExecutorKind::Local => Box::new(InProcess {
             store: study.store.clone(),
@@ -506,8 +521,14 @@ fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> a
         }),
         ExecutorKind::Subprocess => Box::new(Subprocess {
             store: study.store.clone(),
-            exe: std::env::current_exe().context("locating the basins executable for exec-node")?,
+            exe: exe()?,
         }),
+        ExecutorKind::Slurm => Box::new(Slurm::new(
+            study.store.clone(),
+            exe()?,
+            study.name(),
+            study.manifest.study.slurm.clone(),
+        )?),
     };
     let reporter: Box<dyn Reporter> = if !json && std::io::stderr().is_terminal() {
         Box::new(HumanReporter::new())

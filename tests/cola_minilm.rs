@@ -68,6 +68,15 @@ fn minilm_on_cola_learns_and_seeds_behave() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    // Phase timings go to the test's output (docs/performance.md records them); they are
+    // printed, never asserted.
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| {
+        println!(
+            "timing: {what} done at {:.1} s",
+            clock.elapsed().as_secs_f64()
+        )
+    };
     // Seeds: short runs, finetuning only.
     let m = manifest(dir, "seeds", "[0, 1]", "max_steps = 4");
     let m = m.to_str().unwrap();
@@ -97,6 +106,7 @@ fn minilm_on_cola_learns_and_seeds_behave() {
         s0,
         "the same seed must give identical weights on CPU"
     );
+    lap("seeds (3 finetunes of 4 steps)");
     // The whole paper pipeline on real data and a real model: 3 seeds (two reused from above:
     // the same recipe keys), a 3-point grid on the first 64 examples, clusters, report.
     let study = "max_steps = 4\n\n[interpolate]\npairs = \"all\"\nalphas = [0.0, 0.5, 1.0]\nmax_examples = 64\n\n[cluster]\neval = \"cola.dev\"\nk = 2\n\n[report]\ntitle = \"CoLA, MiniLM\"";
@@ -115,12 +125,29 @@ fn minilm_on_cola_learns_and_seeds_behave() {
         ran["executed"].as_array().unwrap().is_empty(),
         "a second run reuses everything"
     );
+    let passes: u64 = ["0~1", "0~2", "1~2"]
+        .iter()
+        .map(|p| {
+            let node = format!("interpolate/cola/{p}");
+            basins(dir, &["show", m3, &node, "--json"])["metrics"]["forward_passes"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        passes,
+        3 * (64 + 64),
+        "one interior alpha, 64 examples of 2 sets, per pair"
+    );
+    println!("forward passes: 3 endpoints x 128 = 384 (evaluate), {passes} (paths)");
+    lap("3-seed study with report");
 
     // Learning: 3 epochs over the 512 examples (1 epoch leaves MiniLM, like PyTorch, at the
     // majority class: see docs/performance.md).
     let m = manifest(dir, "learn", "[0]", "epochs = 3");
     let m = m.to_str().unwrap();
     basins(dir, &["run", m, "--json", "--jobs", "1"]);
+    lap("learning run (3 epochs on 512 examples)");
     let eval = basins(dir, &["show", m, "evaluate/cola/seed=0", "--json"]);
     let dev = &eval["metrics"]["sets"]["cola.dev"];
     let ood = &eval["metrics"]["sets"]["ood"];

@@ -297,3 +297,23 @@ fn zoo_folders_and_members_are_checked() {
         "{text}"
     );
 }
+
+#[test]
+fn slurm_settings_are_checked() {
+    let e = refuse(
+        "cache = \"cache\"",
+        "cache = \"cache\"\n\n[study.slurm]\nmax_jobs = 0",
+    );
+    has(
+        &e,
+        &["m.toml:6:12: `study.slurm.max_jobs`: must be positive"],
+    );
+    let e = refuse(
+        "cache = \"cache\"",
+        "cache = \"cache\"\n\n[study.slurm.kinds.finetune]\ngpu = 1",
+    );
+    has(
+        &e,
+        &["m.toml:6:1", "unknown field `gpu`", "did you mean `gpus`?"],
+    );
+}

@@ -49,5 +49,7 @@ fn the_zoo_manifest_names_its_missing_folder_then_expands_without_training() {
         (kinds("finetune"), kinds("evaluate"), kinds("interpolate")),
         (0, 3, 3)
     );
-    assert!(nodes.iter().any(|n| n.id == "interpolate/mnli/bert_0~bert_2"));
+    assert!(nodes
+        .iter()
+        .any(|n| n.id == "interpolate/mnli/bert_0~bert_2"));
 }

@@ -40,6 +40,8 @@ pub enum Outcome {
 pub struct Job<'a> {
     pub key: Digest,
     pub node: &'a str,
+    /// The node's stage kind (the Slurm executor groups job arrays and resources by it).
+    pub kind: &'a str,
     pub gpu: Option<u32>,
     pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     pub cancel: Arc<AtomicBool>,

@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod ops;
 pub mod record;
 pub mod schedule;
+pub mod slurm;
 pub mod stage;
 pub mod study;
 pub mod testkit;

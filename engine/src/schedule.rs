@@ -288,6 +288,7 @@ pub fn run(
                         gpu,
                     });
                     let key = run.keys[node].expect("ready nodes have keys");
+                    let kind = study.graph.nodes[node].kind.clone();
                     let tx = tx.clone();
                     let cancel = cancel.clone();
                     scope.spawn(move || {
@@ -302,6 +303,7 @@ pub fn run(
                         let job = Job {
                             key,
                             node: &id,
+                            kind: &kind,
                             gpu,
                             progress: &progress,
                             cancel,

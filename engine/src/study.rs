@@ -78,6 +78,9 @@ impl Study {
                 });
             }
         }
+        // Absolute, because stages see inputs through links into scratch directories, and a
+        // relative `--cache` would make those links point nowhere.
+        let cache = cache.map(|c| std::path::absolute(&c).unwrap_or(c));
         let store = Store::open(cache.unwrap_or_else(|| manifest.study.cache.clone()))?;
         let env = [
             ("backend".to_string(), ser_name(&manifest.study.backend)),

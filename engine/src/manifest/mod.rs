@@ -20,10 +20,11 @@ pub use builtin::{GeneratorSpec, PretrainSpec};
 pub use error::{did_you_mean, Location, ManifestError};
 pub use raw::{
     Backend, BarrierKind, ClusterMethod, DataFormat, ExecutorKind, OnBadRow, Precision, SeedStream,
+    SlurmResources,
 };
 pub use resolve::{
     Cluster, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, Interpolate, Manifest, Model,
-    Origin, Report, Study, Task,
+    Origin, Report, SlurmSettings, Study, Task,
 };
 pub use spec::{AlphaGrid, PairSpec, SeedSet};
 

@@ -32,6 +32,8 @@ pub enum ExecutorKind {
     Local,
     /// Each node runs as `basins exec-node` in a child process.
     Subprocess,
+    /// Each node runs as `basins exec-node` in a Slurm job (arrays per stage kind).
+    Slurm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -108,6 +110,74 @@ pub struct RawStudy {
     pub precision: Option<At<Precision>>,
     pub cache: Option<At<String>>,
     pub executor: Option<ExecutorKind>,
+    pub slurm: Option<At<RawSlurm>>,
+}
+
+/// `[study.slurm]`: resources for every job, overridden per stage kind in
+/// `[study.slurm.kinds.<kind>]`, and how the executor paces itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlurm {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub mem: Option<String>,
+    pub cpus: Option<u32>,
+    pub gpus: Option<u32>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub extra_args: Option<Vec<String>>,
+    pub max_jobs: Option<At<u32>>,
+    pub poll_max_s: Option<At<f64>>,
+    pub record_latency_s: Option<At<f64>>,
+    pub kinds: Option<BTreeMap<String, At<SlurmResources>>>,
+}
+
+/// What one job asks Slurm for. Each value is passed to `sbatch` as its own argument, never
+/// through a shell.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmResources {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub mem: Option<String>,
+    pub cpus: Option<u32>,
+    pub gpus: Option<u32>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Further `sbatch` arguments, one list element per argument.
+    pub extra_args: Option<Vec<String>>,
+}
+
+impl RawSlurm {
+    /// The resources every job asks for unless its kind overrides them.
+    pub fn resources(&self) -> SlurmResources {
+        SlurmResources {
+            partition: self.partition.clone(),
+            time: self.time.clone(),
+            mem: self.mem.clone(),
+            cpus: self.cpus,
+            gpus: self.gpus,
+            account: self.account.clone(),
+            qos: self.qos.clone(),
+            extra_args: self.extra_args.clone(),
+        }
+    }
+}
+
+impl SlurmResources {
+    /// These settings with `over`'s set fields taking precedence.
+    pub fn overlaid(&self, over: &SlurmResources) -> SlurmResources {
+        SlurmResources {
+            partition: over.partition.clone().or_else(|| self.partition.clone()),
+            time: over.time.clone().or_else(|| self.time.clone()),
+            mem: over.mem.clone().or_else(|| self.mem.clone()),
+            cpus: over.cpus.or(self.cpus),
+            gpus: over.gpus.or(self.gpus),
+            account: over.account.clone().or_else(|| self.account.clone()),
+            qos: over.qos.clone().or_else(|| self.qos.clone()),
+            extra_args: over.extra_args.clone().or_else(|| self.extra_args.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -233,7 +303,22 @@ merge_fields!(RawStudy {
     backend,
     precision,
     cache,
-    executor
+    executor,
+    slurm
+});
+merge_fields!(RawSlurm {
+    partition,
+    time,
+    mem,
+    cpus,
+    gpus,
+    account,
+    qos,
+    extra_args,
+    max_jobs,
+    poll_max_s,
+    record_latency_s,
+    kinds
 });
 merge_fields!(RawModel {
     path,

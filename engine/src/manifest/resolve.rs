@@ -35,6 +35,31 @@ pub struct Study {
     pub precision: Precision,
     pub cache: PathBuf,
     pub executor: ExecutorKind,
+    pub slurm: SlurmSettings,
+}
+
+/// `[study.slurm]` resolved: defaults for every job, overrides per stage kind, pacing.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlurmSettings {
+    pub resources: SlurmResources,
+    pub kinds: BTreeMap<String, SlurmResources>,
+    /// Jobs (array tasks) in flight at once; also each array's `%` throttle.
+    pub max_jobs: u32,
+    /// The longest pause between two `squeue` queries (the back-off's ceiling).
+    pub poll_max_s: f64,
+    /// How long a job may have left Slurm before its record must be visible in the cache (a
+    /// shared filesystem's attribute caching can hide a new file for tens of seconds).
+    pub record_latency_s: f64,
+}
+
+impl SlurmSettings {
+    /// What a job of `kind` asks for.
+    pub fn resources_for(&self, kind: &str) -> SlurmResources {
+        match self.kinds.get(kind) {
+            Some(over) => self.resources.overlaid(over),
+            None => self.resources.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -351,6 +376,55 @@ fn resolve_study(path: &Path, s: Option<At<RawStudy>>) -> Result<Study, Manifest
         precision: precision.map_or(Precision::F32, |p| p.0),
         cache,
         executor: s.executor.unwrap_or(ExecutorKind::Local),
+        slurm: resolve_slurm(s.slurm.as_ref())?,
+    })
+}
+
+fn resolve_slurm(raw: Option<&At<RawSlurm>>) -> Result<SlurmSettings, ManifestError> {
+    let Some(r) = raw else {
+        return Ok(SlurmSettings {
+            resources: SlurmResources::default(),
+            kinds: BTreeMap::new(),
+            max_jobs: 100,
+            poll_max_s: 30.0,
+            record_latency_s: 60.0,
+        });
+    };
+    if let Some(m) = &r.max_jobs {
+        if m.value == 0 {
+            return Err(invalid(
+                &m.at,
+                "study.slurm.max_jobs",
+                "must be positive",
+                "an integer >= 1",
+            ));
+        }
+    }
+    check_range(
+        &r.poll_max_s,
+        "study.slurm.poll_max_s",
+        0.1,
+        3600.0,
+        "seconds in [0.1, 3600]",
+    )?;
+    check_range(
+        &r.record_latency_s,
+        "study.slurm.record_latency_s",
+        0.0,
+        3600.0,
+        "seconds in [0, 3600]",
+    )?;
+    Ok(SlurmSettings {
+        resources: r.resources(),
+        kinds: r
+            .kinds
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
+        max_jobs: r.max_jobs.as_ref().map_or(100, |m| m.value),
+        poll_max_s: r.poll_max_s.as_ref().map_or(30.0, |x| x.value),
+        record_latency_s: r.record_latency_s.as_ref().map_or(60.0, |x| x.value),
     })
 }
 
