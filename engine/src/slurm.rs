@@ -385,6 +385,12 @@ impl Inner {
             let present = matches!(record::load_record(&self.store, &key), Ok(Some(_)));
             let verdict = if present {
                 Some(Ok(Outcome::Executed))
+            } else if let Some(o @ Outcome::CorruptInput { .. }) =
+                ended.as_ref().and_then(|_| self.reported_outcome(&key))
+            {
+                // exec-node finished without a record of its own: an input was corrupt and
+                // has been dropped, so the scheduler recomputes it and retries this node.
+                Some(Ok(o))
             } else {
                 match ended {
                     Some(e) if !e.wait || e.at.elapsed() >= latency => Some(Err(e.why)),
@@ -401,6 +407,15 @@ impl Inner {
             }
         }
         changed
+    }
+
+    /// The outcome `exec-node` printed to the task's stdout (`@outcome ...`), if any.
+    fn reported_outcome(&self, key: &Digest) -> Option<Outcome> {
+        let out = self.lock().tasks.get(key)?.stderr.with_extension("out");
+        let text = std::fs::read_to_string(out).ok()?;
+        text.lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l.strip_prefix("@outcome ")?).ok())
     }
 
     /// Read one `squeue` answer: note when a task ended (or vanished) without a record.
