@@ -92,6 +92,20 @@ impl Slurm {
         study: &str,
         settings: SlurmSettings,
     ) -> Result<Slurm, EngineError> {
+        match Command::new("sbatch").arg("--version").output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(EngineError::Exec(format!(
+                    "the slurm executor cannot use sbatch: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )))
+            }
+            Err(e) => {
+                return Err(EngineError::Exec(format!(
+                    "the slurm executor needs Slurm's sbatch, squeue and scancel on PATH: {e}"
+                )))
+            }
+        }
         let root = store.root().to_path_buf();
         let tag = job_tag(study, &root);
         let run_dir = root.join("slurm").join(&tag);
@@ -110,11 +124,6 @@ impl Slurm {
         });
         inner.attach()?;
         Ok(Slurm { inner })
-    }
-
-    /// Array jobs this process submitted (tests count them to prove no duplicates).
-    pub fn submitted_arrays(&self) -> usize {
-        self.inner.lock().submitted_arrays
     }
 }
 
