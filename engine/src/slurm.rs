@@ -277,30 +277,25 @@ impl Inner {
                 _ => return,
             }
         };
-        let mut by_kind: BTreeMap<String, Vec<(Digest, String)>> = BTreeMap::new();
-        for (key, kind, node) in batch {
-            by_kind.entry(kind).or_default().push((key, node));
-        }
-        for (kind, nodes) in by_kind {
-            for chunk in nodes.chunks(self.max_array.max(1)) {
-                if let Err(message) = self.submit_array(&kind, chunk) {
-                    let mut st = self.lock();
-                    for (key, node) in chunk {
-                        st.tasks.insert(
-                            *key,
-                            Task {
-                                node: node.clone(),
-                                job: String::new(),
-                                index: 0,
-                                stderr: PathBuf::new(),
-                                ended: None,
-                                done: Some(Err(message.clone())),
-                            },
-                        );
-                    }
-                    self.changed.notify_all();
-                }
+        for (kind, chunk) in arrays(batch, self.max_array) {
+            let Err(message) = self.submit_array(&kind, &chunk) else {
+                continue;
+            };
+            let mut st = self.lock();
+            for (key, node) in chunk {
+                st.tasks.insert(
+                    key,
+                    Task {
+                        node,
+                        job: String::new(),
+                        index: 0,
+                        stderr: PathBuf::new(),
+                        ended: None,
+                        done: Some(Err(message.clone())),
+                    },
+                );
             }
+            self.changed.notify_all();
         }
     }
 
@@ -503,6 +498,27 @@ fn failure_message(why: &str, stderr: &Path) -> String {
     }
 }
 
+/// Gathered nodes as job arrays: one per stage kind, split so no array exceeds `max_array`
+/// tasks (Slurm's `MaxArraySize` bounds the indices, 0 to max - 1).
+fn arrays(
+    batch: Vec<(Digest, String, String)>,
+    max_array: usize,
+) -> Vec<(String, Vec<(Digest, String)>)> {
+    let mut by_kind: BTreeMap<String, Vec<(Digest, String)>> = BTreeMap::new();
+    for (key, kind, node) in batch {
+        by_kind.entry(kind).or_default().push((key, node));
+    }
+    by_kind
+        .into_iter()
+        .flat_map(|(kind, nodes)| {
+            nodes
+                .chunks(max_array.max(1))
+                .map(|c| (kind.clone(), c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// `sbatch` arguments for these resources, one element per argument.
 pub fn sbatch_args(r: &SlurmResources) -> Vec<String> {
     let mut v = Vec::new();
@@ -688,6 +704,27 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert!(!v[0].state.is_terminal() && v[1].state.is_terminal());
         assert_eq!((v[1].array.as_str(), v[1].index), ("12", 1));
+    }
+
+    #[test]
+    fn ready_nodes_become_one_array_per_kind_split_at_the_size_limit() {
+        let batch: Vec<(Digest, String, String)> = (0..9u8)
+            .map(|i| {
+                let kind = if i < 7 { "finetune" } else { "evaluate" };
+                (Digest([i; 32]), kind.to_owned(), format!("n{i}"))
+            })
+            .collect();
+        let got: Vec<(String, usize)> = arrays(batch, 3)
+            .into_iter()
+            .map(|(k, v)| (k, v.len()))
+            .collect();
+        let want = [
+            ("evaluate", 2),
+            ("finetune", 3),
+            ("finetune", 3),
+            ("finetune", 1),
+        ];
+        assert_eq!(got, want.map(|(k, n)| (k.to_owned(), n)).to_vec());
     }
 
     #[test]
