@@ -728,6 +728,26 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_overrides_only_the_resources_it_sets() {
+        let base = SlurmResources {
+            partition: Some("cpu".into()),
+            time: Some("00:30:00".into()),
+            cpus: Some(4),
+            ..Default::default()
+        };
+        let over = SlurmResources {
+            partition: Some("gpu".into()),
+            gpus: Some(1),
+            ..Default::default()
+        };
+        let r = base.overlaid(&over);
+        assert_eq!(
+            (r.partition.as_deref(), r.time.as_deref(), r.cpus, r.gpus),
+            (Some("gpu"), Some("00:30:00"), Some(4), Some(1))
+        );
+    }
+
+    #[test]
     fn resources_become_separate_arguments() {
         let r = SlurmResources {
             partition: Some("gpu; rm -rf /".into()),

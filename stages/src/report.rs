@@ -46,14 +46,17 @@ impl TaskInputs<'_> {
         serde_json::from_value(self.cluster["seeds"].clone()).unwrap_or_default()
     }
 
-    /// How the page names model `seed`: a zoo member's name, or the seed.
-    fn name(&self, seed: u64) -> String {
+    /// How the page names each model, in seed order: a zoo member's name, or the seed.
+    pub fn names(&self) -> Vec<String> {
         let names = self.cluster["names"].as_array();
-        let at = self.seeds().iter().position(|&s| s == seed);
-        match (names, at) {
-            (Some(n), Some(i)) => n[i].as_str().unwrap_or_default().to_owned(),
-            _ => seed.to_string(),
-        }
+        self.seeds()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match names.and_then(|n| n[i].as_str()) {
+                Some(n) => n.to_owned(),
+                None => s.to_string(),
+            })
+            .collect()
     }
 
     fn assignments(&self) -> Vec<usize> {
@@ -159,6 +162,7 @@ fn heatmap(t: &TaskInputs) -> String {
         serde_json::from_value(t.cluster["dendrogram"]["order"].clone()).unwrap_or_default();
     let assign = t.assignments();
     let pos = |s: u64| seeds.iter().position(|&x| x == s).unwrap_or(0);
+    let names = t.names();
     let n = order.len();
     let max = (0..n)
         .flat_map(|i| (0..n).map(move |j| (i, j)))
@@ -190,7 +194,7 @@ fn heatmap(t: &TaskInputs) -> String {
             "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
             left - 16,
             y + cell / 2 + 3,
-            esc(&t.name(a))
+            esc(&names[pos(a)])
         );
         for (q, &b) in order.iter().enumerate() {
             let v = m[pos(a)][pos(b)].as_f64();
@@ -207,8 +211,8 @@ fn heatmap(t: &TaskInputs) -> String {
                 s,
                 "<rect x=\"{}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ccc\" stroke-width=\"0.5\"><title>{} ~ {}: {title}</title></rect>",
                 left + q * cell,
-                esc(&t.name(a)),
-                esc(&t.name(b))
+                esc(&names[pos(a)]),
+                esc(&names[pos(b)])
             );
         }
     }

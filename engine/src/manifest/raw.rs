@@ -118,6 +118,8 @@ pub struct RawStudy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlurm {
+    // The resource keys of `SlurmResources`, repeated rather than `#[serde(flatten)]`ed: flatten
+    // buffers the table, which loses the spans `At` records and disables deny_unknown_fields.
     pub partition: Option<String>,
     pub time: Option<String>,
     pub mem: Option<String>,
@@ -165,18 +167,11 @@ impl RawSlurm {
 }
 
 impl SlurmResources {
-    /// These settings with `over`'s set fields taking precedence.
+    /// These settings with `over`'s set fields taking precedence (the manifest overlay).
     pub fn overlaid(&self, over: &SlurmResources) -> SlurmResources {
-        SlurmResources {
-            partition: over.partition.clone().or_else(|| self.partition.clone()),
-            time: over.time.clone().or_else(|| self.time.clone()),
-            mem: over.mem.clone().or_else(|| self.mem.clone()),
-            cpus: over.cpus.or(self.cpus),
-            gpus: over.gpus.or(self.gpus),
-            account: over.account.clone().or_else(|| self.account.clone()),
-            qos: over.qos.clone().or_else(|| self.qos.clone()),
-            extra_args: over.extra_args.clone().or_else(|| self.extra_args.clone()),
-        }
+        let mut r = self.clone();
+        r.merge(over.clone());
+        r
     }
 }
 
@@ -305,6 +300,16 @@ merge_fields!(RawStudy {
     cache,
     executor,
     slurm
+});
+merge_fields!(SlurmResources {
+    partition,
+    time,
+    mem,
+    cpus,
+    gpus,
+    account,
+    qos,
+    extra_args
 });
 merge_fields!(RawSlurm {
     partition,

@@ -97,11 +97,9 @@ impl StageKind for ReportKind {
             };
             let tests = cluster_tests(&inputs);
             let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())?;
-            for (i, s) in seeds.iter().enumerate() {
+            let names = inputs.names();
+            for (i, (s, model)) in seeds.iter().zip(&names).enumerate() {
                 let e = &cluster["embedding"][i];
-                let model = cluster["names"][i]
-                    .as_str()
-                    .map_or(s.to_string(), str::to_owned);
                 let _ = write!(
                     csv,
                     "{task},{s},{model},{},{},{}",
