@@ -18,6 +18,7 @@ use basins_engine::study::Status;
 use basins_engine::{
     ops, Digest, EngineError, Executor, InProcess, Registry, Store, Study, Subprocess,
 };
+use basins_stages::backend::{Compute, FloatKind};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod data_cmd;
@@ -110,6 +111,9 @@ enum Command {
         /// Nodes to run at once (default: the CPU count; with Slurm, `[study.slurm].max_jobs`).
         #[arg(long, short)]
         jobs: Option<usize>,
+        /// Device ids for nodes that use an accelerator, as for `run`.
+        #[arg(long, value_delimiter = ',')]
+        gpus: Vec<u32>,
     },
     /// Show what would run and why, without running.
     Plan {
@@ -181,6 +185,13 @@ enum Command {
         /// Also evaluate this CoLA-layout file with and without dynamic padding.
         #[arg(long)]
         cola: Option<PathBuf>,
+        /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        backend: Compute,
+        /// `f32`, or `f16`/`bf16` with `--backend cuda` (weights, activations and optimizer
+        /// state all in that type: a speed probe, not mixed-precision training).
+        #[arg(long, default_value = "f32")]
+        precision: FloatKind,
         #[arg(long)]
         json: bool,
     },
@@ -220,6 +231,9 @@ enum ModelCommand {
         max_len: usize,
         #[arg(long)]
         hidden: bool,
+        /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        backend: Compute,
         #[arg(long)]
         json: bool,
     },
@@ -357,12 +371,13 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             out,
             open: open_page,
             jobs,
+            gpus,
         } => {
             let study = open(&manifest)?;
             let kind = study.manifest.study.executor;
             let opts = RunOptions {
                 jobs: jobs_for(jobs, &study, kind),
-                gpus: vec![],
+                gpus,
                 keep_going: false,
                 only: None,
             };
@@ -454,6 +469,8 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             train_steps,
             eval_batches,
             cola,
+            backend,
+            precision,
             json,
         } => {
             use basins_stages::bench;
@@ -464,7 +481,7 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
                 train_steps,
                 eval_batches,
             };
-            let shapes = bench::bench_shapes(&model, &spec, &|r| {
+            let shapes = bench::bench_shapes(&model, &spec, backend, precision, &|r| {
                 if !json {
                     println!(
                         "seq {:>4}: train {:>7.2} seq/s (batch {}), eval {:>7.2} seq/s (batch {})",
@@ -473,14 +490,14 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
                 }
             })?;
             let padding = cola
-                .map(|c| bench::bench_padding(&model, &c, eval_batch, 128))
+                .map(|c| bench::bench_padding(&model, &c, eval_batch, 128, backend, precision))
                 .transpose()?;
             if json {
                 print_json(&serde_json::json!({"shapes": shapes, "padding": padding}));
             } else if let Some(p) = padding {
                 println!(
-                    "{} ({} examples, mean {:.1} tokens): dynamic padding {:.1} seq/s, padded to {} {:.1} seq/s",
-                    p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s
+                    "{} ({} examples, mean {:.1} tokens): dynamic padding {:.1} seq/s (first pass {:.1}), padded to {} {:.1} seq/s",
+                    p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.dynamic_first_pass_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s
                 );
             }
             Ok(exit::OK)
@@ -742,6 +759,7 @@ fn cmd_model(cmd: ModelCommand) -> anyhow::Result<u8> {
             text,
             max_len,
             hidden,
+            backend,
             json,
         } => {
             let mut examples: Vec<(String, Option<String>)> = pair
@@ -753,7 +771,7 @@ fn cmd_model(cmd: ModelCommand) -> anyhow::Result<u8> {
                 !examples.is_empty(),
                 "give at least one --pair FIRST SECOND or --text SENTENCE"
             );
-            let p = inspect::predict(&dir, &examples, max_len, hidden)?;
+            let p = inspect::predict(&dir, &examples, max_len, hidden, backend)?;
             if json {
                 print_json(&p);
                 return Ok(exit::OK);

@@ -648,3 +648,49 @@ fn identical_outputs_from_a_rerun_leave_descendants_cached() {
     // It reruns, reproduces the same output hash, and nothing after it is invalidated.
     assert_eq!(set(&fx.run(&[]), "executed"), ids(&["barriers/cola"]));
 }
+
+#[test]
+fn a_panicking_stage_fails_its_node_and_the_run_ends() {
+    // A panic in a stage thread (a library's `unwrap`, as the CUDA runtime does when no driver
+    // can be loaded) once left the scheduler waiting forever.
+    let fx = Fixture::new();
+    for executor in ["local", "subprocess"] {
+        let mut child = fx
+            .cmd()
+            .args([
+                "run",
+                "m.toml",
+                "--json",
+                "--keep-going",
+                "--executor",
+                executor,
+            ])
+            .env("BASINS_TESTKIT_PANIC", "finetune/cola/seed=2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("`basins run` ({executor}) still running 120 s after a stage panicked");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{executor}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["failed"][0]["node"], "finetune/cola/seed=2", "{v}");
+        let message = v["failed"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("injected panic (BASINS_TESTKIT_PANIC)"),
+            "{executor}: {message}"
+        );
+        assert!(set(&v, "skipped").contains("evaluate/cola/seed=2"), "{v}");
+        // Nothing of the failed node is in the cache: a later run without the panic runs it.
+        let again = fx.json(&["run", "m.toml", "--json"]);
+        assert!(set(&again, "executed").contains("finetune/cola/seed=2"));
+        std::fs::remove_dir_all(fx.cache()).unwrap();
+    }
+}

@@ -281,11 +281,28 @@ pub(crate) fn execute_stage(
         log: Mutex::new(log_file),
         cancel: rt.cancel,
     };
-    kind.run(&ctx).map_err(|e| EngineError::StageFailed {
+    // A panic inside a stage (ours, or a library's `unwrap`, as CUDA drivers trigger) fails
+    // this node like an error does; it must not take the scheduler's thread down with it.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)));
+    let message = match outcome {
+        Ok(Ok(metrics)) => return Ok(metrics),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(payload) => format!("the stage panicked: {}", panic_message(payload.as_ref())),
+    };
+    Err(EngineError::StageFailed {
         node: recipe.node.clone(),
-        message: format!("{e:#}"),
+        message,
         log: None,
     })
+}
+
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// Run one recorded recipe to completion and publish it (see the module docs).

@@ -308,7 +308,17 @@ pub fn run(
                             progress: &progress,
                             cancel,
                         };
-                        let res = executor.execute(&job);
+                        // Whatever happens in the executor, the loop must hear back, or it
+                        // waits for this node forever.
+                        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            executor.execute(&job)
+                        }))
+                        .unwrap_or_else(|p| {
+                            Err(EngineError::Exec(format!(
+                                "executor panicked running `{id}`: {}",
+                                crate::exec::panic_message(p.as_ref())
+                            )))
+                        });
                         let _ = tx.send((node, gpu, started, res));
                     });
                 }

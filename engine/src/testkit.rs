@@ -10,6 +10,7 @@
 //! - `BASINS_TESTKIT_SLEEP_MS`: each node sleeps this long (in 10 steps, reporting progress),
 //!   which makes `kill -9` in the middle of a run practical to test;
 //! - `BASINS_TESTKIT_FAIL`: a glob over node ids that fail with an error;
+//! - `BASINS_TESTKIT_PANIC`: a glob over node ids that panic, as a library's `unwrap` would;
 //! - `BASINS_TESTKIT_JITTER`: a glob over node ids whose outputs get a run-dependent byte,
 //!   as GPU reductions would, to exercise `verify`'s tolerance rules;
 //! - `BASINS_TESTKIT_BUMP`: comma-separated kind names whose implementation version is 2
@@ -109,6 +110,9 @@ impl StageKind for Synthetic {
         }
         if env_glob("BASINS_TESTKIT_FAIL", ctx.node) {
             bail!("injected failure (BASINS_TESTKIT_FAIL)");
+        }
+        if env_glob("BASINS_TESTKIT_PANIC", ctx.node) {
+            panic!("injected panic (BASINS_TESTKIT_PANIC)");
         }
         let mut h = blake3::Hasher::new();
         h.update(self.name.as_bytes());

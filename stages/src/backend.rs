@@ -1,12 +1,197 @@
 //! The backends. Model code is generic over `burn::tensor::backend::Backend`; these aliases
 //! are what the CLI and stages instantiate.
 
+use std::fmt;
+use std::str::FromStr;
+
 /// CPU: burn's ndarray backend (SIMD kernels, rayon threads).
 pub type Cpu = burn::backend::NdArray<f32>;
 /// CPU with gradients, for training.
 pub type CpuTrain = burn::backend::Autodiff<Cpu>;
 
+/// CUDA through burn's CubeCL backend, with kernel fusion and autotuning (burn-cuda's defaults).
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda<f32, i32>;
 #[cfg(feature = "cuda")]
 pub type CudaTrain = burn::backend::Autodiff<Cuda>;
+/// Half-precision CUDA backends, offered to `basins bench` only: see docs/performance.md for
+/// why the model stages stay in f32.
+#[cfg(feature = "cuda")]
+pub type CudaF16 = burn::backend::Cuda<burn::tensor::f16, i32>;
+#[cfg(feature = "cuda")]
+pub type CudaBf16 = burn::backend::Cuda<burn::tensor::bf16, i32>;
+
+/// Where a command outside a study (`basins bench`, `basins model predict`) computes; study
+/// stages take theirs from the manifest's `backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    Cpu,
+    /// A CUDA device by index (`cuda` is `cuda:0`).
+    Cuda(usize),
+}
+
+impl FromStr for Compute {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("unknown backend `{s}`: expected `cpu`, `cuda` or `cuda:N`");
+        match s {
+            "cpu" => Ok(Compute::Cpu),
+            "cuda" => Ok(Compute::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Compute::Cuda)
+                .ok_or_else(bad),
+        }
+    }
+}
+
+impl fmt::Display for Compute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compute::Cpu => f.write_str("cpu"),
+            Compute::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// The float type a benchmark computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatKind {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl FromStr for FloatKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(FloatKind::F32),
+            "f16" => Ok(FloatKind::F16),
+            "bf16" => Ok(FloatKind::Bf16),
+            _ => Err(format!(
+                "unknown precision `{s}`: expected `f32`, `f16` or `bf16`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for FloatKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FloatKind::F32 => "f32",
+            FloatKind::F16 => "f16",
+            FloatKind::Bf16 => "bf16",
+        })
+    }
+}
+
+/// CUDA set-up shared by every entry point (study stages, `bench`, `model predict`).
+#[cfg(feature = "cuda")]
+pub mod cuda {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::{Mutex, Once};
+
+    use burn::backend::cuda::CudaDevice;
+    use burn::cubecl::config::{cache::CacheConfig, GlobalConfig};
+    use burn::tensor::Tensor;
+
+    use super::Cuda;
+
+    /// Where CubeCL keeps compiled kernels (PTX) and autotune results between processes:
+    /// `BASINS_KERNEL_CACHE`, else `$XDG_CACHE_HOME/basins/cubecl`, else `~/.cache/basins/cubecl`.
+    pub fn kernel_cache_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("BASINS_KERNEL_CACHE") {
+            return PathBuf::from(d);
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("basins").join("cubecl")
+    }
+
+    /// Configure CubeCL once, before its first use. Its defaults write the autotune cache into
+    /// a `target/` folder beside the nearest `Cargo.toml` above the working directory (a user's
+    /// project, or wherever basins happens to run) and keep no compiled kernels, so every new
+    /// process compiles and autotunes again: on an H200 we measured 10 to 16 s per matrix-product
+    /// shape. Both now persist in [`kernel_cache_dir`]. `CUBECL_AUTOTUNE_LEVEL` and the other
+    /// `CUBECL_*` variables still apply; a `cubecl.toml` is not read.
+    pub fn configure() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let dir = kernel_cache_dir();
+            let mut config = GlobalConfig::default();
+            config.autotune.cache = CacheConfig::File(dir.clone());
+            config.compilation.cache = Some(CacheConfig::File(dir));
+            let config = config.override_from_env();
+            // `set` panics when CubeCL was already used in this process; then its own
+            // configuration stays, which is only slower.
+            let _ = std::panic::catch_unwind(|| GlobalConfig::set(config));
+        });
+    }
+
+    /// The device, after checking once per process that CUDA works on it. The CUDA runtime
+    /// panics when it cannot load the driver (no GPU, or `LD_LIBRARY_PATH` pointing at the
+    /// toolkit's `stubs/` folder); this turns that into an error that says what to check.
+    pub fn device(index: usize) -> anyhow::Result<CudaDevice> {
+        static CHECKED: Mutex<Option<HashMap<usize, Result<(), String>>>> = Mutex::new(None);
+        configure();
+        let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+        let result = checked
+            .get_or_insert_with(HashMap::new)
+            .entry(index)
+            .or_insert_with(|| probe(index))
+            .clone();
+        result.map(|()| CudaDevice::new(index)).map_err(|e| {
+            anyhow::anyhow!(
+                "CUDA device {index} is not usable: {e}\n\
+                 basins loads libcuda.so (the NVIDIA driver) and libnvrtc.so (the CUDA toolkit) \
+                 at run time: check that `nvidia-smi` sees the GPU and that LD_LIBRARY_PATH \
+                 does not name the toolkit's `stubs/` folder"
+            )
+        })
+    }
+
+    fn probe(index: usize) -> Result<(), String> {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let outcome = std::panic::catch_unwind(|| {
+            let device = CudaDevice::new(index);
+            Tensor::<Cuda, 1>::ones([4], &device).sum().into_scalar()
+        });
+        std::panic::set_hook(quiet);
+        match outcome {
+            Ok(4.0) => Ok(()),
+            Ok(v) => Err(format!("a test sum of four ones gave {v}")),
+            Err(p) => Err(p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the CUDA runtime panicked".into())),
+        }
+    }
+}
+
+/// The error a CPU-only build gives when asked for CUDA.
+pub const NO_CUDA: &str =
+    "this build of basins has no CUDA support (rebuild with `--features cuda`; see the README)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_parses_devices_and_rejects_others() {
+        assert_eq!("cpu".parse(), Ok(Compute::Cpu));
+        assert_eq!("cuda".parse(), Ok(Compute::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(Compute::Cuda(3)));
+        let err = "gpu".parse::<Compute>().unwrap_err();
+        assert!(err.contains("`gpu`") && err.contains("cuda:N"), "{err}");
+        assert!("cuda:x".parse::<Compute>().is_err());
+        assert_eq!("bf16".parse(), Ok(FloatKind::Bf16));
+        assert!("fp8".parse::<FloatKind>().is_err());
+    }
+}

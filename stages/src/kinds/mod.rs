@@ -200,10 +200,10 @@ pub(crate) fn device(ctx: &StageContext) -> anyhow::Result<Device> {
                     Some(_) => 0,
                     None => ctx.gpu.unwrap_or(0) as usize,
                 };
-                Ok(Device::Cuda(burn::backend::cuda::CudaDevice::new(index)))
+                Ok(Device::Cuda(crate::backend::cuda::device(index)?))
             }
             #[cfg(not(feature = "cuda"))]
-            bail!("this build of basins has no CUDA support (rebuild with `--features cuda`; see the README)")
+            bail!(crate::backend::NO_CUDA)
         }
         _ => Ok(Device::Cpu),
     }

@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::hf::{load, tensor_table, TensorInfo};
 use super::{BertConfig, ModelError};
-use crate::backend::Cpu;
+use burn::tensor::backend::Backend;
+
+use crate::backend::{Compute, Cpu};
 use crate::text::{to_batch, TextEncoder};
 
 #[derive(Debug, Serialize)]
@@ -84,19 +86,42 @@ pub struct Predictions {
     pub predictions: Vec<Prediction>,
 }
 
+/// Run the model on each example alone (no padding), on `compute`.
 pub fn predict(
     dir: &Path,
     examples: &[(String, Option<String>)],
     max_len: usize,
     with_hidden: bool,
+    compute: Compute,
+) -> Result<Predictions, anyhow::Error> {
+    match compute {
+        Compute::Cpu => predict_on::<Cpu>(dir, examples, max_len, with_hidden, &Default::default()),
+        #[cfg(feature = "cuda")]
+        Compute::Cuda(i) => predict_on::<crate::backend::Cuda>(
+            dir,
+            examples,
+            max_len,
+            with_hidden,
+            &crate::backend::cuda::device(i)?,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        Compute::Cuda(_) => anyhow::bail!(crate::backend::NO_CUDA),
+    }
+}
+
+fn predict_on<B: Backend>(
+    dir: &Path,
+    examples: &[(String, Option<String>)],
+    max_len: usize,
+    with_hidden: bool,
+    device: &B::Device,
 ) -> Result<Predictions, anyhow::Error> {
     let tensors = tensor_table(dir)?;
     let num_labels = tensors
         .iter()
         .find(|t| t.name == "classifier.weight")
         .map_or(2, |t| t.shape[0]);
-    let device = Default::default();
-    let loaded = load::<Cpu>(dir, num_labels, 0, &device)?;
+    let loaded = load::<B>(dir, num_labels, 0, device)?;
     let labels = label_names(&loaded.labels, num_labels);
     let enc = TextEncoder::from_dir(dir, max_len)?;
     let texts: Vec<(&str, Option<&str>)> = examples
@@ -108,8 +133,11 @@ pub fn predict(
     for (e, (a, b)) in encoded.iter().zip(examples) {
         let out = loaded
             .model
-            .forward(&to_batch::<Cpu>(&[e], enc.pad_id, &device));
-        let probs: Vec<f32> = softmax(out.logits, 1).into_data().to_vec()?;
+            .forward(&to_batch::<B>(&[e], enc.pad_id, device));
+        let probs: Vec<f32> = softmax(out.logits, 1)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()?;
         let best = probs
             .iter()
             .enumerate()
@@ -117,7 +145,12 @@ pub fn predict(
             .map_or(0, |(i, _)| i);
         let hidden = with_hidden.then(|| {
             let [_, seq, h] = out.hidden.dims();
-            let v: Vec<f32> = out.hidden.into_data().to_vec().unwrap_or_default();
+            let v: Vec<f32> = out
+                .hidden
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .unwrap_or_default();
             (0..seq).map(|t| v[t * h..(t + 1) * h].to_vec()).collect()
         });
         predictions.push(Prediction {
