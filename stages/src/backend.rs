@@ -21,6 +21,20 @@ pub type CudaF16 = burn::backend::Cuda<burn::tensor::f16, i32>;
 #[cfg(feature = "cuda")]
 pub type CudaBf16 = burn::backend::Cuda<burn::tensor::bf16, i32>;
 
+/// How many threads evaluate batches at once (see `eval::batch_probs`): the CPU count on the
+/// ndarray backend, whose elementwise kernels are single-threaded; one on a GPU, which gains
+/// nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results do not depend on it.
+pub fn eval_threads<B: burn::tensor::backend::Backend>() -> usize {
+    if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Cpu>() {
+        return 1;
+    }
+    std::env::var("BASINS_EVAL_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 /// Where a command outside a study (`basins bench`, `basins model predict`) computes; study
 /// stages take theirs from the manifest's `backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::backend::{Compute, Cpu, CpuTrain, FloatKind};
 use crate::data::{read, DataFormat, OnBadRow, ReadOptions};
+use crate::eval::batch_probs;
 use crate::model::{load, BertClassifier};
 use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
 use crate::train::{cross_entropy, AdamW};
@@ -114,12 +115,10 @@ fn time_eval<B: Backend>(
             run(b);
         }
     }
+    // Timed as the evaluate and interpolate stages run it (batches on several CPU threads).
     let t = Instant::now();
-    let mut n = 0;
-    for b in batches {
-        run(b);
-        n += b.len();
-    }
+    let _ = batch_probs(model, batches, 0, device, &mut |_| {});
+    let n: usize = batches.iter().map(Vec::len).sum();
     n as f64 / t.elapsed().as_secs_f64()
 }
 
@@ -268,12 +267,7 @@ fn padding_on<B: Backend>(
     // The first pass over the file, with every shape new to the process: what one evaluation
     // in a fresh process costs (on a GPU it includes compiling and autotuning kernels).
     let t = Instant::now();
-    for b in &dynamic {
-        let _ = model
-            .forward(&to_batch::<B>(b, 0, device))
-            .logits
-            .into_data();
-    }
+    let _ = batch_probs(&model, &dynamic, 0, device, &mut |_| {});
     let first_pass = encoded.len() as f64 / t.elapsed().as_secs_f64();
     Ok(PaddingResult {
         file: cola.display().to_string(),

@@ -3,6 +3,8 @@
 //! group without running the model again.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::bail;
 use burn::tensor::activation::log_softmax;
@@ -90,25 +92,22 @@ pub fn evaluate<B: Backend>(
     let n = encoded.len();
     let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
     let identity: Vec<usize> = (0..n).collect();
+    let batches = length_grouped(&lengths, batch_size, &identity);
+    let inputs: Vec<Vec<&Encoded>> = batches
+        .iter()
+        .map(|b| b.iter().map(|&i| &encoded[i]).collect())
+        .collect();
     let mut probs = vec![Vec::new(); n];
     let mut done = 0u64;
-    for batch in length_grouped(&lengths, batch_size, &identity) {
-        let refs: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
-        let logits = model
-            .forward(&to_batch::<B>(&refs, enc.pad_id, device))
-            .logits;
-        let c = logits.dims()[1];
-        let p: Vec<f32> = log_softmax(logits, 1)
-            .exp()
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let per_batch = batch_probs(model, &inputs, enc.pad_id, device, &mut |b| {
+        done += batches[b].len() as u64;
+        progress(done, n as u64);
+    })?;
+    for (batch, p) in batches.iter().zip(per_batch) {
+        let c = p.len() / batch.len().max(1);
         for (k, &i) in batch.iter().enumerate() {
             probs[i] = map.apply(&p[k * c..(k + 1) * c]);
         }
-        done += batch.len() as u64;
-        progress(done, n as u64);
     }
     let gold: Vec<usize> = ds.examples.iter().map(|e| e.label).collect();
     let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
@@ -124,6 +123,66 @@ pub fn evaluate<B: Backend>(
         probs,
         gold,
         predicted,
+    })
+}
+
+/// Class probabilities of each batch (flattened `[batch, classes]`), in batch order.
+///
+/// On CPU, several threads take batches in turn: burn-ndarray runs its elementwise kernels
+/// (GELU, softmax, LayerNorm, the additions) on one thread, so one batch at a time leaves the
+/// other cores idle for most of a forward pass. Every batch is computed exactly as it would be
+/// alone (no operation depends on what other threads do), so the output is bit-identical for
+/// any number of threads. `done` is called with each batch's index as it finishes.
+pub fn batch_probs<B: Backend>(
+    model: &BertClassifier<B>,
+    batches: &[Vec<&Encoded>],
+    pad_id: u32,
+    device: &B::Device,
+    done: &mut dyn FnMut(usize),
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let probs_of = |model: &BertClassifier<B>, b: &[&Encoded]| -> anyhow::Result<Vec<f32>> {
+        let logits = model.forward(&to_batch::<B>(b, pad_id, device)).logits;
+        log_softmax(logits, 1)
+            .exp()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
+    let workers = crate::backend::eval_threads::<B>().min(batches.len());
+    if workers <= 1 {
+        return (0..batches.len())
+            .map(|i| probs_of(model, &batches[i]).inspect(|_| done(i)))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            // A module is not shareable between threads (its parameters initialise lazily),
+            // but a clone is cheap: it shares the weights' buffers.
+            let (tx, next, probs_of, model) = (tx.clone(), &next, &probs_of, model.clone());
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= batches.len() || tx.send((i, probs_of(&model, &batches[i]))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut out = vec![Vec::new(); batches.len()];
+        for (i, r) in rx {
+            match r {
+                Ok(p) => out[i] = p,
+                Err(e) => {
+                    // Stop the others from taking new batches.
+                    next.store(batches.len(), Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            done(i);
+        }
+        Ok(out)
     })
 }
 

@@ -28,7 +28,8 @@ impl StageKind for FinetuneKind {
         "finetune"
     }
     fn version(&self) -> u32 {
-        2
+        // 3: Linear layers as one [batch x seq, in] product (weight gradients sum in another order).
+        3
     }
     fn uses_device(&self) -> bool {
         true

@@ -152,13 +152,16 @@ impl<B: Backend> BertClassifier<B> {
             + e.position.forward(positions)
             + e.token_type.forward(input.token_type_ids.clone());
         let mut x = e.dropout.forward(e.norm.forward(x));
-        // Additive mask [batch, 1, 1, seq]: 0 on tokens, a large negative on padding.
+        // Additive mask [batch, 1, 1, seq]: 0 on tokens, a large negative on padding. -1e4
+        // (BERT's original value) rather than -1e9: in f16, -1e9 rounds to -inf and the product
+        // 0 x -inf on every real token is NaN. In f32 the padded probabilities are exactly 0
+        // either way (exp underflows below -104), so results are bit-identical.
         let mask = input
             .attention_mask
             .clone()
             .bool_not()
             .float()
-            .mul_scalar(-1.0e9)
+            .mul_scalar(-1.0e4)
             .reshape([batch, 1, 1, seq]);
         for layer in &self.layers {
             x = layer.forward(x, mask.clone());
@@ -175,9 +178,9 @@ impl<B: Backend> Layer<B> {
             t.reshape([batch, seq, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
+        let q = split(dense(&self.query, x.clone()));
+        let k = split(dense(&self.key, x.clone()));
+        let v = split(dense(&self.value, x.clone()));
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .div_scalar((head_dim as f64).sqrt())
@@ -189,9 +192,23 @@ impl<B: Backend> Layer<B> {
             .reshape([batch, seq, hidden]);
         let attn = self
             .attn_norm
-            .forward(self.dropout.forward(self.attn_out.forward(context)) + x);
-        let inner = gelu(self.intermediate.forward(attn.clone()));
+            .forward(self.dropout.forward(dense(&self.attn_out, context)) + x);
+        let inner = gelu(dense(&self.intermediate, attn.clone()));
         self.out_norm
-            .forward(self.dropout.forward(self.output.forward(inner)) + attn)
+            .forward(self.dropout.forward(dense(&self.output, inner)) + attn)
     }
+}
+
+/// A Linear layer on `[batch, seq, in]` as one `[batch x seq, in] x [in, out]` matrix product.
+/// burn's `Linear` broadcasts the weight over the batch, and burn-ndarray then runs one small
+/// product per batch element, packing the same weight matrix again each time.
+fn dense<B: Backend>(l: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [batch, seq, width] = x.dims();
+    let y = x.reshape([batch * seq, width]).matmul(l.weight.val());
+    let y = match &l.bias {
+        Some(b) => y + b.val().unsqueeze(),
+        None => y,
+    };
+    let out = y.dims()[1];
+    y.reshape([batch, seq, out])
 }
