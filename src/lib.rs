@@ -481,7 +481,7 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
                 train_steps,
                 eval_batches,
             };
-            let shapes = bench::bench_shapes(&model, &spec, backend, precision, &|r| {
+            let result = bench::bench(&model, &spec, cola.as_deref(), backend, precision, &|r| {
                 if !json {
                     println!(
                         "seq {:>4}: train {:>7.2} seq/s (batch {}), eval {:>7.2} seq/s (batch {})",
@@ -489,12 +489,9 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
                     );
                 }
             })?;
-            let padding = cola
-                .map(|c| bench::bench_padding(&model, &c, eval_batch, 128, backend, precision))
-                .transpose()?;
             if json {
-                print_json(&serde_json::json!({"shapes": shapes, "padding": padding}));
-            } else if let Some(p) = padding {
+                print_json(&result);
+            } else if let Some(p) = result.padding {
                 println!(
                     "{} ({} examples, mean {:.1} tokens): dynamic padding {:.1} seq/s (first pass {:.1}), padded to {} {:.1} seq/s",
                     p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.dynamic_first_pass_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s

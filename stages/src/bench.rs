@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::backend::{Compute, Cpu, CpuTrain, FloatKind};
+use crate::backend::{Compute, CpuTrain, FloatKind};
 use crate::data::{read, DataFormat, OnBadRow, ReadOptions};
 use crate::eval::batch_probs;
 use crate::model::{load, BertClassifier};
@@ -122,17 +122,26 @@ fn time_eval<B: Backend>(
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-/// Time every shape of `spec` on `compute` in `float` precision.
-pub fn bench_shapes(
+/// What one `basins bench` measures.
+#[derive(Debug, Serialize)]
+pub struct BenchResult {
+    pub shapes: Vec<ShapeResult>,
+    pub padding: Option<PaddingResult>,
+}
+
+/// Time every shape of `spec`, then (with `cola`) a real dev set with and without dynamic
+/// padding, on `compute` in `float` precision. `report` sees each shape as it is done.
+pub fn bench(
     dir: &Path,
     spec: &BenchSpec,
+    cola: Option<&Path>,
     compute: Compute,
     float: FloatKind,
     report: &dyn Fn(&ShapeResult),
-) -> anyhow::Result<Vec<ShapeResult>> {
+) -> anyhow::Result<BenchResult> {
     match (compute, float) {
         (Compute::Cpu, FloatKind::F32) => {
-            shapes_on::<CpuTrain>(dir, spec, &Default::default(), report)
+            bench_on::<CpuTrain>(dir, spec, cola, &Default::default(), report)
         }
         (Compute::Cpu, _) => anyhow::bail!("half precision is only offered with --backend cuda"),
         #[cfg(feature = "cuda")]
@@ -141,19 +150,33 @@ pub fn bench_shapes(
             let device = crate::backend::cuda::device(i)?;
             match f {
                 FloatKind::F32 => {
-                    shapes_on::<crate::backend::CudaTrain>(dir, spec, &device, report)
+                    bench_on::<crate::backend::CudaTrain>(dir, spec, cola, &device, report)
                 }
                 FloatKind::F16 => {
-                    shapes_on::<Autodiff<crate::backend::CudaF16>>(dir, spec, &device, report)
+                    bench_on::<Autodiff<crate::backend::CudaF16>>(dir, spec, cola, &device, report)
                 }
                 FloatKind::Bf16 => {
-                    shapes_on::<Autodiff<crate::backend::CudaBf16>>(dir, spec, &device, report)
+                    bench_on::<Autodiff<crate::backend::CudaBf16>>(dir, spec, cola, &device, report)
                 }
             }
         }
         #[cfg(not(feature = "cuda"))]
         (Compute::Cuda(_), _) => anyhow::bail!(crate::backend::NO_CUDA),
     }
+}
+
+fn bench_on<B: AutodiffBackend>(
+    dir: &Path,
+    spec: &BenchSpec,
+    cola: Option<&Path>,
+    device: &B::Device,
+    report: &dyn Fn(&ShapeResult),
+) -> anyhow::Result<BenchResult> {
+    let shapes = shapes_on::<B>(dir, spec, device, report)?;
+    let padding = cola
+        .map(|c| padding_on::<B::InnerBackend>(dir, c, spec.eval_batch, 128, device))
+        .transpose()?;
+    Ok(BenchResult { shapes, padding })
 }
 
 fn shapes_on<B: AutodiffBackend>(
@@ -191,39 +214,6 @@ fn shapes_on<B: AutodiffBackend>(
 
 /// Evaluate a CoLA-layout file twice: batches grouped by length and padded to their longest
 /// example, and every example padded to `max_len` (what a fixed-shape pipeline does).
-pub fn bench_padding(
-    dir: &Path,
-    cola: &Path,
-    batch: usize,
-    max_len: usize,
-    compute: Compute,
-    float: FloatKind,
-) -> anyhow::Result<PaddingResult> {
-    match (compute, float) {
-        (Compute::Cpu, FloatKind::F32) => {
-            padding_on::<Cpu>(dir, cola, batch, max_len, &Default::default())
-        }
-        (Compute::Cpu, _) => anyhow::bail!("half precision is only offered with --backend cuda"),
-        #[cfg(feature = "cuda")]
-        (Compute::Cuda(i), f) => {
-            let device = crate::backend::cuda::device(i)?;
-            match f {
-                FloatKind::F32 => {
-                    padding_on::<crate::backend::Cuda>(dir, cola, batch, max_len, &device)
-                }
-                FloatKind::F16 => {
-                    padding_on::<crate::backend::CudaF16>(dir, cola, batch, max_len, &device)
-                }
-                FloatKind::Bf16 => {
-                    padding_on::<crate::backend::CudaBf16>(dir, cola, batch, max_len, &device)
-                }
-            }
-        }
-        #[cfg(not(feature = "cuda"))]
-        (Compute::Cuda(_), _) => anyhow::bail!(crate::backend::NO_CUDA),
-    }
-}
-
 fn padding_on<B: Backend>(
     dir: &Path,
     cola: &Path,
