@@ -172,3 +172,92 @@ fn half_precision_is_refused_by_name() {
     let msg = run["failed"][0]["message"].as_str().unwrap();
     assert!(msg.contains("precision `bf16` is not implemented"), "{msg}");
 }
+
+#[test]
+fn bench_reports_throughput_and_the_padding_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "", "");
+    let (ok, v, err) = basins(
+        dir.path(),
+        &[
+            "bench",
+            "--model",
+            "tiny",
+            "--seq",
+            "16,8",
+            "--train-batch",
+            "4",
+            "--eval-batch",
+            "8",
+            "--train-steps",
+            "1",
+            "--eval-batches",
+            "3",
+            "--cola",
+            "dev.tsv",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let shapes = v["shapes"].as_array().unwrap();
+    assert_eq!(shapes.len(), 2, "{v}");
+    for (s, seq) in shapes.iter().zip([16, 8]) {
+        assert_eq!(s["seq"], seq);
+        assert_eq!(
+            (s["train_batch"].clone(), s["eval_batch"].clone()),
+            (4.into(), 8.into())
+        );
+        for f in ["train_seq_per_s", "eval_seq_per_s"] {
+            let x = s[f].as_f64().unwrap();
+            assert!(x.is_finite() && x > 0.0, "{f} = {x}");
+        }
+    }
+    let p = &v["padding"];
+    assert_eq!(p["examples"], 24, "{v}");
+    // Padded to what the tiny model takes (64 positions), not past it.
+    assert_eq!(p["max_len"], 64);
+    let mean = p["mean_tokens"].as_f64().unwrap();
+    assert!((5.0..20.0).contains(&mean), "mean tokens {mean}");
+    // Speed is for benchmarks to judge; here each figure must be a real measurement.
+    for f in [
+        "dynamic_first_pass_seq_per_s",
+        "dynamic_seq_per_s",
+        "padded_to_max_len_seq_per_s",
+    ] {
+        let x = p[f].as_f64().unwrap();
+        assert!(x.is_finite() && x > 0.0, "{f} = {x}");
+    }
+
+    // Bad flags name what was expected.
+    for (args, expected) in [
+        (
+            vec!["--precision", "bf16"],
+            "half precision is only offered with --backend cuda",
+        ),
+        (
+            vec!["--backend", "gpu"],
+            "expected `cpu`, `cuda` or `cuda:N`",
+        ),
+        (
+            vec!["--precision", "fp8"],
+            "expected `f32`, `f16` or `bf16`",
+        ),
+        (
+            vec!["--seq", "65"],
+            "takes 1 to 64 tokens (max_position_embeddings)",
+        ),
+    ] {
+        let mut all = vec!["bench", "--model", "tiny", "--train-steps", "1"];
+        all.extend(args);
+        let (ok, _, err) = basins(dir.path(), &all);
+        assert!(!ok && err.contains(expected), "{all:?}: {err}");
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let (ok, _, err) = basins(
+            dir.path(),
+            &["bench", "--model", "tiny", "--backend", "cuda"],
+        );
+        assert!(!ok && err.contains("no CUDA support"), "{err}");
+    }
+}

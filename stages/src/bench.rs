@@ -172,9 +172,18 @@ fn bench_on<B: AutodiffBackend>(
     device: &B::Device,
     report: &dyn Fn(&ShapeResult),
 ) -> anyhow::Result<BenchResult> {
+    let positions = crate::model::BertConfig::read(dir)?.max_position_embeddings;
+    if let Some(&seq) = spec.seqs.iter().find(|&&s| s == 0 || s > positions) {
+        anyhow::bail!(
+            "--seq {seq}: the model in {} takes 1 to {positions} tokens (max_position_embeddings)",
+            dir.display()
+        );
+    }
     let shapes = shapes_on::<B>(dir, spec, device, report)?;
+    // The fixed-shape comparison pads to 128, or to what the model takes if that is less.
+    let max_len = positions.min(128);
     let padding = cola
-        .map(|c| padding_on::<B::InnerBackend>(dir, c, spec.eval_batch, 128, device))
+        .map(|c| padding_on::<B::InnerBackend>(dir, c, spec.eval_batch, max_len, device))
         .transpose()?;
     Ok(BenchResult { shapes, padding })
 }

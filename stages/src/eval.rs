@@ -140,6 +140,18 @@ pub fn batch_probs<B: Backend>(
     device: &B::Device,
     done: &mut dyn FnMut(usize),
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    let workers = crate::backend::eval_threads::<B>();
+    probs_on_threads(model, batches, pad_id, device, workers, done)
+}
+
+fn probs_on_threads<B: Backend>(
+    model: &BertClassifier<B>,
+    batches: &[Vec<&Encoded>],
+    pad_id: u32,
+    device: &B::Device,
+    workers: usize,
+    done: &mut dyn FnMut(usize),
+) -> anyhow::Result<Vec<Vec<f32>>> {
     let probs_of = |model: &BertClassifier<B>, b: &[&Encoded]| -> anyhow::Result<Vec<f32>> {
         let logits = model.forward(&to_batch::<B>(b, pad_id, device)).logits;
         log_softmax(logits, 1)
@@ -149,7 +161,7 @@ pub fn batch_probs<B: Backend>(
             .to_vec()
             .map_err(|e| anyhow::anyhow!("{e:?}"))
     };
-    let workers = crate::backend::eval_threads::<B>().min(batches.len());
+    let workers = workers.min(batches.len());
     if workers <= 1 {
         return (0..batches.len())
             .map(|i| probs_of(model, &batches[i]).inspect(|_| done(i)))
@@ -275,6 +287,59 @@ mod tests {
         assert_eq!(m["per_label"]["1"]["gold"], 5);
         let all_one = metrics(&labels, &gold, &[1; 8], &[0.5; 8]);
         assert_eq!(all_one["mcc"], 0.0);
+    }
+
+    #[test]
+    fn batches_on_several_threads_give_the_same_bits_in_order() {
+        use crate::backend::Cpu;
+        use crate::model::{init_random, BertConfig};
+        let cfg: BertConfig = serde_json::from_value(json!({
+            "vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 32,
+        }))
+        .unwrap();
+        let device = Default::default();
+        let mut model = BertClassifier::<Cpu>::new(&cfg, 3, &device);
+        init_random(&mut model, 7, &device);
+        // Seven batches of different sizes and lengths (so padding differs between them).
+        let examples: Vec<Encoded> = (0..40u32)
+            .map(|i| {
+                let len = 3 + (i as usize * 7) % 20;
+                Encoded {
+                    ids: (0..len as u32).map(|t| 1 + (i * 13 + t * 5) % 39).collect(),
+                    type_ids: (0..len).map(|t| u32::from(t >= len / 2)).collect(),
+                }
+            })
+            .collect();
+        let batches: Vec<Vec<&Encoded>> = [0, 3, 9, 10, 18, 25, 33, 40]
+            .windows(2)
+            .map(|w| examples[w[0]..w[1]].iter().collect())
+            .collect();
+        let run = |workers| {
+            let mut order = Vec::new();
+            let p = probs_on_threads(&model, &batches, 0, &device, workers, &mut |i| {
+                order.push(i)
+            })
+            .unwrap();
+            order.sort();
+            assert_eq!(order, (0..batches.len()).collect::<Vec<_>>());
+            p
+        };
+        let one = run(1);
+        assert_eq!(one.len(), 7);
+        for (b, p) in batches.iter().zip(&one) {
+            assert_eq!(p.len(), b.len() * 3);
+            for row in p.chunks(3) {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+            }
+        }
+        for workers in [2, 3, 16] {
+            let many = run(workers);
+            let bits = |v: &Vec<Vec<f32>>| -> Vec<u32> {
+                v.concat().iter().map(|x| x.to_bits()).collect()
+            };
+            assert_eq!(bits(&one), bits(&many), "{workers} threads");
+        }
     }
 
     #[test]
