@@ -694,3 +694,25 @@ fn a_panicking_stage_fails_its_node_and_the_run_ends() {
         std::fs::remove_dir_all(fx.cache()).unwrap();
     }
 }
+
+#[test]
+fn the_testkit_never_shares_records_with_the_real_kinds() {
+    // The testkit's kinds carry the real kinds' names; a real `basins` on the same manifest and
+    // cache must not take their records (a demo cache once held the testkit's `generate`).
+    // GENERATED starts from `generate` nodes, whose real kind is at version 1 as well.
+    let fx = Fixture::new();
+    fx.write("g.toml", GENERATED);
+    assert_success(&fx.cli(&["run", "g.toml"]), &["testkit run"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(fx.dir.path())
+        .args(["status", "g.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out, &["status"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds = v["by_kind"].as_object().unwrap();
+    assert!(kinds.len() >= 5, "{v}");
+    for (kind, counts) in kinds {
+        assert_eq!(counts["fresh"], 0, "{kind}: {counts}");
+    }
+}
