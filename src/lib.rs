@@ -506,6 +506,19 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
     }
 }
 
+/// Nodes that run at once on this machine share its cores: each evaluates batches on
+/// cores / jobs threads (`basins_stages::backend::eval_threads`), or a 64-core machine would
+/// run 64 nodes of 64 threads, each holding a batch's activations. Passed through the
+/// environment, which subprocess nodes inherit; set before any thread is started. A Slurm task
+/// uses the CPUs of its own allocation, and a value the user set is kept.
+fn share_cores(jobs: usize, kind: ExecutorKind) {
+    if kind == ExecutorKind::Slurm || std::env::var_os("BASINS_EVAL_THREADS").is_some() {
+        return;
+    }
+    let threads = (default_jobs() / jobs.max(1)).max(1);
+    std::env::set_var("BASINS_EVAL_THREADS", threads.to_string());
+}
+
 /// Nodes at once: as asked, else one per CPU for local work, or the Slurm in-flight limit.
 fn jobs_for(asked: Option<usize>, study: &Study, kind: ExecutorKind) -> usize {
     match (asked, kind) {
@@ -516,6 +529,7 @@ fn jobs_for(asked: Option<usize>, study: &Study, kind: ExecutorKind) -> usize {
 }
 
 fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> anyhow::Result<u8> {
+    share_cores(opts.jobs, kind);
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = cancel.clone();

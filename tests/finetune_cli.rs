@@ -261,3 +261,39 @@ fn bench_reports_throughput_and_the_padding_comparison() {
         assert!(!ok && err.contains("no CUDA support"), "{err}");
     }
 }
+
+#[test]
+fn nodes_running_at_once_share_the_cores() {
+    // `basins run --jobs J` gives each node cores / J evaluation threads (at least one), so a
+    // many-core machine does not run J nodes of `cores` threads each; a user's value is kept.
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path(), "", "max_steps = 1");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (jobs, asked, expected) in [
+        ("1", None, cores),
+        ("2", None, (cores / 2).max(1)),
+        ("2", Some("3"), 3),
+    ] {
+        let _ = std::fs::remove_dir_all(tmp.path().join(".basins"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_basins"));
+        cmd.current_dir(tmp.path())
+            .args(["run", "m.toml", "--jobs", jobs]);
+        match asked {
+            Some(n) => cmd.env("BASINS_EVAL_THREADS", n),
+            None => cmd.env_remove("BASINS_EVAL_THREADS"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (_, ev, _) = basins(
+            tmp.path(),
+            &["show", "m.toml", "evaluate/toy/seed=0", "--json"],
+        );
+        let log = std::fs::read_to_string(ev["log"].as_str().unwrap()).unwrap();
+        let line = format!("evaluating batches on {expected} thread(s)");
+        assert!(log.contains(&line), "--jobs {jobs}, asked {asked:?}: {log}");
+    }
+}

@@ -53,6 +53,10 @@ fn run_evaluate<B: Backend>(
     let dir = model_dir(ctx, "model")?;
     let (loaded, model_labels, enc) = load_trained::<B>(&dir, &p.labels, device)?;
     std::fs::create_dir_all(ctx.out_dir.join("eval"))?;
+    ctx.log(format!(
+        "evaluating batches on {} thread(s)",
+        crate::backend::eval_threads::<B>()
+    ));
     let mut sets = serde_json::Map::new();
     for set in &p.eval_sets {
         let ds = eval_set(ctx, set, p.max_examples)?;
