@@ -41,7 +41,8 @@ pub struct ShapeResult {
 pub struct PaddingResult {
     pub file: String,
     pub examples: usize,
-    /// The first pass in a fresh process, compilation and autotuning included.
+    /// The first pass over the file, its batch shapes new (on a GPU: compilation and
+    /// autotuning included).
     pub dynamic_first_pass_seq_per_s: f64,
     pub dynamic_seq_per_s: f64,
     pub padded_to_max_len_seq_per_s: f64,
@@ -100,26 +101,21 @@ fn time_eval<B: Backend>(
     model: &BertClassifier<B>,
     batches: &[Vec<&Encoded>],
     device: &B::Device,
-) -> f64 {
-    let run = |b: &Vec<&Encoded>| {
-        let out = model.forward(&to_batch::<B>(b, 0, device));
-        // Reading the logits back waits for the device.
-        let _ = out.logits.into_data();
-    };
+) -> anyhow::Result<f64> {
     // One untimed batch of every distinct shape: a GPU backend compiles and autotunes kernels
     // the first time it sees a shape, which is a one-off cost, not throughput.
     let mut seen = std::collections::HashSet::new();
     for b in batches {
         let seq = b.iter().map(|e| e.ids.len()).max().unwrap_or(0);
         if seen.insert((b.len(), seq)) {
-            run(b);
+            batch_probs(model, std::slice::from_ref(b), 0, device, &mut |_| {})?;
         }
     }
     // Timed as the evaluate and interpolate stages run it (batches on several CPU threads).
     let t = Instant::now();
-    let _ = batch_probs(model, batches, 0, device, &mut |_| {});
+    batch_probs(model, batches, 0, device, &mut |_| {})?;
     let n: usize = batches.iter().map(Vec::len).sum();
-    n as f64 / t.elapsed().as_secs_f64()
+    Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
 /// What one `basins bench` measures.
@@ -172,14 +168,15 @@ fn bench_on<B: AutodiffBackend>(
     device: &B::Device,
     report: &dyn Fn(&ShapeResult),
 ) -> anyhow::Result<BenchResult> {
-    let positions = crate::model::BertConfig::read(dir)?.max_position_embeddings;
+    let config = crate::model::BertConfig::read(dir)?;
+    let positions = config.max_position_embeddings;
     if let Some(&seq) = spec.seqs.iter().find(|&&s| s == 0 || s > positions) {
         anyhow::bail!(
             "--seq {seq}: the model in {} takes 1 to {positions} tokens (max_position_embeddings)",
             dir.display()
         );
     }
-    let shapes = shapes_on::<B>(dir, spec, device, report)?;
+    let shapes = shapes_on::<B>(dir, spec, config.vocab_size, device, report)?;
     // The fixed-shape comparison pads to 128, or to what the model takes if that is less.
     let max_len = positions.min(128);
     let padding = cola
@@ -191,11 +188,11 @@ fn bench_on<B: AutodiffBackend>(
 fn shapes_on<B: AutodiffBackend>(
     dir: &Path,
     spec: &BenchSpec,
+    vocab: usize,
     device: &B::Device,
     report: &dyn Fn(&ShapeResult),
 ) -> anyhow::Result<Vec<ShapeResult>> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let vocab = crate::model::BertConfig::read(dir)?.vocab_size;
     let mut out = Vec::new();
     for &seq in &spec.seqs {
         let train_model = load::<B>(dir, 2, 0, device)?.model;
@@ -207,7 +204,7 @@ fn shapes_on<B: AutodiffBackend>(
             .chunks(spec.eval_batch)
             .map(|c| c.iter().collect())
             .collect();
-        let eval = time_eval::<B::InnerBackend>(&eval_model, &batches, device);
+        let eval = time_eval::<B::InnerBackend>(&eval_model, &batches, device)?;
         let r = ShapeResult {
             seq,
             train_batch: spec.train_batch,
@@ -263,17 +260,17 @@ fn padding_on<B: Backend>(
         .chunks(batch)
         .map(|c| c.iter().collect())
         .collect();
-    // The first pass over the file, with every shape new to the process: what one evaluation
-    // in a fresh process costs (on a GPU it includes compiling and autotuning kernels).
+    // The first pass over the file, before any of its batch shapes has been seen: what one
+    // evaluation costs when the shapes are new (on a GPU, compiling and autotuning included).
     let t = Instant::now();
-    let _ = batch_probs(&model, &dynamic, 0, device, &mut |_| {});
+    batch_probs(&model, &dynamic, 0, device, &mut |_| {})?;
     let first_pass = encoded.len() as f64 / t.elapsed().as_secs_f64();
     Ok(PaddingResult {
         file: cola.display().to_string(),
         examples: encoded.len(),
         dynamic_first_pass_seq_per_s: first_pass,
-        dynamic_seq_per_s: time_eval::<B>(&model, &dynamic, device),
-        padded_to_max_len_seq_per_s: time_eval::<B>(&model, &padded, device),
+        dynamic_seq_per_s: time_eval::<B>(&model, &dynamic, device)?,
+        padded_to_max_len_seq_per_s: time_eval::<B>(&model, &padded, device)?,
         mean_tokens: lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
         max_len,
     })
