@@ -19,6 +19,7 @@ use basins_engine::{
     ops, Digest, EngineError, Executor, InProcess, Registry, Store, Study, Subprocess,
 };
 use basins_stages::backend::{Compute, FloatKind};
+use basins_stages::eval::CpuForward;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod data_cmd;
@@ -192,6 +193,10 @@ enum Command {
         /// state all in that type: a speed probe, not mixed-precision training).
         #[arg(long, default_value = "f32")]
         precision: FloatKind,
+        /// The CPU evaluation forward pass: `frozen` (what the stages run) or `burn` (the burn
+        /// module's own, for comparison).
+        #[arg(long, default_value = "frozen")]
+        cpu_forward: CpuForward,
         #[arg(long)]
         json: bool,
     },
@@ -471,6 +476,7 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             cola,
             backend,
             precision,
+            cpu_forward,
             json,
         } => {
             use basins_stages::bench;
@@ -480,6 +486,7 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
                 eval_batch,
                 train_steps,
                 eval_batches,
+                cpu_forward,
             };
             let result = bench::bench(&model, &spec, cola.as_deref(), backend, precision, &|r| {
                 if !json {

@@ -21,11 +21,16 @@ pub type CudaF16 = burn::backend::Cuda<burn::tensor::f16, i32>;
 #[cfg(feature = "cuda")]
 pub type CudaBf16 = burn::backend::Cuda<burn::tensor::bf16, i32>;
 
+/// Whether `B` is the CPU backend, where evaluation runs `model::FrozenBert`.
+pub fn is_cpu<B: burn::tensor::backend::Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<Cpu>()
+}
+
 /// How many threads evaluate batches at once (see `eval::batch_probs`): the CPU count on the
 /// ndarray backend, whose elementwise kernels are single-threaded; one on a GPU, which gains
 /// nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results do not depend on it.
 pub fn eval_threads<B: burn::tensor::backend::Backend>() -> usize {
-    if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Cpu>() {
+    if !is_cpu::<B>() {
         return 1;
     }
     std::env::var("BASINS_EVAL_THREADS")

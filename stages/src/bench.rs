@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::backend::{Compute, CpuTrain, FloatKind};
 use crate::data::{read, DataFormat, OnBadRow, ReadOptions};
-use crate::eval::batch_probs;
+use crate::eval::{batch_probs_with, CpuForward};
 use crate::model::{load, BertClassifier};
 use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
 use crate::train::{cross_entropy, AdamW};
@@ -26,6 +26,8 @@ pub struct BenchSpec {
     /// Timed steps (after one untimed warm-up step).
     pub train_steps: usize,
     pub eval_batches: usize,
+    /// The CPU evaluation forward pass to time (the stages use `CpuForward::Frozen`).
+    pub cpu_forward: CpuForward,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,20 +102,24 @@ fn sync<B: Backend>(device: &B::Device) {
 fn time_eval<B: Backend>(
     model: &BertClassifier<B>,
     batches: &[Vec<&Encoded>],
+    forward: CpuForward,
     device: &B::Device,
 ) -> anyhow::Result<f64> {
+    let probs = |batches: &[Vec<&Encoded>]| {
+        batch_probs_with(model, batches, 0, device, forward, &mut |_| {})
+    };
     // One untimed batch of every distinct shape: a GPU backend compiles and autotunes kernels
     // the first time it sees a shape, which is a one-off cost, not throughput.
     let mut seen = std::collections::HashSet::new();
     for b in batches {
         let seq = b.iter().map(|e| e.ids.len()).max().unwrap_or(0);
         if seen.insert((b.len(), seq)) {
-            batch_probs(model, std::slice::from_ref(b), 0, device, &mut |_| {})?;
+            probs(std::slice::from_ref(b))?;
         }
     }
     // Timed as the evaluate and interpolate stages run it (batches on several CPU threads).
     let t = Instant::now();
-    batch_probs(model, batches, 0, device, &mut |_| {})?;
+    probs(batches)?;
     let n: usize = batches.iter().map(Vec::len).sum();
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
@@ -180,7 +186,7 @@ fn bench_on<B: AutodiffBackend>(
     // The fixed-shape comparison pads to 128, or to what the model takes if that is less.
     let max_len = positions.min(128);
     let padding = cola
-        .map(|c| padding_on::<B::InnerBackend>(dir, c, spec.eval_batch, max_len, device))
+        .map(|c| padding_on::<B::InnerBackend>(dir, c, spec, max_len, device))
         .transpose()?;
     Ok(BenchResult { shapes, padding })
 }
@@ -204,7 +210,7 @@ fn shapes_on<B: AutodiffBackend>(
             .chunks(spec.eval_batch)
             .map(|c| c.iter().collect())
             .collect();
-        let eval = time_eval::<B::InnerBackend>(&eval_model, &batches, device)?;
+        let eval = time_eval::<B::InnerBackend>(&eval_model, &batches, spec.cpu_forward, device)?;
         let r = ShapeResult {
             seq,
             train_batch: spec.train_batch,
@@ -223,7 +229,7 @@ fn shapes_on<B: AutodiffBackend>(
 fn padding_on<B: Backend>(
     dir: &Path,
     cola: &Path,
-    batch: usize,
+    spec: &BenchSpec,
     max_len: usize,
     device: &B::Device,
 ) -> anyhow::Result<PaddingResult> {
@@ -237,6 +243,7 @@ fn padding_on<B: Backend>(
             fields: Default::default(),
         },
     )?;
+    let (batch, forward) = (spec.eval_batch, spec.cpu_forward);
     let enc = TextEncoder::from_dir(dir, max_len)?;
     let encoded = enc.encode_dataset(&ds)?;
     let model = load::<B>(dir, 2, 0, device)?.model;
@@ -263,14 +270,14 @@ fn padding_on<B: Backend>(
     // The first pass over the file, before any of its batch shapes has been seen: what one
     // evaluation costs when the shapes are new (on a GPU, compiling and autotuning included).
     let t = Instant::now();
-    batch_probs(&model, &dynamic, 0, device, &mut |_| {})?;
+    batch_probs_with(&model, &dynamic, 0, device, forward, &mut |_| {})?;
     let first_pass = encoded.len() as f64 / t.elapsed().as_secs_f64();
     Ok(PaddingResult {
         file: cola.display().to_string(),
         examples: encoded.len(),
         dynamic_first_pass_seq_per_s: first_pass,
-        dynamic_seq_per_s: time_eval::<B>(&model, &dynamic, device)?,
-        padded_to_max_len_seq_per_s: time_eval::<B>(&model, &padded, device)?,
+        dynamic_seq_per_s: time_eval::<B>(&model, &dynamic, forward, device)?,
+        padded_to_max_len_seq_per_s: time_eval::<B>(&model, &padded, forward, device)?,
         mean_tokens: lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
         max_len,
     })

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::data::Dataset;
-use crate::model::BertClassifier;
+use crate::model::{BertClassifier, FrozenBert, Workspace};
 use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
 
 /// How a model's output labels become an eval set's labels. Equal sets map one to one; a
@@ -126,13 +126,35 @@ pub fn evaluate<B: Backend>(
     })
 }
 
+/// Which forward pass computes evaluation probabilities on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuForward {
+    /// `model::FrozenBert`: packed tokens and vectorised kernels. What the stages use.
+    Frozen,
+    /// The burn module's own forward pass (burn-ndarray's kernels), kept for comparison in
+    /// `basins bench --cpu-forward burn`.
+    Burn,
+}
+
+impl std::str::FromStr for CpuForward {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "frozen" => Ok(CpuForward::Frozen),
+            "burn" => Ok(CpuForward::Burn),
+            _ => Err(format!(
+                "unknown CPU forward pass `{s}`: expected `frozen` or `burn`"
+            )),
+        }
+    }
+}
+
 /// Class probabilities of each batch (flattened `[batch, classes]`), in batch order.
 ///
-/// On CPU, several threads take batches in turn: burn-ndarray runs its elementwise kernels
-/// (GELU, softmax, LayerNorm, the additions) on one thread, so one batch at a time leaves the
-/// other cores idle for most of a forward pass. Every batch is computed exactly as it would be
-/// alone (no operation depends on what other threads do), so the output is bit-identical for
-/// any number of threads. `done` is called with each batch's index as it finishes.
+/// On CPU this runs `FrozenBert`, and several threads take batches in turn (each forward pass
+/// is single-threaded, so no core waits on another). Every batch is computed exactly as it
+/// would be alone, so the output is bit-identical for any number of threads. `done` is called
+/// with each batch's index as it finishes.
 pub fn batch_probs<B: Backend>(
     model: &BertClassifier<B>,
     batches: &[Vec<&Encoded>],
@@ -140,8 +162,20 @@ pub fn batch_probs<B: Backend>(
     device: &B::Device,
     done: &mut dyn FnMut(usize),
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    batch_probs_with(model, batches, pad_id, device, CpuForward::Frozen, done)
+}
+
+/// `batch_probs` with a choice of CPU forward pass (ignored on other backends).
+pub fn batch_probs_with<B: Backend>(
+    model: &BertClassifier<B>,
+    batches: &[Vec<&Encoded>],
+    pad_id: u32,
+    device: &B::Device,
+    forward: CpuForward,
+    done: &mut dyn FnMut(usize),
+) -> anyhow::Result<Vec<Vec<f32>>> {
     let workers = crate::backend::eval_threads::<B>();
-    probs_on_threads(model, batches, pad_id, device, workers, done)
+    probs_on_threads(model, batches, pad_id, device, forward, workers, done)
 }
 
 fn probs_on_threads<B: Backend>(
@@ -149,34 +183,67 @@ fn probs_on_threads<B: Backend>(
     batches: &[Vec<&Encoded>],
     pad_id: u32,
     device: &B::Device,
+    forward: CpuForward,
     workers: usize,
     done: &mut dyn FnMut(usize),
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let probs_of = |model: &BertClassifier<B>, b: &[&Encoded]| -> anyhow::Result<Vec<f32>> {
-        let logits = model.forward(&to_batch::<B>(b, pad_id, device)).logits;
-        log_softmax(logits, 1)
-            .exp()
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-    };
+    if crate::backend::is_cpu::<B>() && forward == CpuForward::Frozen {
+        let frozen = &FrozenBert::from_model(model)?;
+        return on_threads(batches, workers, done, || {
+            let mut ws = Workspace::default();
+            move |b: &[&Encoded]| frozen.probs(b, &mut ws)
+        });
+    }
+    on_threads(batches, workers, done, || {
+        // A module is not shareable between threads (its parameters initialise lazily), but
+        // a clone is cheap: it shares the weights' buffers.
+        let model = model.clone();
+        move |b: &[&Encoded]| burn_probs(&model, b, pad_id, device)
+    })
+}
+
+fn burn_probs<B: Backend>(
+    model: &BertClassifier<B>,
+    batch: &[&Encoded],
+    pad_id: u32,
+    device: &B::Device,
+) -> anyhow::Result<Vec<f32>> {
+    let logits = model.forward(&to_batch::<B>(batch, pad_id, device)).logits;
+    log_softmax(logits, 1)
+        .exp()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+/// Run `batches` on up to `workers` threads, each with its own worker from `make`; results in
+/// batch order. The first error stops the others from taking new batches.
+fn on_threads<W, M>(
+    batches: &[Vec<&Encoded>],
+    workers: usize,
+    done: &mut dyn FnMut(usize),
+    make: M,
+) -> anyhow::Result<Vec<Vec<f32>>>
+where
+    M: Fn() -> W,
+    W: FnMut(&[&Encoded]) -> anyhow::Result<Vec<f32>> + Send,
+{
     let workers = workers.min(batches.len());
     if workers <= 1 {
+        let mut work = make();
         return (0..batches.len())
-            .map(|i| probs_of(model, &batches[i]).inspect(|_| done(i)))
+            .map(|i| work(&batches[i]).inspect(|_| done(i)))
             .collect();
     }
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            // A module is not shareable between threads (its parameters initialise lazily),
-            // but a clone is cheap: it shares the weights' buffers.
-            let (tx, next, probs_of, model) = (tx.clone(), &next, &probs_of, model.clone());
+            let (tx, next, mut work) = (tx.clone(), &next, make());
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= batches.len() || tx.send((i, probs_of(&model, &batches[i]))).is_err() {
+                if i >= batches.len() || tx.send((i, work(&batches[i]))).is_err() {
                     break;
                 }
             });
@@ -187,7 +254,6 @@ fn probs_on_threads<B: Backend>(
             match r {
                 Ok(p) => out[i] = p,
                 Err(e) => {
-                    // Stop the others from taking new batches.
                     next.store(batches.len(), Ordering::Relaxed);
                     return Err(e);
                 }
@@ -315,9 +381,9 @@ mod tests {
             .windows(2)
             .map(|w| examples[w[0]..w[1]].iter().collect())
             .collect();
-        let run = |workers| {
+        let run = |workers, forward| {
             let mut order = Vec::new();
-            let p = probs_on_threads(&model, &batches, 0, &device, workers, &mut |i| {
+            let p = probs_on_threads(&model, &batches, 0, &device, forward, workers, &mut |i| {
                 order.push(i)
             })
             .unwrap();
@@ -325,20 +391,27 @@ mod tests {
             assert_eq!(order, (0..batches.len()).collect::<Vec<_>>());
             p
         };
-        let one = run(1);
-        assert_eq!(one.len(), 7);
-        for (b, p) in batches.iter().zip(&one) {
-            assert_eq!(p.len(), b.len() * 3);
-            for row in p.chunks(3) {
-                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+        let bits =
+            |v: &Vec<Vec<f32>>| -> Vec<u32> { v.concat().iter().map(|x| x.to_bits()).collect() };
+        let mut first = Vec::new();
+        for forward in [CpuForward::Frozen, CpuForward::Burn] {
+            let one = run(1, forward);
+            assert_eq!(one.len(), 7);
+            for (b, p) in batches.iter().zip(&one) {
+                assert_eq!(p.len(), b.len() * 3);
+                for row in p.chunks(3) {
+                    assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+                }
             }
+            for workers in [2, 3, 16] {
+                let many = run(workers, forward);
+                assert_eq!(bits(&one), bits(&many), "{forward:?}, {workers} threads");
+            }
+            first.push(one.concat());
         }
-        for workers in [2, 3, 16] {
-            let many = run(workers);
-            let bits = |v: &Vec<Vec<f32>>| -> Vec<u32> {
-                v.concat().iter().map(|x| x.to_bits()).collect()
-            };
-            assert_eq!(bits(&one), bits(&many), "{workers} threads");
+        // The two forward passes agree (not to the bit: other summation orders).
+        for (a, b) in first[0].iter().zip(&first[1]) {
+            assert!((a - b).abs() < 1e-5, "frozen {a} vs burn {b}");
         }
     }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use basins_stages::backend::Cpu;
-use basins_stages::model::{load, BertClassifier};
+use basins_stages::model::{load, BertClassifier, FrozenBert};
 use basins_stages::text::{to_batch, Encoded, TextEncoder};
 use serde_json::Value;
 
@@ -139,4 +139,47 @@ fn minilm_matches_transformers_alone_and_in_padded_batches() {
         worst_logit < 1e-5,
         "padding changed a logit by {worst_logit}"
     );
+}
+
+/// The CPU forward pass the evaluate and interpolate stages run (`FrozenBert`: packed tokens,
+/// vectorised kernels) against the same reference, in batches of 7 and alone.
+#[test]
+fn frozen_minilm_matches_transformers() {
+    let dir = common::minilm_dir();
+    let r = reference();
+    let enc = TextEncoder::from_dir(&dir, 128).unwrap();
+    let texts: Vec<(&str, Option<&str>)> = r
+        .pairs
+        .iter()
+        .map(|(a, b, _, _)| (a.as_str(), Some(b.as_str())))
+        .collect();
+    let encoded = enc.encode(&texts).unwrap();
+    let model = load::<Cpu>(&dir, 2, 0, &Default::default()).unwrap().model;
+    let frozen = FrozenBert::from_model(&model).unwrap();
+    let mut worst = 0.0f32;
+    let mut batched_logits = vec![Vec::new(); encoded.len()];
+    let index: Vec<usize> = (0..encoded.len()).collect();
+    for chunk in index.chunks(7) {
+        let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encoded[i]).collect();
+        let out = frozen.forward(&batch).unwrap();
+        for (k, &i) in chunk.iter().enumerate() {
+            let rows = &out.hidden[out.offsets[k] * 384..out.offsets[k + 1] * 384];
+            worst = worst.max(max_abs(rows, &r.hidden[i].1));
+            batched_logits[i] = out.logits[k * 2..(k + 1) * 2].to_vec();
+        }
+    }
+    println!(
+        "frozen forward: max |hidden - transformers| over {} pairs: {worst:.2e}",
+        encoded.len()
+    );
+    assert!(
+        worst < 1e-4,
+        "hidden states differ from transformers by {worst}"
+    );
+    for (i, e) in encoded.iter().enumerate() {
+        let alone = frozen.forward(&[e]).unwrap();
+        let w = max_abs(&alone.hidden, &r.hidden[i].1);
+        assert!(w < 1e-4, "pair {i} alone: {w}");
+        assert!(max_abs(&alone.logits, &batched_logits[i]) < 1e-5);
+    }
 }

@@ -25,7 +25,8 @@ impl StageKind for EvaluateKind {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        2
+        // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
+        3
     }
     fn uses_device(&self) -> bool {
         true

@@ -38,7 +38,8 @@ impl StageKind for InterpolateKind {
         "interpolate"
     }
     fn version(&self) -> u32 {
-        2
+        // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
+        3
     }
     fn uses_device(&self) -> bool {
         true

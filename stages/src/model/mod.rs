@@ -3,13 +3,16 @@
 mod bert;
 mod config;
 pub mod exact;
+mod frozen;
 mod hf;
 pub mod inspect;
+mod kernels;
 
 use std::path::PathBuf;
 
 pub use bert::{BatchInput, BertClassifier, Forward};
 pub use config::{check_labels, BertConfig};
+pub use frozen::{FrozenBert, FrozenOutput, Workspace};
 pub use hf::{init_random, load, save, save_base, tensor_table, LoadedModel, TensorInfo};
 pub(crate) use hf::{slots, standard_normal, Slot};
 
