@@ -283,6 +283,7 @@ pub fn pretrain<B: AutodiffBackend>(
         let (loss, _) = {
             let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             B::seed(device, spec.seed.wrapping_add(step));
+            crate::model::seed_dropout(spec.seed.wrapping_add(step));
             cross_entropy(model.forward(&input, at), &targets)
         };
         let loss_value = scalar(loss.clone());

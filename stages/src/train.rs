@@ -425,6 +425,7 @@ pub fn finetune<B: AutodiffBackend>(
         let (loss, _) = {
             let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             B::seed(device, spec.streams.dropout.wrapping_add(step));
+            crate::model::seed_dropout(spec.streams.dropout.wrapping_add(step));
             cross_entropy(model.forward(&input).logits, &labels_of(idx))
         };
         let loss_value: f64 = loss

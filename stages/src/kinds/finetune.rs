@@ -29,7 +29,8 @@ impl StageKind for FinetuneKind {
     }
     fn version(&self) -> u32 {
         // 3: Linear layers as one [batch x seq, in] product (weight gradients sum in another order).
-        // 4: dev-set metrics in the training log come from `FrozenBert` on CPU.
+        // 4: LayerNorm and GELU as fused CPU operations (`model::fused`); dev-set metrics in
+        // the training log from `FrozenBert`.
         4
     }
     fn uses_device(&self) -> bool {

@@ -26,7 +26,8 @@ impl StageKind for PretrainKind {
     /// Bump with any change to the corpus, the masking or the model.
     fn version(&self) -> u32 {
         // 4: Linear layers as one [batch x seq, in] product (weight gradients sum in another order).
-        4
+        // 5: LayerNorm and GELU as fused CPU operations (`model::fused`).
+        5
     }
     fn uses_device(&self) -> bool {
         true

@@ -9,6 +9,7 @@ use burn::nn::{
 use burn::tensor::activation::tanh;
 
 use super::exact::{gelu, softmax, Norm};
+use super::fused::dropout;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
@@ -135,7 +136,7 @@ impl<B: Backend> BertClassifier<B> {
         let [batch, _, hidden] = x.dims();
         let cls = x.clone().slice([0..batch, 0..1]).reshape([batch, hidden]);
         let pooled = tanh(self.pooler.forward(cls));
-        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        let logits = self.classifier.forward(dropout(&self.dropout, pooled));
         Forward { hidden: x, logits }
     }
 
@@ -151,7 +152,7 @@ impl<B: Backend> BertClassifier<B> {
         let x = e.word.forward(input.input_ids.clone())
             + e.position.forward(positions)
             + e.token_type.forward(input.token_type_ids.clone());
-        let mut x = e.dropout.forward(e.norm.forward(x));
+        let mut x = dropout(&e.dropout, e.norm.forward(x));
         // Additive mask [batch, 1, 1, seq]: 0 on tokens, a large negative on padding. -1e4
         // (BERT's original value) rather than -1e9: in f16, -1e9 rounds to -inf and the product
         // 0 x -inf on every real token is NaN. In f32 the padded probabilities are exactly 0
@@ -185,17 +186,17 @@ impl<B: Backend> Layer<B> {
             .matmul(k.swap_dims(2, 3))
             .div_scalar((head_dim as f64).sqrt())
             + mask;
-        let probs = self.attn_dropout.forward(softmax(scores, 3));
+        let probs = dropout(&self.attn_dropout, softmax(scores, 3));
         let context = probs
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
         let attn = self
             .attn_norm
-            .forward(self.dropout.forward(dense(&self.attn_out, context)) + x);
+            .forward(dropout(&self.dropout, dense(&self.attn_out, context)) + x);
         let inner = gelu(dense(&self.intermediate, attn.clone()));
         self.out_norm
-            .forward(self.dropout.forward(dense(&self.output, inner)) + attn)
+            .forward(dropout(&self.dropout, dense(&self.output, inner)) + attn)
     }
 }
 

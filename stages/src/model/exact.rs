@@ -13,7 +13,12 @@
 //! The forms here use only operations whose backward passes are exact divisions, `powf` with a
 //! non-integer exponent, `exp` and multiplications; forward values match burn's to the last bit
 //! or one ulp (checked against Hugging Face by the conformance test).
+//!
+//! On the CPU backends LayerNorm and GELU run as single fused operations instead (`fused`, much
+//! faster, with exact gradients of their own); the composed forms here serve the other backends.
+//! The tests check both against f64 references.
 
+use super::fused::on_cpu;
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
@@ -39,6 +44,13 @@ impl<B: Backend> Norm<B> {
     /// (x - mean) * (var + eps)^-0.5 * gamma + beta, as PyTorch computes it (it multiplies by
     /// the reciprocal standard deviation too).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match on_cpu(x) {
+            Ok(x) => x.layer_norm(self.gamma.val(), self.beta.val(), self.eps as f32),
+            Err(x) => self.composed(x),
+        }
+    }
+
+    fn composed<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let (var, mean) = x.clone().var_mean_bias(D - 1);
         let rstd = var.add_scalar(self.eps).powf_scalar(-0.5);
         (x - mean) * rstd * self.gamma.val().unsqueeze() + self.beta.val().unsqueeze()
@@ -65,9 +77,17 @@ pub fn log_softmax<const D: usize, B: Backend>(x: Tensor<B, D>, dim: usize) -> T
     shifted - log_sum
 }
 
-/// GELU, the exact erf form BERT uses, built from operations so that autodiff differentiates the
-/// function that is computed (the same operation sequence as burn's forward, so the same values).
+/// GELU, the exact erf form BERT uses.
 pub fn gelu<const D: usize, B: Backend>(x: Tensor<B, D>) -> Tensor<B, D> {
+    match on_cpu(x) {
+        Ok(x) => x.gelu(),
+        Err(x) => gelu_composed(x),
+    }
+}
+
+/// GELU built from operations so that autodiff differentiates the function that is computed
+/// (the same operation sequence as burn's forward, so the same values).
+fn gelu_composed<const D: usize, B: Backend>(x: Tensor<B, D>) -> Tensor<B, D> {
     let phi = x
         .clone()
         .div_scalar(std::f64::consts::SQRT_2)
@@ -113,7 +133,8 @@ mod tests {
         t.into_data().to_vec().unwrap()
     }
 
-    /// Forward values agree with burn's own functions.
+    /// Forward values agree with burn's own functions: bit for bit for the composed forms,
+    /// within the fused kernels' polynomial error for the CPU's fused forms.
     #[test]
     fn forward_matches_burn() {
         let v = values();
@@ -127,17 +148,21 @@ mod tests {
             vec(log_softmax(x.clone(), 1)),
             vec(burn::tensor::activation::log_softmax(x.clone(), 1))
         );
-        assert_eq!(
-            vec(gelu(x.clone())),
-            vec(burn::tensor::activation::gelu(x.clone()))
-        );
+        let burn_gelu = vec(burn::tensor::activation::gelu(x.clone()));
+        assert_eq!(vec(gelu_composed(x.clone())), burn_gelu);
+        close(&vec(gelu(x.clone())), &burn_gelu, 1e-6);
         let norm = Norm::<Cpu>::new(COLS, 1e-12, &Default::default());
-        let ours = vec(norm.forward(x.clone()));
-        let theirs = burn::nn::LayerNormConfig::new(COLS)
+        let theirs = vec(burn::nn::LayerNormConfig::new(COLS)
             .with_epsilon(1e-12)
             .init::<Cpu>(&Default::default())
-            .forward(x);
-        close(&ours, &vec(theirs), 1e-6);
+            .forward(x.clone()));
+        close(&vec(norm.forward(x.clone())), &theirs, 1e-6);
+        close(&vec(norm.composed(x.clone())), &theirs, 1e-6);
+        // The fused forms run on the autodiff backend too, with the same values.
+        let xt = tensor::<CpuTrain>(&v);
+        let nt = Norm::<CpuTrain>::new(COLS, 1e-12, &Default::default());
+        assert_eq!(vec(nt.forward(xt.clone())), vec(norm.forward(x.clone())));
+        assert_eq!(vec(gelu(xt)), vec(gelu(x)));
     }
 
     /// d/dx sum(w * log_softmax(x)) = w - softmax(x) * sum(w), computed here in f64.
@@ -163,18 +188,17 @@ mod tests {
         close(&got, &want, 2e-6);
     }
 
-    /// d/dx sum(w * norm(x)) = r (w - mean(w) - xhat mean(w xhat)) with gamma = 1, in f64.
+    /// Gradients of sum(w * norm(x)) with gamma = 1 + c/COLS and beta = c/COLS, against f64:
+    /// for x, rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) with ĝ = w gamma; for gamma, the column sums
+    /// of w x̂; for beta, those of w. Fused (CPU) and composed forms alike.
     #[test]
     fn norm_gradient_is_exact() {
         let v = values();
         let w: Vec<f32> = (0..ROWS * COLS).map(|i| (i % 5) as f32 - 2.0).collect();
-        let x = tensor::<CpuTrain>(&v).require_grad();
-        let norm = Norm::<CpuTrain>::new(COLS, 1e-12, &Default::default());
-        let grads = (norm.forward(x.clone()) * tensor::<CpuTrain>(&w))
-            .sum()
-            .backward();
-        let got = vec(x.grad(&grads).unwrap());
-        let mut want = Vec::new();
+        let scale: Vec<f32> = (0..COLS).map(|c| 1.0 + c as f32 / COLS as f32).collect();
+        let shift: Vec<f32> = (0..COLS).map(|c| c as f32 / COLS as f32).collect();
+        let (mut want_x, mut want_gamma, mut want_beta) =
+            (Vec::new(), vec![0f64; COLS], vec![0f64; COLS]);
         for r in 0..ROWS {
             let row: Vec<f64> = v[r * COLS..(r + 1) * COLS]
                 .iter()
@@ -188,22 +212,41 @@ mod tests {
             let var = row.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / COLS as f64;
             let rstd = 1.0 / (var + 1e-12).sqrt();
             let xhat: Vec<f64> = row.iter().map(|a| (a - mean) * rstd).collect();
-            let mw = wr.iter().sum::<f64>() / COLS as f64;
-            let mwx = wr.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / COLS as f64;
+            let gh: Vec<f64> = (0..COLS).map(|c| wr[c] * scale[c] as f64).collect();
+            let mg = gh.iter().sum::<f64>() / COLS as f64;
+            let mgx = gh.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / COLS as f64;
             for c in 0..COLS {
-                want.push((rstd * (wr[c] - mw - xhat[c] * mwx)) as f32);
+                want_x.push((rstd * (gh[c] - mg - xhat[c] * mgx)) as f32);
+                want_gamma[c] += wr[c] * xhat[c];
+                want_beta[c] += wr[c];
             }
         }
-        close(&got, &want, 1e-5);
+        let to32 = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<_>>();
+        let (want_gamma, want_beta) = (to32(want_gamma), to32(want_beta));
+        for fused in [true, false] {
+            let x = tensor::<CpuTrain>(&v).require_grad();
+            let device = Default::default();
+            let norm = Norm::<CpuTrain> {
+                gamma: Param::from_tensor(Tensor::from_data(scale.as_slice(), &device)),
+                beta: Param::from_tensor(Tensor::from_data(shift.as_slice(), &device)),
+                eps: 1e-12,
+            };
+            let y = if fused {
+                norm.forward(x.clone())
+            } else {
+                norm.composed(x.clone())
+            };
+            let grads = (y * tensor::<CpuTrain>(&w)).sum().backward();
+            close(&vec(x.grad(&grads).unwrap()), &want_x, 1e-5);
+            close(&vec(norm.gamma.grad(&grads).unwrap()), &want_gamma, 1e-5);
+            close(&vec(norm.beta.grad(&grads).unwrap()), &want_beta, 1e-5);
+        }
     }
 
-    /// The GELU gradient is Phi(x) + x phi(x), not the tanh approximation's.
+    /// The GELU gradient is Phi(x) + x phi(x), not the tanh approximation's; fused and composed.
     #[test]
     fn gelu_gradient_is_exact() {
         let v = values();
-        let x = tensor::<CpuTrain>(&v).require_grad();
-        let grads = gelu(x.clone()).sum().backward();
-        let got = vec(x.grad(&grads).unwrap());
         let want: Vec<f32> = v
             .iter()
             .map(|&a| {
@@ -213,6 +256,15 @@ mod tests {
                 (cdf + a * pdf) as f32
             })
             .collect();
-        close(&got, &want, 1e-6);
+        for fused in [true, false] {
+            let x = tensor::<CpuTrain>(&v).require_grad();
+            let y = if fused {
+                gelu(x.clone())
+            } else {
+                gelu_composed(x.clone())
+            };
+            let grads = y.sum().backward();
+            close(&vec(x.grad(&grads).unwrap()), &want, 1e-6);
+        }
     }
 }

@@ -309,6 +309,180 @@ pub fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
     dispatch(AddRows { x, row: bias })
 }
 
+struct GeluBackward<'a> {
+    x: &'a [f32],
+    grad: &'a mut [f32],
+}
+
+impl WithSimd for GeluBackward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        // d/dx x·Φ(x) = Φ(x) + x·φ(x)
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        for (g, &a) in self.grad.iter_mut().zip(self.x) {
+            let cdf = 0.5 * (1.0 + erf(a * std::f32::consts::FRAC_1_SQRT_2));
+            let pdf = INV_SQRT_2PI * exp(-0.5 * a * a);
+            *g *= cdf + a * pdf;
+        }
+    }
+}
+
+/// `grad *= GELU'(x)`, elementwise.
+pub fn gelu_backward(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len());
+    dispatch(GeluBackward { x, grad })
+}
+
+struct NormSaving<'a> {
+    x: &'a mut [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    eps: f32,
+    xhat: &'a mut [f32],
+    rstd: &'a mut [f32],
+}
+
+impl WithSimd for NormSaving<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let width = self.gamma.len();
+        let rows = self
+            .x
+            .chunks_exact_mut(width)
+            .zip(self.xhat.chunks_exact_mut(width));
+        for ((row, xhat), rstd) in rows.zip(self.rstd.iter_mut()) {
+            let mean = sum(row) / width as f32;
+            let var = sum_sq_dev(row, mean) / width as f32;
+            *rstd = 1.0 / (var + self.eps).sqrt();
+            for (((v, h), g), b) in row.iter_mut().zip(xhat).zip(self.gamma).zip(self.beta) {
+                *h = (*v - mean) * *rstd;
+                *v = *h * g + b;
+            }
+        }
+    }
+}
+
+/// `layer_norm_rows`, also keeping what the backward pass needs: the normalised rows
+/// (`xhat`, the size of `x`) and each row's 1/√(var + eps) (`rstd`, one per row).
+pub fn layer_norm_rows_saving(
+    x: &mut [f32],
+    (gamma, beta, eps): (&[f32], &[f32], f32),
+    xhat: &mut [f32],
+    rstd: &mut [f32],
+) {
+    let width = gamma.len();
+    assert!(beta.len() == width && xhat.len() == x.len() && rstd.len() * width == x.len());
+    dispatch(NormSaving {
+        x,
+        gamma,
+        beta,
+        eps,
+        xhat,
+        rstd,
+    })
+}
+
+struct NormBackward<'a> {
+    grad: &'a mut [f32],
+    xhat: &'a [f32],
+    rstd: &'a [f32],
+    gamma: &'a [f32],
+    scratch: &'a mut [f32],
+}
+
+impl WithSimd for NormBackward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let width = self.gamma.len();
+        let n = width as f32;
+        let dxhat = self.scratch;
+        let rows = self
+            .grad
+            .chunks_exact_mut(width)
+            .zip(self.xhat.chunks_exact(width));
+        for ((g, xhat), &rstd) in rows.zip(self.rstd) {
+            for ((d, gv), gm) in dxhat.iter_mut().zip(g.iter()).zip(self.gamma) {
+                *d = gv * gm;
+            }
+            let mean_d = sum(dxhat) / n;
+            let mean_dx = dot(dxhat, xhat) / n;
+            for ((gv, d), h) in g.iter_mut().zip(dxhat.iter()).zip(xhat) {
+                *gv = rstd * (d - mean_d - h * mean_dx);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The input gradient of LayerNorm, in place of the output gradient `grad`:
+/// rstd · (ĝ - mean(ĝ) - x̂ · mean(ĝ x̂)) with ĝ = grad · gamma, row by row.
+pub fn layer_norm_backward(grad: &mut [f32], xhat: &[f32], rstd: &[f32], gamma: &[f32]) {
+    let width = gamma.len();
+    assert!(xhat.len() == grad.len() && rstd.len() * width == grad.len());
+    let mut scratch = vec![0.0; width];
+    dispatch(NormBackward {
+        grad,
+        xhat,
+        rstd,
+        gamma,
+        scratch: &mut scratch,
+    })
+}
+
+/// Column sums of `rows` (`width` wide) of `a`, or of `a · b` elementwise: the gradients of
+/// LayerNorm's shift and scale. Rows are added in order, so the result does not depend on
+/// anything but the inputs.
+pub fn column_sums(a: &[f32], b: Option<&[f32]>, width: usize) -> Vec<f32> {
+    let mut out = vec![0.0; width];
+    match b {
+        None => add_bias_rows_into(&mut out, a),
+        Some(b) => {
+            for (ra, rb) in a.chunks_exact(width).zip(b.chunks_exact(width)) {
+                for ((o, x), y) in out.iter_mut().zip(ra).zip(rb) {
+                    *o += x * y;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn add_bias_rows_into(out: &mut [f32], rows: &[f32]) {
+    for r in rows.chunks_exact(out.len()) {
+        for (o, x) in out.iter_mut().zip(r) {
+            *o += x;
+        }
+    }
+}
+
+/// `x *= m`, elementwise.
+pub fn mul_into(x: &mut [f32], m: &[f32]) {
+    assert_eq!(x.len(), m.len());
+    for (v, f) in x.iter_mut().zip(m) {
+        *v *= f;
+    }
+}
+
 /// Each row of `dst` set to `bias` (rows `bias.len()` wide).
 pub fn fill_rows(dst: &mut [f32], bias: &[f32]) {
     for row in dst.chunks_exact_mut(bias.len()) {

@@ -4,6 +4,7 @@ mod bert;
 mod config;
 pub mod exact;
 mod frozen;
+mod fused;
 mod hf;
 pub mod inspect;
 mod kernels;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 pub use bert::{BatchInput, BertClassifier, Forward};
 pub use config::{check_labels, BertConfig};
 pub use frozen::{FrozenBert, FrozenOutput, Workspace};
+pub use fused::seed_dropout;
 pub use hf::{init_random, load, save, save_base, tensor_table, LoadedModel, TensorInfo};
 pub(crate) use hf::{slots, standard_normal, Slot};
 
