@@ -27,8 +27,9 @@ pub fn is_cpu<B: burn::tensor::backend::Backend>() -> bool {
 }
 
 /// How many threads evaluate batches at once (see `eval::batch_probs`): the CPU count on the
-/// ndarray backend, whose elementwise kernels are single-threaded; one on a GPU, which gains
-/// nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results do not depend on it.
+/// CPU backend, where each batch's forward pass (`model::FrozenBert`) runs on one thread; one
+/// on a GPU, which gains nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results
+/// do not depend on it.
 pub fn eval_threads<B: burn::tensor::backend::Backend>() -> usize {
     if !is_cpu::<B>() {
         return 1;

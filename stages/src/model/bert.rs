@@ -186,7 +186,7 @@ impl<B: Backend> Layer<B> {
             .matmul(k.swap_dims(2, 3))
             .div_scalar((head_dim as f64).sqrt())
             + mask;
-        let probs = dropout(&self.attn_dropout, softmax(scores, 3));
+        let probs = dropout(&self.attn_dropout, softmax(scores));
         let context = probs
             .matmul(v)
             .swap_dims(1, 2)

@@ -14,7 +14,7 @@
 //! non-integer exponent, `exp` and multiplications; forward values match burn's to the last bit
 //! or one ulp (checked against Hugging Face by the conformance test).
 //!
-//! On the CPU backends LayerNorm and GELU run as single fused operations instead (`fused`, much
+//! On the CPU backends LayerNorm, GELU and softmax run as single fused operations instead (`fused`, much
 //! faster, with exact gradients of their own); the composed forms here serve the other backends.
 //! The tests check both against f64 references.
 
@@ -57,9 +57,17 @@ impl<B: Backend> Norm<B> {
     }
 }
 
+/// Softmax along the last dimension.
+pub fn softmax<const D: usize, B: Backend>(x: Tensor<B, D>) -> Tensor<B, D> {
+    match on_cpu(x) {
+        Ok(x) => x.softmax(),
+        Err(x) => softmax_composed(x, D - 1),
+    }
+}
+
 /// Softmax along `dim`; the normaliser is applied as a product with 1/sum, whose gradient burn
 /// computes by exact division.
-pub fn softmax<const D: usize, B: Backend>(x: Tensor<B, D>, dim: usize) -> Tensor<B, D> {
+fn softmax_composed<const D: usize, B: Backend>(x: Tensor<B, D>, dim: usize) -> Tensor<B, D> {
     let e = (x.clone() - x.detach().max_dim(dim)).exp();
     let sum = e.clone().sum_dim(dim);
     e * sum.clone().ones_like().div(sum)
@@ -139,11 +147,9 @@ mod tests {
     fn forward_matches_burn() {
         let v = values();
         let x = tensor::<Cpu>(&v);
-        close(
-            &vec(softmax(x.clone(), 1)),
-            &vec(burn::tensor::activation::softmax(x.clone(), 1)),
-            1e-6,
-        );
+        let burn_softmax = vec(burn::tensor::activation::softmax(x.clone(), 1));
+        close(&vec(softmax(x.clone())), &burn_softmax, 1e-6);
+        close(&vec(softmax_composed(x.clone(), 1)), &burn_softmax, 1e-6);
         assert_eq!(
             vec(log_softmax(x.clone(), 1)),
             vec(burn::tensor::activation::log_softmax(x.clone(), 1))
@@ -163,6 +169,38 @@ mod tests {
         let nt = Norm::<CpuTrain>::new(COLS, 1e-12, &Default::default());
         assert_eq!(vec(nt.forward(xt.clone())), vec(norm.forward(x.clone())));
         assert_eq!(vec(gelu(xt)), vec(gelu(x)));
+    }
+
+    /// d/dx sum(w * softmax(x)) = y (w - sum(w y)) with y = softmax(x), in f64; fused and
+    /// composed.
+    #[test]
+    fn softmax_gradient_is_exact() {
+        let v = values();
+        let w: Vec<f32> = (0..ROWS * COLS).map(|i| (i % 9) as f32 - 4.0).collect();
+        let mut want = Vec::new();
+        for r in 0..ROWS {
+            let row = &v[r * COLS..(r + 1) * COLS];
+            let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let z: f64 = row.iter().map(|&a| (a as f64 - m).exp()).sum();
+            let y: Vec<f64> = row.iter().map(|&a| (a as f64 - m).exp() / z).collect();
+            let wr = &w[r * COLS..(r + 1) * COLS];
+            let wy: f64 = wr.iter().zip(&y).map(|(&a, b)| a as f64 * b).sum();
+            want.extend(
+                wr.iter()
+                    .zip(&y)
+                    .map(|(&a, b)| (b * (a as f64 - wy)) as f32),
+            );
+        }
+        for fused in [true, false] {
+            let x = tensor::<CpuTrain>(&v).require_grad();
+            let y = if fused {
+                softmax(x.clone())
+            } else {
+                softmax_composed(x.clone(), 1)
+            };
+            let grads = (y * tensor::<CpuTrain>(&w)).sum().backward();
+            close(&vec(x.grad(&grads).unwrap()), &want, 2e-6);
+        }
     }
 
     /// d/dx sum(w * log_softmax(x)) = w - softmax(x) * sum(w), computed here in f64.

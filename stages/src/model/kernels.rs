@@ -475,6 +475,36 @@ fn add_bias_rows_into(out: &mut [f32], rows: &[f32]) {
     }
 }
 
+struct SoftmaxBackward<'a> {
+    y: &'a [f32],
+    grad: &'a mut [f32],
+    width: usize,
+}
+
+impl WithSimd for SoftmaxBackward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let rows = self
+            .grad
+            .chunks_exact_mut(self.width)
+            .zip(self.y.chunks_exact(self.width));
+        for (g, y) in rows {
+            let gy = dot(g, y);
+            for (gv, yv) in g.iter_mut().zip(y) {
+                *gv = yv * (*gv - gy);
+            }
+        }
+    }
+}
+
+/// The input gradient of a row softmax with output `y`, in place of the output gradient:
+/// y · (g - Σ g·y), row by row.
+pub fn softmax_backward(y: &[f32], grad: &mut [f32], width: usize) {
+    assert_eq!(y.len(), grad.len());
+    dispatch(SoftmaxBackward { y, grad, width })
+}
+
 /// `x *= m`, elementwise.
 pub fn mul_into(x: &mut [f32], m: &[f32]) {
     assert_eq!(x.len(), m.len());
