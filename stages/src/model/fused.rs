@@ -32,7 +32,7 @@ use burn::backend::ndarray::NdArrayTensor;
 use burn::nn::Dropout;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{Tensor, TensorPrimitive};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -227,10 +227,12 @@ fn read(p: FloatTensor<Cpu>) -> (Vec<f32>, Vec<usize>) {
     }
 }
 
+/// Values as a CPU tensor primitive, owned by burn-ndarray as its own operations' results are.
+/// (Through `TensorData` it would borrow the buffer, and the next operation would copy it.)
 fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Cpu> {
-    Tensor::<Cpu, D>::from_data(TensorData::new(values, shape), &Default::default())
-        .into_primitive()
-        .tensor()
+    let array = ndarray::Array::from_shape_vec(ndarray::IxDyn(&shape), values)
+        .expect("a fused operation's output fills its shape");
+    NdArrayTensor::from(array.into_shared())
 }
 
 fn two(shape: &[usize]) -> [usize; 2] {
