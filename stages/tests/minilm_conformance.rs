@@ -69,6 +69,17 @@ fn hidden_rows(model: &BertClassifier<Cpu>, batch: &[&Encoded]) -> (Vec<Vec<f32>
     (rows, logits.chunks(n).map(|c| c.to_vec()).collect())
 }
 
+/// The reference's sentence pairs through MiniLM's tokenizer.
+fn encode(dir: &std::path::Path, r: &Reference) -> Vec<Encoded> {
+    let enc = TextEncoder::from_dir(dir, 128).unwrap();
+    let texts: Vec<(&str, Option<&str>)> = r
+        .pairs
+        .iter()
+        .map(|(a, b, _, _)| (a.as_str(), Some(b.as_str())))
+        .collect();
+    enc.encode(&texts).unwrap()
+}
+
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -82,13 +93,7 @@ fn minilm_matches_transformers_alone_and_in_padded_batches() {
     let dir = common::minilm_dir();
     let r = reference();
     assert!(r.pairs.len() >= 20);
-    let enc = TextEncoder::from_dir(&dir, 128).unwrap();
-    let texts: Vec<(&str, Option<&str>)> = r
-        .pairs
-        .iter()
-        .map(|(a, b, _, _)| (a.as_str(), Some(b.as_str())))
-        .collect();
-    let encoded = enc.encode(&texts).unwrap();
+    let encoded = encode(&dir, &r);
     for (e, (a, b, ids, types)) in encoded.iter().zip(&r.pairs) {
         assert_eq!(&e.ids, ids, "token ids differ from HF's for ({a:?}, {b:?})");
         assert_eq!(&e.type_ids, types);
@@ -147,13 +152,7 @@ fn minilm_matches_transformers_alone_and_in_padded_batches() {
 fn frozen_minilm_matches_transformers() {
     let dir = common::minilm_dir();
     let r = reference();
-    let enc = TextEncoder::from_dir(&dir, 128).unwrap();
-    let texts: Vec<(&str, Option<&str>)> = r
-        .pairs
-        .iter()
-        .map(|(a, b, _, _)| (a.as_str(), Some(b.as_str())))
-        .collect();
-    let encoded = enc.encode(&texts).unwrap();
+    let encoded = encode(&dir, &r);
     let model = load::<Cpu>(&dir, 2, 0, &Default::default()).unwrap().model;
     let frozen = FrozenBert::from_model(&model).unwrap();
     let mut worst = 0.0f32;

@@ -82,11 +82,7 @@ impl<B: Backend, const D: usize> CpuTensor<B, D> {
     pub fn gelu(self) -> Tensor<B, D> {
         match self {
             CpuTensor::Train(x, _) => same(rows_of(x, gelu_train)),
-            CpuTensor::Infer(x, _) => same(rows_of(x, |x| {
-                let (mut v, shape) = read(x.into_primitive().tensor());
-                kernels::gelu(&mut v);
-                Tensor::from_primitive(TensorPrimitive::Float(primitive(v, two(&shape))))
-            })),
+            CpuTensor::Infer(x, _) => same(in_place(x, |v, _| kernels::gelu(v))),
         }
     }
 
@@ -94,11 +90,7 @@ impl<B: Backend, const D: usize> CpuTensor<B, D> {
     pub fn softmax(self) -> Tensor<B, D> {
         match self {
             CpuTensor::Train(x, _) => same(rows_of(x, softmax_train)),
-            CpuTensor::Infer(x, _) => same(rows_of(x, |x| {
-                let (mut v, shape) = read(x.into_primitive().tensor());
-                kernels::softmax_rows(&mut v, shape[1]);
-                Tensor::from_primitive(TensorPrimitive::Float(primitive(v, two(&shape))))
-            })),
+            CpuTensor::Infer(x, _) => same(in_place(x, kernels::softmax_rows)),
         }
     }
 
@@ -115,11 +107,7 @@ impl<B: Backend, const D: usize> CpuTensor<B, D> {
                     read(t.into_primitive().tensor()).0
                 };
                 let (g, b) = (vector(gamma), vector(beta));
-                same(rows_of(x, |x| {
-                    let (mut v, shape) = read(x.into_primitive().tensor());
-                    kernels::layer_norm_rows(&mut v, &g, &b, eps);
-                    Tensor::from_primitive(TensorPrimitive::Float(primitive(v, two(&shape))))
-                }))
+                same(in_place(x, |v, _| kernels::layer_norm_rows(v, &g, &b, eps)))
             }
         }
     }
@@ -159,39 +147,24 @@ fn dropout_mask(n: usize, p: f64) -> Vec<f32> {
         .collect()
 }
 
-#[derive(Debug)]
-struct DropoutStep;
-
-impl Backward<Cpu, 1> for DropoutStep {
-    /// The mask (0 or the scale) the forward pass multiplied by.
-    type State = Saved;
-
-    fn backward(self, ops: Ops<Saved, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Cpu>(&ops.node);
-        if let Some(parent) = parent {
-            let (mut g, shape) = read(grad);
-            kernels::mul_into(&mut g, &ops.state.0);
-            grads.register::<Cpu>(parent.id, primitive(g, two(&shape)));
-        }
-    }
-}
-
 fn dropout_train(x: Tensor<CpuTrain, 2>, p: f64) -> Tensor<CpuTrain, 2> {
     let x = x.into_primitive().tensor();
     let (mut y, shape) = read(x.primitive.clone());
     let mask = dropout_mask(y.len(), p);
     kernels::mul_into(&mut y, &mask);
-    let y = primitive(y, two(&shape));
-    let out = match DropoutStep
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Saved(Arc::new(mask)), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    finish_unary(Unary::Dropout, &x, y, two(&shape), mask)
+}
+
+/// Without autodiff: `f` applied to a copy of `x`'s values seen as rows (with their width).
+fn in_place<const D: usize>(
+    x: Tensor<Cpu, D>,
+    f: impl FnOnce(&mut [f32], usize),
+) -> Tensor<Cpu, D> {
+    rows_of(x, |x| {
+        let (mut v, shape) = read(x.into_primitive().tensor());
+        f(&mut v, shape[1]);
+        Tensor::from_primitive(TensorPrimitive::Float(primitive(v, two(&shape))))
+    })
 }
 
 /// Apply `f` to `x` seen as rows of its last dimension.
@@ -250,22 +223,57 @@ impl fmt::Debug for Saved {
     }
 }
 
-#[derive(Debug)]
-struct GeluStep;
+/// The fused operations of one input, by what their backward pass needs.
+#[derive(Debug, Clone, Copy)]
+enum Unary {
+    /// Saves its input.
+    Gelu,
+    /// Saves its output.
+    Softmax,
+    /// Saves its mask (0 or the scale).
+    Dropout,
+}
 
-impl Backward<Cpu, 1> for GeluStep {
-    /// The input.
+#[derive(Debug)]
+struct UnaryStep(Unary);
+
+impl Backward<Cpu, 1> for UnaryStep {
     type State = Saved;
 
     fn backward(self, ops: Ops<Saved, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [parent] = ops.parents;
         let grad = grads.consume::<Cpu>(&ops.node);
-        if let Some(parent) = parent {
-            let (mut g, shape) = read(grad);
-            kernels::gelu_backward(&ops.state.0, &mut g);
-            grads.register::<Cpu>(parent.id, primitive(g, two(&shape)));
+        let Some(parent) = parent else { return };
+        let (mut g, shape) = read(grad);
+        let saved = &ops.state.0;
+        match self.0 {
+            Unary::Gelu => kernels::gelu_backward(saved, &mut g),
+            Unary::Softmax => kernels::softmax_backward(saved, &mut g, shape[1]),
+            Unary::Dropout => kernels::mul_into(&mut g, saved),
         }
+        grads.register::<Cpu>(parent.id, primitive(g, two(&shape)));
     }
+}
+
+/// `y`, computed from `x` by `op`, as a tensor in `x`'s graph; `saved` is kept for the
+/// backward pass when `x` needs a gradient.
+fn finish_unary(
+    op: Unary,
+    x: &FloatTensor<CpuTrain>,
+    y: Vec<f32>,
+    shape: [usize; 2],
+    saved: Vec<f32>,
+) -> Tensor<CpuTrain, 2> {
+    let y = primitive(y, shape);
+    let out = match UnaryStep(op)
+        .prepare::<NoCheckpointing>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(Saved(Arc::new(saved)), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
 fn gelu_train(x: Tensor<CpuTrain, 2>) -> Tensor<CpuTrain, 2> {
@@ -273,50 +281,15 @@ fn gelu_train(x: Tensor<CpuTrain, 2>) -> Tensor<CpuTrain, 2> {
     let (input, shape) = read(x.primitive.clone());
     let mut y = input.clone();
     kernels::gelu(&mut y);
-    let y = primitive(y, two(&shape));
-    let out = match GeluStep
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Saved(Arc::new(input)), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
-}
-
-#[derive(Debug)]
-struct SoftmaxStep;
-
-impl Backward<Cpu, 1> for SoftmaxStep {
-    /// The output.
-    type State = Saved;
-
-    fn backward(self, ops: Ops<Saved, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Cpu>(&ops.node);
-        if let Some(parent) = parent {
-            let (mut g, shape) = read(grad);
-            kernels::softmax_backward(&ops.state.0, &mut g, shape[1]);
-            grads.register::<Cpu>(parent.id, primitive(g, two(&shape)));
-        }
-    }
+    finish_unary(Unary::Gelu, &x, y, two(&shape), input)
 }
 
 fn softmax_train(x: Tensor<CpuTrain, 2>) -> Tensor<CpuTrain, 2> {
     let x = x.into_primitive().tensor();
     let (mut y, shape) = read(x.primitive.clone());
     kernels::softmax_rows(&mut y, shape[1]);
-    let out = primitive(y.clone(), two(&shape));
-    let out = match SoftmaxStep
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Saved(Arc::new(y)), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(out))
+    let output = y.clone();
+    finish_unary(Unary::Softmax, &x, y, two(&shape), output)
 }
 
 #[derive(Debug)]
