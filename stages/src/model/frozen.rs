@@ -278,6 +278,13 @@ impl FrozenBert {
         );
         x.clear();
         for e in batch {
+            if e.ids.is_empty() || e.ids.len() != e.type_ids.len() {
+                bail!(
+                    "an example has {} token ids and {} token types; expected the same number, at least one",
+                    e.ids.len(),
+                    e.type_ids.len()
+                );
+            }
             if e.ids.len() > positions {
                 bail!(
                     "a sequence of {} tokens is longer than the model's {positions} positions",
@@ -434,6 +441,12 @@ mod tests {
         };
         let e = frozen.forward(&[&long]).err().unwrap().to_string();
         assert!(e.contains("41 tokens") && e.contains("40 positions"), "{e}");
+        let empty = Encoded {
+            ids: vec![],
+            type_ids: vec![],
+        };
+        let e = frozen.forward(&[&empty]).err().unwrap().to_string();
+        assert!(e.contains("0 token ids"), "{e}");
         assert!(frozen.forward(&[]).unwrap().logits.is_empty());
     }
 }
