@@ -252,6 +252,15 @@ pub fn softmax_rows(x: &mut [f32], width: usize) {
     dispatch(Softmax { x, width })
 }
 
+/// A row's mean and 1/√(var + eps), with the biased variance, as PyTorch computes them.
+#[inline(always)]
+fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = sum(row) / n;
+    let var = sum_sq_dev(row, mean) / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
 struct LayerNorm<'a> {
     x: &'a mut [f32],
     gamma: &'a [f32],
@@ -265,9 +274,7 @@ impl WithSimd for LayerNorm<'_> {
     fn with_simd<S: Simd>(self, _: S) {
         let width = self.gamma.len();
         for row in self.x.chunks_exact_mut(width) {
-            let mean = sum(row) / width as f32;
-            let var = sum_sq_dev(row, mean) / width as f32;
-            let rstd = 1.0 / (var + self.eps).sqrt();
+            let (mean, rstd) = mean_rstd(row, self.eps);
             for ((v, g), b) in row.iter_mut().zip(self.gamma).zip(self.beta) {
                 *v = (*v - mean) * rstd * g + b;
             }
@@ -353,9 +360,8 @@ impl WithSimd for NormSaving<'_> {
             .chunks_exact_mut(width)
             .zip(self.xhat.chunks_exact_mut(width));
         for ((row, xhat), rstd) in rows.zip(self.rstd.iter_mut()) {
-            let mean = sum(row) / width as f32;
-            let var = sum_sq_dev(row, mean) / width as f32;
-            *rstd = 1.0 / (var + self.eps).sqrt();
+            let mean;
+            (mean, *rstd) = mean_rstd(row, self.eps);
             for (((v, h), g), b) in row.iter_mut().zip(xhat).zip(self.gamma).zip(self.beta) {
                 *h = (*v - mean) * *rstd;
                 *v = *h * g + b;
@@ -454,10 +460,11 @@ pub fn layer_norm_backward(grad: &mut [f32], xhat: &[f32], rstd: &[f32], gamma: 
 /// anything but the inputs.
 pub fn column_sums(a: &[f32], b: Option<&[f32]>, width: usize) -> Vec<f32> {
     let mut out = vec![0.0; width];
-    match b {
-        None => add_bias_rows_into(&mut out, a),
-        Some(b) => {
-            for (ra, rb) in a.chunks_exact(width).zip(b.chunks_exact(width)) {
+    for (r, ra) in a.chunks_exact(width).enumerate() {
+        match b {
+            None => out.iter_mut().zip(ra).for_each(|(o, x)| *o += x),
+            Some(b) => {
+                let rb = &b[r * width..(r + 1) * width];
                 for ((o, x), y) in out.iter_mut().zip(ra).zip(rb) {
                     *o += x * y;
                 }
@@ -465,14 +472,6 @@ pub fn column_sums(a: &[f32], b: Option<&[f32]>, width: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-fn add_bias_rows_into(out: &mut [f32], rows: &[f32]) {
-    for r in rows.chunks_exact(out.len()) {
-        for (o, x) in out.iter_mut().zip(r) {
-            *o += x;
-        }
-    }
 }
 
 struct SoftmaxBackward<'a> {
