@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::backend::{Compute, CpuTrain, FloatKind};
 use crate::data::{read, DataFormat, OnBadRow, ReadOptions};
-use crate::eval::{batch_probs_with, CpuForward};
+use crate::eval::{CpuForward, Scorer};
 use crate::model::{load, BertClassifier};
 use crate::text::{length_grouped, to_batch, Encoded, TextEncoder};
 use crate::train::{cross_entropy, AdamW};
@@ -105,8 +105,9 @@ fn time_eval<B: Backend>(
     forward: CpuForward,
     device: &B::Device,
 ) -> anyhow::Result<f64> {
+    // The scorer is built inside the timed region, as an evaluate stage builds it per model.
     let probs = |batches: &[Vec<&Encoded>]| {
-        batch_probs_with(model, batches, 0, device, forward, &mut |_| {})
+        Scorer::new(model, forward)?.batch_probs(batches, 0, device, &mut |_| {})
     };
     // One untimed batch of every distinct shape: a GPU backend compiles and autotunes kernels
     // the first time it sees a shape, which is a one-off cost, not throughput.
@@ -270,7 +271,7 @@ fn padding_on<B: Backend>(
     // The first pass over the file, before any of its batch shapes has been seen: what one
     // evaluation costs when the shapes are new (on a GPU, compiling and autotuning included).
     let t = Instant::now();
-    batch_probs_with(&model, &dynamic, 0, device, forward, &mut |_| {})?;
+    Scorer::new(&model, forward)?.batch_probs(&dynamic, 0, device, &mut |_| {})?;
     let first_pass = encoded.len() as f64 / t.elapsed().as_secs_f64();
     Ok(PaddingResult {
         file: cola.display().to_string(),

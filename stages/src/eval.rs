@@ -78,6 +78,9 @@ pub struct SetResult {
     pub predicted: Vec<usize>,
 }
 
+/// Evaluate `model` on one set: tokenise, batch, score. A caller that scores the same set under
+/// several models (every alpha of a path) or several sets under one model should build the
+/// `EncodedSet`s and the `Scorer` once instead.
 pub fn evaluate<B: Backend>(
     model: &BertClassifier<B>,
     model_labels: &[String],
@@ -87,43 +90,90 @@ pub fn evaluate<B: Backend>(
     device: &B::Device,
     progress: &dyn Fn(u64, u64),
 ) -> anyhow::Result<SetResult> {
-    let map = LabelMap::new(model_labels, &ds.labels)?;
-    let encoded = enc.encode_dataset(ds)?;
-    let n = encoded.len();
-    let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
-    let identity: Vec<usize> = (0..n).collect();
-    let batches = length_grouped(&lengths, batch_size, &identity);
-    let inputs: Vec<Vec<&Encoded>> = batches
-        .iter()
-        .map(|b| b.iter().map(|&i| &encoded[i]).collect())
-        .collect();
-    let mut probs = vec![Vec::new(); n];
-    let mut done = 0u64;
-    let per_batch = batch_probs(model, &inputs, enc.pad_id, device, &mut |b| {
-        done += batches[b].len() as u64;
-        progress(done, n as u64);
-    })?;
-    for (batch, p) in batches.iter().zip(per_batch) {
-        let c = p.len() / batch.len().max(1);
-        for (k, &i) in batch.iter().enumerate() {
-            probs[i] = map.apply(&p[k * c..(k + 1) * c]);
-        }
+    let set = EncodedSet::new(model_labels, enc, ds, batch_size)?;
+    set.score(&Scorer::new(model, CpuForward::Frozen)?, device, progress)
+}
+
+/// An eval set tokenised, batched by length and mapped onto a model's labels once. Tokenising
+/// is a few percent of a CPU evaluation; an interpolation path scores each set at every alpha.
+pub struct EncodedSet {
+    map: LabelMap,
+    labels: Vec<String>,
+    encoded: Vec<Encoded>,
+    /// Example indices per batch, grouped by length.
+    batches: Vec<Vec<usize>>,
+    gold: Vec<usize>,
+    pad_id: u32,
+}
+
+impl EncodedSet {
+    pub fn new(
+        model_labels: &[String],
+        enc: &TextEncoder,
+        ds: &Dataset,
+        batch_size: usize,
+    ) -> anyhow::Result<EncodedSet> {
+        let map = LabelMap::new(model_labels, &ds.labels)?;
+        let encoded = enc.encode_dataset(ds)?;
+        let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+        let identity: Vec<usize> = (0..encoded.len()).collect();
+        Ok(EncodedSet {
+            map,
+            labels: ds.labels.clone(),
+            batches: length_grouped(&lengths, batch_size, &identity),
+            encoded,
+            gold: ds.examples.iter().map(|e| e.label).collect(),
+            pad_id: enc.pad_id,
+        })
     }
-    let gold: Vec<usize> = ds.examples.iter().map(|e| e.label).collect();
-    let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
-    let losses: Vec<f32> = probs
-        .iter()
-        .zip(&gold)
-        .map(|(p, &g)| -(p[g].max(1e-12)).ln())
-        .collect();
-    let metrics = metrics(&ds.labels, &gold, &predicted, &losses);
-    Ok(SetResult {
-        metrics,
-        losses,
-        probs,
-        gold,
-        predicted,
-    })
+
+    pub fn len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.encoded.is_empty()
+    }
+
+    /// Loss, metrics and per-example results of `scorer`'s model on this set.
+    pub fn score<B: Backend>(
+        &self,
+        scorer: &Scorer<B>,
+        device: &B::Device,
+        progress: &dyn Fn(u64, u64),
+    ) -> anyhow::Result<SetResult> {
+        let n = self.len();
+        let inputs: Vec<Vec<&Encoded>> = self
+            .batches
+            .iter()
+            .map(|b| b.iter().map(|&i| &self.encoded[i]).collect())
+            .collect();
+        let mut probs = vec![Vec::new(); n];
+        let mut done = 0u64;
+        let per_batch = scorer.batch_probs(&inputs, self.pad_id, device, &mut |b| {
+            done += self.batches[b].len() as u64;
+            progress(done, n as u64);
+        })?;
+        for (batch, p) in self.batches.iter().zip(per_batch) {
+            let c = p.len() / batch.len().max(1);
+            for (k, &i) in batch.iter().enumerate() {
+                probs[i] = self.map.apply(&p[k * c..(k + 1) * c]);
+            }
+        }
+        let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+        let losses: Vec<f32> = probs
+            .iter()
+            .zip(&self.gold)
+            .map(|(p, &g)| -(p[g].max(1e-12)).ln())
+            .collect();
+        Ok(SetResult {
+            metrics: metrics(&self.labels, &self.gold, &predicted, &losses),
+            losses,
+            probs,
+            gold: self.gold.clone(),
+            predicted,
+        })
+    }
 }
 
 /// Which forward pass computes evaluation probabilities on the CPU.
@@ -149,57 +199,64 @@ impl std::str::FromStr for CpuForward {
     }
 }
 
-/// Class probabilities of each batch (flattened `[batch, classes]`), in batch order.
-///
-/// On CPU this runs `FrozenBert`, and several threads take batches in turn (each forward pass
-/// is single-threaded, so no core waits on another). Every batch is computed exactly as it
-/// would be alone, so the output is bit-identical for any number of threads. `done` is called
-/// with each batch's index as it finishes.
-pub fn batch_probs<B: Backend>(
-    model: &BertClassifier<B>,
-    batches: &[Vec<&Encoded>],
-    pad_id: u32,
-    device: &B::Device,
-    done: &mut dyn FnMut(usize),
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    batch_probs_with(model, batches, pad_id, device, CpuForward::Frozen, done)
+/// A model ready to score batches. On CPU it is a `FrozenBert`, a read-only copy of the weights
+/// made once (20-40 ms for MiniLM), so several eval sets scored under one model share the copy.
+// One exists per model being scored, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Scorer<B: Backend> {
+    Frozen(FrozenBert),
+    Burn(BertClassifier<B>),
 }
 
-/// `batch_probs` with a choice of CPU forward pass (ignored on other backends).
-pub fn batch_probs_with<B: Backend>(
-    model: &BertClassifier<B>,
-    batches: &[Vec<&Encoded>],
-    pad_id: u32,
-    device: &B::Device,
-    forward: CpuForward,
-    done: &mut dyn FnMut(usize),
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    let workers = crate::backend::eval_threads::<B>();
-    probs_on_threads(model, batches, pad_id, device, forward, workers, done)
-}
-
-fn probs_on_threads<B: Backend>(
-    model: &BertClassifier<B>,
-    batches: &[Vec<&Encoded>],
-    pad_id: u32,
-    device: &B::Device,
-    forward: CpuForward,
-    workers: usize,
-    done: &mut dyn FnMut(usize),
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    if crate::backend::is_cpu::<B>() && forward == CpuForward::Frozen {
-        let frozen = &FrozenBert::from_model(model)?;
-        return on_threads(batches, workers, done, || {
-            let mut ws = Workspace::default();
-            move |b: &[&Encoded]| frozen.probs(b, &mut ws)
-        });
+impl<B: Backend> Scorer<B> {
+    /// `forward` picks the CPU forward pass; other backends always run the burn module.
+    pub fn new(model: &BertClassifier<B>, forward: CpuForward) -> anyhow::Result<Scorer<B>> {
+        Ok(
+            match crate::backend::is_cpu::<B>() && forward == CpuForward::Frozen {
+                true => Scorer::Frozen(FrozenBert::from_model(model)?),
+                false => Scorer::Burn(model.clone()),
+            },
+        )
     }
-    on_threads(batches, workers, done, || {
-        // A module is not shareable between threads (its parameters initialise lazily), but
-        // a clone is cheap: it shares the weights' buffers.
-        let model = model.clone();
-        move |b: &[&Encoded]| burn_probs(&model, b, pad_id, device)
-    })
+
+    /// Class probabilities of each batch (flattened `[batch, classes]`), in batch order.
+    ///
+    /// On CPU several threads take batches in turn (each forward pass is single-threaded, so
+    /// no core waits on another). Every batch is computed exactly as it would be alone, so the
+    /// output is bit-identical for any number of threads. `done` is called with each batch's
+    /// index as it finishes.
+    pub fn batch_probs(
+        &self,
+        batches: &[Vec<&Encoded>],
+        pad_id: u32,
+        device: &B::Device,
+        done: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let workers = crate::backend::eval_threads::<B>();
+        self.on_threads(batches, pad_id, device, workers, done)
+    }
+
+    fn on_threads(
+        &self,
+        batches: &[Vec<&Encoded>],
+        pad_id: u32,
+        device: &B::Device,
+        workers: usize,
+        done: &mut dyn FnMut(usize),
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        match self {
+            Scorer::Frozen(frozen) => on_threads(batches, workers, done, || {
+                let mut ws = Workspace::default();
+                move |b: &[&Encoded]| frozen.probs(b, &mut ws)
+            }),
+            Scorer::Burn(model) => on_threads(batches, workers, done, || {
+                // A module is not shareable between threads (its parameters initialise
+                // lazily), but a clone is cheap: it shares the weights' buffers.
+                let model = model.clone();
+                move |b: &[&Encoded]| burn_probs(&model, b, pad_id, device)
+            }),
+        }
+    }
 }
 
 fn burn_probs<B: Backend>(
@@ -383,10 +440,10 @@ mod tests {
             .collect();
         let run = |workers, forward| {
             let mut order = Vec::new();
-            let p = probs_on_threads(&model, &batches, 0, &device, forward, workers, &mut |i| {
-                order.push(i)
-            })
-            .unwrap();
+            let scorer = Scorer::new(&model, forward).unwrap();
+            let p = scorer
+                .on_threads(&batches, 0, &device, workers, &mut |i| order.push(i))
+                .unwrap();
             order.sort();
             assert_eq!(order, (0..batches.len()).collect::<Vec<_>>());
             p

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{device, eval_set, load_trained, model_dir, params, Device, EvalSetParams};
-use crate::eval::evaluate;
+use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::outputs::write_set;
 
 pub struct EvaluateKind;
@@ -58,18 +58,13 @@ fn run_evaluate<B: Backend>(
         "evaluating batches on {} thread(s)",
         crate::backend::eval_threads::<B>()
     ));
+    // One read-only copy of the weights scores every set.
+    let scorer = Scorer::new(&loaded.model, CpuForward::Frozen)?;
     let mut sets = serde_json::Map::new();
     for set in &p.eval_sets {
         let ds = eval_set(ctx, set, p.max_examples)?;
-        let r = evaluate(
-            &loaded.model,
-            &model_labels,
-            &enc,
-            &ds,
-            p.batch_size,
-            device,
-            &|d, t| ctx.progress(d, t),
-        )?;
+        let encoded = EncodedSet::new(&model_labels, &enc, &ds, p.batch_size)?;
+        let r = encoded.score(&scorer, device, &|d, t| ctx.progress(d, t))?;
         write_set(&ctx.out_dir.join("eval"), &set.name, &r, &ds)?;
         ctx.log(format!("{}: {}", set.name, r.metrics));
         sets.insert(set.name.clone(), r.metrics);

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{data_file, device, model_dir, params, read, weights_apart, DataParams, Device};
-use crate::eval::evaluate;
+use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::model::save;
 use crate::text::TextEncoder;
 use crate::train::{finetune, FinetuneSpec, Hyper, Streams};
@@ -78,17 +78,17 @@ fn run_finetune<B: AutodiffBackend>(
     };
     let dev = match ctx.inputs.contains_key("dev") {
         true => {
+            // Tokenised once; scored at every in-training evaluation.
             let (path, format) = data_file(ctx, "dev", "eval", p.data.format)?;
-            Some((
-                read(&path, format, &p.data)?,
-                TextEncoder::from_dir(&base, p.hyper.max_len)?,
-            ))
+            let enc = TextEncoder::from_dir(&base, p.hyper.max_len)?;
+            let ds = read(&path, format, &p.data)?;
+            Some(EncodedSet::new(&p.data.labels, &enc, &ds, 128)?)
         }
         false => None,
     };
     let eval_dev = |m: &crate::model::BertClassifier<B::InnerBackend>| -> anyhow::Result<Value> {
-        let (ds, enc) = dev.as_ref().expect("only called with a dev set");
-        let r = evaluate(m, &p.data.labels, enc, ds, 128, device, &|_, _| {})?;
+        let set = dev.as_ref().expect("only called with a dev set");
+        let r = set.score(&Scorer::new(m, CpuForward::Frozen)?, device, &|_, _| {})?;
         Ok(
             json!({"loss": r.metrics["loss"], "accuracy": r.metrics["accuracy"], "mcc": r.metrics["mcc"]}),
         )

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{device, eval_set, load_trained, model_dir, params, Device, EvalSetParams};
-use crate::eval::evaluate;
+use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::interpolate::{lerp, same_shapes};
 use crate::tensorfile::Entry;
 
@@ -74,12 +74,16 @@ fn run<B: Backend>(
         dir_b.display()
     );
     let alphas = interior(&p.alphas);
+    // Each set is tokenised once and scored at every alpha.
     let sets = p
         .eval_sets
         .iter()
-        .map(|s| Ok((s, eval_set(ctx, s, p.max_examples)?)))
+        .map(|s| {
+            let ds = eval_set(ctx, s, p.max_examples)?;
+            Ok((s, EncodedSet::new(&labels, &enc, &ds, p.batch_size)?))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let total: usize = alphas.len() * sets.iter().map(|(_, d)| d.examples.len()).sum::<usize>();
+    let total: usize = alphas.len() * sets.iter().map(|(_, d)| d.len()).sum::<usize>();
     let out = ctx.out_dir.join("path");
     std::fs::create_dir_all(&out)?;
     // Per set: mean loss and accuracy at each interior alpha.
@@ -88,9 +92,9 @@ fn run<B: Backend>(
     let mut done = 0u64;
     for &alpha in &alphas {
         anyhow::ensure!(!ctx.cancelled(), "interrupted at alpha {alpha}");
-        let model = lerp(&a.model, &b.model, alpha);
-        for (k, (_, ds)) in sets.iter().enumerate() {
-            let r = evaluate(&model, &labels, &enc, ds, p.batch_size, device, &|_, _| {})?;
+        let scorer = Scorer::new(&lerp(&a.model, &b.model, alpha), CpuForward::Frozen)?;
+        for (k, (_, set)) in sets.iter().enumerate() {
+            let r = set.score(&scorer, device, &|_, _| {})?;
             let correct: Vec<usize> = r
                 .gold
                 .iter()
@@ -105,13 +109,13 @@ fn run<B: Backend>(
             curves[k]
                 .1
                 .push(r.metrics["accuracy"].as_f64().unwrap_or(f64::NAN));
-            done += ds.examples.len() as u64;
+            done += set.len() as u64;
             ctx.progress(done, total as u64);
         }
     }
     let mut metrics = serde_json::Map::new();
-    for (k, (set, ds)) in sets.iter().enumerate() {
-        let n = ds.examples.len();
+    for (k, (set, encoded)) in sets.iter().enumerate() {
+        let n = encoded.len();
         let (losses, correct) = &per_set[k];
         crate::tensorfile::write(
             &out.join(format!("{}.safetensors", set.name)),
