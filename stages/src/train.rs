@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::data::Dataset;
-use crate::model::{check_labels, load, save, slots, BertClassifier, BertConfig, Slot};
+use crate::model::{
+    adamw, check_labels, load, save, slots, AdamConsts, AdamState, BertClassifier, BertConfig, Slot,
+};
 use crate::tensorfile::Entry;
 use crate::text::{to_batch, Encoded, TextEncoder};
 
@@ -100,27 +102,77 @@ fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm"))
 }
 
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPS: f64 = 1e-8;
+
+/// What one AdamW step of one parameter needs besides the tensors.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    /// The gradient's clipping factor (1 when its global norm is within bounds).
+    scale: f64,
+    lr: f64,
+    /// 0 for parameters that do not decay.
+    wd: f64,
+    /// The step number, from 1.
+    t: u64,
+}
+
+impl Update {
+    /// The scalars rounded to `f32` as burn rounds a scalar operand (`as f32`), so that the
+    /// fused CPU update computes what `adam_update` computes.
+    fn consts(&self) -> AdamConsts {
+        AdamConsts {
+            scale: self.scale as f32,
+            beta1: BETA1 as f32,
+            one_minus_beta1: (1.0 - BETA1) as f32,
+            beta2: BETA2 as f32,
+            one_minus_beta2: (1.0 - BETA2) as f32,
+            decay: (self.wd > 0.0).then_some((self.lr * self.wd) as f32),
+            correction1: (1.0 - BETA1.powi(self.t as i32)) as f32,
+            correction2: (1.0 - BETA2.powi(self.t as i32)) as f32,
+            eps: EPS as f32,
+            lr: self.lr as f32,
+        }
+    }
+}
+
+/// AdamW composed from burn's tensor operations: what backends other than the CPU run.
 fn adam_update<B: Backend, const D: usize>(
     p: Tensor<B, D>,
     g: Tensor<B, D>,
     m: Tensor<B, D>,
     v: Tensor<B, D>,
-    lr: f64,
-    wd: f64,
-    t: u64,
-) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+    u: Update,
+) -> AdamState<B, D> {
+    let (b1, b2, eps, lr) = (BETA1, BETA2, EPS, u.lr);
+    let g = g.mul_scalar(u.scale);
     let m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
     let v = v.mul_scalar(b2) + g.clone().mul(g).mul_scalar(1.0 - b2);
-    let bc1 = 1.0 - b1.powi(t as i32);
-    let bc2 = 1.0 - b2.powi(t as i32);
-    let p = if wd > 0.0 {
-        p.clone() - p.mul_scalar(lr * wd)
+    let bc1 = 1.0 - b1.powi(u.t as i32);
+    let bc2 = 1.0 - b2.powi(u.t as i32);
+    let p = if u.wd > 0.0 {
+        p.clone() - p.mul_scalar(lr * u.wd)
     } else {
         p
     };
     let step = m.clone().div_scalar(bc1) / (v.clone().div_scalar(bc2).sqrt().add_scalar(eps));
     (p - step.mul_scalar(lr), m, v)
+}
+
+/// One AdamW update of parameter values `p` with gradient `g`: one fused pass on the CPU
+/// (`model::adamw`), composed elsewhere; the same bits either way on the CPU (unit test).
+fn adam_step<B: Backend, const D: usize>(
+    p: Tensor<B, D>,
+    g: Tensor<B, D>,
+    m: Tensor<B, D>,
+    v: Tensor<B, D>,
+    u: Update,
+) -> AdamState<B, D> {
+    match adamw(p, g, m, v, &u.consts()) {
+        Ok(state) => state,
+        Err((p, g, m, v)) => adam_update(p, g, m, v, u),
+    }
 }
 
 type InnerTensor<B, const D: usize> = Tensor<<B as AutodiffBackend>::InnerBackend, D>;
@@ -131,13 +183,11 @@ fn step_param<B: AutodiffBackend, const D: usize>(
     param: &mut Param<Tensor<B, D>>,
     g: InnerTensor<B, D>,
     moments: Option<(InnerTensor<B, D>, InnerTensor<B, D>)>,
-    lr: f64,
-    wd: f64,
-    t: u64,
+    u: Update,
 ) -> (InnerTensor<B, D>, InnerTensor<B, D>) {
     let p = param.val().inner();
     let (m, v) = moments.unwrap_or_else(|| (p.zeros_like(), p.zeros_like()));
-    let (p, m, v) = adam_update(p, g, m, v, lr, wd, t);
+    let (p, m, v) = adam_step(p, g, m, v, u);
     *param = Param::initialized(param.id, Tensor::from_inner(p).require_grad());
     (m, v)
 }
@@ -205,6 +255,7 @@ impl<B: AutodiffBackend> AdamW<B> {
         let t = self.steps;
         for (name, slot) in params.iter_mut() {
             let wd = if decays(name) { wd } else { 0.0 };
+            let update = Update { scale, lr, wd, t };
             match slot {
                 Slot::Matrix { param, .. } => {
                     let Some(g) = grads.get::<B::InnerBackend, 2>(param.id) else {
@@ -214,7 +265,7 @@ impl<B: AutodiffBackend> AdamW<B> {
                         Some(Moments::M2(m, v)) => Some((m, v)),
                         _ => None,
                     };
-                    let (m, v) = step_param::<B, 2>(param, g.mul_scalar(scale), prev, lr, wd, t);
+                    let (m, v) = step_param::<B, 2>(param, g, prev, update);
                     self.moments.insert(name.clone(), Moments::M2(m, v));
                 }
                 Slot::Vector(param) => {
@@ -225,7 +276,7 @@ impl<B: AutodiffBackend> AdamW<B> {
                         Some(Moments::M1(m, v)) => Some((m, v)),
                         _ => None,
                     };
-                    let (m, v) = step_param::<B, 1>(param, g.mul_scalar(scale), prev, lr, wd, t);
+                    let (m, v) = step_param::<B, 1>(param, g, prev, update);
                     self.moments.insert(name.clone(), Moments::M1(m, v));
                 }
             }
@@ -530,5 +581,50 @@ mod tests {
         let (a, b) = (Streams::new(1, &only_order), Streams::new(2, &only_order));
         assert_ne!(a.data_order, b.data_order);
         assert_eq!((a.head_init, a.dropout), (b.head_init, b.dropout));
+    }
+
+    #[test]
+    fn fused_adamw_gives_the_composed_bits() {
+        use crate::backend::Cpu;
+        use burn::tensor::Distribution;
+        let device = Default::default();
+        // Larger than one parallel chunk, and not a multiple of it.
+        let shape = [37, 1000];
+        let normal =
+            |scale: f64| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, scale), &device);
+        let bits = |t: &Tensor<Cpu, 2>| -> Vec<u32> {
+            let v = t.clone().into_data().to_vec::<f32>().unwrap();
+            v.iter().map(|x| x.to_bits()).collect()
+        };
+        for (wd, scale) in [(0.01, 1.0), (0.0, 0.37)] {
+            let p = normal(0.05);
+            let (mut fused, mut composed) = (
+                (p.clone(), p.zeros_like(), p.zeros_like()),
+                (p.clone(), p.zeros_like(), p.zeros_like()),
+            );
+            for t in 1..=3 {
+                let g = normal(0.01);
+                let (p, m, v) = fused;
+                let u = Update {
+                    scale,
+                    lr: 2e-5,
+                    wd,
+                    t,
+                };
+                fused = adamw(p, g.clone(), m, v, &u.consts())
+                    .unwrap_or_else(|_| panic!("Cpu is the CPU backend"));
+                let (p, m, v) = composed;
+                composed = adam_update(p, g, m, v, u);
+                for (a, b) in [
+                    (&fused.0, &composed.0),
+                    (&fused.1, &composed.1),
+                    (&fused.2, &composed.2),
+                ] {
+                    assert_eq!(bits(a), bits(b), "wd {wd}, scale {scale}, step {t}");
+                }
+            }
+            // The update did something.
+            assert_ne!(bits(&fused.0), bits(&p));
+        }
     }
 }

@@ -17,6 +17,10 @@
 //!
 //! Model code stays generic over the backend: `on_cpu` recognises the two CPU backends by type
 //! at run time and hands every other backend (CUDA) back to the composed form.
+//!
+//! The optimizer has one here too: `adamw` updates a parameter and its two moments in one
+//! pass. Composed, AdamW is seventeen full-size single-threaded operations per parameter, each
+//! allocating its result: 15-20% of a MiniLM training step at seq 32.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -35,8 +39,9 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
-use super::kernels;
+use super::kernels::{self, AdamConsts};
 use crate::backend::{Cpu, CpuTrain};
 
 /// `t` as a tensor of backend `T`, if `B` is `T`.
@@ -111,6 +116,81 @@ impl<B: Backend, const D: usize> CpuTensor<B, D> {
             }
         }
     }
+}
+
+/// New value, first moment, second moment.
+pub type AdamState<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>);
+
+/// One AdamW update of parameter `p` with gradient `g` and moments `m`, `v` when `B` is the
+/// CPU backend: one pass, on all cores in fixed chunks (elementwise, so the bits do not
+/// depend on the number of threads), with the moments' buffers updated in place. Any other
+/// backend gets its tensors back, for the composed form.
+#[allow(clippy::type_complexity)]
+pub fn adamw<B: Backend, const D: usize>(
+    p: Tensor<B, D>,
+    g: Tensor<B, D>,
+    m: Tensor<B, D>,
+    v: Tensor<B, D>,
+    k: &AdamConsts,
+) -> Result<AdamState<B, D>, (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>, Tensor<B, D>)> {
+    let p = match cast::<B, Cpu, D>(p) {
+        Ok(p) => p,
+        Err(p) => return Err((p, g, m, v)),
+    };
+    let shape = p.dims();
+    let (p, g) = (contiguous(p), contiguous(same::<B, Cpu, D>(g)));
+    let (mut m, mut v) = (
+        contiguous(same::<B, Cpu, D>(m)),
+        contiguous(same::<B, Cpu, D>(v)),
+    );
+    let mut out = vec![0.0f32; p.len()];
+    const CHUNK: usize = 1 << 14;
+    {
+        let (ms, vs) = (slice_mut(&mut m), slice_mut(&mut v));
+        out.par_chunks_mut(CHUNK)
+            .zip(slice(&p).par_chunks(CHUNK))
+            .zip(slice(&g).par_chunks(CHUNK))
+            .zip(ms.par_chunks_mut(CHUNK))
+            .zip(vs.par_chunks_mut(CHUNK))
+            .for_each(|((((o, p), g), m), v)| kernels::adamw(o, p, g, m, v, k));
+    }
+    let tensor =
+        |t: FloatTensor<Cpu>| same(Tensor::<Cpu, D>::from_primitive(TensorPrimitive::Float(t)));
+    Ok((
+        tensor(primitive(out, shape)),
+        tensor(NdArrayTensor::from(m)),
+        tensor(NdArrayTensor::from(v)),
+    ))
+}
+
+type Shared = ndarray::ArcArray<f32, ndarray::IxDyn>;
+
+/// A CPU tensor's values as an array in standard layout; no copy when it already is one
+/// (a moment that only the optimizer holds is then updated where it lies).
+fn contiguous<const D: usize>(t: Tensor<Cpu, D>) -> Shared {
+    let a = match t.into_primitive().tensor() {
+        NdArrayTensor::F32(storage) => storage.into_owned(),
+        other => {
+            let (values, shape) = read(other);
+            ndarray::Array::from_shape_vec(ndarray::IxDyn(&shape), values)
+                .expect("read gives the values of its shape")
+                .into_shared()
+        }
+    };
+    match a.is_standard_layout() {
+        true => a,
+        false => a.as_standard_layout().into_owned().into_shared(),
+    }
+}
+
+fn slice(a: &Shared) -> &[f32] {
+    a.as_slice().expect("contiguous() gives standard layout")
+}
+
+/// Copies only when the buffer is shared (copy on write).
+fn slice_mut(a: &mut Shared) -> &mut [f32] {
+    a.as_slice_mut()
+        .expect("contiguous() gives standard layout")
 }
 
 thread_local! {

@@ -616,3 +616,44 @@ mod tests {
         assert!((c[5 + 1] - dot).abs() < 1e-5);
     }
 }
+
+/// The scalars of one AdamW step, as the `f32` values the update multiplies and divides by.
+/// They are rounded from `f64` exactly as burn rounds a scalar operand, so the fused update
+/// and the composed one (`train::adam_update`) compute the same bits.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamConsts {
+    /// The gradient's clipping factor (1 when the norm is within bounds).
+    pub scale: f32,
+    pub beta1: f32,
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    /// `lr * weight_decay`, absent for parameters that do not decay.
+    pub decay: Option<f32>,
+    /// Bias corrections `1 - beta^t`.
+    pub correction1: f32,
+    pub correction2: f32,
+    pub eps: f32,
+    pub lr: f32,
+}
+
+/// One AdamW update: `m` and `v` in place, the new parameter values into `out`. The same
+/// operations in the same order as the composed form (no fused multiply-adds, which would
+/// round differently).
+pub fn adamw(out: &mut [f32], p: &[f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: &AdamConsts) {
+    let n = out.len();
+    assert!(p.len() == n && g.len() == n && m.len() == n && v.len() == n);
+    for i in 0..n {
+        let g = g[i] * k.scale;
+        let mi = m[i] * k.beta1 + g * k.one_minus_beta1;
+        let vi = v[i] * k.beta2 + (g * g) * k.one_minus_beta2;
+        let pi = match k.decay {
+            Some(d) => p[i] - p[i] * d,
+            None => p[i],
+        };
+        let step = (mi / k.correction1) / ((vi / k.correction2).sqrt() + k.eps);
+        out[i] = pi - step * k.lr;
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
