@@ -26,6 +26,23 @@ pub fn is_cpu<B: burn::tensor::backend::Backend>() -> bool {
     std::any::TypeId::of::<B>() == std::any::TypeId::of::<Cpu>()
 }
 
+/// What a batch's sequence length is rounded up to. On the CPU, 1: every padding token is
+/// computed, so batches pad to their longest example and no further. On a GPU, 16: CubeCL
+/// compiles and autotunes a matrix product for each new problem key (9-16 s each on an H200,
+/// docs/performance.md), and the key holds the power-of-two factor of the sequence length as
+/// well as its size rounded to a power of two, so raw lengths (CoLA's run from 3 to 40 tokens)
+/// would each be tuned anew; multiples of 16 leave four keys per power-of-two size at most,
+/// keep tensor-core tiles aligned (Hugging Face's `pad_to_multiple_of` serves the same end),
+/// and cost a GPU little, whose time at these sizes goes to kernel launches. Padding never
+/// changes a logit (tests), only which positions are computed.
+pub fn seq_multiple<B: burn::tensor::backend::Backend>() -> usize {
+    let id = std::any::TypeId::of::<B>();
+    match id == std::any::TypeId::of::<Cpu>() || id == std::any::TypeId::of::<CpuTrain>() {
+        true => 1,
+        false => 16,
+    }
+}
+
 /// How many threads evaluate batches at once (see `eval::batch_probs`): the CPU count on the
 /// CPU backend, where each batch's forward pass (`model::FrozenBert`) runs on one thread; one
 /// on a GPU, which gains nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results

@@ -139,19 +139,36 @@ fn lowercase_setting(dir: &Path) -> bool {
         .unwrap_or(true)
 }
 
-/// Pad a batch to its longest example and move it to the device.
+/// Pad a batch to its longest example, rounded up to the backend's `seq_multiple` (1 on the
+/// CPU), and move it to the device.
 pub fn to_batch<B: Backend>(
     examples: &[&Encoded],
     pad_id: u32,
     device: &B::Device,
 ) -> BatchInput<B> {
+    to_batch_padded(
+        examples,
+        pad_id,
+        crate::backend::seq_multiple::<B>(),
+        device,
+    )
+}
+
+/// `to_batch` with the sequence length rounded up to a multiple of `multiple`.
+pub fn to_batch_padded<B: Backend>(
+    examples: &[&Encoded],
+    pad_id: u32,
+    multiple: usize,
+    device: &B::Device,
+) -> BatchInput<B> {
     let batch = examples.len();
-    let seq = examples
+    let longest = examples
         .iter()
         .map(|e| e.ids.len())
         .max()
         .unwrap_or(1)
         .max(1);
+    let seq = longest.div_ceil(multiple.max(1)) * multiple.max(1);
     let mut ids = vec![pad_id as i64; batch * seq];
     let mut types = vec![0i64; batch * seq];
     let mut mask = vec![false; batch * seq];

@@ -423,6 +423,30 @@ mod tests {
         }
     }
 
+    /// What a GPU backend runs: the burn forward pass on batches rounded up to a multiple of
+    /// 16 positions (`backend::seq_multiple`). The extra padding changes no logit beyond float
+    /// noise; on the CPU backends nothing is rounded.
+    #[test]
+    fn rounding_batches_up_to_a_multiple_changes_no_logit() {
+        use crate::backend::{seq_multiple, CpuTrain};
+        use crate::text::to_batch_padded;
+        assert_eq!((seq_multiple::<Cpu>(), seq_multiple::<CpuTrain>()), (1, 1));
+        let m = model();
+        let ex = examples();
+        let refs: Vec<&Encoded> = ex.iter().collect();
+        let device = Default::default();
+        let tight = to_batch::<Cpu>(&refs, 0, &device);
+        let rounded = to_batch_padded::<Cpu>(&refs, 0, 16, &device);
+        assert_eq!(tight.input_ids.dims(), [9, 17]);
+        assert_eq!(rounded.input_ids.dims(), [9, 32]);
+        let a: Vec<f32> = m.forward(&tight).logits.into_data().to_vec().unwrap();
+        let b: Vec<f32> = m.forward(&rounded).logits.into_data().to_vec().unwrap();
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+
     #[test]
     fn bad_token_ids_and_lengths_are_errors() {
         let frozen = FrozenBert::from_model(&model()).unwrap();
