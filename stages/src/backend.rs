@@ -43,7 +43,7 @@ pub fn seq_multiple<B: burn::tensor::backend::Backend>() -> usize {
     }
 }
 
-/// How many threads evaluate batches at once (see `eval::batch_probs`): the CPU count on the
+/// How many threads evaluate batches at once (see `eval::Scorer::batch_probs`): the CPU count on the
 /// CPU backend, where each batch's forward pass (`model::FrozenBert`) runs on one thread; one
 /// on a GPU, which gains nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results
 /// do not depend on it.
