@@ -499,8 +499,12 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
             if json {
                 print_json(&result);
             } else if let Some(p) = result.padding {
+                let rounded = match p.seq_multiple {
+                    1 => String::new(),
+                    m => format!(", lengths rounded up to a multiple of {m}"),
+                };
                 println!(
-                    "{} ({} examples, mean {:.1} tokens): dynamic padding {:.1} seq/s (first pass {:.1}), padded to {} {:.1} seq/s",
+                    "{} ({} examples, mean {:.1} tokens): dynamic padding{rounded} {:.1} seq/s (first pass {:.1}), padded to {} {:.1} seq/s",
                     p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.dynamic_first_pass_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s
                 );
             }

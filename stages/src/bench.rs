@@ -50,6 +50,8 @@ pub struct PaddingResult {
     pub padded_to_max_len_seq_per_s: f64,
     pub mean_tokens: f64,
     pub max_len: usize,
+    /// What "dynamic" batches are rounded up to on this backend (`backend::seq_multiple`).
+    pub seq_multiple: usize,
 }
 
 fn random_batch(n: usize, seq: usize, vocab: usize, rng: &mut ChaCha8Rng) -> Vec<Encoded> {
@@ -281,5 +283,6 @@ fn padding_on<B: Backend>(
         padded_to_max_len_seq_per_s: time_eval::<B>(&model, &padded, forward, device)?,
         mean_tokens: lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
         max_len,
+        seq_multiple: crate::backend::seq_multiple::<B>(),
     })
 }
