@@ -36,17 +36,17 @@ pub fn is_cpu<B: burn::tensor::backend::Backend>() -> bool {
 /// and cost a GPU little, whose time at these sizes goes to kernel launches. Padding never
 /// changes a logit (tests), only which positions are computed.
 pub fn seq_multiple<B: burn::tensor::backend::Backend>() -> usize {
-    let id = std::any::TypeId::of::<B>();
-    match id == std::any::TypeId::of::<Cpu>() || id == std::any::TypeId::of::<CpuTrain>() {
+    let training_on_cpu = std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>();
+    match is_cpu::<B>() || training_on_cpu {
         true => 1,
         false => 16,
     }
 }
 
-/// How many threads evaluate batches at once (see `eval::Scorer::batch_probs`): the CPU count on the
-/// CPU backend, where each batch's forward pass (`model::FrozenBert`) runs on one thread; one
-/// on a GPU, which gains nothing from it. `BASINS_EVAL_THREADS` overrides it on CPU. Results
-/// do not depend on it.
+/// How many threads evaluate batches at once (see `eval::Scorer::batch_probs`): the CPU count
+/// on the CPU backend, where each batch's forward pass (`model::FrozenBert`) runs on one
+/// thread; one on a GPU, which gains nothing from it. `BASINS_EVAL_THREADS` overrides it on
+/// CPU. Results do not depend on it.
 pub fn eval_threads<B: burn::tensor::backend::Backend>() -> usize {
     if !is_cpu::<B>() {
         return 1;
