@@ -12,13 +12,18 @@ use common::{basins_json, ids, node_output, set};
 use serde_json::Value;
 
 /// The generated study with 4 seeds, 20 steps at a higher rate (so the models differ), a
-/// 5-point grid on the first 40 examples, and clustering.
+/// 5-point grid on the first 40 examples of the task's eval set and, on the HANS-style set, on
+/// the paper's selection (lexical-overlap non-entailment, shuffled with seed 42, first 8), and
+/// clustering.
 fn manifest() -> String {
     common::GENERATED
         .replace("seeds = \"0..2\"", "seeds = \"0..4\"")
         .replace("max_steps = 10", "max_steps = 20")
         .replace("lr = 1e-3", "lr = 3e-3")
-        .replace("per_subcase = 3", "per_subcase = 2")
+        .replace(
+            "per_subcase = 3 }",
+            "per_subcase = 2 }\nsurface = { where = { heuristic = \"lexical_overlap\", label = \"non-entailment\" }, shuffle_seed = 42, n = 8 }",
+        )
         + "\n[interpolate]\npairs = \"all\"\nalphas = { linspace = [0.0, 1.0, 5] }\nmax_examples = 40\n\n[cluster]\neval = \"nli.eval\"\nk = 2\n"
 }
 
@@ -38,10 +43,44 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
     let first = basins(d, &["run", "m.toml", "--json"]);
     assert_eq!(set(&first, "executed").len(), 2 + 1 + 4 + 4 + 6 + 1 + 1 + 1);
 
-    // A path node evaluates only the interior alphas (3 of 5), on the first 40 examples of
-    // each set.
+    // A path node evaluates only the interior alphas (3 of 5), on each set's loss-surface
+    // rows: the first 40 of the task's eval set, 8 selected HANS rows.
     let path = basins(d, &["show", "m.toml", "interpolate/nli/0~3", "--json"]);
-    assert_eq!(path["metrics"]["forward_passes"], 3 * (40 + 40));
+    assert_eq!(path["metrics"]["forward_passes"], 3 * (40 + 8));
+    // The models themselves are scored on every row (60 each), the surface rows recorded.
+    let ev = basins(d, &["show", "m.toml", "evaluate/nli/seed=0", "--json"]);
+    for (set_name, surface) in [("nli.eval", 40), ("hans", 8)] {
+        assert_eq!(
+            ev["metrics"]["sets"][set_name]["examples"], 60,
+            "{set_name}"
+        );
+        assert_eq!(
+            ev["metrics"]["sets"][set_name]["surface_examples"], surface,
+            "{set_name}"
+        );
+    }
+    // The HANS surface is the paper's: lexical-overlap non-entailment rows in file order,
+    // permuted as numpy's default_rng(42) permutes them, the first 8.
+    let groups: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_slice(
+        &node_output(d, "evaluate/nli/seed=0", "eval/hans.groups.json"),
+    )
+    .unwrap();
+    let sub = output_json(d, "evaluate/nli/seed=0", "eval/hans.surface.json");
+    let rows: Vec<usize> = serde_json::from_value(sub["rows"].clone()).unwrap();
+    let lo_ne: Vec<usize> = (0..60)
+        .filter(|&i| {
+            groups["heuristic"][i] == "lexical_overlap" && groups["subcase"][i].starts_with("ln_")
+        })
+        .collect();
+    assert_eq!(lo_ne.len(), 10);
+    let perm = basins_stages::data::select::numpy_permutation(10, 42);
+    let want: Vec<usize> = perm[..8].iter().map(|&i| lo_ne[i]).collect();
+    assert_eq!(rows, want);
+    // The diagnostics score the whole set and say how many rows each count covers.
+    let diag = output_json(d, "diagnostics/nli", "diagnostics.json");
+    assert_eq!(diag["sets"]["hans"]["rows"], 60);
+    assert_eq!(diag["sets"]["hans"]["surface_rows"], 8);
+    assert_eq!(diag["sets"]["hans"]["score_rows"], 10);
     assert_eq!(
         path["metrics"]["sets"]["nli.eval"]["alphas"],
         serde_json::json!([0.25, 0.5, 0.75])
@@ -58,8 +97,14 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
         let ev3 = basins(d, &["show", "m.toml", "evaluate/nli/seed=3", "--json"]);
         let curve = s["curves"]["0~3"]["loss"].as_array().unwrap();
         let close = |a: &Value, b: &Value| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6;
-        assert!(close(&curve[0], &ev0["metrics"]["sets"][set_name]["loss"]));
-        assert!(close(&curve[4], &ev3["metrics"]["sets"][set_name]["loss"]));
+        assert!(close(
+            &curve[0],
+            &ev0["metrics"]["sets"][set_name]["surface_loss"]
+        ));
+        assert!(close(
+            &curve[4],
+            &ev3["metrics"]["sets"][set_name]["surface_loss"]
+        ));
         for kind in ["convexity", "endpoint", "accuracy"] {
             let m = &s["matrices"][kind];
             for i in 0..seeds {
@@ -278,7 +323,18 @@ fn the_report_is_written_and_renders_in_a_browser() {
         .contains("lexical_overlap"));
     let csv = std::fs::read_to_string(d.join("rep/clusters.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4);
-    assert!(csv.starts_with("task,seed,model,cluster,coordinate_1,coordinate_2,hans,nli.eval\n"));
+    assert!(csv
+        .starts_with("task,seed,model,cluster,coordinate,embedding_1,embedding_2,hans,nli.eval\n"));
+    // Each row says how many rows its score and the loss surface cover.
+    assert_eq!(tests["hans"]["counts"]["rows"], 60);
+    assert_eq!(tests["hans"]["counts"]["surface_rows"], 8);
+    assert!(
+        html.contains("60 (10 / 8)"),
+        "rows scored (score / surface)"
+    );
+    // Holm-corrected p-values sit beside the raw ones.
+    let mw = &tests["hans"]["comparisons"][0]["mann_whitney"];
+    assert!(mw["p_holm"].as_f64().unwrap() >= mw["p"].as_f64().unwrap());
     // In-distribution accuracy is tested and correlated like each diagnostic, and the page sets
     // the two correlations side by side.
     assert_eq!(tests["nli.eval"]["in_distribution"], true);

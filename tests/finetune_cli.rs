@@ -154,7 +154,11 @@ fn finetune_logs_in_training_eval_and_evaluate_publishes_metrics() {
         .collect();
     assert_eq!(
         names,
-        vec!["eval/toy.dev.groups.json", "eval/toy.dev.safetensors"]
+        vec![
+            "eval/toy.dev.groups.json",
+            "eval/toy.dev.safetensors",
+            "eval/toy.dev.surface.json"
+        ]
     );
     let _ = m;
 }

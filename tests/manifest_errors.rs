@@ -317,3 +317,69 @@ fn slurm_settings_are_checked() {
         &["m.toml:6:1", "unknown field `gpu`", "did you mean `gpus`?"],
     );
 }
+
+#[test]
+fn surface_and_score_are_checked_against_the_set() {
+    let e = refuse(
+        "labels = [\"0\", \"1\"]",
+        "labels = [\"0\", \"1\"]\nsurface = { where = { label = \"2\" }, n = 10 }",
+    );
+    has(
+        &e,
+        &[
+            "m.toml:13:11: `tasks.cola.surface.where.label`: `2` is not one of the set's labels",
+            "expected: one of [\"0\", \"1\"]",
+        ],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nsurface = { n = 0 }",
+    );
+    has(&e, &["`diagnostics.ood.surface.n`", "n >= 1"]);
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nmetric_where = { source = \"x\" }",
+    );
+    has(
+        &e,
+        &["`diagnostics.ood.metric_where`: `metric_where` without `metric`"],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nlabels = [\"0\", \"1\", \"2\"]\nmetric = \"f1\"",
+    );
+    has(
+        &e,
+        &["`diagnostics.ood.metric`: F1 is defined for two labels"],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nmetric = \"auc\"",
+    );
+    has(&e, &["`diagnostics.ood.metric`", "unknown variant `auc`"]);
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nsurface = { where = { heuristic = [] } }",
+    );
+    has(&e, &["`heuristic` lists no values"]);
+}
+
+#[test]
+fn kernel_width_is_a_number_or_median() {
+    let e = refuse("k = 2", "k = 2\ndelta = \"mean\"");
+    has(
+        &e,
+        &[
+            "`cluster.delta`: `\"mean\"` is not a usable kernel width",
+            "or \"median\"",
+        ],
+    );
+    let fx = Fixture::new();
+    fx.edit("k = 2", "k = 2\ndelta = \"median\"");
+    let out = fx.cli(&["plan", "m.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -95,7 +95,8 @@ fn study_config(m: &Manifest) -> Value {
         },
         "interpolate": m.interpolate.as_ref().map(|i| json!({"pairs": i.pairs, "alphas": i.alphas.0, "eval": i.eval.as_ref().map(|e| e.iter().map(|x| x.name()).collect::<Vec<_>>()), "max_examples": i.max_examples})),
         "cluster": m.cluster,
-        "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format}))).collect::<serde_json::Map<_, _>>(),
+        "tasks": m.tasks.iter().map(|(k, t)| (k.clone(), json!({"format": t.format, "surface": t.surface, "score": t.score}))).collect::<serde_json::Map<_, _>>(),
+        "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format, "surface": d.surface, "score": d.score}))).collect::<serde_json::Map<_, _>>(),
     })
 }
 
@@ -174,26 +175,39 @@ fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<(EvalSet, S
             .expect("a diagnostic has one file");
         all.push((EvalSet::Diagnostic(name.clone()), src));
     }
+    all
+}
+
+/// The eval sets the loss surface is measured on: `[interpolate].eval`, or every set.
+fn surface_sets(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<(EvalSet, Source)> {
     match m.interpolate.as_ref().and_then(|i| i.eval.as_ref()) {
-        Some(chosen) => all
-            .into_iter()
+        Some(chosen) => sets
+            .iter()
             .filter(|(e, _)| chosen.contains(e))
+            .cloned()
             .collect(),
-        None => all,
+        None => sets.to_vec(),
     }
 }
 
-/// What a model needs to know about each eval set to read it.
+/// What a model needs to know about each eval set to read it: its data, its loss-surface
+/// selection (`n` defaulting to `[interpolate].max_examples`) and its primary score.
 fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Value {
+    let default_n = m.interpolate.as_ref().and_then(|i| i.max_examples);
+    let surface = |s: &Option<crate::manifest::Surface>| {
+        let mut s = s.clone().unwrap_or_default();
+        s.n = s.n.or(default_n);
+        json!(s)
+    };
     sets.iter()
         .map(|(e, _)| match e {
             EvalSet::Split { task, split } => {
                 let t = &m.tasks[task];
-                json!({"name": e.name(), "split": split, "format": t.format, "labels": t.labels, "fields": t.fields, "on_bad_row": t.on_bad_row, "diagnostic": false})
+                json!({"name": e.name(), "split": split, "format": t.format, "labels": t.labels, "fields": t.fields, "on_bad_row": t.on_bad_row, "diagnostic": false, "surface": surface(&t.surface), "score": t.score})
             }
             EvalSet::Diagnostic(d) => {
                 let d = &m.diagnostics[d];
-                json!({"name": e.name(), "format": d.format, "labels": d.labels, "fields": d.fields, "on_bad_row": d.on_bad_row, "max_examples": d.max_examples, "diagnostic": true})
+                json!({"name": e.name(), "format": d.format, "labels": d.labels, "fields": d.fields, "on_bad_row": d.on_bad_row, "max_examples": d.max_examples, "diagnostic": true, "surface": surface(&d.surface), "score": d.score})
             }
         })
         .collect()
@@ -249,15 +263,16 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
         expand_finetune(m, task, base, hyper, nodes);
     }
-    let max_eval = m.interpolate.as_ref().and_then(|i| i.max_examples);
     let eval_batch = m.interpolate.as_ref().map_or(128, |i| i.batch_size);
     for &seed in &m.finetune.seeds {
-        let params = json!({"eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});
+        // Every set is scored whole; its surface rows are recorded for the barriers.
+        let params = json!({"eval_sets": evals, "batch_size": eval_batch, "labels": t.labels});
         let n = Node::new(evaluate_id(m, task, seed), "evaluate", params)
             .input("model", finetuned(m, task, seed));
         nodes.push(with_eval_inputs(n, &sets));
     }
-    let cluster = expand_basins(m, task, &sets, &evals, nodes);
+    let surface = surface_sets(m, &sets);
+    let cluster = expand_basins(m, task, &surface, nodes);
     let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
     let mut d = Node::new(
         format!("diagnostics/{task}"),
@@ -308,12 +323,11 @@ fn expand_basins(
     m: &Manifest,
     task: &str,
     sets: &[(EvalSet, Source)],
-    evals: &Value,
     nodes: &mut Vec<Node>,
 ) -> Option<String> {
     let t = &m.tasks[task];
     let interp = m.interpolate.as_ref()?;
-    let max_eval = interp.max_examples;
+    let evals = eval_params(m, sets);
     let eval_batch = interp.batch_size;
     let pairs = pairs(&interp.pairs, &m.finetune.seeds);
     let mut barriers = Node::new(
@@ -331,7 +345,7 @@ fn expand_basins(
     let name = |s| m.finetune.member_name(s);
     for &(a, b) in &pairs {
         let id = format!("interpolate/{task}/{}~{}", name(a), name(b));
-        let params = json!({"alphas": interp.alphas.0, "eval_sets": evals, "max_examples": max_eval, "batch_size": eval_batch, "labels": t.labels});
+        let params = json!({"alphas": interp.alphas.0, "eval_sets": evals, "batch_size": eval_batch, "labels": t.labels});
         let n = Node::new(id.clone(), "interpolate", params)
             .input("model_a", finetuned(m, task, a))
             .input("model_b", finetuned(m, task, b));

@@ -1,8 +1,11 @@
 //! Basins from a barrier matrix: spectral clustering on the affinity exp(-B^2 / (2 delta^2))
-//! (the paper: delta = 1, k = 2), k given or chosen by the eigengap; average-linkage
-//! hierarchical clustering with its dendrogram leaf order; silhouette; the 2-D spectral
-//! embedding; agreement between clusterings (adjusted Rand index) for stability. The
-//! eigenproblem is nalgebra's symmetric eigensolver, the linkage kodama's.
+//! (the paper: delta = 1, k = 2), computed as scikit-learn's `SpectralClustering(affinity=
+//! "precomputed", assign_labels="kmeans")` computes it, which is what the paper's code calls
+//! (`src/constellations/theoretical/clustering.py`); k given or chosen by the eigengap; the
+//! paper's centroid-distance coordinate; average-linkage hierarchical clustering with its
+//! dendrogram leaf order; silhouette; agreement between clusterings (adjusted Rand index) for
+//! stability. The eigenproblem is nalgebra's symmetric eigensolver, the linkage kodama's.
+//! `stages/tests/python_reference.rs` checks partitions and coordinates against scikit-learn.
 
 use nalgebra::{DMatrix, SymmetricEigen};
 use rand::{Rng, SeedableRng};
@@ -11,16 +14,28 @@ use rand_chacha::ChaCha8Rng;
 /// A square matrix of barriers (distances): symmetric, zero diagonal, finite, >= 0.
 pub type Square = Vec<Vec<f64>>;
 
+/// Off-diagonal affinities spanning less than this are "nearly constant": the partition then
+/// rests on differences of a few percent in affinity, and the eigengap says little.
+pub const NEARLY_CONSTANT_SPAN: f64 = 0.05;
+
 /// What spectral clustering found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Spectral {
     pub k: usize,
     pub assignments: Vec<usize>,
-    /// Eigenvalues of the normalised Laplacian, ascending.
+    /// Eigenvalues of the normalised Laplacian (diagonal of the affinity ignored, as SciPy's
+    /// `csgraph.laplacian` ignores it), ascending.
     pub eigenvalues: Vec<f64>,
-    /// Each model's coordinates on the two eigenvectors after the trivial one (random-walk
-    /// normalisation, sign fixed so that the largest entry is positive).
+    /// Each model's coordinates on the two eigenvectors after the trivial one, in
+    /// scikit-learn's `spectral_embedding` scale (eigenvector / sqrt(degree), sign fixed so
+    /// that the entry of largest magnitude is positive); 0 where n is too small.
     pub embedding: Vec<[f64; 2]>,
+    /// Each model's distance to each k-means centroid in the k-dimensional embedding, clusters
+    /// in `assignments` order (the paper's `get_sc_centroid_dists`).
+    pub centroid_distances: Vec<Vec<f64>>,
+    /// The paper's one-dimensional placement: distance to centroid 0 minus distance to
+    /// centroid 1 (negative inside cluster 0); all 0 with one cluster.
+    pub coordinate: Vec<f64>,
 }
 
 /// Check a barrier matrix: square, symmetric, finite, non-negative.
@@ -50,6 +65,37 @@ pub fn affinity(b: &Square, delta: f64) -> DMatrix<f64> {
     })
 }
 
+/// The median-heuristic kernel width: the median of the positive off-diagonal barriers (a pair
+/// at the typical barrier gets affinity exp(-1/2) = 0.61, so affinities spread over (0, 1)
+/// whatever the barriers' scale). None when no pair has a barrier.
+pub fn median_delta(b: &Square) -> Option<f64> {
+    let mut v: Vec<f64> = b
+        .iter()
+        .enumerate()
+        .flat_map(|(i, row)| row[i + 1..].iter().copied())
+        .filter(|&x| x > 0.0)
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(crate::barriers::percentile(&v, 0.5))
+}
+
+/// The smallest and largest off-diagonal affinity (both 1 with fewer than two models).
+pub fn affinity_range(b: &Square, delta: f64) -> (f64, f64) {
+    let a = affinity(b, delta);
+    let n = b.len();
+    let mut range: Option<(f64, f64)> = None;
+    for i in 0..n {
+        for j in i + 1..n {
+            let v = a[(i, j)];
+            range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+        }
+    }
+    range.unwrap_or((1.0, 1.0))
+}
+
 /// The number of clusters with the largest eigengap, among 1..=n/2 (1: a single basin).
 pub fn eigengap_k(eigenvalues: &[f64]) -> usize {
     let max_k = (eigenvalues.len() / 2).max(1);
@@ -62,61 +108,81 @@ pub fn eigengap_k(eigenvalues: &[f64]) -> usize {
         .unwrap_or(1)
 }
 
-/// Ng-Jordan-Weiss spectral clustering with `k` clusters (None: by eigengap).
+/// Spectral clustering with `k` clusters (None: by eigengap), as scikit-learn computes it:
+/// the symmetric normalised Laplacian of the affinity without its diagonal, its k
+/// eigenvectors of smallest eigenvalue divided by sqrt(degree) (`spectral_embedding` with
+/// `drop_first=False`), each sign-fixed, and k-means on those rows.
 pub fn spectral(b: &Square, k: Option<usize>, delta: f64) -> Spectral {
     let n = b.len();
     let a = affinity(b, delta);
-    let d: Vec<f64> = (0..n).map(|i| a.row(i).sum()).collect();
-    let inv_sqrt: Vec<f64> = d.iter().map(|x| 1.0 / x.sqrt()).collect();
-    let lap = DMatrix::from_fn(n, n, |i, j| {
-        let norm = a[(i, j)] * inv_sqrt[i] * inv_sqrt[j];
-        if i == j {
-            1.0 - norm
-        } else {
-            -norm
-        }
+    // SciPy's csgraph.laplacian(normed=True): the diagonal is ignored; an isolated node (no
+    // weight to any other) keeps a 0 on the Laplacian's diagonal and a scale of 1.
+    let degree: Vec<f64> = (0..n)
+        .map(|i| (0..n).filter(|&j| j != i).map(|j| a[(i, j)]).sum())
+        .collect();
+    let scale: Vec<f64> = degree
+        .iter()
+        .map(|&d| if d > 0.0 { d.sqrt() } else { 1.0 })
+        .collect();
+    let lap = DMatrix::from_fn(n, n, |i, j| match (i == j, degree[i] > 0.0) {
+        (true, true) => 1.0,
+        (true, false) => 0.0,
+        (false, _) => -a[(i, j)] / (scale[i] * scale[j]),
     });
     let eig = SymmetricEigen::new(lap);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&x, &y| eig.eigenvalues[x].total_cmp(&eig.eigenvalues[y]));
     let eigenvalues: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i]).collect();
-    let k = k.unwrap_or_else(|| eigengap_k(&eigenvalues)).clamp(1, n);
+    let k = k
+        .unwrap_or_else(|| eigengap_k(&eigenvalues))
+        .clamp(1, n.max(1));
+    // Embedding vector c: eigenvector / sqrt(degree), sign fixed on its largest entry (the
+    // first one among equals, as numpy's argmax).
     let vector = |c: usize| -> Vec<f64> {
         let col = eig.eigenvectors.column(order[c]);
-        let mut v: Vec<f64> = (0..n).map(|i| col[i]).collect();
-        let big = v
-            .iter()
-            .copied()
-            .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
-        if big < 0.0 {
+        let mut v: Vec<f64> = (0..n).map(|i| col[i] / scale[i]).collect();
+        let mut big = 0usize;
+        for i in 1..n {
+            if v[i].abs() > v[big].abs() {
+                big = i;
+            }
+        }
+        if v.get(big).is_some_and(|&x| x < 0.0) {
             v.iter_mut().for_each(|x| *x = -*x);
         }
         v
     };
-    // Rows of the first k eigenvectors, each normalised to unit length.
-    let cols: Vec<Vec<f64>> = (0..k).map(vector).collect();
+    let cols: Vec<Vec<f64>> = (0..k.min(n)).map(vector).collect();
     let rows: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            let r: Vec<f64> = cols.iter().map(|c| c[i]).collect();
-            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
-            r.into_iter().map(|x| x / norm).collect()
-        })
+        .map(|i| cols.iter().map(|c| c[i]).collect())
         .collect();
-    let assignments = canonical(&kmeans(&rows, k, 0));
-    let coord = |c: usize, i: usize| {
-        if c < n {
-            vector(c)[i] * inv_sqrt[i]
-        } else {
-            0.0
-        }
-    };
+    let (assignments, centroids) = kmeans(&rows, k, 0);
+    let centroid_distances: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| centroids.iter().map(|c| euclid(r, c)).collect())
+        .collect();
+    let coordinate = centroid_distances
+        .iter()
+        .map(|d| if d.len() >= 2 { d[0] - d[1] } else { 0.0 })
+        .collect();
+    let coord = |c: usize, i: usize| if c < n { vector(c)[i] } else { 0.0 };
     let embedding = (0..n).map(|i| [coord(1, i), coord(2, i)]).collect();
     Spectral {
         k,
         assignments,
         eigenvalues,
         embedding,
+        centroid_distances,
+        coordinate,
     }
+}
+
+fn euclid(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// Relabel clusters in order of first appearance, so equal partitions compare equal.
@@ -131,16 +197,37 @@ pub fn canonical(labels: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// Lloyd's k-means with k-means++ starts, the best of 20 by inertia; deterministic by seed.
-pub fn kmeans(points: &[Vec<f64>], k: usize, seed: u64) -> Vec<usize> {
+/// Lloyd's k-means with k-means++ starts, the best of 50 by inertia (scikit-learn's
+/// `SpectralClustering` takes the best of 10); deterministic by seed. Labels are canonical
+/// (numbered by first appearance) and the centroids, the means of their members, follow them.
+pub fn kmeans(points: &[Vec<f64>], k: usize, seed: u64) -> (Vec<usize>, Vec<Vec<f64>>) {
     let n = points.len();
+    let dim = points.first().map_or(0, Vec::len);
+    let means = |labels: &[usize], k: usize| -> Vec<Vec<f64>> {
+        (0..k)
+            .map(|c| {
+                let members: Vec<&Vec<f64>> = points
+                    .iter()
+                    .zip(labels)
+                    .filter(|(_, &l)| l == c)
+                    .map(|(p, _)| p)
+                    .collect();
+                let count = members.len().max(1) as f64;
+                (0..dim)
+                    .map(|d| members.iter().map(|m| m[d]).sum::<f64>() / count)
+                    .collect()
+            })
+            .collect()
+    };
     if k <= 1 || n <= k {
-        return (0..n).map(|i| if k <= 1 { 0 } else { i }).collect();
+        let labels: Vec<usize> = (0..n).map(|i| if k <= 1 { 0 } else { i }).collect();
+        let centres = means(&labels, if k <= 1 { 1 } else { n });
+        return (labels, centres);
     }
     let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut best: Option<(f64, Vec<usize>)> = None;
-    for _ in 0..20 {
+    for _ in 0..50 {
         let mut centres = vec![points[rng.random_range(0..n)].clone()];
         while centres.len() < k {
             let d: Vec<f64> = points
@@ -160,8 +247,8 @@ pub fn kmeans(points: &[Vec<f64>], k: usize, seed: u64) -> Vec<usize> {
             });
             centres.push(points[pick.unwrap_or(n - 1)].clone());
         }
-        let mut labels = vec![0usize; n];
-        for _ in 0..100 {
+        let mut labels = vec![usize::MAX; n];
+        for _ in 0..300 {
             let new: Vec<usize> = points
                 .iter()
                 .map(|p| {
@@ -170,23 +257,15 @@ pub fn kmeans(points: &[Vec<f64>], k: usize, seed: u64) -> Vec<usize> {
                         .expect("k >= 1")
                 })
                 .collect();
-            let changed = new != labels;
-            labels = new;
-            for (c, centre) in centres.iter_mut().enumerate() {
-                let members: Vec<&Vec<f64>> = points
-                    .iter()
-                    .zip(&labels)
-                    .filter(|(_, &l)| l == c)
-                    .map(|(p, _)| p)
-                    .collect();
-                if !members.is_empty() {
-                    for (d, x) in centre.iter_mut().enumerate() {
-                        *x = members.iter().map(|m| m[d]).sum::<f64>() / members.len() as f64;
-                    }
-                }
-            }
-            if !changed {
+            if new == labels {
                 break;
+            }
+            labels = new;
+            for (c, m) in means(&labels, k).into_iter().enumerate() {
+                // An emptied cluster keeps its centre.
+                if labels.contains(&c) {
+                    centres[c] = m;
+                }
             }
         }
         let inertia: f64 = points
@@ -198,7 +277,10 @@ pub fn kmeans(points: &[Vec<f64>], k: usize, seed: u64) -> Vec<usize> {
             best = Some((inertia, labels));
         }
     }
-    best.expect("20 restarts").1
+    let labels = canonical(&best.expect("50 restarts").1);
+    let used = labels.iter().max().map_or(0, |m| m + 1);
+    let centres = means(&labels, used);
+    (labels, centres)
 }
 
 /// Mean silhouette with the barrier as the distance (None with one cluster or all singletons).

@@ -1,6 +1,6 @@
 //! The study report: one self-contained HTML page (inline SVG, no script, no network) with,
 //! per task, the barrier heatmap in dendrogram order with cluster bands, the interpolation
-//! curves within and between clusters, each diagnostic score against the spectral coordinate,
+//! curves within and between clusters, each diagnostic score against the centroid-distance coordinate,
 //! and a per-cluster table with tests; then the study's settings and provenance. Everything
 //! shown is also in `report.json` and CSV files.
 
@@ -9,7 +9,10 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::diagnostics::spread;
-use crate::stats::{mann_whitney, pearson, permutation};
+use crate::stats::{holm, mann_whitney, pearson, permutation};
+
+/// Relabellings the permutation test enumerates exactly (or draws at random past that).
+const PERMUTATIONS: usize = 100_000;
 
 /// Colours for clusters (colour-blind safe, Okabe-Ito).
 const PALETTE: [&str; 8] = [
@@ -23,6 +26,11 @@ fn colour(c: usize) -> &'static str {
 /// A number to 3 decimals, or a dash.
 fn num(v: &Value) -> String {
     v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.3}"))
+}
+
+/// A number to 4 decimals, or a dash.
+fn fine(v: &Value) -> String {
+    v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.4}"))
 }
 
 /// Escape text for HTML and SVG.
@@ -63,17 +71,18 @@ impl TaskInputs<'_> {
         serde_json::from_value(self.cluster["assignments"].clone()).unwrap_or_default()
     }
 
-    /// Each model's first spectral coordinate.
-    fn coordinate(&self) -> Vec<f64> {
-        self.cluster["embedding"]
+    /// Each model's place on the paper's centroid-distance coordinate (distance to the first
+    /// cluster's k-means centroid minus distance to the second's, in the spectral embedding).
+    pub fn coordinate(&self) -> Vec<f64> {
+        self.cluster["coordinate"]
             .as_array()
-            .map(|e| e.iter().map(|p| p[0].as_f64().unwrap_or(0.0)).collect())
+            .map(|e| e.iter().map(|p| p.as_f64().unwrap_or(f64::NAN)).collect())
             .unwrap_or_default()
     }
 }
 
 /// Per-cluster statistics of every eval set's primary score, and Pearson r of each score
-/// against the spectral coordinate. For the task's own (in-distribution) splits also a row for
+/// against the centroid-distance coordinate. For the task's own (in-distribution) splits also a row for
 /// plain accuracy when the primary score is something else (CoLA's MCC): the paper's question is
 /// whether basins say more about a model than its in-distribution accuracy does, so the page
 /// shows both correlations side by side. Rows are keyed by set name (`<set> accuracy` for the
@@ -94,23 +103,48 @@ pub fn cluster_tests(t: &TaskInputs) -> Value {
         let primary = set["primary"].as_str().unwrap_or("");
         let in_distribution = set["diagnostic"] == json!(false);
         let score = per_model(&|m| m["primary"]["value"].as_f64());
-        rows.insert(
-            name.clone(),
-            score_row(t, name, primary, in_distribution, score),
-        );
+        let counts = json!({"rows": set["rows"], "score_rows": set["score_rows"], "surface_rows": set["surface_rows"]});
+        let mut row = score_row(t, name, primary, in_distribution, score);
+        row["counts"] = counts.clone();
+        rows.insert(name.clone(), row);
         if in_distribution && primary != "accuracy" {
             let acc = per_model(&|m| m["overall"]["accuracy"].as_f64());
-            rows.insert(
-                format!("{name} accuracy"),
-                score_row(t, name, "accuracy", true, acc),
-            );
+            let mut row = score_row(t, name, "accuracy", true, acc);
+            row["counts"] = json!({"rows": set["rows"], "score_rows": set["rows"], "surface_rows": set["surface_rows"]});
+            rows.insert(format!("{name} accuracy"), row);
         }
     }
+    holm_correct(&mut rows);
     Value::Object(rows)
 }
 
+/// Holm's correction over every comparison in the task's table, separately for the
+/// Mann-Whitney and the permutation p-values (`p_holm` beside each `p`).
+fn holm_correct(rows: &mut serde_json::Map<String, Value>) {
+    for (test, field) in [("mann_whitney", "p"), ("permutation", "p")] {
+        let mut at: Vec<(String, usize)> = Vec::new();
+        let mut ps: Vec<f64> = Vec::new();
+        for (name, row) in rows.iter() {
+            for (c, cmp) in row["comparisons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(p) = cmp[test][field].as_f64() {
+                    at.push((name.clone(), c));
+                    ps.push(p);
+                }
+            }
+        }
+        for ((name, c), adj) in at.into_iter().zip(holm(&ps)) {
+            rows[&name]["comparisons"][c][test]["p_holm"] = json!(adj);
+        }
+    }
+}
+
 /// One score across the models: per-cluster spread, tests between clusters, Pearson r against
-/// the first spectral coordinate.
+/// the centroid-distance coordinate; Holm's correction is applied over the task's table.
 fn score_row(
     t: &TaskInputs,
     set: &str,
@@ -120,10 +154,17 @@ fn score_row(
 ) -> Value {
     let (assign, coord) = (t.assignments(), t.coordinate());
     let k = assign.iter().max().map_or(0, |m| m + 1);
+    // A model without a finite score is left out of every statistic, and named.
+    let names = t.names();
+    let kept: Vec<usize> = (0..score.len()).filter(|&i| score[i].is_finite()).collect();
+    let excluded: Vec<&String> = (0..score.len())
+        .filter(|i| !kept.contains(i))
+        .map(|i| &names[i])
+        .collect();
     let members = |c: usize, inside: bool| -> Vec<f64> {
-        (0..score.len())
-            .filter(|&i| (assign[i] == c) == inside)
-            .map(|i| score[i])
+        kept.iter()
+            .filter(|&&i| (assign[i] == c) == inside)
+            .map(|&i| score[i])
             .collect()
     };
     let per_cluster: Vec<Value> = (0..k).map(|c| spread(&members(c, true))).collect();
@@ -137,18 +178,24 @@ fn score_row(
                 "cluster": c,
                 "against": if k == 2 { "cluster 1".to_string() } else { "the rest".to_string() },
                 "mann_whitney": mann_whitney(&inside, &outside),
-                "permutation_p": permutation(&inside, &outside, 10_000, 0),
+                "permutation": {"p": permutation(&inside, &outside, PERMUTATIONS, 0)},
             })
         })
         .collect();
+    let (cx, sy): (Vec<f64>, Vec<f64>) = kept
+        .iter()
+        .filter(|&&i| i < coord.len())
+        .map(|&i| (coord[i], score[i]))
+        .unzip();
     json!({
         "set": set,
         "primary": primary,
         "in_distribution": in_distribution,
-        "scores": score,
+        "scores": score.iter().map(|v| if v.is_finite() { json!(v) } else { Value::Null }).collect::<Vec<_>>(),
+        "excluded": excluded,
         "per_cluster": per_cluster,
         "comparisons": comparisons,
-        "pearson_vs_coordinate": pearson(&coord, &score),
+        "pearson_vs_coordinate": pearson(&cx, &sy),
     })
 }
 
@@ -293,10 +340,15 @@ fn curves(t: &TaskInputs) -> String {
     s
 }
 
-/// Each model's score on one set against its spectral coordinate, coloured by cluster.
+/// Each model's score on one set against its centroid-distance coordinate, coloured by cluster.
 fn scatter(t: &TaskInputs, set: &str, tests: &Value) -> String {
     let (assign, coord) = (t.assignments(), t.coordinate());
-    let score: Vec<f64> = serde_json::from_value(tests[set]["scores"].clone()).unwrap_or_default();
+    let score: Vec<f64> = tests[set]["scores"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect();
     let range = |v: &[f64]| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -311,7 +363,7 @@ fn scatter(t: &TaskInputs, set: &str, tests: &Value) -> String {
         w - 2.0 * pad,
         h - 2.0 * pad
     );
-    for i in 0..coord.len().min(score.len()) {
+    for i in (0..coord.len().min(score.len())).filter(|&i| score[i].is_finite()) {
         let x = pad + (coord[i] - xl) / xs * (w - 2.0 * pad);
         let y = h - pad - (score[i] - yl) / ys * (h - 2.0 * pad);
         let _ = write!(
@@ -327,7 +379,7 @@ fn scatter(t: &TaskInputs, set: &str, tests: &Value) -> String {
     };
     let _ = write!(
         s,
-        "<text x=\"{pad}\" y=\"20\" font-size=\"11\">{}: {label}</text><text x=\"{pad}\" y=\"{}\" font-size=\"10\">spectral coordinate</text></svg>",
+        "<text x=\"{pad}\" y=\"20\" font-size=\"11\">{}: {label}</text><text x=\"{pad}\" y=\"{}\" font-size=\"10\">centroid-distance coordinate</text></svg>",
         esc(set),
         h - 10.0
     );
@@ -335,25 +387,32 @@ fn scatter(t: &TaskInputs, set: &str, tests: &Value) -> String {
 }
 
 fn table(tests: &Value, k: usize) -> String {
-    let mut s = String::from("<table><tr><th>set</th><th>score</th>");
+    let mut s =
+        String::from("<table><tr><th>set</th><th>score</th><th>rows scored (score / surface)</th>");
     for c in 0..k {
         let _ = write!(s, "<th>cluster {c}: mean &plusmn; sd (n)</th>");
     }
     s.push_str(
-        "<th>Mann-Whitney p</th><th>permutation p</th><th>Pearson r vs coordinate</th></tr>",
+        "<th>Mann-Whitney p (Holm)</th><th>permutation p (Holm)</th><th>Pearson r vs coordinate</th></tr>",
     );
     let f = num;
+    let mut notes = Vec::new();
     for t in tests.as_object().into_iter().flatten().map(|(_, t)| t) {
         let id = if t["in_distribution"] == json!(true) {
             " (in-distribution)"
         } else {
             ""
         };
+        let set = esc(t["set"].as_str().unwrap_or(""));
+        let count = |v: &Value| v.as_u64().map_or("&ndash;".into(), |n| n.to_string());
+        let c = &t["counts"];
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}{id}</td>",
-            esc(t["set"].as_str().unwrap_or("")),
-            esc(t["primary"].as_str().unwrap_or(""))
+            "<tr><td>{set}</td><td>{}{id}</td><td>{} ({} / {})</td>",
+            esc(t["primary"].as_str().unwrap_or("")),
+            count(&c["rows"]),
+            count(&c["score_rows"]),
+            count(&c["surface_rows"])
         );
         for c in 0..k {
             let p = &t["per_cluster"][c];
@@ -368,18 +427,31 @@ fn table(tests: &Value, k: usize) -> String {
         let first = &t["comparisons"][0];
         let _ = write!(
             s,
-            "<td>{}</td><td>{}</td><td>{} (p {})</td></tr>",
+            "<td>{} ({})</td><td>{} ({})</td><td>{} (p {})</td></tr>",
             f(&first["mann_whitney"]["p"]),
-            f(&first["permutation_p"]),
+            f(&first["mann_whitney"]["p_holm"]),
+            f(&first["permutation"]["p"]),
+            f(&first["permutation"]["p_holm"]),
             f(&t["pearson_vs_coordinate"]["r"]),
             f(&t["pearson_vs_coordinate"]["p"])
         );
+        if let Some(ex) = t["excluded"].as_array().filter(|e| !e.is_empty()) {
+            let names: Vec<String> = ex.iter().map(|n| esc(n.as_str().unwrap_or(""))).collect();
+            notes.push(format!(
+                "{set}: no score for model(s) {}, left out of every statistic",
+                names.join(", ")
+            ));
+        }
     }
     s.push_str("</table>");
+    if !notes.is_empty() {
+        let _ = write!(s, "<p class=\"note\">{}.</p>", notes.join("; "));
+    }
+    s.push_str("<p>Holm's correction is taken over every comparison in this table.</p>");
     s
 }
 
-/// One sentence setting in-distribution accuracy's correlation with the spectral coordinate
+/// One sentence setting in-distribution accuracy's correlation with the coordinate
 /// beside each diagnostic's: where a diagnostic tracks the coordinate and accuracy does not, the
 /// basins carry information that accuracy does not.
 fn id_comparison(tests: &Value) -> String {
@@ -444,6 +516,24 @@ pub fn html(
             t.cluster["stability"]["replicates"],
             num(&t.cluster["stability"]["mean_ari"])
         );
+        let _ = write!(
+            s,
+            "<p>Affinity exp(-B&sup2; / 2&delta;&sup2;) with &delta; = {} ({}).</p>",
+            num(&t.cluster["delta_used"]),
+            esc(&t.cluster["delta"].to_string())
+        );
+        if t.cluster["affinity"]["nearly_constant"] == json!(true) {
+            let _ = write!(
+                s,
+                "<p class=\"warning\" id=\"nearly-constant-{}\"><b>Warning:</b> with this &delta; every \
+                 off-diagonal affinity lies between {} and {}: the partition rests on small \
+                 differences and the eigengap says little. A kernel width at the barriers' scale \
+                 (<code>delta = \"median\"</code> in <code>[cluster]</code>) separates them.</p>",
+                esc(t.task),
+                fine(&t.cluster["affinity"]["min"]),
+                fine(&t.cluster["affinity"]["max"])
+            );
+        }
         let _ = write!(s, "<div class=\"row\">{}{}</div>", heatmap(t), curves(t));
         let _ = write!(
             s,

@@ -1,19 +1,34 @@
-//! The tests the report puts beside each cluster comparison: Mann-Whitney U (two-sided, normal
-//! approximation with tie correction, as SciPy's `method="asymptotic"` with continuity
-//! correction), a permutation test on the difference of means, and Pearson's r with its
-//! t-test p-value. Distributions from statrs.
+//! The tests the report puts beside each cluster comparison, each the same computation as
+//! SciPy's (cross-checked against it in `stages/tests/python_reference.rs`):
+//!
+//! - Mann-Whitney U, two-sided, with SciPy's `method="auto"`: the exact null distribution when
+//!   one sample has at most 8 values and there are no ties, else the normal approximation with
+//!   tie and continuity corrections;
+//! - a permutation test on the difference of means with `scipy.stats.permutation_test`'s
+//!   definition: every relabelling when there are at most `resamples` of them (exact), else
+//!   `resamples` random ones with the +1 correction; two-sided p = 2 min(p_less, p_greater);
+//! - Pearson's r with its t-test p-value;
+//! - Holm's step-down correction for several tests in one report.
+//!
+//! Every test refuses non-finite input (None), so a NaN score can never become a p-value.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MannWhitney {
     /// U of the first sample.
     pub u: f64,
     pub p: f64,
+    /// `exact` or `asymptotic`, chosen as SciPy's `method="auto"` chooses.
+    pub method: &'static str,
+}
+
+fn all_finite(v: &[f64]) -> bool {
+    v.iter().all(|x| x.is_finite())
 }
 
 /// Average ranks (1-based) with ties sharing their mean rank; returns the ranks and the tie
@@ -40,47 +55,155 @@ fn ranks(values: &[f64]) -> (Vec<f64>, f64) {
     (r, ties)
 }
 
-/// Two-sided Mann-Whitney U test of `x` against `y`. None when a sample is empty.
+/// Two-sided Mann-Whitney U test of `x` against `y`. None when a sample is empty or a value is
+/// not finite.
 pub fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
-    let (n1, n2) = (x.len() as f64, y.len() as f64);
-    if x.is_empty() || y.is_empty() {
+    if x.is_empty() || y.is_empty() || !all_finite(x) || !all_finite(y) {
         return None;
     }
+    let (n1, n2) = (x.len() as f64, y.len() as f64);
     let all: Vec<f64> = x.iter().chain(y).copied().collect();
     let (r, ties) = ranks(&all);
     let r1: f64 = r[..x.len()].iter().sum();
     let u = r1 - n1 * (n1 + 1.0) / 2.0;
-    let n = n1 + n2;
-    let mu = n1 * n2 / 2.0;
-    let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
-    let p = if var <= 0.0 {
-        1.0
+    // SciPy: both samples over 8, or any tie, use the normal approximation.
+    let exact = (x.len() <= 8 || y.len() <= 8) && ties == 0.0;
+    let p = if exact {
+        let big = u.max(n1 * n2 - u).round() as usize;
+        (2.0 * u_survival(x.len(), y.len(), big)).min(1.0)
     } else {
-        let z = ((u - mu).abs() - 0.5).max(0.0) / var.sqrt();
-        (2.0 * (1.0 - Normal::standard().cdf(z))).min(1.0)
+        let n = n1 + n2;
+        let mu = n1 * n2 / 2.0;
+        let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
+        if var <= 0.0 {
+            1.0
+        } else {
+            let z = ((u - mu).abs() - 0.5).max(0.0) / var.sqrt();
+            (2.0 * normal_cdf(-z)).min(1.0)
+        }
     };
-    Some(MannWhitney { u, p })
+    Some(MannWhitney {
+        u,
+        p,
+        method: if exact { "exact" } else { "asymptotic" },
+    })
 }
 
-/// Two-sided permutation test on the difference of means: the share of `permutations` random
-/// relabellings (plus the observed one) with a difference at least as large. Deterministic.
-pub fn permutation(x: &[f64], y: &[f64], permutations: usize, seed: u64) -> Option<f64> {
-    if x.is_empty() || y.is_empty() {
+/// The standard normal CDF as Cephes' `ndtr` (SciPy's) computes it: from erf near 0, from
+/// erfc in the tails, so that small tail probabilities keep their digits.
+fn normal_cdf(a: f64) -> f64 {
+    let x = a * std::f64::consts::FRAC_1_SQRT_2;
+    let z = x.abs();
+    if z < std::f64::consts::FRAC_1_SQRT_2 {
+        0.5 + 0.5 * libm::erf(x)
+    } else {
+        let y = 0.5 * libm::erfc(z);
+        if x > 0.0 {
+            1.0 - y
+        } else {
+            y
+        }
+    }
+}
+
+/// P(U >= u) under the null for samples of sizes `n1` and `n2` without ties. The counts of each
+/// U are the coefficients of the Gaussian binomial [n1 + n2 choose m]_q (m the smaller size),
+/// built as the product of (1 - q^(N - m + i)) / (1 - q^i) for i = 1..m in exact integers (the
+/// caller only asks for m <= 8, where the counts fit an i128 for any realistic N).
+fn u_survival(n1: usize, n2: usize, u: usize) -> f64 {
+    let (m, n) = (n1.min(n2), n1.max(n2));
+    let degree = m * n;
+    // After step i the polynomial is [n + i choose i]_q (degree i n); the product before the
+    // division reaches i n + i.
+    let mut c = vec![0i128; degree + m + 1];
+    c[0] = 1;
+    let mut deg = 0usize;
+    for i in 1..=m {
+        // Multiply by (1 - q^a), then divide by (1 - q^i): both exact on integer coefficients.
+        let a = n + i;
+        let product = deg + a;
+        for k in (a..=product).rev() {
+            c[k] -= c[k - a];
+        }
+        for k in i..=product {
+            c[k] += c[k - i];
+        }
+        deg = product - i;
+    }
+    let count: i128 = c[..=degree].iter().sum();
+    let tail: i128 = c[u.min(degree + 1)..=degree].iter().sum();
+    tail as f64 / count as f64
+}
+
+/// Two-sided permutation test of the difference of means `mean(x) - mean(y)`, defined as
+/// `scipy.stats.permutation_test(..., permutation_type="independent")` defines it: when the
+/// relabellings number at most `resamples`, all of them are enumerated (the observed one
+/// included) and the p-value is exact; otherwise `resamples` random relabellings (seeded) with
+/// p = (count + 1) / (resamples + 1). Two-sided p = min(1, 2 min(P(null <= obs), P(null >=
+/// obs))), comparisons within SciPy's relative tolerance of 100 machine epsilons. None when a
+/// sample is empty or a value is not finite.
+pub fn permutation(x: &[f64], y: &[f64], resamples: usize, seed: u64) -> Option<f64> {
+    if x.is_empty() || y.is_empty() || !all_finite(x) || !all_finite(y) {
         return None;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let observed = (mean(x) - mean(y)).abs();
-    let mut all: Vec<f64> = x.iter().chain(y).copied().collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut extreme = 1usize;
-    for _ in 0..permutations {
-        all.shuffle(&mut rng);
-        let (a, b) = all.split_at(x.len());
-        if (mean(a) - mean(b)).abs() >= observed - 1e-12 {
-            extreme += 1;
+    let observed = mean(x) - mean(y);
+    let gamma = (observed * 100.0 * f64::EPSILON).abs();
+    let all: Vec<f64> = x.iter().chain(y).copied().collect();
+    let (mut less, mut greater, mut count) = (0usize, 0usize, 0usize);
+    let mut tally = |d: f64| {
+        less += usize::from(d <= observed + gamma);
+        greater += usize::from(d >= observed - gamma);
+        count += 1;
+    };
+    let n = all.len();
+    let exact = binomial(n, x.len()).is_some_and(|c| c <= resamples as f64);
+    if exact {
+        // Every way of choosing which values form the first sample.
+        let k = x.len();
+        let mut pick: Vec<usize> = (0..k).collect();
+        let mut mask = vec![false; n];
+        loop {
+            mask.iter_mut().for_each(|m| *m = false);
+            pick.iter().for_each(|&i| mask[i] = true);
+            let (a, b): (Vec<f64>, Vec<f64>) = {
+                let a = (0..n).filter(|&i| mask[i]).map(|i| all[i]).collect();
+                let b = (0..n).filter(|&i| !mask[i]).map(|i| all[i]).collect();
+                (a, b)
+            };
+            tally(mean(&a) - mean(&b));
+            // Next combination in lexicographic order.
+            let Some(i) = (0..k).rev().find(|&i| pick[i] < n - k + i) else {
+                break;
+            };
+            pick[i] += 1;
+            for j in i + 1..k {
+                pick[j] = pick[j - 1] + 1;
+            }
         }
+        let (l, g) = (less as f64 / count as f64, greater as f64 / count as f64);
+        Some((2.0 * l.min(g)).min(1.0))
+    } else {
+        let mut shuffled = all;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..resamples {
+            shuffled.shuffle(&mut rng);
+            let (a, b) = shuffled.split_at(x.len());
+            tally(mean(a) - mean(b));
+        }
+        let adjusted = |c: usize| (c + 1) as f64 / (resamples + 1) as f64;
+        Some((2.0 * adjusted(less).min(adjusted(greater))).min(1.0))
     }
-    Some(extreme as f64 / (permutations + 1) as f64)
+}
+
+/// n choose k as a float (None past f64's range).
+fn binomial(n: usize, k: usize) -> Option<f64> {
+    let k = k.min(n - k);
+    let mut c = 1.0f64;
+    for i in 0..k {
+        c = c * (n - i) as f64 / (i + 1) as f64;
+    }
+    c.is_finite().then_some(c.round())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,10 +213,10 @@ pub struct Pearson {
 }
 
 /// Pearson's r and its two-sided p-value (t with n - 2 degrees of freedom). None with fewer
-/// than 3 points or no variance.
+/// than 3 points, no variance, or a value that is not finite.
 pub fn pearson(x: &[f64], y: &[f64]) -> Option<Pearson> {
     let n = x.len();
-    if n < 3 || y.len() != n {
+    if n < 3 || y.len() != n || !all_finite(x) || !all_finite(y) {
         return None;
     }
     let (mx, my) = (
@@ -113,9 +236,24 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<Pearson> {
     } else {
         let t = r * (df / (1.0 - r * r)).sqrt();
         let dist = StudentsT::new(0.0, 1.0, df).expect("df > 0");
-        2.0 * (1.0 - dist.cdf(t.abs()))
+        2.0 * dist.cdf(-t.abs())
     };
     Some(Pearson { r, p })
+}
+
+/// Holm's step-down adjustment of several p-values (family-wise error), in the input order:
+/// sorted ascending, the i-th smallest (from 0) becomes max over j <= i of min(1, (m - j) p_j).
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -124,29 +262,61 @@ mod tests {
 
     #[test]
     fn mann_whitney_matches_scipy() {
-        // scipy.stats.mannwhitneyu([1,2,3,4,5], [6,7,8,9,10], method="asymptotic")
-        // -> U = 0.0, p = 0.012185780355344813 (SciPy 1.x, checked 2026-11-27)
+        // scipy.stats.mannwhitneyu([1,2,3,4,5], [6,7,8,9,10]) (SciPy 1.17: exact, no ties)
+        // -> U = 0.0, p = 0.007936507936507936 = 2 / C(10, 5)
         let r = mann_whitney(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
-        assert_eq!(r.u, 0.0);
-        assert!((r.p - 0.012_185_780_355).abs() < 1e-9, "{}", r.p);
-        // Ties: mannwhitneyu([1,2,2,3], [2,3,3,4], method="asymptotic") -> U = 3.0,
+        assert_eq!((r.u, r.method), (0.0, "exact"));
+        assert!((r.p - 0.007_936_507_936_507_936).abs() < 1e-15, "{}", r.p);
+        // mannwhitneyu([0.3,1.2,2.5], [0.1,0.5,0.9,1.5,3.0,4.0]) -> U = 8.0, p = 0.9047619047619047
+        let r = mann_whitney(&[0.3, 1.2, 2.5], &[0.1, 0.5, 0.9, 1.5, 3.0, 4.0]).unwrap();
+        assert_eq!(r.u, 8.0);
+        assert!((r.p - 0.904_761_904_761_904_7).abs() < 1e-15, "{}", r.p);
+        // Ties: mannwhitneyu([1,2,2,3], [2,3,3,4]) -> asymptotic, U = 3.0,
         // p = 0.1720337089218229
         let t = mann_whitney(&[1.0, 2.0, 2.0, 3.0], &[2.0, 3.0, 3.0, 4.0]).unwrap();
-        assert_eq!(t.u, 3.0);
+        assert_eq!((t.u, t.method), (3.0, "asymptotic"));
         assert!((t.p - 0.172_033_708_92).abs() < 1e-9, "{}", t.p);
+        assert!(mann_whitney(&[f64::NAN, 1.0], &[2.0]).is_none());
     }
 
     #[test]
-    fn permutation_and_pearson_behave() {
-        let far = permutation(&[0.0, 0.1, 0.2, 0.1], &[1.0, 1.1, 0.9, 1.2], 2000, 1).unwrap();
-        assert!(far < 0.05, "{far}");
+    fn exact_u_distribution_sums_to_one_and_is_symmetric() {
+        for (n1, n2) in [(1, 1), (3, 5), (8, 8), (2, 40)] {
+            assert_eq!(u_survival(n1, n2, 0), 1.0);
+            let mn = n1 * n2;
+            for u in 0..=mn {
+                // P(U >= u) = P(U <= mn - u) = 1 - P(U >= mn - u + 1)
+                let a = u_survival(n1, n2, u);
+                let b = 1.0 - u_survival(n2, n1, mn - u + 1);
+                assert!((a - b).abs() < 1e-12, "{n1} {n2} {u}: {a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn permutation_pearson_and_holm_behave() {
+        // scipy.stats.permutation_test of the mean difference, 70 relabellings, all enumerated
+        // -> p = 0.02857142857142857 (2 / 70)
+        let far = permutation(&[0.0, 0.1, 0.2, 0.1], &[1.0, 1.1, 0.9, 1.2], 10_000, 1).unwrap();
+        assert!((far - 2.0 / 70.0).abs() < 1e-15, "{far}");
+        // Too many relabellings for the budget: random ones, p from (count + 1) / (n + 1).
+        let mc = permutation(&[0.0, 0.1, 0.2, 0.1], &[1.0, 1.1, 0.9, 1.2], 50, 1).unwrap();
+        assert!(mc >= 2.0 / 51.0, "{mc}");
         let same = permutation(&[0.0, 1.0, 0.5], &[0.5, 1.0, 0.0], 2000, 1).unwrap();
         assert!(same > 0.5, "{same}");
+        assert!(permutation(&[0.0, f64::NAN], &[1.0], 100, 0).is_none());
         // scipy.stats.pearsonr([1,2,3,4,5], [2,4,5,4,5]) -> r = 0.7745966692414835,
         // p = 0.1240270626575546
         let p = pearson(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 5.0, 4.0, 5.0]).unwrap();
         assert!((p.r - 0.774_596_669_241).abs() < 1e-9);
         assert!((p.p - 0.124_027_062_658).abs() < 1e-9, "{}", p.p);
         assert!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_none());
+        assert!(pearson(&[1.0, 2.0, f64::NAN], &[1.0, 2.0, 3.0]).is_none());
+        // Holm: sorted 0.01, 0.02, 0.04 -> 0.03, max(0.03, 0.04), max(0.04, 0.04)
+        let h = holm(&[0.04, 0.01, 0.02]);
+        for (a, b) in h.iter().zip([0.04, 0.03, 0.04]) {
+            assert!((a - b).abs() < 1e-15, "{h:?}");
+        }
+        assert_eq!(holm(&[0.5, 0.9]), vec![1.0, 1.0]);
     }
 }

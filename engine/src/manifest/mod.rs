@@ -23,10 +23,10 @@ pub use raw::{
     SlurmResources,
 };
 pub use resolve::{
-    Cluster, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, Interpolate, Manifest, Model,
-    Origin, Report, SlurmSettings, Study, Task,
+    Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, Interpolate,
+    Manifest, Model, Origin, Report, Score, SlurmSettings, Study, Task,
 };
-pub use spec::{AlphaGrid, PairSpec, SeedSet};
+pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 
 use raw::{Merge, RawManifest};
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::at::At;
 use super::builtin::{GeneratorSpec, PretrainSpec};
-use super::spec::{AlphaGrid, PairSpec, SeedSet};
+use super::spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -206,6 +206,11 @@ pub struct RawTask {
     pub max_examples: Option<u64>,
     pub on_bad_row: Option<OnBadRow>,
     pub fields: Option<BTreeMap<String, String>>,
+    /// The loss-surface subset of each eval split.
+    pub surface: Option<At<Surface>>,
+    /// The primary metric of each eval split, over the rows `metric_where` selects.
+    pub metric: Option<At<Metric>>,
+    pub metric_where: Option<At<Where>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -258,6 +263,9 @@ pub struct RawDiagnostic {
     pub max_examples: Option<u64>,
     pub on_bad_row: Option<OnBadRow>,
     pub fields: Option<BTreeMap<String, String>>,
+    pub surface: Option<At<Surface>>,
+    pub metric: Option<At<Metric>>,
+    pub metric_where: Option<At<Where>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -267,7 +275,7 @@ pub struct RawCluster {
     pub barrier: Option<BarrierKind>,
     pub method: Option<ClusterMethod>,
     pub k: Option<At<toml::Value>>,
-    pub delta: Option<At<f64>>,
+    pub delta: Option<At<toml::Value>>,
     pub bootstrap: Option<u32>,
 }
 
@@ -338,7 +346,10 @@ merge_fields!(RawTask {
     labels,
     max_examples,
     on_bad_row,
-    fields
+    fields,
+    surface,
+    metric,
+    metric_where
 });
 merge_fields!(RawFinetune {
     model,
@@ -373,7 +384,10 @@ merge_fields!(RawDiagnostic {
     labels,
     max_examples,
     on_bad_row,
-    fields
+    fields,
+    surface,
+    metric,
+    metric_where
 });
 merge_fields!(RawCluster {
     eval,

@@ -11,7 +11,7 @@ use super::at::At;
 use super::builtin::{GeneratorSpec, PretrainSpec};
 use super::error::{did_you_mean, Location, ManifestError};
 use super::raw::*;
-use super::spec::{AlphaGrid, PairSpec};
+use super::spec::{AlphaGrid, Metric, PairSpec, Surface, Where};
 use super::SourceFile;
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +93,18 @@ pub struct Task {
     pub max_examples: Option<u64>,
     pub on_bad_row: OnBadRow,
     pub fields: BTreeMap<String, String>,
+    /// The loss-surface subset of each eval split (None: the first `[interpolate].max_examples`).
+    pub surface: Option<Surface>,
+    /// The primary score of each eval split (None: the format's default, chosen by the stage).
+    pub score: Option<Score>,
+}
+
+/// A set's primary score: a metric over the rows `filter` selects (all when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Score {
+    pub metric: Metric,
+    #[serde(default, rename = "where")]
+    pub filter: Where,
 }
 
 /// The study's finetuned models: trained here from a base model, or given as a zoo of
@@ -168,6 +180,8 @@ pub struct Diagnostic {
     pub max_examples: Option<u64>,
     pub on_bad_row: OnBadRow,
     pub fields: BTreeMap<String, String>,
+    pub surface: Option<Surface>,
+    pub score: Option<Score>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,13 +191,28 @@ pub enum ClusterK {
     Eigengap,
 }
 
+/// The affinity's kernel width: fixed (the paper: 1.0) or the median off-diagonal barrier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ClusterDelta {
+    Fixed(f64),
+    /// Serialised as the string "median".
+    Median(MedianTag),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MedianTag {
+    Median,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
     pub eval: Option<EvalSet>,
     pub barrier: BarrierKind,
     pub method: ClusterMethod,
     pub k: ClusterK,
-    pub delta: f64,
+    pub delta: ClusterDelta,
     pub bootstrap: u32,
 }
 
@@ -566,16 +595,26 @@ fn resolve_tasks(
                     ));
                 }
             }
+            let labels = labels_of(&t.labels, &t.at, &key)?;
+            let (surface, score) = surface_and_score(
+                &key,
+                &labels,
+                t.surface.as_ref(),
+                t.metric.as_ref(),
+                t.metric_where.as_ref(),
+            )?;
             Ok((
                 name.clone(),
                 Task {
                     at: t.at.clone(),
                     format: format.value,
                     source,
-                    labels: labels_of(&t.labels, &t.at, &key)?,
+                    labels,
                     max_examples: t.max_examples,
                     on_bad_row: t.on_bad_row.unwrap_or(OnBadRow::Error),
                     fields: t.fields.clone().unwrap_or_default(),
+                    surface,
+                    score,
                 },
             ))
         })
@@ -876,6 +915,13 @@ fn resolve_diagnostics(
                 Some(_) => labels_of(&d.labels, &d.at, &key)?,
                 None => tasks[&task.value].labels.clone(),
             };
+            let (surface, score) = surface_and_score(
+                &key,
+                &labels,
+                d.surface.as_ref(),
+                d.metric.as_ref(),
+                d.metric_where.as_ref(),
+            )?;
             Ok((
                 name.clone(),
                 Diagnostic {
@@ -886,6 +932,8 @@ fn resolve_diagnostics(
                     max_examples: d.max_examples,
                     on_bad_row: d.on_bad_row.unwrap_or(OnBadRow::Error),
                     fields: d.fields.clone().unwrap_or_default(),
+                    surface,
+                    score,
                 },
             ))
         })
@@ -1008,22 +1056,95 @@ fn resolve_cluster(
             }
         },
     };
-    if let Some(d) = &c.delta {
-        if d.value <= 0.0 || !d.value.is_finite() {
-            return Err(invalid(
-                &d.at,
-                "cluster.delta",
-                format!("{} is not a usable kernel width", d.value),
-                "a positive number (the paper uses 1.0)",
-            ));
-        }
-    }
+    let delta =
+        match &c.delta {
+            None => ClusterDelta::Fixed(1.0),
+            Some(d) => match &d.value {
+                toml::Value::String(s) if s == "median" => ClusterDelta::Median(MedianTag::Median),
+                v => match v.as_float().or(v.as_integer().map(|i| i as f64)) {
+                    Some(x) if x > 0.0 && x.is_finite() => ClusterDelta::Fixed(x),
+                    _ => return Err(invalid(
+                        &d.at,
+                        "cluster.delta",
+                        format!("`{v}` is not a usable kernel width"),
+                        "a positive number (the paper uses 1.0) or \"median\" (the median barrier)",
+                    )),
+                },
+            },
+        };
     Ok(Cluster {
         eval,
         barrier: c.barrier.unwrap_or(BarrierKind::Convexity),
         method: c.method.unwrap_or(ClusterMethod::Spectral),
         k,
-        delta: c.delta.map_or(1.0, |d| d.value),
+        delta,
         bootstrap: c.bootstrap.unwrap_or(200),
     })
+}
+
+/// A task's or diagnostic's `surface`, `metric` and `metric_where`, checked against its labels:
+/// a `label` filter names declared labels, `n` is at least 1, F1 needs two labels.
+fn surface_and_score(
+    key: &str,
+    labels: &[String],
+    surface: Option<&At<Surface>>,
+    metric: Option<&At<Metric>>,
+    metric_where: Option<&At<Where>>,
+) -> Result<(Option<Surface>, Option<Score>), ManifestError> {
+    let check_where = |w: &Where, at: &Location, field: &str| -> Result<(), ManifestError> {
+        for (column, values) in &w.0 {
+            if column == "label" {
+                if let Some(bad) = values.iter().find(|v| !labels.contains(v)) {
+                    return Err(invalid(
+                        at,
+                        &format!("{key}.{field}.label"),
+                        format!("`{bad}` is not one of the set's labels"),
+                        format!("one of {labels:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    };
+    if let Some(s) = surface {
+        check_where(&s.filter, &s.at, "surface.where")?;
+        if s.n == Some(0) {
+            return Err(invalid(
+                &s.at,
+                &format!("{key}.surface.n"),
+                "a surface of 0 examples has no loss to interpolate",
+                "n >= 1 (the paper uses 512), or leave it out for every matching row",
+            ));
+        }
+    }
+    if let Some(w) = metric_where {
+        check_where(w, &w.at, "metric_where")?;
+    }
+    let score = match (metric, metric_where) {
+        (Some(m), _) if m.value == Metric::F1 && labels.len() != 2 => {
+            return Err(invalid(
+                &m.at,
+                &format!("{key}.metric"),
+                format!(
+                    "F1 is defined for two labels; this set has {}",
+                    labels.len()
+                ),
+                "metric = \"accuracy\" or \"mcc\"",
+            ))
+        }
+        (Some(m), w) => Some(Score {
+            metric: m.value,
+            filter: w.map(|w| w.value.clone()).unwrap_or_default(),
+        }),
+        (None, Some(w)) => {
+            return Err(invalid(
+                &w.at,
+                &format!("{key}.metric_where"),
+                "`metric_where` without `metric`",
+                "metric = \"accuracy\" beside it",
+            ))
+        }
+        (None, None) => None,
+    };
+    Ok((surface.map(|s| s.value.clone()), score))
 }

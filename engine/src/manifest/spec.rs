@@ -232,3 +232,69 @@ mod tests {
         assert!(parse("p = \"some\"").is_err());
     }
 }
+
+/// Which examples of a set a surface or a score looks at: each key a diagnostic group column
+/// of the data (`heuristic`, `subcase`, `domain`, ...) or `label` (the gold label's name), each
+/// value one accepted value or a list of them. Empty: every example.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Where(pub std::collections::BTreeMap<String, Vec<String>>);
+
+impl<'de> Deserialize<'de> for Where {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let raw = std::collections::BTreeMap::<String, OneOrMany>::deserialize(d)?;
+        let mut out = std::collections::BTreeMap::new();
+        for (k, v) in raw {
+            let values = match v {
+                OneOrMany::One(s) => vec![s],
+                OneOrMany::Many(v) => v,
+            };
+            if values.is_empty() {
+                return Err(de::Error::custom(format!(
+                    "`{k}` lists no values (give one value or a non-empty list)"
+                )));
+            }
+            out.insert(k, values);
+        }
+        Ok(Where(out))
+    }
+}
+
+/// The loss-surface subset of an eval set: the rows matching `where`, in file order, shuffled
+/// with numpy's `default_rng(shuffle_seed).permutation` when a seed is given (Hugging Face
+/// `datasets`' `shuffle(seed=...)`, which the paper's code uses), then the first `n`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Surface {
+    #[serde(default, rename = "where")]
+    pub filter: Where,
+    #[serde(default)]
+    pub shuffle_seed: Option<u64>,
+    #[serde(default)]
+    pub n: Option<u64>,
+}
+
+/// A set's primary metric: the score each model gets on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Accuracy,
+    F1,
+    Mcc,
+}
+
+impl Metric {
+    /// Its key in an evaluation's metrics (`accuracy`, `f1`, `mcc`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::F1 => "f1",
+            Metric::Mcc => "mcc",
+        }
+    }
+}

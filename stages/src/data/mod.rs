@@ -5,6 +5,7 @@
 
 mod check;
 mod formats;
+pub mod select;
 
 pub use check::{check, default_labels, CheckReport, GroupCounts};
 
@@ -172,6 +173,35 @@ impl Dataset {
             .map(|i| taken[i].take().expect("each index once"))
             .collect();
         self
+    }
+
+    /// The rows of this set's loss-surface subset, in scoring order.
+    pub fn surface_rows(&self, surface: &select::Surface) -> Vec<usize> {
+        let passing = (0..self.examples.len())
+            .filter(|&i| self.matches(&surface.filter, i))
+            .collect();
+        select::surface_rows(passing, surface)
+    }
+
+    /// Whether row `i` passes a `where` filter.
+    pub fn matches(&self, filter: &select::Where, i: usize) -> bool {
+        let e = &self.examples[i];
+        select::matches(
+            filter,
+            |c| e.groups.get(c).map(String::as_str),
+            &self.labels[e.label],
+        )
+    }
+
+    /// A copy holding only `rows`, in that order.
+    pub fn rows(&self, rows: &[usize]) -> Dataset {
+        Dataset {
+            path: self.path.clone(),
+            labels: self.labels.clone(),
+            examples: rows.iter().map(|&i| self.examples[i].clone()).collect(),
+            skipped: self.skipped,
+            skipped_examples: self.skipped_examples.clone(),
+        }
     }
 
     /// Counts per label name.

@@ -1,6 +1,7 @@
 //! `barriers`: barrier matrices per eval set and definition, with bootstrap confidence
-//! intervals, from the evaluate nodes (the endpoints, once per model) and the interpolate
-//! nodes (the interior of each path).
+//! intervals, from the evaluate nodes (the endpoints, once per model, at the set's
+//! loss-surface rows) and the interpolate nodes (the interior of each path, at the same rows:
+//! checked).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,7 +35,8 @@ impl StageKind for BarriersKind {
         "barriers"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: endpoints taken at the loss-surface rows of whole-set evaluations.
+        2
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: BarrierParams = params(ctx)?;
@@ -101,8 +103,13 @@ fn node_files<'a>(
     }
 }
 
-/// One model's per-example losses and correctness on a set: a path's endpoint.
-type Endpoint = (Vec<f32>, Vec<u8>);
+/// One model's per-example losses and correctness on a set's loss-surface rows (a path's
+/// endpoint), and those rows.
+struct Endpoint {
+    loss: Vec<f32>,
+    correct: Vec<u8>,
+    rows: Vec<usize>,
+}
 
 /// Every model's endpoint on `set`, read once from its evaluate node (each model ends
 /// seeds - 1 paths).
@@ -116,13 +123,30 @@ fn endpoints(
         .map(|&seed| {
             let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
             let s = StoredSet::read(node, files, set)?;
-            let correct = s
-                .gold
-                .iter()
-                .zip(&s.predicted)
-                .map(|(g, q)| u8::from(g == q))
-                .collect();
-            Ok((seed, (s.loss, correct)))
+            let key = format!("eval/{set}.surface.json");
+            let file = files
+                .get(&key)
+                .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
+            let doc: Value = serde_json::from_slice(&std::fs::read(file)?)?;
+            let rows: Vec<usize> = serde_json::from_value(doc["rows"].clone())
+                .map_err(|e| anyhow::anyhow!("{}: no row list: {e}", file.display()))?;
+            anyhow::ensure!(
+                rows.iter().all(|&r| r < s.loss.len()),
+                "{}: a surface row lies past the {} scored rows",
+                file.display(),
+                s.loss.len()
+            );
+            Ok((
+                seed,
+                Endpoint {
+                    loss: rows.iter().map(|&r| s.loss[r]).collect(),
+                    correct: rows
+                        .iter()
+                        .map(|&r| u8::from(s.gold[r] == s.predicted[r]))
+                        .collect(),
+                    rows,
+                },
+            ))
         })
         .collect()
 }
@@ -142,6 +166,16 @@ fn load_path(
         .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
     let bytes = std::fs::read(file)?;
     let st = SafeTensors::deserialize(&bytes)?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)?;
+    let rows: Option<Vec<usize>> = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("rows"))
+        .and_then(|r| serde_json::from_str(r).ok());
+    anyhow::ensure!(
+        rows.as_ref() == Some(&ends[&a].rows) && rows.as_ref() == Some(&ends[&b].rows),
+        "{set}: `{node}` scored other rows than the endpoints' loss-surface selection"
+    );
     let loss = st.tensor("loss")?;
     let [rows, n] = <[usize; 2]>::try_from(loss.shape())
         .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
@@ -156,8 +190,8 @@ fn load_path(
         "{key}: {rows} alphas, the grid has {} inside (0, 1)",
         interior.len()
     );
-    let (la, ca) = ends[&a].clone();
-    let (lb, cb) = ends[&b].clone();
+    let (la, ca) = (ends[&a].loss.clone(), ends[&a].correct.clone());
+    let (lb, cb) = (ends[&b].loss.clone(), ends[&b].correct.clone());
     anyhow::ensure!(
         la.len() == n && lb.len() == n,
         "{set}: the endpoints were scored on {} and {} examples, the path on {n}",

@@ -1,5 +1,6 @@
 //! `cluster`: basins from one barrier matrix (the manifest's eval set and barrier definition),
-//! with stability across the barrier bootstrap's replicates.
+//! with stability across the barrier bootstrap's replicates, the paper's centroid-distance
+//! coordinate, and a flag when the chosen kernel width makes the affinity nearly constant.
 
 use basins_engine::{StageContext, StageInput, StageKind};
 use safetensors::SafeTensors;
@@ -8,7 +9,10 @@ use serde_json::{json, Value};
 
 use super::params;
 use crate::barriers::KINDS;
-use crate::cluster::{adjusted_rand, average_linkage, check, silhouette, spectral, Square};
+use crate::cluster::{
+    adjusted_rand, affinity_range, average_linkage, check, median_delta, silhouette, spectral,
+    Square, NEARLY_CONSTANT_SPAN,
+};
 use crate::tensorfile::f32_values;
 
 pub struct ClusterKind;
@@ -19,7 +23,8 @@ struct ClusterParams {
     barrier: String,
     method: String,
     k: Value,
-    delta: f64,
+    /// A number, or "median" (the median off-diagonal barrier).
+    delta: Value,
     bootstrap: usize,
     seeds: Vec<u64>,
     /// A zoo's member names, in seed order (the report shows them instead of numbers).
@@ -32,14 +37,33 @@ impl ClusterParams {
         self.k["fixed"].as_u64().map(|k| k as usize)
     }
 
-    /// Assignments of one matrix under these settings (`k` fixed when given).
-    fn assign(&self, b: &Square, k: Option<usize>) -> Vec<usize> {
+    /// Assignments of one matrix under these settings (`k` fixed when given, the kernel
+    /// width the full matrix chose).
+    fn assign(&self, b: &Square, k: Option<usize>, delta: f64) -> Vec<usize> {
         match self.method.as_str() {
             "hierarchical" => {
                 let h = average_linkage(b);
                 h.cut(k.unwrap_or_else(|| h.gap_k()))
             }
-            _ => spectral(b, k, self.delta).assignments,
+            _ => spectral(b, k, delta).assignments,
+        }
+    }
+
+    /// The kernel width for matrix `b`, and a note when it had to fall back.
+    fn delta_for(&self, b: &Square) -> anyhow::Result<(f64, Option<String>)> {
+        match &self.delta {
+            Value::String(s) if s == "median" => Ok(match median_delta(b) {
+                Some(d) => (d, None),
+                None => (
+                    1.0,
+                    Some("no pair has a barrier, so there is no median: delta = 1".into()),
+                ),
+            }),
+            v => v
+                .as_f64()
+                .filter(|d| *d > 0.0 && d.is_finite())
+                .map(|d| (d, None))
+                .ok_or_else(|| anyhow::anyhow!("`{v}` is not a kernel width")),
         }
     }
 }
@@ -49,7 +73,9 @@ impl StageKind for ClusterKind {
         "cluster"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: scikit-learn's spectral clustering (diagonal-free Laplacian, degree-scaled
+        // embedding, no row normalisation), the centroid-distance coordinate, delta = "median".
+        2
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ClusterParams = params(ctx)?;
@@ -70,7 +96,16 @@ impl StageKind for ClusterKind {
             )
         })?;
         check(&b).map_err(|e| anyhow::anyhow!("the barrier matrix is not a distance: {e}"))?;
-        let spec = spectral(&b, p.fixed_k(), p.delta);
+        let (delta, delta_note) = p.delta_for(&b)?;
+        let spec = spectral(&b, p.fixed_k(), delta);
+        let (lo, hi) = affinity_range(&b, delta);
+        let nearly_constant = hi - lo < NEARLY_CONSTANT_SPAN && b.len() > 2;
+        if nearly_constant {
+            ctx.log(format!(
+                "the affinity is nearly constant with delta = {delta:.4} (off-diagonal {lo:.4} to \
+                 {hi:.4}): the partition rests on small differences; consider delta = \"median\""
+            ));
+        }
         let h = average_linkage(&b);
         let (k, assignments) = match p.method.as_str() {
             "hierarchical" => {
@@ -82,13 +117,16 @@ impl StageKind for ClusterKind {
         let sizes: Vec<usize> = (0..k)
             .map(|c| assignments.iter().filter(|&&a| a == c).count())
             .collect();
-        let stability = stability(ctx, &p, files, k, &assignments)?;
+        let stability = stability(ctx, &p, files, k, delta, &assignments)?;
         ctx.log(format!(
             "k = {k}, sizes {sizes:?}, stability {}",
             stability["mean_ari"]
         ));
         let out = json!({
             "eval": p.eval, "barrier": p.barrier, "method": p.method, "delta": p.delta,
+            "delta_used": delta, "delta_note": delta_note,
+            "affinity": {"min": lo, "max": hi, "nearly_constant": nearly_constant},
+            "centroid_distances": spec.centroid_distances, "coordinate": spec.coordinate,
             "seeds": p.seeds, "names": p.names, "k": k, "assignments": assignments, "sizes": sizes,
             "silhouette": silhouette(&b, &assignments),
             "eigenvalues": spec.eigenvalues, "embedding": spec.embedding,
@@ -100,7 +138,7 @@ impl StageKind for ClusterKind {
             serde_json::to_vec_pretty(&out)?,
         )?;
         Ok(
-            json!({"k": k, "sizes": sizes, "silhouette": out["silhouette"], "stability_mean_ari": out["stability"]["mean_ari"]}),
+            json!({"k": k, "sizes": sizes, "silhouette": out["silhouette"], "stability_mean_ari": out["stability"]["mean_ari"], "delta": delta, "nearly_constant": nearly_constant}),
         )
     }
 }
@@ -127,6 +165,7 @@ fn stability(
     p: &ClusterParams,
     files: &std::collections::BTreeMap<String, std::path::PathBuf>,
     k: usize,
+    delta: f64,
     assignments: &[usize],
 ) -> anyhow::Result<Value> {
     let Some(path) = files.get(&format!("replicates/{}.safetensors", p.eval)) else {
@@ -160,7 +199,7 @@ fn stability(
             b[pos(a)][pos(c)] = v;
             b[pos(c)][pos(a)] = v;
         }
-        let labels = p.assign(&b, Some(k));
+        let labels = p.assign(&b, Some(k), delta);
         aris.push(adjusted_rand(assignments, &labels));
         for i in 0..n {
             for j in 0..n {

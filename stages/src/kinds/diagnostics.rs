@@ -11,7 +11,7 @@ use super::params;
 use serde_json::{json, Value};
 
 use crate::data::DataFormat;
-use crate::diagnostics::{analyse, spread, SetDiagnostics};
+use crate::diagnostics::{analyse, spread, ScoreSpec, SetDiagnostics};
 use crate::outputs::StoredSet;
 
 pub struct DiagnosticsKind;
@@ -22,6 +22,8 @@ struct SetParams {
     format: DataFormat,
     /// A diagnostic set; false for the task's own (in-distribution) splits.
     diagnostic: bool,
+    #[serde(default)]
+    score: Option<ScoreSpec>,
 }
 
 #[derive(Deserialize)]
@@ -35,7 +37,8 @@ impl StageKind for DiagnosticsKind {
         "diagnostics"
     }
     fn version(&self) -> u32 {
-        2
+        // 3: declared scores (`metric`, `metric_where`), PAWS scored by F1, rows per score.
+        3
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DiagnosticsParams = params(ctx)?;
@@ -44,16 +47,30 @@ impl StageKind for DiagnosticsKind {
         let mut csv = String::from("set,seed,group,value,examples,accuracy,loss,mcc,f1\n");
         for set in &p.eval_sets {
             let mut per_model: BTreeMap<u64, SetDiagnostics> = BTreeMap::new();
+            let (mut rows, mut surface_rows) = (0usize, None);
             for &seed in &p.seeds {
                 let role = format!("endpoint:{seed}");
                 let StageInput::Node { node, files, .. } = ctx.input(&role)? else {
                     anyhow::bail!("input `{role}` is not an evaluate node");
                 };
                 let stored = StoredSet::read(node, files, &set.name)?;
-                let d = analyse(&stored, set.format);
+                rows = stored.gold.len();
+                surface_rows = surface_count(files, &set.name)?.or(surface_rows);
+                let d = analyse(&stored, set.format, set.score.as_ref());
+                // A score that is not a number never reaches a statistic unflagged.
+                anyhow::ensure!(
+                    d.primary.value.is_finite(),
+                    "the score of model {seed} on `{}` ({}) is {} over {} of its {rows} rows; \
+                     check the set's `metric_where`",
+                    set.name,
+                    d.primary.name,
+                    d.primary.value,
+                    d.primary.examples
+                );
                 csv_rows(&mut csv, &set.name, seed, &d);
                 per_model.insert(seed, d);
             }
+            let score_rows = per_model.values().next().map_or(0, |d| d.primary.examples);
             let primary: Vec<f64> = per_model.values().map(|d| d.primary.value).collect();
             let name = per_model
                 .values()
@@ -63,13 +80,16 @@ impl StageKind for DiagnosticsKind {
             ctx.log(format!("{}: {name}: {}", set.name, spread(&primary)));
             metrics.insert(
                 set.name.clone(),
-                json!({"primary": name, "spread": spread(&primary)}),
+                json!({"primary": name, "rows": rows, "surface_rows": surface_rows, "spread": spread(&primary)}),
             );
             report.insert(
                 set.name.clone(),
                 json!({
                     "primary": name,
                     "diagnostic": set.diagnostic,
+                    "rows": rows,
+                    "score_rows": score_rows,
+                    "surface_rows": surface_rows,
                     "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
                     "per_model": per_model,
                 }),
@@ -82,6 +102,18 @@ impl StageKind for DiagnosticsKind {
         std::fs::write(ctx.out_dir.join("diagnostics.csv"), csv)?;
         Ok(json!({ "sets": metrics }))
     }
+}
+
+/// How many rows the set's loss surface holds, from an evaluate node's `surface.json`.
+fn surface_count(
+    files: &BTreeMap<String, std::path::PathBuf>,
+    set: &str,
+) -> anyhow::Result<Option<usize>> {
+    let Some(path) = files.get(&format!("eval/{set}.surface.json")) else {
+        return Ok(None);
+    };
+    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    Ok(doc["rows"].as_array().map(Vec::len))
 }
 
 /// Accuracy per group cell: its spread across models.

@@ -1,12 +1,16 @@
-//! `evaluate`: one finetuned model on every eval set, keeping per-example outputs so that
-//! later stages aggregate by group without running the model again.
+//! `evaluate`: one finetuned model on every eval set, whole, keeping per-example outputs so
+//! that later stages aggregate by group without running the model again. Each set's
+//! loss-surface rows are recorded beside them (`eval/<set>.surface.json`): the barriers take a
+//! path's endpoint losses from these outputs at exactly the rows the interpolation scored.
 
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::Backend;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{device, eval_set, load_trained, model_dir, params, Device, EvalSetParams};
+use super::{
+    device, eval_set, load_trained, model_dir, params, surface_rows, Device, EvalSetParams,
+};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::outputs::write_set;
 
@@ -15,7 +19,6 @@ pub struct EvaluateKind;
 #[derive(Deserialize)]
 struct EvaluateParams {
     eval_sets: Vec<EvalSetParams>,
-    max_examples: Option<u64>,
     batch_size: usize,
     labels: Vec<String>,
 }
@@ -26,7 +29,8 @@ impl StageKind for EvaluateKind {
     }
     fn version(&self) -> u32 {
         // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
-        3
+        // 4: every set scored whole; the loss-surface rows recorded per set.
+        4
     }
     fn uses_device(&self) -> bool {
         true
@@ -62,12 +66,28 @@ fn run_evaluate<B: Backend>(
     let scorer = Scorer::new(&loaded.model, CpuForward::Frozen)?;
     let mut sets = serde_json::Map::new();
     for set in &p.eval_sets {
-        let ds = eval_set(ctx, set, p.max_examples)?;
+        let ds = eval_set(ctx, set)?;
+        let rows = surface_rows(set, &ds)?;
         let encoded = EncodedSet::new(&model_labels, &enc, &ds, p.batch_size)?;
         let r = encoded.score(&scorer, device, &|d, t| ctx.progress(d, t))?;
         write_set(&ctx.out_dir.join("eval"), &set.name, &r, &ds)?;
-        ctx.log(format!("{}: {}", set.name, r.metrics));
-        sets.insert(set.name.clone(), r.metrics);
+        std::fs::write(
+            ctx.out_dir.join(format!("eval/{}.surface.json", set.name)),
+            serde_json::to_vec(&json!({"selection": set.surface, "rows": rows}))?,
+        )?;
+        let mut m = r.metrics;
+        // The endpoint of every path through this model: the loss on the surface rows.
+        let surface_loss =
+            rows.iter().map(|&i| f64::from(r.losses[i])).sum::<f64>() / rows.len() as f64;
+        m["surface_examples"] = json!(rows.len());
+        m["surface_loss"] = json!(surface_loss);
+        ctx.log(format!(
+            "{}: {} rows scored, {} in the loss surface; {m}",
+            set.name,
+            ds.examples.len(),
+            rows.len()
+        ));
+        sets.insert(set.name.clone(), m);
     }
     let mean = |k: &str| {
         sets.values().filter_map(|m| m[k].as_f64()).sum::<f64>() / sets.len().max(1) as f64

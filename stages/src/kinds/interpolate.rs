@@ -1,14 +1,18 @@
 //! `interpolate`: one pair of finetuned models, evaluated at every alpha of the grid strictly
 //! between the endpoints (alpha 0 and 1 are the models themselves, already evaluated once each
 //! by their `evaluate` nodes, never again per pair). Per-example losses and correctness are
-//! kept so that barrier confidence intervals need no further forward passes.
+//! kept so that barrier confidence intervals need no further forward passes. Each set is
+//! scored on its loss-surface rows only (recorded in the output's metadata, so the barriers can
+//! check that the endpoints were taken at the same rows).
 
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::Backend;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{device, eval_set, load_trained, model_dir, params, Device, EvalSetParams};
+use super::{
+    device, eval_set, load_trained, model_dir, params, surface_rows, Device, EvalSetParams,
+};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::interpolate::{lerp, same_shapes};
 use crate::tensorfile::Entry;
@@ -19,7 +23,6 @@ pub struct InterpolateKind;
 struct InterpolateParams {
     alphas: Vec<f64>,
     eval_sets: Vec<EvalSetParams>,
-    max_examples: Option<u64>,
     batch_size: usize,
     labels: Vec<String>,
 }
@@ -39,7 +42,8 @@ impl StageKind for InterpolateKind {
     }
     fn version(&self) -> u32 {
         // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
-        3
+        // 4: the loss-surface selection (filter, numpy-order shuffle, first n) per set.
+        4
     }
     fn uses_device(&self) -> bool {
         true
@@ -79,11 +83,13 @@ fn run<B: Backend>(
         .eval_sets
         .iter()
         .map(|s| {
-            let ds = eval_set(ctx, s, p.max_examples)?;
-            Ok((s, EncodedSet::new(&labels, &enc, &ds, p.batch_size)?))
+            let ds = eval_set(ctx, s)?;
+            let rows = surface_rows(s, &ds)?;
+            let encoded = EncodedSet::new(&labels, &enc, &ds.rows(&rows), p.batch_size)?;
+            Ok((s, encoded, rows))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let total: usize = alphas.len() * sets.iter().map(|(_, d)| d.len()).sum::<usize>();
+    let total: usize = alphas.len() * sets.iter().map(|(_, d, _)| d.len()).sum::<usize>();
     let out = ctx.out_dir.join("path");
     std::fs::create_dir_all(&out)?;
     // Per set: mean loss and accuracy at each interior alpha.
@@ -93,7 +99,7 @@ fn run<B: Backend>(
     for &alpha in &alphas {
         anyhow::ensure!(!ctx.cancelled(), "interrupted at alpha {alpha}");
         let scorer = Scorer::new(&lerp(&a.model, &b.model, alpha), CpuForward::Frozen)?;
-        for (k, (_, set)) in sets.iter().enumerate() {
+        for (k, (_, set, _)) in sets.iter().enumerate() {
             let r = set.score(&scorer, device, &|_, _| {})?;
             let correct: Vec<usize> = r
                 .gold
@@ -114,7 +120,7 @@ fn run<B: Backend>(
         }
     }
     let mut metrics = serde_json::Map::new();
-    for (k, (set, encoded)) in sets.iter().enumerate() {
+    for (k, (set, encoded, rows)) in sets.iter().enumerate() {
         let n = encoded.len();
         let (losses, correct) = &per_set[k];
         crate::tensorfile::write(
@@ -123,7 +129,10 @@ fn run<B: Backend>(
                 Entry::f32("loss", vec![alphas.len(), n], losses),
                 Entry::i64("correct", vec![alphas.len(), n], correct),
             ],
-            &[("alphas", serde_json::to_string(&alphas)?)],
+            &[
+                ("alphas", serde_json::to_string(&alphas)?),
+                ("rows", serde_json::to_string(rows)?),
+            ],
         )?;
         let (loss, acc) = &curves[k];
         metrics.insert(

@@ -31,6 +31,7 @@ use basins_engine::{StageContext, StageInput};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::data::select::Surface;
 use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
 use crate::text::TextEncoder;
 
@@ -131,23 +132,40 @@ pub(crate) struct EvalSetParams {
     pub name: String,
     #[serde(flatten)]
     pub data: DataParams,
+    /// A cap on the rows read at all (the set's own `max_examples`).
     #[serde(default)]
     pub max_examples: Option<u64>,
+    /// The loss-surface subset: what interpolation and the barriers' endpoints use.
+    #[serde(default)]
+    pub surface: Surface,
 }
 
-/// Read eval set `set` (input `eval:<name>`), cut to the first `max` examples (the smaller of
-/// the set's own cap and the study's).
-pub(crate) fn eval_set(
-    ctx: &StageContext,
-    set: &EvalSetParams,
-    max: Option<u64>,
-) -> anyhow::Result<Dataset> {
+/// Read eval set `set` (input `eval:<name>`) whole, up to its own row cap.
+pub(crate) fn eval_set(ctx: &StageContext, set: &EvalSetParams) -> anyhow::Result<Dataset> {
     let (path, format) = data_file(ctx, &format!("eval:{}", set.name), "eval", set.data.format)?;
-    let limit = match (set.max_examples, max) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    Ok(read(&path, format, &set.data)?.take_first(limit))
+    let ds = read(&path, format, &set.data)?.take_first(set.max_examples);
+    anyhow::ensure!(
+        !ds.examples.is_empty(),
+        "eval set `{}` ({}) has no examples",
+        set.name,
+        path.display()
+    );
+    Ok(ds)
+}
+
+/// The rows of `ds` in set `set`'s loss-surface subset; an error when none match, since a
+/// surface of no examples has no loss.
+pub(crate) fn surface_rows(set: &EvalSetParams, ds: &Dataset) -> anyhow::Result<Vec<usize>> {
+    let rows = ds.surface_rows(&set.surface);
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "the loss-surface selection of eval set `{}` ({}) matches none of its {} rows: {}",
+        set.name,
+        ds.path.display(),
+        ds.examples.len(),
+        serde_json::to_string(&set.surface.filter).unwrap_or_default()
+    );
+    Ok(rows)
 }
 
 /// A finetuned classifier (it must have a trained head, labelled in the task's order), its

@@ -25,7 +25,9 @@ impl StageKind for ReportKind {
         "report"
     }
     fn version(&self) -> u32 {
-        2
+        // 3: centroid-distance coordinate, Holm-corrected p-values, NaN scores excluded with a
+        // note, rows per set, full blake3 digests in the provenance.
+        3
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -37,13 +39,7 @@ impl StageKind for ReportKind {
             };
             let digests: BTreeMap<&String, String> = files
                 .iter()
-                .map(|(name, path)| {
-                    (
-                        name,
-                        path.file_name()
-                            .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
-                    )
-                })
+                .map(|(name, path)| (name, object_digest(path)))
                 .collect();
             provenance.insert(node.clone(), json!(digests));
             for (name, path) in files {
@@ -64,7 +60,7 @@ impl StageKind for ReportKind {
             .collect();
         let mut pages = Vec::new();
         let mut summary = serde_json::Map::new();
-        let mut csv = String::from("task,seed,model,cluster,coordinate_1,coordinate_2");
+        let mut csv = String::from("task,seed,model,cluster,coordinate,embedding_1,embedding_2");
         let sets: Vec<String> = tasks
             .iter()
             .flat_map(|t| {
@@ -102,8 +98,11 @@ impl StageKind for ReportKind {
                 let e = &cluster["embedding"][i];
                 let _ = write!(
                     csv,
-                    "{task},{s},{model},{},{},{}",
-                    cluster["assignments"][i], e[0], e[1]
+                    "{task},{s},{model},{},{},{},{}",
+                    cluster["assignments"][i],
+                    inputs.coordinate().get(i).copied().unwrap_or(f64::NAN),
+                    e[0],
+                    e[1]
                 );
                 for set in &sets {
                     let _ = write!(csv, ",{}", tests[set]["scores"][i]);
@@ -126,4 +125,14 @@ impl StageKind for ReportKind {
         )?;
         Ok(json!({"tasks": tasks.len()}))
     }
+}
+
+/// The full blake3 digest of a cached object, from its path in the store
+/// (`objects/<first two hex digits>/<the rest>`).
+fn object_digest(path: &std::path::Path) -> String {
+    let name = |p: Option<&std::path::Path>| {
+        p.and_then(|p| p.file_name())
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+    };
+    format!("{}{}", name(path.parent()), name(Some(path)))
 }
