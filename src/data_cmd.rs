@@ -107,6 +107,12 @@ fn check(
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
+            if json {
+                // A JSON consumer gets the verdict on stdout too, not an empty document.
+                print_json(
+                    &serde_json::json!({"file": file.display().to_string(), "error": e.to_string()}),
+                );
+            }
             return Ok(exit::BAD_INPUT);
         }
     };

@@ -294,6 +294,14 @@ pub fn main_with(registry: Registry) -> ExitCode {
                     | EngineError::Input { .. }
                     | EngineError::NoSuchNode { .. },
                 ) => exit::BAD_INPUT,
+                // A model directory the user named (`model inspect`/`predict`, `bench`) that
+                // cannot be read as a BERT is bad input too.
+                _ if e
+                    .downcast_ref::<basins_stages::model::ModelError>()
+                    .is_some() =>
+                {
+                    exit::BAD_INPUT
+                }
                 _ => exit::ERROR,
             };
             ExitCode::from(code)
@@ -386,17 +394,32 @@ fn dispatch(cli: Cli, registry: Registry) -> anyhow::Result<u8> {
                 keep_going: false,
                 only: None,
             };
-            let code = cmd_run(&study, opts, kind, false)?;
-            if code != exit::OK {
-                return Ok(code);
-            }
             let out = out.unwrap_or_else(|| {
                 manifest
                     .parent()
                     .unwrap_or(std::path::Path::new("."))
                     .join("report")
             });
-            write_report(&study, &out, open_page)
+            // A report object found corrupt on the way out is quarantined and its node rerun,
+            // once.
+            for attempt in 0..2 {
+                let code = cmd_run(&study, opts.clone(), kind, false)?;
+                if code != exit::OK {
+                    return Ok(code);
+                }
+                match write_report(&study, &out, open_page)? {
+                    Copied::Done(code) => return Ok(code),
+                    Copied::Recompute(name) if attempt == 0 => eprintln!(
+                        "the cached report file `{name}` was corrupt: it is quarantined and the \
+                         report node reruns"
+                    ),
+                    Copied::Recompute(name) => anyhow::bail!(
+                        "the report file `{name}` was corrupt again right after it was recomputed; \
+                         check the cache's disk"
+                    ),
+                }
+            }
+            unreachable!("the loop returns")
         }
         Command::Show {
             manifest,
@@ -600,26 +623,35 @@ fn cmd_run(study: &Study, opts: RunOptions, kind: ExecutorKind, json: bool) -> a
     })
 }
 
-/// Copy the report node's outputs into `out` (replacing what an earlier report put there).
-fn write_report(study: &Study, out: &std::path::Path, open_page: bool) -> anyhow::Result<u8> {
-    let r = match ops::show(study, "report") {
-        Ok(r) => r,
+/// What copying the report found.
+enum Copied {
+    /// Copied (or refused with this exit code).
+    Done(u8),
+    /// An output was corrupt and its record dropped: run the study again, then copy.
+    Recompute(String),
+}
+
+/// Copy the report node's outputs into `out` (replacing what an earlier report put there),
+/// each checked against its digest first.
+fn write_report(study: &Study, out: &std::path::Path, open_page: bool) -> anyhow::Result<Copied> {
+    let outputs = match ops::checked_outputs(study, "report") {
+        Ok(Some(ops::Checked::Intact(o))) => o,
+        Ok(Some(ops::Checked::Dropped(name))) => return Ok(Copied::Recompute(name)),
+        Ok(None) => anyhow::bail!("the report node has no record after a successful run"),
         Err(EngineError::NoSuchNode { .. }) => {
             eprintln!("error: the study has no [report] section, so there is no report to write");
-            return Ok(exit::BAD_INPUT);
+            return Ok(Copied::Done(exit::BAD_INPUT));
         }
         Err(e) => return Err(e.into()),
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for o in &r.outputs {
-        let dest = out.join(&o.name);
+    for (name, path) in &outputs {
+        let dest = out.join(name);
         let _ = std::fs::remove_file(&dest);
-        std::fs::copy(&o.path, &dest).with_context(|| format!("writing {}", dest.display()))?;
-        // Cache objects are read-only; the user's copy need not be.
-        let mut perm = std::fs::metadata(&dest)?.permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perm.set_readonly(false);
-        std::fs::set_permissions(&dest, perm)?;
+        // A fresh file, so its mode follows the user's umask (the cache's objects are
+        // read-only, and copying their mode then widening it gave 0666).
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::write(&dest, bytes).with_context(|| format!("writing {}", dest.display()))?;
     }
     let index = out.join("index.html");
     println!("{}", index.display());
@@ -632,7 +664,7 @@ fn write_report(study: &Study, out: &std::path::Path, open_page: bool) -> anyhow
             );
         }
     }
-    Ok(exit::OK)
+    Ok(Copied::Done(exit::OK))
 }
 
 fn cmd_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<u8> {
@@ -794,6 +826,23 @@ fn cmd_model(cmd: ModelCommand) -> anyhow::Result<u8> {
                 "give at least one --pair FIRST SECOND or --text SENTENCE"
             );
             let p = inspect::predict(&dir, &examples, max_len, hidden, backend)?;
+            // NaN weights give NaN probabilities and an arbitrary label: never print them as a
+            // prediction.
+            let broken = p
+                .predictions
+                .iter()
+                .filter(|pr| pr.probabilities.iter().any(|(_, v)| !v.is_finite()))
+                .count();
+            if broken > 0 {
+                eprintln!(
+                    "error: {}: the model's outputs are not numbers for {broken} of {} input(s); \
+                     its weights hold NaN or infinite values (`basins model inspect` lists its \
+                     tensors)",
+                    dir.display(),
+                    p.predictions.len()
+                );
+                return Ok(exit::BAD_INPUT);
+            }
             if json {
                 print_json(&p);
                 return Ok(exit::OK);

@@ -1,7 +1,8 @@
 //! Real data, real model, through the CLI: MiniLM finetuned on 512 CoLA examples reaches an
 //! in-domain dev MCC above 0; two seeds give different weights; the same seed in a fresh cache
 //! gives identical weights on CPU; three seeds go through interpolation, clustering and the
-//! report. Reads `../shared/data/cola/` (says so when it is absent).
+//! report. Reads `../shared/data/cola/`: `#[ignore]`d, so it shows as ignored where the data is
+//! absent; `scripts/test` runs it (`--ignored`) where it is present.
 
 mod common;
 
@@ -59,6 +60,7 @@ fn basins(dir: &Path, args: &[&str]) -> Value {
 }
 
 #[test]
+#[ignore = "needs ../shared/data/cola (CoLA); scripts/test runs it when present"]
 fn minilm_on_cola_learns_and_seeds_behave() {
     if cola_dir().is_none() {
         println!(

@@ -157,3 +157,46 @@ fn check_lists_the_first_bad_rows_with_file_and_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.tsv"));
 }
+
+/// A file with no line breaks (here `/dev/zero`, endless) is refused at the line-length limit
+/// (before: the reader grew one line until the allocation failed and the process aborted).
+#[test]
+fn a_file_without_line_breaks_is_refused_not_read_forever() {
+    let t = tempfile::tempdir().unwrap();
+    let out = basins(
+        t.path(),
+        &["data", "check", "/dev/zero", "--format", "cola"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/dev/zero:1: the line is longer than 1048576 bytes"),
+        "{err}"
+    );
+}
+
+/// A file whose every row is bad names the first bad rows (before: only "no examples in this
+/// file"), and `--json` prints the verdict (before: nothing).
+#[test]
+fn a_file_of_only_bad_rows_names_them() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("bad.tsv"), "only one column\nstill one\n").unwrap();
+    let out = basins(d, &["data", "check", "bad.tsv", "--format", "cola"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no examples in this file: all 2 rows were bad; the first: bad.tsv:1: expected 4 tab-separated columns"),
+        "{err}"
+    );
+    let out = basins(
+        d,
+        &["data", "check", "bad.tsv", "--format", "cola", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let v = json(&out);
+    assert!(
+        v["error"].as_str().unwrap().contains("all 2 rows were bad"),
+        "{v}"
+    );
+}

@@ -501,6 +501,17 @@ fn graph_prints_text_and_dot() {
 
 #[test]
 fn ctrl_c_stops_dispatch_keeps_finished_nodes_and_leaves_the_cache_consistent() {
+    stops_on(libc::SIGINT);
+}
+
+/// SIGTERM (what `kill`, systemd and Slurm's own cancellation send) is taken as Ctrl-C: stop
+/// dispatching, keep finished nodes, say so, exit 130 (before: killed, 143, without a word).
+#[test]
+fn sigterm_is_taken_as_ctrl_c() {
+    stops_on(libc::SIGTERM);
+}
+
+fn stops_on(signal: i32) {
     let fx = Fixture::new();
     let child = fx
         .cmd()
@@ -517,14 +528,14 @@ fn ctrl_c_stops_dispatch_keeps_finished_nodes_and_leaves_the_cache_consistent() 
     }
     // SAFETY: signalling our own child process.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, signal);
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted: finishing running nodes"),
+        "{err}"
     );
     let kept = walk(&fx.cache().join("actions")).len();
     assert!((2..NODES).contains(&kept), "kept {kept}");
@@ -716,4 +727,37 @@ fn the_testkit_never_shares_records_with_the_real_kinds() {
     for (kind, counts) in kinds {
         assert_eq!(counts["fresh"], 0, "{kind}: {counts}");
     }
+}
+
+/// `report` checks every object it copies out of the cache: a flipped byte in the cached page
+/// is quarantined and the report node reruns (before: the corrupt page was copied, exit 0). The
+/// copies are fresh files whose mode follows the user's umask (before: always 0666).
+#[test]
+fn report_copies_only_intact_objects_and_respects_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    fx.run(&[]);
+    let obj = object_of(&fx, "report", "out.json");
+    let original = std::fs::read(&obj).unwrap();
+    flip_byte(&obj);
+    let out = std::process::Command::new("sh")
+        .current_dir(fx.path("."))
+        .env("BASINS_BIN", env!("CARGO_BIN_EXE_basins-testkit"))
+        .args([
+            "-c",
+            "umask 027 && exec \"$BASINS_BIN\" report m.toml --out rep",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("`out.json` was corrupt"), "{err}");
+    let copy = fx.path("rep/out.json");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        original,
+        "the recomputed page"
+    );
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "umask 027 gives 0640, not {mode:o}");
 }

@@ -303,3 +303,80 @@ fn nodes_running_at_once_share_the_cores() {
         assert!(log.contains(&line), "--jobs {jobs}, asked {asked:?}: {log}");
     }
 }
+
+/// A checkpoint whose weights hold NaN: `model predict` says so and exits 2 (before: NaN
+/// probabilities, an arbitrary label and exit 0).
+#[test]
+fn predict_refuses_a_model_whose_outputs_are_not_numbers() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = copy_of_minilm(t.path());
+    // Overwrite one F32 tensor's bytes with NaN, in place (header untouched).
+    let path = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let t = &header["embeddings.LayerNorm.weight"];
+    assert_eq!(t["dtype"], "F32");
+    let (start, end) = (
+        t["data_offsets"][0].as_u64().unwrap() as usize,
+        t["data_offsets"][1].as_u64().unwrap() as usize,
+    );
+    for chunk in bytes[8 + header_len + start..8 + header_len + end].chunks_mut(4) {
+        chunk.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
+        .args(["model", "predict"])
+        .arg(&dir)
+        .args(["--text", "A man plays guitar.", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the model's outputs are not numbers for 1 of 1 input(s)"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no prediction is printed");
+}
+
+/// A `config.json` with absurd sizes is refused before anything is allocated (before: `model
+/// inspect` aborted on a 10^12-row embedding), and a model directory that is not a BERT is bad
+/// input, exit 2 (before: 3).
+#[test]
+fn absurd_model_configs_are_bad_input_not_aborts() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = copy_of_minilm(t.path());
+    let dir = dir.as_path();
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    config["vocab_size"] = serde_json::json!(1_000_000_000_000u64);
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    for args in [
+        vec!["model", "inspect"],
+        vec!["model", "predict", "--text", "hi"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+            .args(&args)
+            .arg(dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("vocab_size is 1000000000000; basins takes 1 to 4000000"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A writable copy of the MiniLM directory under `parent`, to damage.
+fn copy_of_minilm(parent: &Path) -> PathBuf {
+    let dir = parent.join("minilm-copy");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(minilm_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir
+}

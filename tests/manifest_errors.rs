@@ -383,3 +383,105 @@ fn kernel_width_is_a_number_or_median() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Names become node ids and file names: a task, split, diagnostic, model or study named like a
+/// path (or too long for a file system) is refused where it is written, before anything is
+/// built from it. Before this check, `[tasks."../../x"]` made stages write outside the cache.
+#[test]
+fn names_that_are_paths_are_refused() {
+    let e = refuse("[tasks.cola]", "[tasks.\"../../../../tmp/S/X\"]");
+    has(
+        &e,
+        &["`tasks`: `../../../../tmp/S/X` is not a usable task name"],
+    );
+    let e = refuse("[diagnostics.ood]", "[diagnostics.\"/tmp/S/X\"]");
+    has(
+        &e,
+        &["`diagnostics`: `/tmp/S/X` is not a usable diagnostic name"],
+    );
+    let e = refuse("name = \"t\"", "name = \"..\"");
+    has(
+        &e,
+        &["m.toml:2:8: `study.name`: `..` is not a usable study name"],
+    );
+    let e = refuse("[models.tiny]", "[models.\"a/b\"]");
+    has(&e, &["`models`: `a/b` is not a usable model name"]);
+    let e = refuse("eval = { dev = ", "eval = { \"x/../dev\" = ");
+    has(
+        &e,
+        &["`tasks.cola.eval`: `x/../dev` is not a usable split name"],
+    );
+    let long = "a".repeat(5000);
+    let e = refuse("[tasks.cola]", &format!("[tasks.{long}]"));
+    has(
+        &e,
+        &[
+            "is not a usable task name",
+            "(5000 characters)",
+            "at most 64 characters",
+        ],
+    );
+}
+
+#[test]
+fn values_that_would_fail_later_are_refused_now() {
+    let e = refuse("labels = [\"0\", \"1\"]", "labels = [\"0\", \"1\", \"0\"]");
+    has(&e, &["`tasks.cola.labels`: label `0` is listed twice"]);
+    let e = refuse("labels = [\"0\", \"1\"]", "labels = [\"0\", \"\"]");
+    has(&e, &["`tasks.cola.labels`: a label is empty"]);
+    let e = refuse("pairs = \"all\"", "pairs = \"all\"\nmax_examples = 0");
+    has(
+        &e,
+        &["`interpolate.max_examples`: a loss surface of 0 examples"],
+    );
+    let e = refuse("pairs = \"all\"", "pairs = \"all\"\nbatch_size = 0");
+    has(&e, &["`interpolate.batch_size`: must be positive"]);
+    let e = refuse("k = 2", "k = 10");
+    has(
+        &e,
+        &[
+            "`cluster.k`: 10 clusters of 4 models",
+            "expected: k from 1 to 4",
+        ],
+    );
+    let e = refuse("tasks = [\"cola\"]", "tasks = [\"cola\", \"cola\"]");
+    has(&e, &["`finetune.tasks`: task `cola` is listed twice"]);
+    let e = refuse("hidden = 32 }", "hidden = 32, heads = 3 }");
+    has(
+        &e,
+        &["`models.tiny.builtin`: 3 heads do not divide hidden = 32"],
+    );
+    let e = refuse("hidden = 32 }", "hidden = 0 }");
+    has(
+        &e,
+        &["`models.tiny.builtin`: `hidden` is 0; it must be from 1 to 4096"],
+    );
+    let e = refuse("batch_size = 16", "batch_size = 16\nmax_len = 100");
+    has(
+        &e,
+        &["`finetune.max_len`: 100 tokens, but model `tiny` has 64 positions"],
+    );
+}
+
+/// Sizes that used to abort the process with an allocation failure are refused with the limit.
+#[test]
+fn sizes_past_the_limits_are_errors_not_aborts() {
+    let e = refuse("seeds = \"0..4\"", "seeds = \"0..100000000\"");
+    has(
+        &e,
+        &["100000000 seeds, more than the 1000 a study may have"],
+    );
+    let e = refuse(
+        "alphas = { linspace = [0.0, 1.0, 5] }",
+        "alphas = { linspace = [0, 1, 1000000000] }",
+    );
+    has(
+        &e,
+        &["linspace asks for 1000000000 points, more than the 1000"],
+    );
+    let e = refuse("seeds = \"0..4\"", "seeds = \"0..1000\"");
+    has(
+        &e,
+        &["`interpolate.pairs`: 499500 pairs, more than the 100000"],
+    );
+}

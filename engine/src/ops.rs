@@ -120,6 +120,37 @@ pub fn show(study: &Study, id: &str) -> Result<ShowReport, EngineError> {
     })
 }
 
+/// What leaving the cache found for a node's outputs.
+pub enum Checked {
+    /// Every output hashes to its name: (name, object path).
+    Intact(Vec<(String, std::path::PathBuf)>),
+    /// An output was corrupt or missing: it is quarantined and the node's record dropped, so the
+    /// next run recomputes the node. Names the first bad output.
+    Dropped(String),
+}
+
+/// A cached node's outputs, each checked against its digest on the way out of the cache (what
+/// `basins report` copies must be what was recorded, never a flipped byte).
+pub fn checked_outputs(study: &Study, id: &str) -> Result<Option<Checked>, EngineError> {
+    let i = study.node_index(id)?;
+    let mut plan = study.plan()?;
+    let Some(rec) = plan.records.swap_remove(i) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (name, o) in &rec.outputs {
+        match study.store.verified_object(&o.digest) {
+            Ok(path) => out.push((name.clone(), path)),
+            Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
+                study.store.remove_action(&rec.key)?;
+                return Ok(Some(Checked::Dropped(name.clone())));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(Checked::Intact(out)))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

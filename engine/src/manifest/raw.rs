@@ -248,8 +248,8 @@ pub struct RawInterpolate {
     pub pairs: Option<At<PairSpec>>,
     pub alphas: Option<At<AlphaGrid>>,
     pub eval: Option<Vec<At<String>>>,
-    pub max_examples: Option<u64>,
-    pub batch_size: Option<u32>,
+    pub max_examples: Option<At<u64>>,
+    pub batch_size: Option<At<u32>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -338,7 +338,7 @@ pub(super) fn resolve(
         .transpose()?;
     let cluster = raw
         .cluster
-        .map(|c| resolve_cluster(c, &tasks, &diagnostics))
+        .map(|c| resolve_cluster(c, &tasks, &diagnostics, finetune.seeds.len()))
         .transpose()?;
     let report = raw.report.map(|r| Report {
         title: r.title.unwrap_or_else(|| study.name.clone()),
@@ -375,14 +375,7 @@ fn resolve_study(path: &Path, s: Option<At<RawStudy>>) -> Result<Study, Manifest
             "name = \"my-study\"",
         )
     })?;
-    if name.value.is_empty() || name.value.contains(['/', '\\']) {
-        return Err(invalid(
-            &name.at,
-            "study.name",
-            "bad study name",
-            "a non-empty name without slashes",
-        ));
-    }
+    check_name(&name.at, "study.name", "study", &name.value, true)?;
     let backend = s.backend.unwrap_or(Backend::Cpu);
     let precision = s.precision.clone().map(|p| (p.value, p.at));
     if let Some((p, at)) = &precision {
@@ -473,16 +466,27 @@ fn resolve_models(
     raw.into_iter()
         .map(|(name, m)| {
             let key = format!("models.{name}");
+            check_name(&m.at, "models", "model", &name, true)?;
             let model = match (&m.path, &m.builtin) {
                 (Some(p), None) => Model::Path(rel(p)),
                 (None, Some(b)) => Model::Builtin {
-                    config: json!({
+                    config: {
+                        builtin_problem(b).map_or(Ok(()), |problem| {
+                            Err(invalid(
+                                &m.at,
+                                &format!("{key}.builtin"),
+                                problem,
+                                "builtin = { layers = 2, hidden = 64, heads = 2 } (heads divide hidden)",
+                            ))
+                        })?;
+                        json!({
                         "layers": b.layers.unwrap_or(2),
                         "hidden": b.hidden.unwrap_or(64),
                         "heads": b.heads.unwrap_or(2),
                         "intermediate": b.intermediate.unwrap_or(4 * b.hidden.unwrap_or(64)),
                         "max_position": b.max_position.unwrap_or(64),
-                    }),
+                        })
+                    },
                     pretrain: match &m.pretrain {
                         Some(p) => {
                             if let Some(problem) = p.problem() {
@@ -557,6 +561,11 @@ fn labels_of(
     key: &str,
 ) -> Result<Vec<String>, ManifestError> {
     match l {
+        Some(l) if l.iter().any(String::is_empty) => Err(invalid(&l.at, &format!("{key}.labels"), "a label is empty", "non-empty label names")),
+        Some(l) if (1..l.len()).any(|i| l[..i].contains(&l[i])) => {
+            let dup = (1..l.len()).find(|&i| l[..i].contains(&l[i])).map(|i| l[i].clone()).unwrap_or_default();
+            Err(invalid(&l.at, &format!("{key}.labels"), format!("label `{dup}` is listed twice"), "each label once, in model output order"))
+        }
         Some(l) if l.len() >= 2 => Ok(l.value.clone()),
         Some(l) => Err(invalid(&l.at, &format!("{key}.labels"), "a classification task needs at least 2 labels", "labels = [\"0\", \"1\"]")),
         None => Err(invalid(at, &format!("{key}.labels"), "missing `labels` (the label set is declared, then checked against data and checkpoints)", "labels = [\"entailment\", \"neutral\", \"contradiction\"]")),
@@ -569,6 +578,10 @@ fn resolve_tasks(
     raw.into_iter()
         .map(|(name, t)| {
             let key = format!("tasks.{name}");
+            check_name(&t.at, "tasks", "task", &name, false)?;
+            for split in t.eval.iter().flatten() {
+                check_name(&split.1.at, &format!("{key}.eval"), "split", split.0, false)?;
+            }
             let format = t.format.as_ref().ok_or_else(|| {
                 invalid(
                     &t.at,
@@ -664,7 +677,15 @@ fn resolve_finetune(
             "at least one task",
         ));
     }
-    for t in ftasks {
+    for (i, t) in ftasks.iter().enumerate() {
+        if ftasks[..i].iter().any(|u| u.value == t.value) {
+            return Err(invalid(
+                &t.at,
+                "finetune.tasks",
+                format!("task `{}` is listed twice", t.value),
+                "each task once",
+            ));
+        }
         let Some(task) = tasks.get(&t.value) else {
             return Err(dangling(t, "finetune.tasks", " task", &task_names));
         };
@@ -737,6 +758,26 @@ fn resolve_finetune(
             }
         }
     }
+    // A builtin model has max_position positions: longer inputs have no position embedding.
+    let positions = match &models[&model.value] {
+        Model::Builtin { config, .. } => config["max_position"].as_u64().map(|p| p as u32),
+        Model::Path(_) => None,
+    };
+    let max_len = match (&f.max_len, positions) {
+        (Some(l), Some(p)) if l.value > p => {
+            return Err(invalid(
+                &l.at,
+                "finetune.max_len",
+                format!(
+                    "{} tokens, but model `{}` has {p} positions",
+                    l.value, model.value
+                ),
+                format!("max_len <= {p}, or a larger `max_position` in its builtin table"),
+            ))
+        }
+        (Some(l), _) => l.value,
+        (None, p) => p.map_or(128, |p| p.min(128)),
+    };
     let hyper = json!({
         "lr": f.lr.as_ref().map_or(2e-5, |x| x.value),
         "batch_size": f.batch_size.as_ref().map_or(32, |x| x.value),
@@ -744,7 +785,7 @@ fn resolve_finetune(
         "max_steps": f.max_steps,
         "warmup_ratio": f.warmup_ratio.as_ref().map_or(0.1, |x| x.value),
         "weight_decay": f.weight_decay.as_ref().map_or(0.01, |x| x.value),
-        "max_len": f.max_len.as_ref().map_or(128, |x| x.value),
+        "max_len": max_len,
         "dropout": f.dropout.as_ref().map_or(0.1, |x| x.value),
         "grad_clip": f.grad_clip.as_ref().map_or(1.0, |x| x.value),
         "eval_every": f.eval_every.unwrap_or(0),
@@ -821,6 +862,22 @@ fn resolve_zoo(z: At<RawZoo>, tasks: &BTreeMap<String, Task>) -> Result<Finetune
         }
         None => found,
     };
+    // Members name nodes (`evaluate/mnli/model=<member>`) and report rows.
+    for m in &members {
+        let at = z.members.as_ref().map_or(&dir_at.at, |c| &c.at);
+        check_name(at, "zoo.members", "zoo member", m, true)?;
+    }
+    if members.len() > super::spec::MAX_SEEDS as usize {
+        return Err(invalid(
+            &dir_at.at,
+            "zoo.dir",
+            format!("{} holds {} checkpoints", dir.display(), members.len()),
+            format!(
+                "at most {} (list a subset in `members`, or split the zoo)",
+                super::spec::MAX_SEEDS
+            ),
+        ));
+    }
     if members.len() < 2 {
         return Err(invalid(
             &dir_at.at,
@@ -862,6 +919,7 @@ fn resolve_diagnostics(
     raw.into_iter()
         .map(|(name, d)| {
             let key = format!("diagnostics.{name}");
+            check_name(&d.at, "diagnostics", "diagnostic", &name, false)?;
             if tasks.contains_key(&name) {
                 return Err(invalid(
                     &d.at,
@@ -1010,6 +1068,42 @@ fn resolve_interpolate(
             "[finetune].seeds with 2 or more seeds",
         ));
     }
+    let n = finetune.seeds.len();
+    let count = match &pairs.0 {
+        PairSpec::All => n * (n - 1) / 2,
+        PairSpec::List(l) => l.len(),
+        PairSpec::Within(g) => g
+            .iter()
+            .map(|s| s.0.len() * s.0.len().saturating_sub(1) / 2)
+            .sum(),
+    };
+    if count > super::spec::MAX_PAIRS {
+        return Err(invalid(
+            &pairs.1,
+            "interpolate.pairs",
+            format!(
+                "{count} pairs, more than the {} a study may interpolate",
+                super::spec::MAX_PAIRS
+            ),
+            "fewer seeds, `pairs = { within = [...] }` groups, or a list of pairs",
+        ));
+    }
+    if let Some(m) = i.max_examples.as_ref().filter(|m| m.value == 0) {
+        return Err(invalid(
+            &m.at,
+            "interpolate.max_examples",
+            "a loss surface of 0 examples has no loss: every barrier would be 0",
+            "max_examples >= 1 (the paper uses 512), or leave it out for every row",
+        ));
+    }
+    if let Some(b) = i.batch_size.as_ref().filter(|b| b.value == 0) {
+        return Err(invalid(
+            &b.at,
+            "interpolate.batch_size",
+            "must be positive",
+            "an integer >= 1",
+        ));
+    }
     let eval = i
         .eval
         .as_ref()
@@ -1026,8 +1120,8 @@ fn resolve_interpolate(
             .clone()
             .map_or_else(|| AlphaGrid::linspace(0.0, 1.0, 10), |a| a.value),
         eval,
-        max_examples: i.max_examples,
-        batch_size: i.batch_size.unwrap_or(128),
+        max_examples: i.max_examples.as_ref().map(|m| m.value),
+        batch_size: i.batch_size.as_ref().map_or(128, |b| b.value),
     })
 }
 
@@ -1035,6 +1129,7 @@ fn resolve_cluster(
     c: RawCluster,
     tasks: &BTreeMap<String, Task>,
     diagnostics: &BTreeMap<String, Diagnostic>,
+    models: usize,
 ) -> Result<Cluster, ManifestError> {
     let eval = c
         .eval
@@ -1044,6 +1139,14 @@ fn resolve_cluster(
     let k = match &c.k {
         None => ClusterK::Fixed(2),
         Some(v) => match &v.value {
+            toml::Value::Integer(n) if *n > models as i64 => {
+                return Err(invalid(
+                    &v.at,
+                    "cluster.k",
+                    format!("{n} clusters of {models} models"),
+                    format!("k from 1 to {models}, or \"eigengap\""),
+                ))
+            }
             toml::Value::Integer(n) if *n >= 1 => ClusterK::Fixed(*n as u32),
             toml::Value::String(s) if s == "eigengap" => ClusterK::Eigengap,
             other => {
@@ -1147,4 +1250,66 @@ fn surface_and_score(
         (None, None) => None,
     };
     Ok((surface.map(|s| s.value.clone()), score))
+}
+
+/// The longest name a study, model, task, split, diagnostic or zoo member may have.
+pub const NAME_MAX: usize = 64;
+
+/// Names become node ids and file names (the cache index, run logs, per-set output files), so
+/// they are checked before anything is built from them: a letter, digit or `_` first, then
+/// letters, digits, `_` and `-` (and `.` where `dots` allows, never in names that are joined
+/// with dots into eval set names), at most `NAME_MAX` characters. This rules out `..`, `/`,
+/// absolute paths and names no file system takes.
+fn check_name(
+    at: &Location,
+    key: &str,
+    what: &str,
+    name: &str,
+    dots: bool,
+) -> Result<(), ManifestError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (dots && c == '.');
+    let ok = !name.is_empty()
+        && name.len() <= NAME_MAX
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().all(ok_char);
+    if ok {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(40).collect();
+    let shown = if shown.len() < name.len() {
+        format!("{shown}... ({} characters)", name.chars().count())
+    } else {
+        shown
+    };
+    Err(invalid(
+        at,
+        key,
+        format!("`{shown}` is not a usable {what} name"),
+        format!(
+            "at most {NAME_MAX} characters: letters, digits, `_`, `-`{}, starting with a letter, \
+             digit or `_`",
+            if dots { ", `.`" } else { "" }
+        ),
+    ))
+}
+
+/// What is wrong with a builtin model's shape, if anything: every size positive and within
+/// what a CPU study can hold, and the heads dividing the hidden size (each head takes an equal
+/// slice of it).
+fn builtin_problem(b: &RawBuiltin) -> Option<String> {
+    let hidden = b.hidden.unwrap_or(64);
+    let heads = b.heads.unwrap_or(2);
+    for (name, value, max) in [
+        ("layers", b.layers.unwrap_or(2), 48),
+        ("hidden", hidden, 4096),
+        ("heads", heads, 64),
+        ("intermediate", b.intermediate.unwrap_or(4 * hidden), 16384),
+        ("max_position", b.max_position.unwrap_or(64), 8192),
+    ] {
+        if value == 0 || value > max {
+            return Some(format!("`{name}` is {value}; it must be from 1 to {max}"));
+        }
+    }
+    (!hidden.is_multiple_of(heads))
+        .then(|| format!("{heads} heads do not divide hidden = {hidden}"))
 }

@@ -5,6 +5,18 @@ use std::fmt;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// The most seeds a study may name. Each seed is a finetune and an evaluate node per task, and
+/// all pairs of 1,000 seeds are already 499,500 paths; past that, split the study into several
+/// over seed subsets (or use `pairs = { within = ... }`).
+pub const MAX_SEEDS: u64 = 1_000;
+
+/// The most pairs a study may interpolate (each is a node; all pairs of 447 seeds).
+pub const MAX_PAIRS: usize = 100_000;
+
+/// The most points an alpha grid may have (the paper uses 10; each point is a forward pass over
+/// the loss-surface rows of every path).
+pub const MAX_ALPHAS: usize = 1_000;
+
 /// Seeds as a list (`[0, 3, 7]`) or a half-open range (`"0..20"`, like Rust's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeedSet(pub Vec<u64>);
@@ -22,6 +34,13 @@ impl SeedSet {
         let (a, b) = (parse(a)?, parse(b)?);
         if b <= a {
             return Err(format!("seed range `{s}` is empty (the end is exclusive)"));
+        }
+        if b - a > MAX_SEEDS {
+            return Err(format!(
+                "seed range `{s}` has {} seeds, more than the {MAX_SEEDS} a study may have; \
+                 split it into studies over seed subsets",
+                b - a
+            ));
         }
         Ok(SeedSet((a..b).collect()))
     }
@@ -45,6 +64,12 @@ impl<'de> Deserialize<'de> for SeedSet {
                         return Err(de::Error::custom(format!("seed {s} is listed twice")));
                     }
                     v.push(s);
+                    if v.len() as u64 > MAX_SEEDS {
+                        return Err(de::Error::custom(format!(
+                            "more than the {MAX_SEEDS} seeds a study may have; split it into \
+                             studies over seed subsets"
+                        )));
+                    }
                 }
                 if v.is_empty() {
                     return Err(de::Error::custom("the seed list is empty"));
@@ -101,6 +126,11 @@ impl<'de> Deserialize<'de> for AlphaGrid {
                 let mut v = Vec::new();
                 while let Some(a) = seq.next_element::<f64>()? {
                     v.push(a);
+                    if v.len() > MAX_ALPHAS {
+                        return Err(de::Error::custom(format!(
+                            "more than the {MAX_ALPHAS} alphas a grid may have"
+                        )));
+                    }
                 }
                 AlphaGrid::check(v).map_err(de::Error::custom)
             }
@@ -116,6 +146,12 @@ impl<'de> Deserialize<'de> for AlphaGrid {
                     return Err(de::Error::custom(
                         "linspace's third value is the number of points, an integer >= 2",
                     ));
+                }
+                if n > MAX_ALPHAS as f64 {
+                    return Err(de::Error::custom(format!(
+                        "linspace asks for {n} points, more than the {MAX_ALPHAS} a grid may have \
+                         (the paper uses 10)"
+                    )));
                 }
                 if map.next_key::<String>()?.is_some() {
                     return Err(de::Error::custom(

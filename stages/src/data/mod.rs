@@ -10,7 +10,7 @@ pub mod select;
 pub use check::{check, default_labels, CheckReport, GroupCounts};
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
@@ -69,6 +69,11 @@ pub enum DataError {
     File { path: PathBuf, message: String },
 }
 
+/// The longest line a reader takes (1 MiB). GLUE rows are a few hundred bytes; a longer line
+/// means the file is not text in a supported layout (reading `/dev/zero` once aborted on an
+/// allocation failure while looking for a newline).
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Read a whole file (streaming; rows are parsed as they arrive).
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
     let io = |e| DataError::Io {
@@ -89,10 +94,26 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
     let mut line = 0usize;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+        let limit = MAX_LINE as u64 + 1;
+        if (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?
+            == 0
+        {
             break;
         }
         line += 1;
+        if buf.len() > MAX_LINE {
+            return Err(DataError::Row {
+                path: path.to_owned(),
+                line,
+                message: format!(
+                    "the line is longer than {MAX_LINE} bytes: this is not a data file in a \
+                     supported layout"
+                ),
+            });
+        }
         let row = match std::str::from_utf8(&buf) {
             Ok(s) => parser.parse(s.trim_end_matches(['\n', '\r']), line),
             Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
@@ -117,6 +138,16 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
         }
     }
     if let Some(message) = parser.finish() {
+        // Every row bad: say what was wrong with them, not only that nothing is left.
+        let message = if ds.skipped > 0 {
+            format!(
+                "{message}: all {} rows were bad; the first: {}",
+                ds.skipped,
+                ds.skipped_examples.join("; ")
+            )
+        } else {
+            message
+        };
         return Err(DataError::File {
             path: path.to_owned(),
             message,

@@ -2,7 +2,6 @@
 //! and diagnostics nodes of every task.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use basins_engine::{StageContext, StageInput, StageKind};
 use serde::Deserialize;
@@ -27,7 +26,8 @@ impl StageKind for ReportKind {
     fn version(&self) -> u32 {
         // 3: centroid-distance coordinate, Holm-corrected p-values, NaN scores excluded with a
         // note, rows per set, full blake3 digests in the provenance.
-        3
+        // 4: clusters.csv written by the csv crate (quoting; missing numbers as empty fields).
+        4
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -60,7 +60,8 @@ impl StageKind for ReportKind {
             .collect();
         let mut pages = Vec::new();
         let mut summary = serde_json::Map::new();
-        let mut csv = String::from("task,seed,model,cluster,coordinate,embedding_1,embedding_2");
+        // Written with the csv crate: names and values are quoted where they need it.
+        let mut csv = csv::Writer::from_writer(Vec::new());
         let sets: Vec<String> = tasks
             .iter()
             .flat_map(|t| {
@@ -74,10 +75,21 @@ impl StageKind for ReportKind {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        for s in &sets {
-            let _ = write!(csv, ",{s}");
-        }
-        csv.push('\n');
+        let header = [
+            "task",
+            "seed",
+            "model",
+            "cluster",
+            "coordinate",
+            "embedding_1",
+            "embedding_2",
+        ];
+        csv.write_record(
+            header
+                .iter()
+                .copied()
+                .chain(sets.iter().map(String::as_str)),
+        )?;
         let empty = Value::Null;
         for task in &tasks {
             let barriers = docs
@@ -94,20 +106,25 @@ impl StageKind for ReportKind {
             let tests = cluster_tests(&inputs);
             let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())?;
             let names = inputs.names();
+            let coordinate = inputs.coordinate();
             for (i, (s, model)) in seeds.iter().zip(&names).enumerate() {
                 let e = &cluster["embedding"][i];
-                let _ = write!(
-                    csv,
-                    "{task},{s},{model},{},{},{},{}",
-                    cluster["assignments"][i],
-                    inputs.coordinate().get(i).copied().unwrap_or(f64::NAN),
-                    e[0],
-                    e[1]
-                );
-                for set in &sets {
-                    let _ = write!(csv, ",{}", tests[set]["scores"][i]);
-                }
-                csv.push('\n');
+                // A missing number is an empty field, never "null" or "NaN".
+                let field = |v: &Value| v.as_f64().map_or(String::new(), |x| x.to_string());
+                let mut row = vec![
+                    task.clone(),
+                    s.to_string(),
+                    model.clone(),
+                    cluster["assignments"][i].to_string(),
+                    coordinate
+                        .get(i)
+                        .filter(|c| c.is_finite())
+                        .map_or(String::new(), |c| c.to_string()),
+                    field(&e[0]),
+                    field(&e[1]),
+                ];
+                row.extend(sets.iter().map(|set| field(&tests[set]["scores"][i])));
+                csv.write_record(&row)?;
             }
             summary.insert(task.clone(), json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests}));
             pages.push((inputs, tests));
@@ -116,7 +133,7 @@ impl StageKind for ReportKind {
             ctx.out_dir.join("index.html"),
             html(&p.title, &pages, &p.config, &provenance),
         )?;
-        std::fs::write(ctx.out_dir.join("clusters.csv"), csv)?;
+        std::fs::write(ctx.out_dir.join("clusters.csv"), csv.into_inner()?)?;
         std::fs::write(
             ctx.out_dir.join("report.json"),
             serde_json::to_vec_pretty(

@@ -84,6 +84,35 @@ impl BertConfig {
                 message,
             })
         };
+        // Sizes are checked before anything is allocated from them: a `vocab_size` of 10^12
+        // once aborted `model inspect` with an allocation failure. The limits are far above any
+        // BERT (multilingual vocabularies: 250k; BERT-large: 1024 hidden, 24 layers).
+        for (name, value, max) in [
+            ("vocab_size", self.vocab_size, 4_000_000),
+            ("hidden_size", self.hidden_size, 16_384),
+            ("num_hidden_layers", self.num_hidden_layers, 256),
+            ("num_attention_heads", self.num_attention_heads, 256),
+            ("intermediate_size", self.intermediate_size, 65_536),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                65_536,
+            ),
+            ("type_vocab_size", self.type_vocab_size, 1_024),
+        ] {
+            if value == 0 || value > max {
+                return bad(format!(
+                    "{name} is {value}; basins takes 1 to {max} (a larger model is not a BERT \
+                     it can hold)"
+                ));
+            }
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return bad(format!(
+                "pad_token_id {} is outside the vocabulary ({} tokens)",
+                self.pad_token_id, self.vocab_size
+            ));
+        }
         if self.model_type != "bert" {
             return bad(format!(
                 "model_type `{}` is not supported (only `bert`)",
