@@ -761,3 +761,23 @@ fn report_copies_only_intact_objects_and_respects_the_umask() {
     let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "umask 027 gives 0640, not {mode:o}");
 }
+
+/// A set's primary metric is read by the diagnostics node alone: changing it reruns that node
+/// (and the report, if its output changed), never an evaluation or a path.
+#[test]
+fn a_changed_metric_reruns_only_the_diagnostics() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    fx.edit(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nmetric = \"f1\"",
+    );
+    let executed = set(&fx.run(&[]), "executed");
+    assert!(executed.contains("diagnostics/cola"), "{executed:?}");
+    assert!(
+        executed
+            .iter()
+            .all(|e| e == "diagnostics/cola" || e == "report"),
+        "{executed:?}"
+    );
+}

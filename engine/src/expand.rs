@@ -190,9 +190,10 @@ fn surface_sets(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<(EvalSet, Sourc
     }
 }
 
-/// What a model needs to know about each eval set to read it: its data, its loss-surface
-/// selection (`n` defaulting to `[interpolate].max_examples`) and its primary score.
-fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Value {
+/// What a node needs to know about each eval set: its data and its loss-surface selection
+/// (`n` defaulting to `[interpolate].max_examples`), and with `score` its primary score (only
+/// the diagnostics node reads that, so a changed metric reruns nothing else).
+fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)], score: bool) -> Value {
     let default_n = m.interpolate.as_ref().and_then(|i| i.max_examples);
     let surface = |s: &Option<crate::manifest::Surface>| {
         let mut s = s.clone().unwrap_or_default();
@@ -200,17 +201,31 @@ fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Value {
         json!(s)
     };
     sets.iter()
-        .map(|(e, _)| match e {
-            EvalSet::Split { task, split } => {
-                let t = &m.tasks[task];
-                json!({"name": e.name(), "split": split, "format": t.format, "labels": t.labels, "fields": t.fields, "on_bad_row": t.on_bad_row, "diagnostic": false, "surface": surface(&t.surface), "score": t.score})
+        .map(|(e, _)| {
+            let mut v = eval_set_params(m, e, &surface);
+            if !score {
+                v.as_object_mut().map(|o| o.remove("score"));
             }
-            EvalSet::Diagnostic(d) => {
-                let d = &m.diagnostics[d];
-                json!({"name": e.name(), "format": d.format, "labels": d.labels, "fields": d.fields, "on_bad_row": d.on_bad_row, "max_examples": d.max_examples, "diagnostic": true, "surface": surface(&d.surface), "score": d.score})
-            }
+            v
         })
         .collect()
+}
+
+fn eval_set_params(
+    m: &Manifest,
+    e: &EvalSet,
+    surface: &dyn Fn(&Option<crate::manifest::Surface>) -> Value,
+) -> Value {
+    match e {
+        EvalSet::Split { task, split } => {
+            let t = &m.tasks[task];
+            json!({"name": e.name(), "split": split, "format": t.format, "labels": t.labels, "fields": t.fields, "on_bad_row": t.on_bad_row, "diagnostic": false, "surface": surface(&t.surface), "score": t.score})
+        }
+        EvalSet::Diagnostic(d) => {
+            let d = &m.diagnostics[d];
+            json!({"name": e.name(), "format": d.format, "labels": d.labels, "fields": d.fields, "on_bad_row": d.on_bad_row, "max_examples": d.max_examples, "diagnostic": true, "surface": surface(&d.surface), "score": d.score})
+        }
+    }
 }
 
 fn pairs(spec: &PairSpec, seeds: &[u64]) -> Vec<(u64, u64)> {
@@ -259,7 +274,7 @@ fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
 fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<Node>) {
     let t = &m.tasks[task];
     let sets = eval_sets(m, task, nodes);
-    let evals = eval_params(m, &sets);
+    let evals = eval_params(m, &sets, false);
     if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
         expand_finetune(m, task, base, hyper, nodes);
     }
@@ -277,7 +292,7 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     let mut d = Node::new(
         format!("diagnostics/{task}"),
         "diagnostics",
-        json!({"eval_sets": evals, "names": diag, "seeds": m.finetune.seeds}),
+        json!({"eval_sets": eval_params(m, &sets, true), "names": diag, "seeds": m.finetune.seeds}),
     );
     for &seed in &m.finetune.seeds {
         d = d.input(
@@ -327,7 +342,7 @@ fn expand_basins(
 ) -> Option<String> {
     let t = &m.tasks[task];
     let interp = m.interpolate.as_ref()?;
-    let evals = eval_params(m, sets);
+    let evals = eval_params(m, sets, false);
     let eval_batch = interp.batch_size;
     let pairs = pairs(&interp.pairs, &m.finetune.seeds);
     let mut barriers = Node::new(
