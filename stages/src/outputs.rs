@@ -31,7 +31,7 @@ pub fn write_set(
     crate::tensorfile::write(
         &path,
         &entries,
-        &[("labels", serde_json::to_string(&ds.labels)?)],
+        Some(("labels", serde_json::to_string(&ds.labels)?)),
     )?;
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, e) in ds.examples.iter().enumerate() {

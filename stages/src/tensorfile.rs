@@ -37,11 +37,14 @@ impl Entry {
     }
 }
 
-/// Write `entries` (shapes must match their byte lengths) with optional string metadata.
+/// Write `entries` (shapes must match their byte lengths) with at most one string metadata
+/// entry. One, because safetensors takes metadata as a `HashMap` and writes it in the map's
+/// iteration order, which differs from process to process: two keys made files whose bytes
+/// changed between runs (found by `basins verify`). Several values go into one JSON entry.
 pub fn write(
     path: &Path,
     entries: &[Entry],
-    meta: &[(&str, String)],
+    meta: Option<(&str, String)>,
 ) -> Result<(), SafeTensorError> {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = entries
         .iter()
@@ -52,11 +55,9 @@ pub fn write(
             ))
         })
         .collect::<Result<_, SafeTensorError>>()?;
-    let meta: HashMap<String, String> = meta
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    safetensors::serialize_to_file(views, (!meta.is_empty()).then_some(meta), path)
+    let meta: Option<HashMap<String, String>> =
+        meta.map(|(k, v)| [(k.to_string(), v)].into_iter().collect());
+    safetensors::serialize_to_file(views, meta, path)
 }
 
 /// Little-endian f32 bytes as values.
@@ -73,4 +74,31 @@ pub fn i64_values(bytes: &[u8]) -> Vec<i64> {
         .chunks_exact(8)
         .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same tensors and metadata give the same bytes every time they are written.
+    #[test]
+    fn writes_are_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let values = [1.0f32, 2.0, 3.0];
+        let write_once = |i: usize| {
+            let path = dir.path().join(format!("{i}.safetensors"));
+            write(
+                &path,
+                &[
+                    Entry::f32("a", vec![3], &values),
+                    Entry::i64("b", vec![2], &[4, 5]),
+                ],
+                Some(("m", r#"{"x": 1, "y": [2, 3]}"#.to_owned())),
+            )
+            .unwrap();
+            std::fs::read(path).unwrap()
+        };
+        let first = write_once(0);
+        assert!((1..20).all(|i| write_once(i) == first));
+    }
 }

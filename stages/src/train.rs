@@ -311,7 +311,7 @@ impl<B: AutodiffBackend> AdamW<B> {
                 ));
             }
         }
-        crate::tensorfile::write(path, &entries, &[("steps", self.steps.to_string())])?;
+        crate::tensorfile::write(path, &entries, Some(("steps", self.steps.to_string())))?;
         Ok(())
     }
 

@@ -170,8 +170,9 @@ fn load_path(
     let rows: Option<Vec<usize>> = meta
         .metadata()
         .as_ref()
-        .and_then(|m| m.get("rows"))
-        .and_then(|r| serde_json::from_str(r).ok());
+        .and_then(|m| m.get("path"))
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
     anyhow::ensure!(
         rows.as_ref() == Some(&ends[&a].rows) && rows.as_ref() == Some(&ends[&b].rows),
         "{set}: `{node}` scored other rows than the endpoints' loss-surface selection"
@@ -238,7 +239,7 @@ fn write_replicates(
     crate::tensorfile::write(
         &ctx.out_dir.join(format!("replicates/{set}.safetensors")),
         &entries,
-        &[("pairs", serde_json::to_string(&pairs)?)],
+        Some(("pairs", serde_json::to_string(&pairs)?)),
     )?;
     Ok(())
 }

@@ -129,10 +129,8 @@ fn run<B: Backend>(
                 Entry::f32("loss", vec![alphas.len(), n], losses),
                 Entry::i64("correct", vec![alphas.len(), n], correct),
             ],
-            &[
-                ("alphas", serde_json::to_string(&alphas)?),
-                ("rows", serde_json::to_string(rows)?),
-            ],
+            // One metadata entry (see `tensorfile::write`): the grid and the rows scored.
+            Some(("path", json!({"alphas": alphas, "rows": rows}).to_string())),
         )?;
         let (loss, acc) = &curves[k];
         metrics.insert(

@@ -398,7 +398,7 @@ fn write_dir<B: Backend>(
         .collect();
     entries.extend(extra);
     let path = dir.join("model.safetensors");
-    crate::tensorfile::write(&path, &entries, &[("format", "pt".to_owned())]).map_err(|e| {
+    crate::tensorfile::write(&path, &entries, Some(("format", "pt".to_owned()))).map_err(|e| {
         ModelError::Weights {
             path: path.clone(),
             message: e.to_string(),
