@@ -12,15 +12,21 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
-    #[error("object {digest} is corrupt (its bytes hash to {actual}); moved to {quarantined}")]
+    #[error("object {digest} is corrupt (its bytes hash to {actual}); {}", match quarantined { Some(q) => format!("moved to {}", q.display()), None => "left in place (it could not be moved)".into() })]
     Corrupt {
         digest: Digest,
         actual: Digest,
-        quarantined: PathBuf,
+        quarantined: Option<PathBuf>,
+    },
+    #[error("action record {} failed its check ({why}); {}", key.short(), match quarantined { Some(q) => format!("moved to {}", q.display()), None => "left in place (it could not be moved)".into() })]
+    CorruptRecord {
+        key: Digest,
+        why: String,
+        quarantined: Option<PathBuf>,
     },
     #[error("object {0} is missing from the store")]
     Missing(Digest),
-    #[error("action record {path} is not valid JSON: {source}")]
+    #[error("action record {} is not valid JSON: {source}", path.display())]
     BadRecord {
         path: PathBuf,
         #[source]

@@ -41,6 +41,43 @@ pub(crate) fn hash_file(path: &Path) -> Result<Digest, CacheError> {
     Ok(Digest(*h.finalize().as_bytes()))
 }
 
+/// Whether `path` was found to hash to `digest` before and has not been touched since: same
+/// (device, inode, size, mtime, ctime). ctime is in the key because making a read-only object
+/// writable to edit it changes it even where the edit restores the mtime.
+pub(crate) fn checked_before(memo_dir: &Path, path: &Path, digest: &Digest) -> bool {
+    let Ok(meta) = fs::metadata(path) else {
+        return false;
+    };
+    fs::read(memo_dir.join(digest.to_hex()))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CheckMemo>(&b).ok())
+        .is_some_and(|m| m == CheckMemo::of(&meta))
+}
+
+/// Remember that `path` hashed to `digest` as it is now (best effort: a read-only cache just
+/// re-hashes next time).
+pub(crate) fn remember_check(memo_dir: &Path, path: &Path, digest: &Digest) {
+    if let Ok(meta) = fs::metadata(path) {
+        let bytes = serde_json::to_vec(&CheckMemo::of(&meta)).expect("memo serialises");
+        let _ = crate::store::write_atomic(&memo_dir.join(digest.to_hex()), &bytes);
+    }
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct CheckMemo {
+    stat: Stat,
+    ctime_ns: i128,
+}
+
+impl CheckMemo {
+    fn of(meta: &fs::Metadata) -> CheckMemo {
+        CheckMemo {
+            stat: stat_of(meta),
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        }
+    }
+}
+
 /// Look the file up in the memo directory; hash and record it on a miss.
 pub(crate) fn hash_input(memo_dir: &Path, path: &Path) -> Result<Digest, CacheError> {
     let meta = fs::metadata(path).map_err(CacheError::io_err("stat", path))?;

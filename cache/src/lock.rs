@@ -95,6 +95,152 @@ fn read_owner(file: &mut File) -> Option<LockOwner> {
     serde_json::from_str(&s).ok()
 }
 
+/// Held, shared, by every process that reads or writes the cache while it works (`run`,
+/// `exec-node`, `verify`, `report`, `show`); `gc` takes the same lock exclusively, so it never
+/// removes what a live run just published and two collections never race (git gc and Buck2's
+/// daemon do the same with one lock). A process with a use registers itself under
+/// `locks/users/` so that a waiting `gc` can say whom it waits for.
+#[derive(Debug)]
+pub struct CacheUse {
+    /// `None` on a cache this process cannot write (read-only filesystem or permissions):
+    /// nothing can collect it through this process either, and reading needs no lock.
+    held: Option<(File, PathBuf)>,
+}
+
+/// The exclusive side of the cache lock: proof that no run is using the cache (see `CacheUse`).
+#[derive(Debug)]
+pub struct GcLock {
+    file: File,
+}
+
+static USE_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn read_only(e: &std::io::Error) -> bool {
+    // EROFS has no stable ErrorKind name on every toolchain we support; test the raw code too.
+    e.kind() == std::io::ErrorKind::PermissionDenied
+        || e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+        || e.raw_os_error() == Some(30)
+}
+
+impl CacheUse {
+    pub(crate) fn acquire(
+        locks: &Path,
+        on_wait: impl FnOnce(Option<LockOwner>),
+    ) -> Result<CacheUse, CacheError> {
+        let path = locks.join("cache");
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if read_only(&e) => return Ok(CacheUse { held: None }),
+            Err(e) => return Err(CacheError::io_err("open lock", &path)(e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait(read_owner(&mut file));
+                file.lock_shared()
+                    .map_err(CacheError::io_err("lock", &path))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(CacheError::io_err("lock", &path)(e))
+            }
+        }
+        let users = locks.join("users");
+        std::fs::create_dir_all(&users).map_err(CacheError::io_err("create", &users))?;
+        let me = LockOwner::current();
+        let user = users.join(format!(
+            "{}.{}.{}",
+            me.host,
+            me.pid,
+            USE_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let bytes = serde_json::to_vec(&me).expect("owner serialises");
+        std::fs::write(&user, bytes).map_err(CacheError::io_err("write", &user))?;
+        Ok(CacheUse {
+            held: Some((file, user)),
+        })
+    }
+}
+
+impl Drop for CacheUse {
+    fn drop(&mut self) {
+        if let Some((file, user)) = &self.held {
+            let _ = std::fs::remove_file(user);
+            let _ = file.unlock();
+        }
+    }
+}
+
+impl GcLock {
+    /// Take the cache exclusively, waiting for every `CacheUse` to end. `on_wait` gets the
+    /// processes registered as using the cache (live ones; records left by dead ones are
+    /// removed here) before blocking.
+    pub(crate) fn acquire(
+        locks: &Path,
+        on_wait: impl FnOnce(Vec<LockOwner>),
+    ) -> Result<GcLock, CacheError> {
+        let path = locks.join("cache");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(CacheError::io_err("open lock", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait(live_users(&locks.join("users")));
+                file.lock().map_err(CacheError::io_err("lock", &path))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(CacheError::io_err("lock", &path)(e))
+            }
+        }
+        // Nobody uses the cache now: a user file still there was left by a killed process.
+        if let Ok(entries) = std::fs::read_dir(locks.join("users")) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let owner = serde_json::to_vec(&LockOwner::current()).expect("owner serialises");
+        file.set_len(0)
+            .map_err(CacheError::io_err("truncate lock", &path))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(CacheError::io_err("seek lock", &path))?;
+        file.write_all(&owner)
+            .map_err(CacheError::io_err("write lock", &path))?;
+        Ok(GcLock { file })
+    }
+}
+
+impl Drop for GcLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+fn live_users(dir: &Path) -> Vec<LockOwner> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut out: Vec<LockOwner> = entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<LockOwner>(&b).ok())
+        .filter(|o| !o.is_stale())
+        .collect();
+    out.sort_by_key(|o| (o.since, o.pid));
+    out.dedup();
+    out
+}
+
 impl Drop for KeyLock {
     fn drop(&mut self) {
         let _ = self.file.set_len(0);

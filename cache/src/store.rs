@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use walkdir::WalkDir;
 
-use crate::filehash::{hash_file, hash_input};
-use crate::lock::{KeyLock, LockOwner};
+use crate::filehash::{checked_before, hash_file, hash_input, remember_check};
+use crate::lock::{CacheUse, GcLock, KeyLock, LockOwner};
 use crate::{CacheError, Digest};
 
 /// A cache directory. Cheap to clone; all state is on disk.
@@ -22,6 +22,21 @@ pub struct Store {
 pub struct ObjectInfo {
     pub digest: Digest,
     pub size: u64,
+}
+
+/// An action record's bytes as read, with whether an envelope check vouched for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionBytes {
+    Checked(Vec<u8>),
+    Unchecked(Vec<u8>),
+}
+
+impl ActionBytes {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ActionBytes::Checked(b) | ActionBytes::Unchecked(b) => b,
+        }
+    }
 }
 
 /// What a garbage collection removed (or would remove, on a dry run).
@@ -107,7 +122,22 @@ impl Store {
 
     /// The path of an object after checking that its bytes still hash to its name. A corrupt
     /// object is moved to `quarantine/` and reported, so that it is recomputed, never used.
+    /// A check is remembered by the object's inode, size, mtime and ctime, so that a
+    /// checkpoint read by many consumers is hashed once; `rehashed_object` ignores the memo.
     pub fn verified_object(&self, d: &Digest) -> Result<PathBuf, CacheError> {
+        let path = self.object_path(d);
+        let memo = self.root.join("memo").join("objects");
+        if checked_before(&memo, &path, d) {
+            return Ok(path);
+        }
+        let path = self.rehashed_object(d)?;
+        remember_check(&memo, &path, d);
+        Ok(path)
+    }
+
+    /// `verified_object` without the memo: what `verify` uses, to catch corruption that
+    /// leaves a file's metadata alone (a failing disk).
+    pub fn rehashed_object(&self, d: &Digest) -> Result<PathBuf, CacheError> {
         let path = self.object_path(d);
         if !path.exists() {
             return Err(CacheError::Missing(*d));
@@ -118,12 +148,18 @@ impl Store {
                 .root
                 .join("quarantine")
                 .join(format!("{}-{}", d.to_hex(), tmp_name("q")));
-            fs::rename(&path, &q).map_err(CacheError::io_err("quarantine", &path))?;
-            tracing::warn!(object = %d, "corrupt object quarantined");
+            let quarantined = match fs::rename(&path, &q) {
+                Ok(()) => Some(q),
+                Err(e) => {
+                    tracing::warn!(object = %d, "cannot move a corrupt object aside: {e}");
+                    None
+                }
+            };
+            tracing::warn!(object = %d, "corrupt object found");
             return Err(CacheError::Corrupt {
                 digest: *d,
                 actual,
-                quarantined: q,
+                quarantined,
             });
         }
         Ok(path)
@@ -133,18 +169,74 @@ impl Store {
         self.object_path(d).exists()
     }
 
-    /// Write an action record. Callers publish every object the record names first.
-    pub fn put_action(&self, key: &Digest, bytes: &[u8]) -> Result<(), CacheError> {
-        write_atomic(&self.action_path(key), bytes)
+    /// Write an action record (a JSON value). Callers publish every object the record names
+    /// first. The record is stored inside an envelope that carries the blake3 of its exact
+    /// bytes, `{"check": "<hex>", "record": <record>}`, so an edited or damaged record is
+    /// caught on read like a corrupt object.
+    pub fn put_action(&self, key: &Digest, record: &[u8]) -> Result<(), CacheError> {
+        if let Err(source) = serde_json::from_slice::<&serde_json::value::RawValue>(record) {
+            return Err(CacheError::BadRecord {
+                path: self.action_path(key),
+                source,
+            });
+        }
+        let check = Digest::of_tagged("basins-action", record);
+        let mut bytes = Vec::with_capacity(record.len() + 96);
+        bytes.extend_from_slice(b"{\"check\": \"");
+        bytes.extend_from_slice(check.to_hex().as_bytes());
+        bytes.extend_from_slice(b"\",\n\"record\": ");
+        bytes.extend_from_slice(record);
+        bytes.extend_from_slice(b"}\n");
+        write_atomic(&self.action_path(key), &bytes)
     }
 
-    /// Read an action record, `None` when there is none.
-    pub fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>, CacheError> {
+    /// Read an action record: `None` when there is none, `Checked` when its envelope's check
+    /// holds, `Unchecked` for a record written before records carried one (the caller checks
+    /// what it can). A record whose check fails is moved to `quarantine/` and reported as
+    /// `CorruptRecord`, never handed out.
+    pub fn get_action(&self, key: &Digest) -> Result<Option<ActionBytes>, CacheError> {
         let p = self.action_path(key);
-        match fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CacheError::io_err("read", &p)(e)),
+        let bytes = match fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CacheError::io_err("read", &p)(e)),
+        };
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            check: Digest,
+            #[serde(borrow)]
+            record: &'a serde_json::value::RawValue,
+        }
+        let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else {
+            return Ok(Some(ActionBytes::Unchecked(bytes)));
+        };
+        let record = env.record.get().as_bytes();
+        if Digest::of_tagged("basins-action", record) == env.check {
+            return Ok(Some(ActionBytes::Checked(record.to_vec())));
+        }
+        Err(self.quarantine_action(key, "its bytes do not match its check"))
+    }
+
+    /// Move a record that failed a check aside (so the node is recomputed) and say so. Where
+    /// it cannot be moved (a read-only cache) it stays, and is still never handed out.
+    pub fn quarantine_action(&self, key: &Digest, why: &str) -> CacheError {
+        let p = self.action_path(key);
+        let q =
+            self.root
+                .join("quarantine")
+                .join(format!("action-{}-{}", key.to_hex(), tmp_name("q")));
+        let quarantined = match fs::rename(&p, &q) {
+            Ok(()) => Some(q),
+            Err(e) => {
+                tracing::warn!(key = %key.short(), "cannot move a bad record aside: {e}");
+                None
+            }
+        };
+        tracing::warn!(key = %key.short(), "action record set aside: {why}");
+        CacheError::CorruptRecord {
+            key: *key,
+            why: why.to_owned(),
+            quarantined,
         }
     }
 
@@ -188,10 +280,24 @@ impl Store {
         KeyLock::acquire(&self.root.join("locks").join(key.to_hex()), on_wait)
     }
 
+    /// Take the shared side of the cache lock for as long as the value lives (see `CacheUse`).
+    /// `on_wait` is told who collects the cache (once) if that has to be waited for.
+    pub fn in_use(&self, on_wait: impl FnOnce(Option<LockOwner>)) -> Result<CacheUse, CacheError> {
+        CacheUse::acquire(&self.root.join("locks"), on_wait)
+    }
+
+    /// Take the cache exclusively (for `gc`), waiting for every process using it; `on_wait` is
+    /// told who they are (once) before blocking.
+    pub fn exclusive(&self, on_wait: impl FnOnce(Vec<LockOwner>)) -> Result<GcLock, CacheError> {
+        GcLock::acquire(&self.root.join("locks"), on_wait)
+    }
+
     /// Remove every action not in `live_actions` and every object not in `live_objects`, plus
-    /// scratch left by processes that no longer exist.
+    /// scratch and half-written files left by killed processes. Holding `GcLock` is what makes
+    /// the live sets true for the whole collection: no run can publish while it is held.
     pub fn gc(
         &self,
+        _exclusive: &GcLock,
         live_actions: &HashSet<Digest>,
         live_objects: &HashSet<Digest>,
         dry_run: bool,
@@ -220,13 +326,53 @@ impl Store {
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             if !dry_run {
-                fs::remove_file(entry.path())
-                    .map_err(CacheError::io_err("remove", entry.path()))?;
+                match fs::remove_file(entry.path()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(CacheError::io_err("remove", entry.path())(e))
+                    }
+                    _ => {}
+                }
             }
             report.objects.push(ObjectInfo { digest, size });
         }
-        report.temp_files = self.sweep_tmp(dry_run)?;
+        report.temp_files = self.sweep_tmp(dry_run)? + self.sweep_half_written(dry_run);
         Ok(report)
+    }
+
+    /// `write_atomic`'s temp files (`.w.*`, next to their target) that a killed or disk-full
+    /// process left. Under the gc lock no run writes any; commands that write without it (the
+    /// input-hash memo of `plan`) are protected by the age and pid test.
+    fn sweep_half_written(&self, dry_run: bool) -> usize {
+        let mut n = 0;
+        for entry in WalkDir::new(&self.root)
+            .into_iter()
+            .filter_entry(|e| e.file_name() != "objects")
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name().to_string_lossy();
+            let Some(rest) = name.strip_prefix('.') else {
+                continue;
+            };
+            if !rest.starts_with("w.") || !entry.file_type().is_file() {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+            let alive =
+                tmp_pid(rest).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if alive && !old {
+                continue;
+            }
+            n += 1;
+            if !dry_run {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        n
     }
 
     fn sweep_tmp(&self, dry_run: bool) -> Result<usize, CacheError> {
@@ -319,13 +465,43 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&p, b"hellp").unwrap();
         match store.verified_object(&info.digest) {
-            Err(CacheError::Corrupt { quarantined, .. }) => assert!(quarantined.exists()),
+            Err(CacheError::Corrupt { quarantined, .. }) => assert!(quarantined.unwrap().exists()),
             other => panic!("expected corruption, got {other:?}"),
         }
         assert!(!store.has_object(&info.digest));
         // Publishing the same bytes again heals the store.
         store.put_bytes(b"hello").unwrap();
         assert!(store.verified_object(&info.digest).is_ok());
+    }
+
+    #[test]
+    fn an_edited_action_record_is_quarantined_not_handed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Digest::of_bytes(b"k");
+        let record = b"{\"metrics\": {\"acc\": 0.5}}";
+        store.put_action(&key, record).unwrap();
+        assert_eq!(
+            store.get_action(&key).unwrap(),
+            Some(ActionBytes::Checked(record.to_vec()))
+        );
+        let path = store.action_path(&key);
+        let edited = fs::read_to_string(&path).unwrap().replace("0.5", "0.9");
+        fs::write(&path, edited).unwrap();
+        match store.get_action(&key) {
+            Err(CacheError::CorruptRecord { quarantined, .. }) => {
+                assert!(quarantined.unwrap().exists())
+            }
+            other => panic!("expected a corrupt record, got {other:?}"),
+        }
+        assert_eq!(store.get_action(&key).unwrap(), None, "it was moved aside");
+        // A record from before envelopes is handed out, marked unchecked.
+        fs::write(&path, record).unwrap();
+        assert_eq!(
+            store.get_action(&key).unwrap(),
+            Some(ActionBytes::Unchecked(record.to_vec()))
+        );
+        assert!(store.put_action(&key, b"{not json").is_err());
     }
 
     #[test]
@@ -340,14 +516,80 @@ mod tests {
         store.put_action(&k2, b"{}").unwrap();
         let live_a: HashSet<_> = [k1].into();
         let live_o: HashSet<_> = [a].into();
-        let dry = store.gc(&live_a, &live_o, true).unwrap();
+        let gc = store.exclusive(|_| {}).unwrap();
+        let dry = store.gc(&gc, &live_a, &live_o, true).unwrap();
         assert_eq!(dry.objects.len(), 1);
         assert!(store.has_object(&b));
-        let real = store.gc(&live_a, &live_o, false).unwrap();
+        let real = store.gc(&gc, &live_a, &live_o, false).unwrap();
         assert_eq!(real.actions, vec![k2]);
         assert!(store.has_object(&a) && !store.has_object(&b));
         assert!(store.get_action(&k1).unwrap().is_some());
         assert!(store.get_action(&k2).unwrap().is_none());
+    }
+
+    #[test]
+    fn gc_waits_for_every_use_of_the_cache_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = store.in_use(|_| panic!("nothing to wait for")).unwrap();
+        let second = store.in_use(|_| panic!("uses share the lock")).unwrap();
+        let s2 = store.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gc = std::thread::spawn(move || {
+            let lock = s2.exclusive(|users| tx.send(users).unwrap()).unwrap();
+            drop(lock);
+        });
+        let users = rx.recv().unwrap();
+        assert_eq!(users.len(), 1, "one process, deduplicated: {users:?}");
+        assert_eq!(users[0].pid, std::process::id());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            !gc.is_finished(),
+            "gc went ahead while the cache was in use"
+        );
+        drop(first);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            !gc.is_finished(),
+            "gc went ahead while the cache was still in use"
+        );
+        drop(second);
+        gc.join().unwrap();
+        // And a use waits for a running gc, told who it is.
+        let lock = store.exclusive(|_| panic!("free")).unwrap();
+        let s3 = store.clone();
+        let user = std::thread::spawn(move || {
+            let mut saw = None;
+            let _u = s3.in_use(|o| saw = o).unwrap();
+            saw
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(lock);
+        assert_eq!(user.join().unwrap().unwrap().pid, std::process::id());
+    }
+
+    #[test]
+    fn gc_removes_half_written_files_of_dead_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let actions = dir.path().join("actions").join("ab");
+        fs::create_dir_all(&actions).unwrap();
+        // pid 0x7fffffff cannot exist (pid_max is at most 2^22).
+        let dead = actions.join(".w.2147483647.0.1");
+        let live = actions.join(format!(".w.{}.0.1", std::process::id()));
+        let recipes = dir.path().join("recipes");
+        fs::create_dir_all(&recipes).unwrap();
+        let dead2 = recipes.join(".w.2147483647.3.9");
+        for p in [&dead, &live, &dead2] {
+            fs::write(p, b"half").unwrap();
+        }
+        let gc = store.exclusive(|_| {}).unwrap();
+        let report = store
+            .gc(&gc, &HashSet::new(), &HashSet::new(), false)
+            .unwrap();
+        assert_eq!(report.temp_files, 2);
+        assert!(!dead.exists() && !dead2.exists());
+        assert!(live.exists(), "a live process's temp file was removed");
     }
 
     #[test]

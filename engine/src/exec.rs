@@ -315,11 +315,12 @@ pub fn run_recipe(
     progress: &(dyn Fn(u64, u64) + Send + Sync),
     cancel: Arc<AtomicBool>,
 ) -> Result<Outcome, EngineError> {
+    let _in_use = record::use_cache(store)?;
     let recipe = record::load_recipe(store, key)?;
     let _lock = store.lock(key, |owner| match owner {
         Some(o) if o.is_stale() => tracing::warn!(node = %recipe.node, "lock held by dead process {} on {}", o.pid, o.host),
-        Some(o) => tracing::info!(node = %recipe.node, "waiting for {} (pid {}) which is running it", o.host, o.pid),
-        None => tracing::info!(node = %recipe.node, "waiting for another process running it"),
+        Some(o) => tracing::warn!(node = %recipe.node, "waiting for pid {} on {} (running it since {}) to finish it", o.pid, o.host, o.since),
+        None => tracing::warn!(node = %recipe.node, "waiting for another process running it"),
     })?;
     if let Some(rec) = record::load_record(store, key)? {
         if rec.objects_present(store) {

@@ -91,7 +91,19 @@ pub struct ShowReport {
 
 pub fn show(study: &Study, id: &str) -> Result<ShowReport, EngineError> {
     let i = study.node_index(id)?;
+    let _in_use = record::use_cache(&study.store)?;
     let mut plan = study.plan()?;
+    // What `show` hands out (paths to open) is checked like everything leaving the cache.
+    if let Some(rec) = &plan.records[i] {
+        if let Some(bad) = first_bad_output(&study.store, rec, Check::Memo)? {
+            tracing::warn!(
+                node = %rec.node,
+                "output `{bad}` is corrupt or missing: its record is dropped, so `basins run` recomputes it"
+            );
+            study.store.remove_action(&rec.key)?;
+            plan = study.plan()?;
+        }
+    }
     let p = plan.nodes.swap_remove(i);
     let rec = plan.records.swap_remove(i);
     let outputs = rec
@@ -133,22 +145,51 @@ pub enum Checked {
 /// `basins report` copies must be what was recorded, never a flipped byte).
 pub fn checked_outputs(study: &Study, id: &str) -> Result<Option<Checked>, EngineError> {
     let i = study.node_index(id)?;
+    let _in_use = record::use_cache(&study.store)?;
     let mut plan = study.plan()?;
     let Some(rec) = plan.records.swap_remove(i) else {
         return Ok(None);
     };
-    let mut out = Vec::new();
+    if let Some(bad) = first_bad_output(&study.store, &rec, Check::Memo)? {
+        study.store.remove_action(&rec.key)?;
+        return Ok(Some(Checked::Dropped(bad)));
+    }
+    let out = rec
+        .outputs
+        .iter()
+        .map(|(name, o)| (name.clone(), study.store.object_path(&o.digest)))
+        .collect();
+    Ok(Some(Checked::Intact(out)))
+}
+
+/// How hard to look at an object: trust a remembered check of an untouched file, or hash it.
+#[derive(Clone, Copy)]
+enum Check {
+    Memo,
+    Rehash,
+}
+
+/// The name of a record's first output that is missing or does not hash to its digest (that
+/// object is quarantined), or `None` when all are intact.
+fn first_bad_output(
+    store: &Store,
+    rec: &ActionRecord,
+    how: Check,
+) -> Result<Option<String>, EngineError> {
     for (name, o) in &rec.outputs {
-        match study.store.verified_object(&o.digest) {
-            Ok(path) => out.push((name.clone(), path)),
+        let checked = match how {
+            Check::Memo => store.verified_object(&o.digest),
+            Check::Rehash => store.rehashed_object(&o.digest),
+        };
+        match checked {
+            Ok(_) => {}
             Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
-                study.store.remove_action(&rec.key)?;
-                return Ok(Some(Checked::Dropped(name.clone())));
+                return Ok(Some(name.clone()))
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Some(Checked::Intact(out)))
+    Ok(None)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,6 +233,7 @@ impl VerifyReport {
 /// Re-execute cached nodes into scratch and compare with what the cache holds. `sample`
 /// picks that many nodes, spread deterministically by key.
 pub fn verify(study: &Study, sample: Option<usize>) -> Result<VerifyReport, EngineError> {
+    let _in_use = record::use_cache(&study.store)?;
     let plan = study.plan()?;
     let mut fresh: Vec<usize> = (0..plan.nodes.len())
         .filter(|&i| plan.records[i].is_some())
@@ -243,15 +285,14 @@ fn verify_one(
     rec: &ActionRecord,
     records: &[Option<ActionRecord>],
 ) -> Result<(Verdict, String), EngineError> {
-    for (name, o) in &rec.outputs {
-        match study.store.verified_object(&o.digest) {
-            Ok(_) => {}
-            Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
-                study.store.remove_action(&rec.key)?;
-                return Ok((Verdict::Corrupt, format!("output `{name}` is corrupt; its record was dropped so `basins run` recomputes it")));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(name) = first_bad_output(&study.store, rec, Check::Rehash)? {
+        let detail = match study.store.remove_action(&rec.key) {
+            Ok(()) => format!(
+                "output `{name}` is corrupt; its record was dropped so `basins run` recomputes it"
+            ),
+            Err(e) => format!("output `{name}` is corrupt; its record could not be dropped ({e})"),
+        };
+        return Ok((Verdict::Corrupt, detail));
     }
     let Resolution::Known {
         preimage,
@@ -406,6 +447,22 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
         .first()
         .ok_or_else(|| EngineError::Exec("gc needs at least one manifest".into()))?
         .store;
+    // Taken before the live set is read: no run can publish between reading and removing.
+    let exclusive = store.exclusive(|users| {
+        let who: Vec<String> = users
+            .iter()
+            .map(|u| format!("pid {} on {} (since {})", u.pid, u.host, u.since))
+            .collect();
+        tracing::warn!(
+            "waiting for the processes using the cache {} to finish: {}",
+            store.root().display(),
+            if who.is_empty() {
+                "(unregistered)".to_owned()
+            } else {
+                who.join(", ")
+            }
+        );
+    })?;
     let mut live_actions = HashSet::new();
     let mut live_objects = HashSet::new();
     let mut summary = GcSummary {
@@ -451,7 +508,7 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
             let _ = std::fs::remove_dir_all(crate::exec::resume_path(store, &key));
         }
     }
-    let report = store.gc(&live_actions, &live_objects, dry_run)?;
+    let report = store.gc(&exclusive, &live_actions, &live_objects, dry_run)?;
     summary.kept_actions = live_actions.len();
     summary.removed_actions = report.actions.len();
     summary.unreferenced_bytes = report

@@ -88,18 +88,71 @@ impl ActionRecord {
     }
 }
 
-pub fn load_record(store: &Store, key: &Digest) -> Result<Option<ActionRecord>, EngineError> {
-    match store.get_action(key)? {
-        None => Ok(None),
-        Some(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(r) => Ok(Some(r)),
-            Err(e) => {
-                // An unreadable record is a miss, not a crash: recompute and overwrite it.
-                tracing::warn!(key = %key.short(), "ignoring unreadable action record: {e}");
-                Ok(None)
+impl ActionRecord {
+    /// What a record must say of itself whatever wrote it: it is the record of `key` (its key
+    /// field and its preimage's hash), its `output_hash` is the hash of its outputs and
+    /// metrics (so an edited metric or digest shows even in a record from before envelopes),
+    /// and its log is a path inside the cache's `logs/`.
+    pub fn self_check(&self, key: &Digest) -> Result<(), String> {
+        if self.key != *key {
+            return Err(format!("it names key {}", self.key.short()));
+        }
+        if self.preimage.key() != *key {
+            return Err("its preimage does not hash to its key".into());
+        }
+        if Self::compute_output_hash(&self.outputs, &self.metrics) != self.output_hash {
+            return Err("its outputs and metrics do not match its output hash".into());
+        }
+        if let Some(log) = &self.log {
+            let inside = log.starts_with("logs")
+                && log
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(format!("its log path {} leaves the cache", log.display()));
             }
-        },
+        }
+        Ok(())
     }
+}
+
+/// The record of `key`, checked (see `Store::get_action` and `ActionRecord::self_check`).
+/// A record that is unreadable or fails a check is a miss, not a crash: it is moved to
+/// `quarantine/` and the node is recomputed.
+pub fn load_record(store: &Store, key: &Digest) -> Result<Option<ActionRecord>, EngineError> {
+    let bytes = match store.get_action(key) {
+        Ok(None) => return Ok(None),
+        Ok(Some(b)) => b,
+        Err(basins_cache::CacheError::CorruptRecord { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let problem = match serde_json::from_slice::<ActionRecord>(bytes.bytes()) {
+        Ok(r) => match r.self_check(key) {
+            Ok(()) => return Ok(Some(r)),
+            Err(why) => why,
+        },
+        Err(e) => format!("it is not a valid record: {e}"),
+    };
+    store.quarantine_action(key, &problem);
+    Ok(None)
+}
+
+/// The shared cache lock every reading or writing command holds while it works, so that `gc`
+/// never collects under it; says (at the default log level) whom it waits for.
+pub fn use_cache(store: &Store) -> Result<basins_cache::CacheUse, EngineError> {
+    Ok(store.in_use(|owner| match owner {
+        Some(o) => tracing::warn!(
+            "waiting for `basins gc` (pid {} on {}, since {}) to finish with the cache {}",
+            o.pid,
+            o.host,
+            o.since,
+            store.root().display()
+        ),
+        None => tracing::warn!(
+            "waiting for `basins gc` to finish with the cache {}",
+            store.root().display()
+        ),
+    })?)
 }
 
 pub fn recipe_path(store: &Store, key: &Digest) -> PathBuf {

@@ -197,6 +197,7 @@ pub fn run(
     reporter: &dyn Reporter,
     cancel: Arc<AtomicBool>,
 ) -> Result<RunSummary, EngineError> {
+    let _in_use = record::use_cache(&study.store)?;
     let n = study.graph.nodes.len();
     let target = match &opts.only {
         None => vec![true; n],
