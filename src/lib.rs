@@ -2,7 +2,7 @@
 //! Both binaries (`basins` with the real stages, `basins-testkit` with the engine's synthetic
 //! kinds) are this one function with a different registry.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -286,7 +286,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
     match dispatch(cli, registry) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Not `eprintln!`, which panics when stderr cannot be written (an exec-node's stderr
+            // is a file in the cache, and the cache may be the full disk being reported).
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             let code = match e.downcast_ref::<EngineError>() {
                 Some(
                     EngineError::Manifest(_)
@@ -294,6 +296,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
                     | EngineError::Input { .. }
                     | EngineError::NoSuchNode { .. },
                 ) => exit::BAD_INPUT,
+                // `exec-node`: the node itself failed (what its parent reports as a failure;
+                // 3 would mean the cache or the engine failed).
+                Some(EngineError::StageFailed { .. }) => exit::FAILED,
                 // A model directory the user named (`model inspect`/`predict`, `bench`) that
                 // cannot be read as a BERT is bad input too.
                 _ if e

@@ -5,12 +5,13 @@ use crate::Digest;
 /// Everything that can go wrong in the store, each with the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("{op} {path}: {source}")]
+    /// The I/O error is in the message and not a `source`, so that a `{:#}` chain prints it
+    /// once.
+    #[error("{op} {}: {cause}", path.display())]
     Io {
         op: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("object {digest} is corrupt (its bytes hash to {actual}); {}", match quarantined { Some(q) => format!("moved to {}", q.display()), None => "left in place (it could not be moved)".into() })]
     Corrupt {
@@ -41,6 +42,6 @@ impl CacheError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> CacheError {
         let path = path.into();
-        move |source| CacheError::Io { op, path, source }
+        move |cause| CacheError::Io { op, path, cause }
     }
 }

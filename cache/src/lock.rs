@@ -70,13 +70,15 @@ impl KeyLock {
                 return Err(CacheError::io_err("lock", path)(e))
             }
         }
+        // The owner is only what a waiting process prints: a full disk must not fail the node.
         let owner = serde_json::to_vec(&LockOwner::current()).expect("owner serialises");
-        file.set_len(0)
-            .map_err(CacheError::io_err("truncate lock", path))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(CacheError::io_err("seek lock", path))?;
-        file.write_all(&owner)
-            .map_err(CacheError::io_err("write lock", path))?;
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(&owner));
+        if let Err(e) = written {
+            tracing::debug!("cannot record the lock's owner in {}: {e}", path.display());
+        }
         Ok(KeyLock {
             file,
             path: path.to_owned(),
@@ -151,7 +153,7 @@ impl CacheUse {
             }
         }
         let users = locks.join("users");
-        std::fs::create_dir_all(&users).map_err(CacheError::io_err("create", &users))?;
+        let _ = std::fs::create_dir_all(&users);
         let me = LockOwner::current();
         let user = users.join(format!(
             "{}.{}.{}",
@@ -159,8 +161,13 @@ impl CacheUse {
             me.pid,
             USE_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        // The registration only lets a waiting gc name us: a full disk must not stop a run
+        // for it.
         let bytes = serde_json::to_vec(&me).expect("owner serialises");
-        std::fs::write(&user, bytes).map_err(CacheError::io_err("write", &user))?;
+        if let Err(e) = std::fs::write(&user, bytes) {
+            tracing::debug!("cannot register as a cache user in {}: {e}", user.display());
+            let _ = std::fs::remove_file(&user);
+        }
         Ok(CacheUse {
             held: Some((file, user)),
         })

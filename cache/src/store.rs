@@ -32,6 +32,23 @@ pub enum ActionBytes {
 }
 
 impl ActionBytes {
+    /// Open a stored record: the record inside a valid envelope, the bytes themselves for a
+    /// record from before envelopes, `None` for an envelope whose check fails.
+    pub fn parse(bytes: Vec<u8>) -> Option<ActionBytes> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            check: Digest,
+            #[serde(borrow)]
+            record: &'a serde_json::value::RawValue,
+        }
+        let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else {
+            return Some(ActionBytes::Unchecked(bytes));
+        };
+        let record = env.record.get().as_bytes();
+        (Digest::of_tagged("basins-action", record) == env.check)
+            .then(|| ActionBytes::Checked(record.to_vec()))
+    }
+
     pub fn bytes(&self) -> &[u8] {
         match self {
             ActionBytes::Checked(b) | ActionBytes::Unchecked(b) => b,
@@ -201,20 +218,10 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CacheError::io_err("read", &p)(e)),
         };
-        #[derive(serde::Deserialize)]
-        struct Envelope<'a> {
-            check: Digest,
-            #[serde(borrow)]
-            record: &'a serde_json::value::RawValue,
+        match ActionBytes::parse(bytes) {
+            Some(read) => Ok(Some(read)),
+            None => Err(self.quarantine_action(key, "its bytes do not match its check")),
         }
-        let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else {
-            return Ok(Some(ActionBytes::Unchecked(bytes)));
-        };
-        let record = env.record.get().as_bytes();
-        if Digest::of_tagged("basins-action", record) == env.check {
-            return Ok(Some(ActionBytes::Checked(record.to_vec())));
-        }
-        Err(self.quarantine_action(key, "its bytes do not match its check"))
     }
 
     /// Move a record that failed a check aside (so the node is recomputed) and say so. Where

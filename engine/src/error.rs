@@ -9,8 +9,9 @@ use crate::manifest::ManifestError;
 pub enum EngineError {
     #[error(transparent)]
     Manifest(Box<ManifestError>),
+    /// Not a `source`: the message says it all, once.
     #[error("cache: {0}")]
-    Cache(#[from] CacheError),
+    Cache(CacheError),
     #[error("study graph: {0}")]
     Graph(String),
     #[error("this build of basins has no stage kind `{kind}` ({})", if known.is_empty() { "it has none registered".to_owned() } else { format!("it has: {}", known.join(", ")) })]
@@ -30,10 +31,33 @@ pub enum EngineError {
         message: String,
         log: Option<PathBuf>,
     },
+    /// The filesystem under the cache refused a write (full, over quota, read-only) while a
+    /// node ran: not the node's failure, and no other node can do better, so the run stops.
+    #[error("the cache could not be written while running `{node}`: {message}\n  (free space on the cache's filesystem or make it writable, then run again: finished nodes are kept)")]
+    CacheWrite { node: String, message: String },
     #[error("{0}")]
     Exec(String),
     #[error("the study has no node `{id}`{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     NoSuchNode { id: String, hint: Option<String> },
+}
+
+impl EngineError {
+    /// A fault of the engine or of the cache's storage rather than of a node: the scheduler
+    /// stops the run on one instead of recording a failed node.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, EngineError::Cache(_) | EngineError::CacheWrite { .. })
+    }
+}
+
+/// Whether an I/O error means the filesystem cannot take writes (ENOSPC, EDQUOT, EROFS).
+pub fn storage_refused(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28) | Some(122) | Some(30))
+}
+
+impl From<CacheError> for EngineError {
+    fn from(e: CacheError) -> Self {
+        EngineError::Cache(e)
+    }
 }
 
 impl From<ManifestError> for EngineError {

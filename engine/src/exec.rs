@@ -150,6 +150,16 @@ impl Executor for Subprocess {
         let got = outcome.lock().expect("outcome lock").take();
         match (status.success(), got) {
             (true, Some(o)) => Ok(o),
+            // exec-node's exit code for an engine or cache fault (README: exit codes).
+            (false, _) if status.code() == Some(3) => Err(EngineError::CacheWrite {
+                node: job.node.to_owned(),
+                message: match tail_of(&stderr_path, 20) {
+                    t if t.trim().is_empty() => "exec-node stopped on an engine or cache error; \
+                         its stderr could not be kept either (the filesystem may be full)"
+                        .into(),
+                    t => format!("exec-node stopped on an engine or cache error:\n{t}"),
+                },
+            }),
             _ => {
                 let tail = tail_of(&stderr_path, 20);
                 Err(EngineError::StageFailed {
@@ -209,7 +219,11 @@ pub(crate) fn stage_inputs(
                             files.insert(name.clone(), p);
                         }
                         Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
-                            store.remove_action(key)?;
+                            // On a read-only cache the record stays; the input is refused
+                            // all the same.
+                            if let Err(e) = store.remove_action(key) {
+                                tracing::warn!(node = %node, "cannot drop the record of a corrupt object: {e}");
+                            }
                             return Ok(Err(Outcome::CorruptInput {
                                 role: role.clone(),
                                 node: node.clone(),
@@ -286,6 +300,17 @@ pub(crate) fn execute_stage(
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)));
     let message = match outcome {
         Ok(Ok(metrics)) => return Ok(metrics),
+        Ok(Err(e))
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(crate::error::storage_refused)
+            }) =>
+        {
+            return Err(EngineError::CacheWrite {
+                node: recipe.node.clone(),
+                message: format!("{e:#}"),
+            })
+        }
         Ok(Err(e)) => format!("{e:#}"),
         Err(payload) => format!("the stage panicked: {}", panic_message(payload.as_ref())),
     };

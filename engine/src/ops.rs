@@ -321,7 +321,7 @@ fn verify_one(
         }
         Err(other) => return Err(EngineError::Exec(format!("{other:?}"))),
     };
-    let scratch = study.store.scratch_dir()?;
+    let scratch = verify_scratch(&study.store)?;
     let result = (|| {
         let out = scratch.join("out");
         std::fs::create_dir_all(&out).map_err(CacheError::io_err("create", &out))?;
@@ -411,6 +411,29 @@ fn verify_one(
                 format!("files differ ({differing:?}); metrics within tolerance"),
             ))
         }
+    }
+}
+
+/// Where `verify` re-executes a node: scratch in the cache, or, on a cache this process cannot
+/// write (a read-only snapshot someone wants checked), a directory in the system's temp dir:
+/// verifying reads the cache and writes nothing to it.
+fn verify_scratch(store: &Store) -> Result<std::path::PathBuf, EngineError> {
+    match store.scratch_dir() {
+        Ok(s) => Ok(s),
+        Err(CacheError::Io { cause, .. })
+            if crate::error::storage_refused(&cause)
+                || cause.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "basins-verify.{}.{}",
+                std::process::id(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).map_err(CacheError::io_err("create", &dir))?;
+            Ok(dir)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

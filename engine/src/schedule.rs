@@ -259,6 +259,9 @@ pub fn run(
     let mut free_gpus: Vec<u32> = opts.gpus.iter().rev().copied().collect();
     let mut running = 0usize;
     let mut stop = false;
+    // An engine or storage fault ends the run: running nodes drain, nothing new starts, the
+    // run log still gets its end, and the fault is what the caller sees.
+    let mut fault: Option<EngineError> = None;
     let (tx, rx) = mpsc::channel::<(usize, Option<u32>, Instant, Result<Outcome, EngineError>)>();
     std::thread::scope(|scope| -> Result<(), EngineError> {
         loop {
@@ -365,6 +368,12 @@ pub fn run(
                     });
                     run.requeue(i, u);
                 }
+                Err(e) if e.is_fault() => {
+                    run.state[i] = St::Waiting;
+                    run.emit(Event::NodeInterrupted { node: id });
+                    fault.get_or_insert(e);
+                    stop = true;
+                }
                 Err(_) if cancel.load(Ordering::Relaxed) => {
                     // Stopped by Ctrl-C, not broken: it stays to be run next time.
                     run.state[i] = St::Waiting;
@@ -403,7 +412,10 @@ pub fn run(
         interrupted: s.interrupted,
     };
     run.emit(fin);
-    Ok(run.summary)
+    match fault {
+        Some(e) => Err(e),
+        None => Ok(run.summary),
+    }
 }
 
 #[cfg(test)]

@@ -167,3 +167,47 @@ fn bad_config_and_label_order_are_named() {
         .to_string();
     assert!(err.contains("label order [\"contradiction\", \"entailment\", \"neutral\"] differs from the task's [\"entailment\", \"neutral\", \"contradiction\"]"), "{err}");
 }
+
+/// Inputs the model_dir fuzz target found aborting or panicking: each is now a clean error.
+#[test]
+fn configs_the_fuzzer_found_are_errors_not_aborts() {
+    use basins_stages::model::BertConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg: BertConfig = serde_json::from_value(serde_json::json!({
+        "vocab_size": 16, "hidden_size": 8, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16
+    }))
+    .unwrap();
+    let model = BertClassifier::<Cpu>::new(&cfg, 2, &Default::default());
+    save(&model, &cfg, &["a".into(), "b".into()], None, dir.path()).unwrap();
+    let config_path = dir.path().join("config.json");
+    let good: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    let load_with = |edit: serde_json::Value| {
+        let mut c = good.clone();
+        for (k, v) in edit.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        std::fs::write(&config_path, serde_json::to_vec(&c).unwrap()).unwrap();
+        load::<Cpu>(dir.path(), 2, 0, &Default::default())
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert_eq!(
+        load_with(serde_json::json!({})),
+        None,
+        "the untouched model loads"
+    );
+    // burn's dropout panicked on a probability above 1.
+    let err = load_with(serde_json::json!({"hidden_dropout_prob": 1.1})).unwrap();
+    assert!(err.contains("hidden_dropout_prob is 1.1"), "{err}");
+    let err = load_with(serde_json::json!({"layer_norm_eps": -1.0})).unwrap();
+    assert!(err.contains("layer_norm_eps"), "{err}");
+    // A config within every per-field limit whose model would need ~260 GB: refused before
+    // anything is allocated, because the weights file is far too small for it.
+    let err = load_with(serde_json::json!({"vocab_size": 4_000_000, "hidden_size": 16_384, "num_attention_heads": 2})).unwrap();
+    assert!(
+        err.contains("the config and the weights are of different models"),
+        "{err}"
+    );
+}

@@ -76,12 +76,23 @@ pub const MAX_LINE: usize = 1 << 20;
 
 /// Read a whole file (streaming; rows are parsed as they arrive).
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    read_from(BufReader::with_capacity(1 << 20, file), path, opts)
+}
+
+/// Read rows from any reader; `path` is only what errors and the dataset name.
+pub fn read_from(
+    mut reader: impl BufRead,
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<Dataset, DataError> {
     let io = |e| DataError::Io {
         path: path.to_owned(),
         source: e,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut parser = formats::Parser::new(opts);
     let mut ds = Dataset {
         path: path.to_owned(),

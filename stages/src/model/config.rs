@@ -127,6 +127,28 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        // burn's dropout asserts its probability is in [0, 1]; a finetune with p = 1 learns
+        // nothing. Both are config errors, not panics (found by the model_dir fuzz target).
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(format!("{name} is {p}; a dropout probability is in [0, 1)"));
+            }
+        }
+        if !(self.layer_norm_eps.is_finite()
+            && self.layer_norm_eps > 0.0
+            && self.layer_norm_eps < 1.0)
+        {
+            return bad(format!(
+                "layer_norm_eps is {}; it must be a small positive number (BERT: 1e-12)",
+                self.layer_norm_eps
+            ));
+        }
         if self.hidden_act != "gelu" {
             return bad(format!(
                 "hidden_act `{}` is not supported (only the exact erf `gelu` that BERT uses)",
@@ -134,6 +156,15 @@ impl BertConfig {
             ));
         }
         Ok(())
+    }
+
+    /// A lower bound on the weights a checkpoint of this config holds (embeddings and each
+    /// layer's attention and feed-forward matrices), computed without overflow.
+    pub fn min_weights(&self) -> u128 {
+        let (h, i) = (self.hidden_size as u128, self.intermediate_size as u128);
+        let embeddings =
+            (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) as u128 * h;
+        embeddings + self.num_hidden_layers as u128 * (4 * h * h + 2 * h * i)
     }
 
     /// Labels in output order, when the checkpoint names them (`id2label`). HF fills

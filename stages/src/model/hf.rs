@@ -207,6 +207,26 @@ pub fn load<B: Backend>(
         ""
     };
     let had_head = names.contains("classifier.weight");
+    // The model is allocated from config.json before the tensors are compared with it, so
+    // the config must first be shown to describe weights this file can hold: otherwise a
+    // config claiming a huge model aborts on allocation (found by the model_dir fuzz target).
+    let needed = config.min_weights();
+    let held = bytes.len() as u128 / 4;
+    if needed > held {
+        return Err(ModelError::Weights {
+            path: path.clone(),
+            message: format!(
+                "config.json describes at least {needed} weights, but the file holds at most \
+                 {held} F32 values: the config and the weights are of different models"
+            ),
+        });
+    }
+    if num_labels == 0 || num_labels > 100_000 {
+        return Err(ModelError::Weights {
+            path: path.clone(),
+            message: format!("a classifier with {num_labels} labels (basins takes 1 to 100000)"),
+        });
+    }
     let mut model = BertClassifier::<B>::new(&config, num_labels, device);
     let mut used = BTreeSet::new();
     let mut problems = Vec::new();
