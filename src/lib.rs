@@ -651,7 +651,7 @@ fn write_report(study: &Study, out: &std::path::Path, open_page: bool) -> anyhow
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, path) in &outputs {
-        let dest = out.join(name);
+        let dest = basins_engine::paths::under(out, name).map_err(anyhow::Error::msg)?;
         let _ = std::fs::remove_file(&dest);
         // A fresh file, so its mode follows the user's umask (the cache's objects are
         // read-only, and copying their mode then widening it gave 0666).

@@ -21,6 +21,7 @@ pub mod graph;
 pub mod key;
 pub mod manifest;
 pub mod ops;
+pub mod paths;
 pub mod record;
 pub mod schedule;
 pub mod slurm;

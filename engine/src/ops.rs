@@ -53,7 +53,9 @@ pub fn status(study: &Study) -> Result<StatusReport, EngineError> {
 }
 
 fn last_run_failures(study: &Study) -> Vec<Value> {
-    let dir = study.store.root().join("runs").join(study.name());
+    let Ok(dir) = crate::paths::under(&study.store.root().join("runs"), study.name()) else {
+        return vec![];
+    };
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return vec![];
     };

@@ -215,11 +215,8 @@ pub fn run(
         }
     };
     let run_id = now_id();
-    let run_log = study
-        .store
-        .root()
-        .join("runs")
-        .join(study.name())
+    let run_log = crate::paths::under(&study.store.root().join("runs"), study.name())
+        .map_err(EngineError::Exec)?
         .join(format!("{run_id}.jsonl"));
     std::fs::create_dir_all(run_log.parent().expect("runs dir")).ok();
     let mut run = Run {

@@ -76,6 +76,12 @@ pub struct StageContext<'a> {
 }
 
 impl StageContext<'_> {
+    /// `rel` under this node's output directory, refused unless it is a plain relative path
+    /// (names from a manifest are validated at load time; this is the second line).
+    pub fn output(&self, rel: &str) -> anyhow::Result<std::path::PathBuf> {
+        crate::paths::under(self.out_dir, rel).map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// Report progress (steps, examples) to the engine's bars.
     pub fn progress(&self, done: u64, total: u64) {
         (self.progress)(done, total);

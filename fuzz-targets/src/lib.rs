@@ -1,8 +1,9 @@
 //! Everything basins parses from a user, as a function from arbitrary bytes to "a value or a
 //! clean error": a target passes when it returns, and fails when it panics or aborts. The same
 //! functions back two drivers: `cargo fuzz` (coverage-guided, `fuzz/`, run for long stretches
-//! on a developer's machine) and `basins-fuzz` (stable Rust, corpus replay plus random
-//! mutation for a bounded time; what CI runs).
+//! on a developer's machine by `scripts/fuzz`) and `drive` (stable Rust, corpus replay plus
+//! random mutation for a bounded time: the `basins-fuzz` binary, and the `corpus` test that
+//! CI runs for 60 s per target).
 
 use std::io::Cursor;
 use std::path::Path;
@@ -12,7 +13,10 @@ use basins_engine::manifest::{DataFormat, OnBadRow};
 use basins_engine::record::{ActionRecord, Recipe};
 use basins_stages::data::ReadOptions;
 
+mod drive;
 pub mod mutate;
+
+pub use drive::{drive, read_corpus, Finding, Run};
 
 /// A fuzz target: bytes in; returns normally whatever they are.
 pub type Target = fn(&[u8]);

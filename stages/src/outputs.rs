@@ -27,7 +27,8 @@ pub fn write_set(
         Entry::i64("gold", vec![n], &r.gold),
         Entry::i64("predicted", vec![n], &r.predicted),
     ];
-    let path = dir.join(format!("{name}.safetensors"));
+    let path = basins_engine::paths::under(dir, &format!("{name}.safetensors"))
+        .map_err(anyhow::Error::msg)?;
     crate::tensorfile::write(
         &path,
         &entries,
@@ -43,7 +44,8 @@ pub fn write_set(
         }
     }
     std::fs::write(
-        dir.join(format!("{name}.groups.json")),
+        basins_engine::paths::under(dir, &format!("{name}.groups.json"))
+            .map_err(anyhow::Error::msg)?,
         serde_json::to_vec(&groups)?,
     )?;
     Ok(())

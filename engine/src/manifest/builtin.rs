@@ -26,6 +26,10 @@ pub enum GeneratorSpec {
     },
 }
 
+/// The most examples a generated set may have: far above any set the paper uses, far below
+/// what would exhaust a workstation's memory.
+pub const MAX_GENERATED: u64 = 5_000_000;
+
 fn default_shortcut_share() -> f64 {
     0.9
 }
@@ -45,6 +49,11 @@ impl GeneratorSpec {
             } => {
                 if train == 0 || eval == 0 {
                     Some("`train` and `eval` are example counts and must be positive".into())
+                } else if train > MAX_GENERATED || eval > MAX_GENERATED {
+                    Some(format!(
+                        "`train` and `eval` are at most {MAX_GENERATED} (the sets are held in \
+                         memory; MNLI, the largest the paper uses, has 393k)"
+                    ))
                 } else if !(0.0..=1.0).contains(&shortcut_share) {
                     Some(format!(
                         "`shortcut_share` is {shortcut_share}; it is a share, between 0 and 1"
@@ -55,6 +64,12 @@ impl GeneratorSpec {
             }
             GeneratorSpec::Hans { per_subcase: 0, .. } => {
                 Some("`per_subcase` must be positive".into())
+            }
+            GeneratorSpec::Hans { per_subcase, .. } if per_subcase > MAX_GENERATED / 30 => {
+                Some(format!(
+                    "`per_subcase` is at most {} (30 subcases of it are generated)",
+                    MAX_GENERATED / 30
+                ))
             }
             GeneratorSpec::Hans { .. } => None,
         }
@@ -126,6 +141,14 @@ impl PretrainSpec {
     pub fn problem(&self) -> Option<String> {
         if self.steps == 0 || self.batch_size == 0 || self.sentences < 20 {
             Some("`steps` and `batch_size` must be positive and `sentences` at least 20".into())
+        } else if self.sentences > MAX_GENERATED
+            || self.batch_size > 65_536
+            || self.steps > 100_000_000
+        {
+            Some(format!(
+                "`sentences` is at most {MAX_GENERATED}, `batch_size` at most 65536 and `steps` at \
+                 most 100000000"
+            ))
         } else if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
             Some(format!(
                 "`mask_prob` is {}; it must lie strictly between 0 and 1",

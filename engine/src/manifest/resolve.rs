@@ -1303,7 +1303,11 @@ fn builtin_problem(b: &RawBuiltin) -> Option<String> {
         ("layers", b.layers.unwrap_or(2), 48),
         ("hidden", hidden, 4096),
         ("heads", heads, 64),
-        ("intermediate", b.intermediate.unwrap_or(4 * hidden), 16384),
+        (
+            "intermediate",
+            b.intermediate.unwrap_or(hidden.saturating_mul(4)),
+            16384,
+        ),
         ("max_position", b.max_position.unwrap_or(64), 8192),
     ] {
         if value == 0 || value > max {

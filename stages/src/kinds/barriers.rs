@@ -237,7 +237,7 @@ fn write_replicates(
         .collect();
     let pairs: Vec<(u64, u64)> = results.iter().map(|r| r.0).collect();
     crate::tensorfile::write(
-        &ctx.out_dir.join(format!("replicates/{set}.safetensors")),
+        &ctx.output(&format!("replicates/{set}.safetensors"))?,
         &entries,
         Some(("pairs", serde_json::to_string(&pairs)?)),
     )?;

@@ -2,7 +2,6 @@
 //! evaluate nodes' stored per-example outputs, and their spread across models.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use basins_engine::{StageContext, StageInput, StageKind};
 use serde::Deserialize;
@@ -38,13 +37,18 @@ impl StageKind for DiagnosticsKind {
     }
     fn version(&self) -> u32 {
         // 3: declared scores (`metric`, `metric_where`), PAWS scored by F1, rows per score.
-        3
+        // 4: diagnostics.csv written by the csv crate (a carriage return in a group value is
+        // quoted now).
+        4
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DiagnosticsParams = params(ctx)?;
         let mut report = serde_json::Map::new();
         let mut metrics = serde_json::Map::new();
-        let mut csv = String::from("set,seed,group,value,examples,accuracy,loss,mcc,f1\n");
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record([
+            "set", "seed", "group", "value", "examples", "accuracy", "loss", "mcc", "f1",
+        ])?;
         for set in &p.eval_sets {
             let mut per_model: BTreeMap<u64, SetDiagnostics> = BTreeMap::new();
             let (mut rows, mut surface_rows) = (0usize, None);
@@ -67,7 +71,7 @@ impl StageKind for DiagnosticsKind {
                     d.primary.value,
                     d.primary.examples
                 );
-                csv_rows(&mut csv, &set.name, seed, &d);
+                csv_rows(&mut csv, &set.name, seed, &d)?;
                 per_model.insert(seed, d);
             }
             let score_rows = per_model.values().next().map_or(0, |d| d.primary.examples);
@@ -99,7 +103,7 @@ impl StageKind for DiagnosticsKind {
             ctx.out_dir.join("diagnostics.json"),
             serde_json::to_vec_pretty(&json!({ "sets": report }))?,
         )?;
-        std::fs::write(ctx.out_dir.join("diagnostics.csv"), csv)?;
+        std::fs::write(ctx.out_dir.join("diagnostics.csv"), csv.into_inner()?)?;
         Ok(json!({ "sets": metrics }))
     }
 }
@@ -135,34 +139,31 @@ fn group_spread(per_model: &BTreeMap<u64, SetDiagnostics>) -> Value {
     json!(out)
 }
 
-fn csv_rows(csv: &mut String, set: &str, seed: u64, d: &SetDiagnostics) {
+fn csv_rows(
+    csv: &mut csv::Writer<Vec<u8>>,
+    set: &str,
+    seed: u64,
+    d: &SetDiagnostics,
+) -> anyhow::Result<()> {
     let mut row = |group: &str, value: &str, m: &Value| {
         let f = |k: &str| m[k].as_f64().map_or(String::new(), |x| format!("{x:.6}"));
-        let _ = writeln!(
-            csv,
-            "{set},{seed},{},{},{},{},{},{},{}",
-            quote(group),
-            quote(value),
-            m["examples"],
+        csv.write_record([
+            set.to_owned(),
+            seed.to_string(),
+            group.to_owned(),
+            value.to_owned(),
+            m["examples"].to_string(),
             f("accuracy"),
             f("loss"),
             f("mcc"),
-            f("f1")
-        );
+            f("f1"),
+        ])
     };
-    row("all", "all", &d.overall);
+    row("all", "all", &d.overall)?;
     for (g, cells) in &d.groups {
         for (v, m) in cells {
-            row(g, v, m);
+            row(g, v, m)?;
         }
     }
-}
-
-/// CSV quoting for values that may hold commas or quotes (group values come from data).
-fn quote(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    Ok(())
 }

@@ -72,7 +72,7 @@ fn run_evaluate<B: Backend>(
         let r = encoded.score(&scorer, device, &|d, t| ctx.progress(d, t))?;
         write_set(&ctx.out_dir.join("eval"), &set.name, &r, &ds)?;
         std::fs::write(
-            ctx.out_dir.join(format!("eval/{}.surface.json", set.name)),
+            ctx.output(&format!("eval/{}.surface.json", set.name))?,
             serde_json::to_vec(&json!({"selection": set.surface, "rows": rows}))?,
         )?;
         let mut m = r.metrics;
