@@ -21,8 +21,8 @@ fn gc_during_a_run_waits_for_it_and_removes_nothing_it_published() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let the run publish some records, then collect while it still works.
-    std::thread::sleep(Duration::from_millis(700));
+    // Once the run has published a record it holds the cache: collect while it still works.
+    wait_for(|| !walk(&fx.cache().join("actions")).is_empty());
     let gcs: Vec<_> = (0..2)
         .map(|_| {
             fx.cmd()
@@ -77,22 +77,39 @@ fn gc_removes_the_half_written_files_a_killed_run_leaves() {
     assert!(set(&fx.run(&[]), "executed").is_empty());
 }
 
+/// Poll (for at most a minute) until `done` holds.
+fn wait_for(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_run_waiting_for_another_process_says_who_holds_the_node() {
     let fx = Fixture::new();
+    let only = ["run", "m.toml", "--json", "--only", "pretrain/tiny"];
     let first = fx
         .cmd()
-        .args(["run", "m.toml", "--json", "--jobs", "1"])
-        .env("BASINS_TESTKIT_SLEEP_MS", "400")
+        .args(only)
+        .env("BASINS_TESTKIT_SLEEP_MS", "3000")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // The first run holds the node's lock once it has written its name into the lock file.
+    wait_for(|| {
+        walk(&fx.cache().join("locks"))
+            .iter()
+            .filter(|p| p.parent().unwrap().file_name().unwrap() == "locks")
+            .filter(|p| p.file_name().unwrap() != "cache")
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
     let second = fx
         .cmd()
-        .args(["run", "m.toml", "--json", "--jobs", "1"])
-        .env("BASINS_TESTKIT_SLEEP_MS", "400")
+        .args(only)
+        .env("BASINS_TESTKIT_SLEEP_MS", "3000")
         .output()
         .unwrap();
     let pid = first.id();
