@@ -16,7 +16,7 @@ use basins_engine::schedule::{run, RunOptions};
 use basins_engine::slurm::Slurm;
 use basins_engine::study::Status;
 use basins_engine::{
-    ops, Digest, EngineError, Executor, InProcess, Registry, Store, Study, Subprocess,
+    ops, Digest, EngineError, ErrorClass, Executor, InProcess, Registry, Store, Study, Subprocess,
 };
 use basins_stages::backend::{Compute, FloatKind};
 use basins_stages::eval::CpuForward;
@@ -289,25 +289,21 @@ pub fn main_with(registry: Registry) -> ExitCode {
             // Not `eprintln!`, which panics when stderr cannot be written (an exec-node's stderr
             // is a file in the cache, and the cache may be the full disk being reported).
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            let code = match e.downcast_ref::<EngineError>() {
-                Some(
-                    EngineError::Manifest(_)
-                    | EngineError::UnknownKind { .. }
-                    | EngineError::Input { .. }
-                    | EngineError::NoSuchNode { .. },
-                ) => exit::BAD_INPUT,
+            let code = match e.downcast_ref::<EngineError>().map(EngineError::class) {
+                Some(ErrorClass::BadInput) => exit::BAD_INPUT,
                 // `exec-node`: the node itself failed (what its parent reports as a failure;
                 // 3 would mean the cache or the engine failed).
-                Some(EngineError::StageFailed { .. }) => exit::FAILED,
+                Some(ErrorClass::NodeFailed) => exit::FAILED,
+                Some(ErrorClass::Fault) => exit::ERROR,
                 // A model directory the user named (`model inspect`/`predict`, `bench`) that
                 // cannot be read as a BERT is bad input too.
-                _ if e
+                None if e
                     .downcast_ref::<basins_stages::model::ModelError>()
                     .is_some() =>
                 {
                     exit::BAD_INPUT
                 }
-                _ => exit::ERROR,
+                None => exit::ERROR,
             };
             ExitCode::from(code)
         }

@@ -39,9 +39,39 @@ pub enum EngineError {
     Exec(String),
     #[error("the study has no node `{id}`{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     NoSuchNode { id: String, hint: Option<String> },
+    #[error("the manifests use different caches ({} and {}); run gc once per cache", first.display(), other.display())]
+    DifferentCaches { first: PathBuf, other: PathBuf },
+}
+
+/// What kind of failure an error is, which decides the exit code (README: exit codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The user's input is wrong: manifest, names, data files, flags.
+    BadInput,
+    /// A node failed (its stage returned an error or panicked).
+    NodeFailed,
+    /// The engine or the cache's storage failed.
+    Fault,
 }
 
 impl EngineError {
+    /// Exhaustive on purpose: a new variant does not compile until someone decides its class.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            EngineError::Manifest(_)
+            | EngineError::UnknownKind { .. }
+            | EngineError::Input { .. }
+            | EngineError::NoSuchNode { .. }
+            | EngineError::DifferentCaches { .. } => ErrorClass::BadInput,
+            EngineError::StageFailed { .. } => ErrorClass::NodeFailed,
+            EngineError::Cache(_)
+            | EngineError::CacheWrite { .. }
+            | EngineError::Graph(_)
+            | EngineError::Recipe { .. }
+            | EngineError::Exec(_) => ErrorClass::Fault,
+        }
+    }
+
     /// A fault of the engine or of the cache's storage rather than of a node: the scheduler
     /// stops the run on one instead of recording a failed node.
     pub fn is_fault(&self) -> bool {

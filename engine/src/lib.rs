@@ -32,7 +32,7 @@ pub mod testkit;
 mod error;
 
 pub use basins_cache::{Digest, Store};
-pub use error::EngineError;
+pub use error::{EngineError, ErrorClass};
 pub use exec::{Executor, InProcess, Subprocess};
 pub use expand::Node;
 pub use key::{DirtyReason, RecipeKey};

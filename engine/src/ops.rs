@@ -496,11 +496,10 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
     };
     for study in studies {
         if study.store.root() != store.root() {
-            return Err(EngineError::Exec(format!(
-                "manifests use different caches ({} and {}); run gc once per cache",
-                store.root().display(),
-                study.store.root().display()
-            )));
+            return Err(EngineError::DifferentCaches {
+                first: store.root().to_owned(),
+                other: study.store.root().to_owned(),
+            });
         }
         for rec in study.plan()?.records.into_iter().flatten() {
             if live_actions.insert(rec.key) {
