@@ -35,7 +35,10 @@ fn the_readme_table_lists_exactly_the_cli_codes() {
 fn manifests_on_different_caches_are_bad_input_for_gc() {
     let fx = Fixture::new();
     let text = std::fs::read_to_string(fx.path("m.toml")).unwrap();
-    fx.write("m2.toml", &text.replace("cache = \"cache\"", "cache = \"other\""));
+    fx.write(
+        "m2.toml",
+        &text.replace("cache = \"cache\"", "cache = \"other\""),
+    );
     let out = fx.cli(&["gc", "m.toml", "m2.toml"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("different caches"));
