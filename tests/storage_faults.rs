@@ -48,6 +48,8 @@ fn a_full_disk_mid_run_is_a_cache_error_that_keeps_finished_nodes() {
            set +e
            "$BASINS" run m.toml --json --jobs 1 > run.json 2> run.err
            echo $? > run.code
+           "$BASINS" gc m.toml --json > gc.json 2> gc.err
+           echo $? > gc.code
            mkdir cache2
            mount -t tmpfs -o size=300k tmpfs cache2
            "$BASINS" --cache cache2 run m.toml --json --jobs 1 --executor subprocess > sub.json 2> sub.err
@@ -68,6 +70,13 @@ fn a_full_disk_mid_run_is_a_cache_error_that_keeps_finished_nodes() {
         "disk-full must exit 3 (cache write failure): {err}"
     );
     assert!(err.contains("No space left on device"), "{err}");
+    // gc is what frees a full disk: it must work on one.
+    assert_eq!(
+        read(&fx.path("gc.code")).trim(),
+        "0",
+        "{}",
+        read(&fx.path("gc.err"))
+    );
     let saved = fx.path("saved");
     // Nothing half-written was published, and the run log has its end.
     assert_objects_intact(&saved);
