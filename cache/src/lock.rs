@@ -53,13 +53,7 @@ impl KeyLock {
         path: &Path,
         on_wait: impl FnOnce(Option<LockOwner>),
     ) -> Result<KeyLock, CacheError> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(CacheError::io_err("open lock", path))?;
+        let mut file = open_lock_file(path).map_err(CacheError::io_err("open lock", path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -70,15 +64,7 @@ impl KeyLock {
                 return Err(CacheError::io_err("lock", path)(e))
             }
         }
-        // The owner is only what a waiting process prints: a full disk must not fail the node.
-        let owner = serde_json::to_vec(&LockOwner::current()).expect("owner serialises");
-        let written = file
-            .set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(&owner));
-        if let Err(e) = written {
-            tracing::debug!("cannot record the lock's owner in {}: {e}", path.display());
-        }
+        note_owner(&mut file, path);
         Ok(KeyLock {
             file,
             path: path.to_owned(),
@@ -87,6 +73,29 @@ impl KeyLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// A lock file, created if absent and never truncated on open (its content is the owner note).
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Write this process into a lock it holds. Best effort: the note is only what a waiting
+/// process prints, so neither a node nor a gc (which is what frees a full disk) may fail on it.
+fn note_owner(file: &mut File, path: &Path) {
+    let owner = serde_json::to_vec(&LockOwner::current()).expect("owner serialises");
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(&owner));
+    if let Err(e) = written {
+        tracing::debug!("cannot record the lock's owner in {}: {e}", path.display());
     }
 }
 
@@ -128,13 +137,7 @@ impl CacheUse {
         on_wait: impl FnOnce(Option<LockOwner>),
     ) -> Result<CacheUse, CacheError> {
         let path = locks.join("cache");
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-        {
+        let mut file = match open_lock_file(&path) {
             Ok(f) => f,
             Err(e) if read_only(&e) => return Ok(CacheUse { held: None }),
             Err(e) => return Err(CacheError::io_err("open lock", &path)(e)),
@@ -190,13 +193,7 @@ impl GcLock {
         on_wait: impl FnOnce(Vec<LockOwner>),
     ) -> Result<GcLock, CacheError> {
         let path = locks.join("cache");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(CacheError::io_err("open lock", &path))?;
+        let mut file = open_lock_file(&path).map_err(CacheError::io_err("open lock", &path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -213,18 +210,7 @@ impl GcLock {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        // Best effort: gc is what a user runs to free a full disk, so it must not need space.
-        let owner = serde_json::to_vec(&LockOwner::current()).expect("owner serialises");
-        let written = file
-            .set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(&owner));
-        if let Err(e) = written {
-            tracing::debug!(
-                "cannot record gc as the lock's owner in {}: {e}",
-                path.display()
-            );
-        }
+        note_owner(&mut file, &path);
         Ok(GcLock { file })
     }
 }
