@@ -427,7 +427,18 @@ fn subprocess_executor_gives_the_same_keys_and_outputs() {
         .output()
         .unwrap();
     assert_success(&out, &["exec-node"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("@outcome \"reused\""));
+    // What it tells its parent is the engine's one protocol type.
+    use basins_engine::exec::{ChildLine, Outcome};
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(ChildLine::decode);
+    assert_eq!(
+        last,
+        Some(ChildLine::Outcome {
+            outcome: Outcome::Reused
+        })
+    );
 }
 
 #[test]

@@ -35,8 +35,43 @@ pub enum EngineError {
     /// node ran: not the node's failure, and no other node can do better, so the run stops.
     #[error("the cache could not be written while running `{node}`: {message}\n  (free space on the cache's filesystem or make it writable, then run again: finished nodes are kept)")]
     CacheWrite { node: String, message: String },
-    #[error("{0}")]
-    Exec(String),
+    /// A stage kind's version differs from the one its recipe was made with: the recipe came
+    /// from another build of basins (an `exec-node` of a different binary, say).
+    #[error("recipe for `{node}` was made for `{kind}` version {recipe_version}, this build has version {build_version}")]
+    KindVersion {
+        node: String,
+        kind: String,
+        recipe_version: u32,
+        build_version: u32,
+    },
+    /// A helper program (`basins exec-node`, `sbatch`) could not be started or waited for.
+    #[error("{action} {}: {cause}", program.display())]
+    Program {
+        action: &'static str,
+        program: PathBuf,
+        cause: String,
+    },
+    /// The Slurm executor cannot reach Slurm.
+    #[error("the slurm executor {0}")]
+    SlurmUnavailable(String),
+    /// An executor reported a node done but its action record is not in the cache.
+    #[error("`{node}` finished without writing its record (key {key})")]
+    MissingRecord { node: String, key: String },
+    /// The executor itself (not the stage) panicked.
+    #[error("the executor panicked running `{node}`: {message}")]
+    ExecutorPanicked { node: String, message: String },
+    /// A name that was to become a path under `root` is not a plain relative name.
+    #[error("`{name}` cannot be a path under {}: it is not a plain relative name", root.display())]
+    NotPlainName { root: PathBuf, name: String },
+    /// A declared input directory is not a directory (or cannot be walked).
+    #[error("input directory {}: {message}", path.display())]
+    InputDir { path: PathBuf, message: String },
+    /// `gc` was given no manifest.
+    #[error("gc needs at least one manifest")]
+    NoManifests,
+    /// A broken invariant of the engine: a bug, reported rather than panicking.
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
     #[error("the study has no node `{id}`{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     NoSuchNode { id: String, hint: Option<String> },
     #[error("the manifests use different caches ({} and {}); run gc once per cache", first.display(), other.display())]
@@ -62,13 +97,21 @@ impl EngineError {
             | EngineError::UnknownKind { .. }
             | EngineError::Input { .. }
             | EngineError::NoSuchNode { .. }
-            | EngineError::DifferentCaches { .. } => ErrorClass::BadInput,
+            | EngineError::DifferentCaches { .. }
+            | EngineError::NotPlainName { .. }
+            | EngineError::InputDir { .. }
+            | EngineError::NoManifests
+            | EngineError::SlurmUnavailable(_) => ErrorClass::BadInput,
             EngineError::StageFailed { .. } => ErrorClass::NodeFailed,
             EngineError::Cache(_)
             | EngineError::CacheWrite { .. }
             | EngineError::Graph(_)
             | EngineError::Recipe { .. }
-            | EngineError::Exec(_) => ErrorClass::Fault,
+            | EngineError::KindVersion { .. }
+            | EngineError::Program { .. }
+            | EngineError::MissingRecord { .. }
+            | EngineError::ExecutorPanicked { .. }
+            | EngineError::Internal(_) => ErrorClass::Fault,
         }
     }
 

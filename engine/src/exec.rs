@@ -20,8 +20,9 @@ use crate::record::{self, ActionRecord, OutputFile, Recipe, Resolved};
 use crate::stage::{Registry, StageContext, StageInput};
 use crate::EngineError;
 
-/// What became of a dispatched node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What became of a dispatched node. A node's own failure is an outcome like any other; an
+/// executor returns `Err` only for a fault of the engine or the cache, which ends the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// We ran it and published its record.
@@ -35,6 +36,40 @@ pub enum Outcome {
         node: String,
         upstream_key: Digest,
     },
+    /// The stage returned an error or panicked (or its process died). `log` is its log file.
+    Failed {
+        message: String,
+        log: Option<PathBuf>,
+    },
+    /// Stopped because the run was cancelled (Ctrl-C); it runs again next time.
+    Interrupted,
+}
+
+/// The lines `basins exec-node` writes on its stdout for the process that started it (the
+/// subprocess executor reads them live, the Slurm executor from the task's output file). One
+/// definition for both ends: a line is `@basins ` and this enum as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "line", rename_all = "snake_case")]
+pub enum ChildLine {
+    Progress { done: u64, total: u64 },
+    Outcome { outcome: Outcome },
+}
+
+impl ChildLine {
+    const PREFIX: &'static str = "@basins ";
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{}{}",
+            Self::PREFIX,
+            serde_json::to_string(self).expect("protocol lines serialise")
+        )
+    }
+
+    /// `None` for any other line (a stage or library printing to stdout).
+    pub fn decode(line: &str) -> Option<ChildLine> {
+        serde_json::from_str(line.strip_prefix(Self::PREFIX)?).ok()
+    }
 }
 
 pub struct Job<'a> {
@@ -42,7 +77,16 @@ pub struct Job<'a> {
     pub node: &'a str,
     /// The node's stage kind (the Slurm executor groups job arrays and resources by it).
     pub kind: &'a str,
+    pub rt: Runtime<'a>,
+}
+
+/// What a running node gets from whoever runs it: its device, its share of the cores, a
+/// progress sink and Ctrl-C.
+#[derive(Clone)]
+pub struct Runtime<'a> {
     pub gpu: Option<u32>,
+    /// See `StageContext::eval_threads`.
+    pub eval_threads: Option<usize>,
     pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     pub cancel: Arc<AtomicBool>,
 }
@@ -68,10 +112,8 @@ impl Executor for InProcess {
             &self.store,
             &self.registry,
             &job.key,
-            job.gpu,
             "in-process",
-            job.progress,
-            job.cancel.clone(),
+            job.rt.clone(),
         )
     }
 }
@@ -101,38 +143,43 @@ impl Executor for Subprocess {
             .arg("--cache")
             .arg(self.store.root())
             .arg(job.key.to_hex());
-        if let Some(g) = job.gpu {
+        if let Some(g) = job.rt.gpu {
             cmd.arg("--gpu")
                 .arg(g.to_string())
                 .env("CUDA_VISIBLE_DEVICES", g.to_string());
+        }
+        if let Some(t) = job.rt.eval_threads {
+            cmd.arg("--eval-threads").arg(t.to_string());
         }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| EngineError::Exec(format!("cannot start {}: {e}", self.exe.display())))?;
+            .map_err(|e| EngineError::Program {
+                action: "cannot start",
+                program: self.exe.clone(),
+                cause: e.to_string(),
+            })?;
         let stdout = child.stdout.take().expect("piped stdout");
         let outcome: Arc<Mutex<Option<Outcome>>> = Arc::default();
         let reader = {
             let outcome = outcome.clone();
-            let progress = job.progress;
+            let progress = job.rt.progress;
             std::thread::scope(|s| {
                 let h = s.spawn(move || {
                     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                        if let Some(rest) = line.strip_prefix("@progress ") {
-                            let mut it = rest.split(' ').filter_map(|x| x.parse::<u64>().ok());
-                            if let (Some(d), Some(t)) = (it.next(), it.next()) {
-                                progress(d, t);
+                        match ChildLine::decode(&line) {
+                            Some(ChildLine::Progress { done, total }) => progress(done, total),
+                            Some(ChildLine::Outcome { outcome: o }) => {
+                                *outcome.lock().expect("outcome lock") = Some(o)
                             }
-                        } else if let Some(rest) = line.strip_prefix("@outcome ") {
-                            *outcome.lock().expect("outcome lock") =
-                                serde_json::from_str(rest).ok();
+                            None => {}
                         }
                     }
                 });
                 let status = loop {
-                    if job.cancel.load(Ordering::Relaxed) {
+                    if job.rt.cancel.load(Ordering::Relaxed) {
                         let _ = child.kill();
                     }
                     match child.try_wait() {
@@ -145,11 +192,16 @@ impl Executor for Subprocess {
                 status
             })
         };
-        let status =
-            reader.map_err(|e| EngineError::Exec(format!("waiting for exec-node: {e}")))?;
+        let status = reader.map_err(|e| EngineError::Program {
+            action: "cannot wait for",
+            program: self.exe.clone(),
+            cause: e.to_string(),
+        })?;
         let got = outcome.lock().expect("outcome lock").take();
         match (status.success(), got) {
-            (true, Some(o)) => Ok(o),
+            (_, Some(o @ Outcome::Failed { .. })) | (true, Some(o)) => Ok(o),
+            // Killed on our Ctrl-C (or by the terminal's SIGINT to the process group).
+            (false, None) if job.rt.cancel.load(Ordering::Relaxed) => Ok(Outcome::Interrupted),
             // exec-node's exit code for an engine or cache fault (README: exit codes).
             (false, _) if status.code() == Some(3) => Err(EngineError::CacheWrite {
                 node: job.node.to_owned(),
@@ -162,8 +214,7 @@ impl Executor for Subprocess {
             }),
             _ => {
                 let tail = tail_of(&stderr_path, 20);
-                Err(EngineError::StageFailed {
-                    node: job.node.to_owned(),
+                Ok(Outcome::Failed {
                     message: format!(
                         "exec-node exited with {status}{}",
                         if tail.is_empty() {
@@ -192,12 +243,28 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Inputs as the stage sees them. An upstream object that fails its hash check turns into
-/// `Err(Outcome::CorruptInput)` after its record is removed.
-pub(crate) fn stage_inputs(
-    store: &Store,
-    recipe: &Recipe,
-) -> Result<Result<BTreeMap<String, StageInput>, Outcome>, EngineError> {
+/// A recipe's inputs as its stage sees them, or the upstream node one of whose objects failed
+/// its hash check (its record is removed by then, so a scheduler recomputes it).
+pub(crate) enum Inputs {
+    Ready(BTreeMap<String, StageInput>),
+    Corrupt {
+        role: String,
+        node: String,
+        upstream_key: Digest,
+    },
+}
+
+impl Inputs {
+    fn corrupt(role: &str, node: &str, upstream_key: Digest) -> Inputs {
+        Inputs::Corrupt {
+            role: role.to_owned(),
+            node: node.to_owned(),
+            upstream_key,
+        }
+    }
+}
+
+pub(crate) fn stage_inputs(store: &Store, recipe: &Recipe) -> Result<Inputs, EngineError> {
     let mut out = BTreeMap::new();
     for (role, r) in &recipe.inputs {
         let input = match r {
@@ -206,11 +273,7 @@ pub(crate) fn stage_inputs(
             Resolved::Node { node, key } => {
                 // No record: another consumer found one of its objects corrupt and dropped it.
                 let Some(rec) = record::load_record(store, key)? else {
-                    return Ok(Err(Outcome::CorruptInput {
-                        role: role.clone(),
-                        node: node.clone(),
-                        upstream_key: *key,
-                    }));
+                    return Ok(Inputs::corrupt(role, node, *key));
                 };
                 let mut files = BTreeMap::new();
                 for (name, o) in &rec.outputs {
@@ -224,11 +287,7 @@ pub(crate) fn stage_inputs(
                             if let Err(e) = store.remove_action(key) {
                                 tracing::warn!(node = %node, "cannot drop the record of a corrupt object: {e}");
                             }
-                            return Ok(Err(Outcome::CorruptInput {
-                                role: role.clone(),
-                                node: node.clone(),
-                                upstream_key: *key,
-                            }));
+                            return Ok(Inputs::corrupt(role, node, *key));
                         }
                         Err(e) => return Err(e.into()),
                     }
@@ -242,27 +301,28 @@ pub(crate) fn stage_inputs(
         };
         out.insert(role.clone(), input);
     }
-    Ok(Ok(out))
+    Ok(Inputs::Ready(out))
 }
 
-/// What a running node gets from whoever runs it: its device, a progress sink, Ctrl-C, and
-/// where it may keep state that survives a kill.
-pub(crate) struct Runtime<'a> {
-    pub resume_dir: PathBuf,
-    pub gpu: Option<u32>,
-    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
-    pub cancel: Arc<AtomicBool>,
+/// How a stage's run ended, when the engine itself did not fail.
+pub(crate) enum Ran {
+    /// Its metrics.
+    Done(serde_json::Value),
+    Failed(String),
+    /// It stopped because the run was cancelled.
+    Interrupted,
 }
 
-/// Execute a recipe's stage into `out_dir`; returns its metrics. Shared by `run` and `verify`.
+/// Execute a recipe's stage into `out_dir`. Shared by `run` and `verify`.
 pub(crate) fn execute_stage(
     registry: &Registry,
     recipe: &Recipe,
     inputs: &BTreeMap<String, StageInput>,
     out_dir: &Path,
     log_file: std::fs::File,
+    resume_dir: &Path,
     rt: Runtime,
-) -> Result<serde_json::Value, EngineError> {
+) -> Result<Ran, EngineError> {
     let kind = registry
         .get(&recipe.preimage.kind)
         .ok_or_else(|| EngineError::UnknownKind {
@@ -270,27 +330,26 @@ pub(crate) fn execute_stage(
             known: registry.names().map(str::to_owned).collect(),
         })?;
     if kind.version() != recipe.preimage.kind_version {
-        return Err(EngineError::Exec(format!(
-            "recipe for `{}` was made for `{}` version {}, this build has version {}",
-            recipe.node,
-            kind.name(),
-            recipe.preimage.kind_version,
-            kind.version()
-        )));
+        return Err(EngineError::KindVersion {
+            node: recipe.node.clone(),
+            kind: kind.name().to_owned(),
+            recipe_version: recipe.preimage.kind_version,
+            build_version: kind.version(),
+        });
     }
     let work = out_dir.parent().unwrap_or(out_dir).join("work");
     std::fs::create_dir_all(&work).map_err(CacheError::io_err("create", &work))?;
-    std::fs::create_dir_all(&rt.resume_dir)
-        .map_err(CacheError::io_err("create", &rt.resume_dir))?;
+    std::fs::create_dir_all(resume_dir).map_err(CacheError::io_err("create", resume_dir))?;
     let ctx = StageContext {
         node: &recipe.node,
         scratch: &work,
-        resume_dir: &rt.resume_dir,
+        resume_dir,
         params: &recipe.preimage.params,
         env: &recipe.preimage.env,
         inputs,
         out_dir,
         gpu: rt.gpu,
+        eval_threads: rt.eval_threads,
         progress: rt.progress,
         log: Mutex::new(log_file),
         cancel: rt.cancel,
@@ -298,8 +357,9 @@ pub(crate) fn execute_stage(
     // A panic inside a stage (ours, or a library's `unwrap`, as CUDA drivers trigger) fails
     // this node like an error does; it must not take the scheduler's thread down with it.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)));
-    let message = match outcome {
-        Ok(Ok(metrics)) => return Ok(metrics),
+    Ok(match outcome {
+        Ok(Ok(metrics)) => Ran::Done(metrics),
+        Ok(Err(e)) if e.chain().any(|c| c.is::<crate::stage::Interrupted>()) => Ran::Interrupted,
         Ok(Err(e))
             if e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
@@ -311,13 +371,11 @@ pub(crate) fn execute_stage(
                 message: format!("{e:#}"),
             })
         }
-        Ok(Err(e)) => format!("{e:#}"),
-        Err(payload) => format!("the stage panicked: {}", panic_message(payload.as_ref())),
-    };
-    Err(EngineError::StageFailed {
-        node: recipe.node.clone(),
-        message,
-        log: None,
+        Ok(Err(e)) => Ran::Failed(format!("{e:#}")),
+        Err(payload) => Ran::Failed(format!(
+            "the stage panicked: {}",
+            panic_message(payload.as_ref())
+        )),
     })
 }
 
@@ -335,10 +393,8 @@ pub fn run_recipe(
     store: &Store,
     registry: &Registry,
     key: &Digest,
-    gpu: Option<u32>,
     executor: &str,
-    progress: &(dyn Fn(u64, u64) + Send + Sync),
-    cancel: Arc<AtomicBool>,
+    rt: Runtime,
 ) -> Result<Outcome, EngineError> {
     let _in_use = record::use_cache(store)?;
     let recipe = record::load_recipe(store, key)?;
@@ -353,19 +409,23 @@ pub fn run_recipe(
         }
     }
     let inputs = match stage_inputs(store, &recipe)? {
-        Ok(i) => i,
-        Err(corrupt) => return Ok(corrupt),
+        Inputs::Ready(i) => i,
+        Inputs::Corrupt {
+            role,
+            node,
+            upstream_key,
+        } => {
+            return Ok(Outcome::CorruptInput {
+                role,
+                node,
+                upstream_key,
+            })
+        }
     };
     let scratch = store.scratch_dir()?;
-    let rt = Runtime {
-        resume_dir: resume_path(store, key),
-        gpu,
-        progress,
-        cancel,
-    };
     let result = run_in_scratch(store, registry, &recipe, &inputs, &scratch, executor, rt);
     let _ = std::fs::remove_dir_all(&scratch);
-    result.map(|()| Outcome::Executed)
+    result
 }
 
 fn run_in_scratch(
@@ -376,7 +436,7 @@ fn run_in_scratch(
     scratch: &Path,
     executor: &str,
     rt: Runtime,
-) -> Result<(), EngineError> {
+) -> Result<Outcome, EngineError> {
     let out_dir = scratch.join("out");
     std::fs::create_dir_all(&out_dir).map_err(CacheError::io_err("create", &out_dir))?;
     let log_tmp = scratch.join("node.log");
@@ -391,9 +451,10 @@ fn run_in_scratch(
     };
     let started = now_ms();
     let clock = Instant::now();
-    let metrics = match execute_stage(registry, recipe, inputs, &out_dir, log_file, rt) {
-        Ok(m) => m,
-        Err(EngineError::StageFailed { node, message, .. }) => {
+    let resume = resume_path(store, &recipe.key);
+    let metrics = match execute_stage(registry, recipe, inputs, &out_dir, log_file, &resume, rt)? {
+        Ran::Done(m) => m,
+        Ran::Failed(message) => {
             let _ = std::fs::OpenOptions::new()
                 .append(true)
                 .open(&log_tmp)
@@ -402,13 +463,12 @@ fn run_in_scratch(
                     writeln!(f, "error: {message}")
                 });
             publish_log();
-            return Err(EngineError::StageFailed {
-                node,
+            return Ok(Outcome::Failed {
                 message,
                 log: Some(log_final),
             });
         }
-        Err(e) => return Err(e),
+        Ran::Interrupted => return Ok(Outcome::Interrupted),
     };
     let kind = registry
         .get(&recipe.preimage.kind)
@@ -448,7 +508,7 @@ fn run_in_scratch(
         &recipe.key,
         &serde_json::to_vec_pretty(&rec).expect("record serialises"),
     )?;
-    Ok(())
+    Ok(Outcome::Executed)
 }
 
 /// Where a node keeps resumable state between runs of the same recipe.
@@ -465,8 +525,13 @@ fn gethostname() -> String {
 fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>, EngineError> {
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry
-            .map_err(|e| EngineError::Exec(format!("listing outputs in {}: {e}", dir.display())))?;
+        let entry = entry.map_err(|e| {
+            EngineError::Cache(CacheError::Io {
+                op: "list outputs in",
+                path: dir.to_path_buf(),
+                cause: e.into(),
+            })
+        })?;
         if entry.file_type().is_file() {
             let rel = entry
                 .path()

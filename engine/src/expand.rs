@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::manifest::{DataSource, EvalSet, Manifest, Model, Origin, PairSpec};
+use crate::manifest::{DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec};
 
 /// Where a node's input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,14 +307,17 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
 }
 
 /// One finetune node per seed, from the base model on the task's training data.
-fn expand_finetune(m: &Manifest, task: &str, base: &Source, hyper: &Value, nodes: &mut Vec<Node>) {
+fn expand_finetune(
+    m: &Manifest,
+    task: &str,
+    base: &Source,
+    hyper: &FinetuneHyper,
+    nodes: &mut Vec<Node>,
+) {
     let t = &m.tasks[task];
     let (train, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
     // In-training evaluation (`eval_every`) reads the task's first eval split.
-    let dev = splits
-        .into_iter()
-        .next()
-        .filter(|_| hyper["eval_every"].as_u64().unwrap_or(0) > 0);
+    let dev = splits.into_iter().next().filter(|_| hyper.eval_every > 0);
     for &seed in &m.finetune.seeds {
         let params = json!({
             "task": task, "format": t.format, "labels": t.labels, "fields": t.fields,

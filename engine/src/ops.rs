@@ -8,7 +8,7 @@ use basins_cache::{CacheError, Digest, Store};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::exec::{execute_stage, stage_inputs, Outcome, Runtime};
+use crate::exec::{execute_stage, stage_inputs, Inputs, Ran, Runtime};
 use crate::key::DirtyReason;
 use crate::record::{self, ActionRecord, OutputClass, Recipe};
 use crate::stage::VerifyPolicy;
@@ -302,9 +302,10 @@ fn verify_one(
         resolved,
     } = study.resolve(i, &|j| records[j].as_ref())?
     else {
-        return Err(EngineError::Exec(
-            "inputs of a cached node are not all cached".into(),
-        ));
+        return Err(EngineError::Internal(format!(
+            "the inputs of cached node `{}` are not all cached",
+            rec.node
+        )));
     };
     let recipe = Recipe {
         key,
@@ -314,14 +315,13 @@ fn verify_one(
         inputs: resolved,
     };
     let inputs = match stage_inputs(&study.store, &recipe)? {
-        Ok(inputs) => inputs,
-        Err(Outcome::CorruptInput { node, .. }) => {
+        Inputs::Ready(inputs) => inputs,
+        Inputs::Corrupt { node, .. } => {
             return Ok((
                 Verdict::InputCorrupt,
                 format!("an input object from `{node}` is corrupt"),
             ))
         }
-        Err(other) => return Err(EngineError::Exec(format!("{other:?}"))),
     };
     let scratch = verify_scratch(&study.store)?;
     let result = (|| {
@@ -329,20 +329,37 @@ fn verify_one(
         std::fs::create_dir_all(&out).map_err(CacheError::io_err("create", &out))?;
         let log = std::fs::File::create(scratch.join("verify.log"))
             .map_err(CacheError::io_err("create", &scratch))?;
-        let metrics = execute_stage(
+        let ran = execute_stage(
             &study.registry,
             &recipe,
             &inputs,
             &out,
             log,
+            // Re-execution starts from nothing, never from a run's resumable state.
+            &scratch.join("resume"),
             Runtime {
-                // Re-execution starts from nothing, never from a run's resumable state.
-                resume_dir: scratch.join("resume"),
                 gpu: None,
+                eval_threads: None,
                 progress: &|_, _| {},
                 cancel: Arc::new(AtomicBool::new(false)),
             },
         )?;
+        let metrics = match ran {
+            Ran::Done(metrics) => metrics,
+            Ran::Failed(message) => {
+                return Err(EngineError::StageFailed {
+                    node: recipe.node.clone(),
+                    message,
+                    log: None,
+                })
+            }
+            Ran::Interrupted => {
+                return Err(EngineError::Internal(format!(
+                    "`{}` reported an interruption nobody asked for",
+                    recipe.node
+                )))
+            }
+        };
         let mut files = BTreeMap::new();
         for entry in walkdir::WalkDir::new(&out)
             .sort_by_file_name()
@@ -468,10 +485,7 @@ fn add(map: &mut BTreeMap<String, Bytes>, kind: &str, class: OutputClass, size: 
 /// Keep what the named studies currently use (their fresh nodes); remove everything else in
 /// their shared cache.
 pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
-    let store: &Store = &studies
-        .first()
-        .ok_or_else(|| EngineError::Exec("gc needs at least one manifest".into()))?
-        .store;
+    let store: &Store = &studies.first().ok_or(EngineError::NoManifests)?.store;
     // Taken before the live set is read: no run can publish between reading and removing.
     let exclusive = store.exclusive(|users| {
         let who: Vec<String> = users

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use basins_cache::{Digest, Store};
 
-use crate::exec::{Executor, Job, Outcome};
+use crate::exec::{ChildLine, Executor, Job, Outcome};
 use crate::manifest::{SlurmResources, SlurmSettings};
 use crate::record;
 use crate::EngineError;
@@ -95,14 +95,14 @@ impl Slurm {
         match Command::new("sbatch").arg("--version").output() {
             Ok(o) if o.status.success() => {}
             Ok(o) => {
-                return Err(EngineError::Exec(format!(
-                    "the slurm executor cannot use sbatch: {}",
+                return Err(EngineError::SlurmUnavailable(format!(
+                    "cannot use sbatch: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
                 )))
             }
             Err(e) => {
-                return Err(EngineError::Exec(format!(
-                    "the slurm executor needs Slurm's sbatch, squeue and scancel on PATH: {e}"
+                return Err(EngineError::SlurmUnavailable(format!(
+                    "needs Slurm's sbatch, squeue and scancel on PATH: {e}"
                 )))
             }
         }
@@ -152,24 +152,20 @@ impl Executor for Slurm {
         }
         let mut st = inner.lock();
         loop {
-            if job.cancel.load(Ordering::Relaxed) {
+            if job.rt.cancel.load(Ordering::Relaxed) {
                 drop(st);
+                // This run's Slurm jobs are cancelled (scancel).
                 inner.cancel_all();
-                return Err(EngineError::StageFailed {
-                    node: job.node.to_owned(),
-                    message: "interrupted: this run's Slurm jobs were cancelled (scancel)".into(),
-                    log: None,
-                });
+                return Ok(Outcome::Interrupted);
             }
             if let Some(t) = st.tasks.get_mut(&job.key) {
                 if let Some(done) = t.done.take() {
                     let log = t.stderr.clone();
                     st.tasks.remove(&job.key);
-                    return done.map_err(|message| EngineError::StageFailed {
-                        node: job.node.to_owned(),
+                    return Ok(done.unwrap_or_else(|message| Outcome::Failed {
                         message,
                         log: Some(log),
-                    });
+                    }));
                 }
             }
             st = inner
@@ -413,13 +409,16 @@ impl Inner {
         changed
     }
 
-    /// The outcome `exec-node` printed to the task's stdout (`@outcome ...`), if any.
+    /// The outcome `exec-node` printed to the task's stdout (a [`ChildLine`]), if any.
     fn reported_outcome(&self, key: &Digest) -> Option<Outcome> {
         let out = self.lock().tasks.get(key)?.stderr.with_extension("out");
         let text = std::fs::read_to_string(out).ok()?;
         text.lines()
             .rev()
-            .find_map(|l| serde_json::from_str(l.strip_prefix("@outcome ")?).ok())
+            .find_map(|l| match ChildLine::decode(l)? {
+                ChildLine::Outcome { outcome } => Some(outcome),
+                ChildLine::Progress { .. } => None,
+            })
     }
 
     /// Read one `squeue` answer: note when a task ended (or vanished) without a record.
@@ -576,11 +575,12 @@ fn private_dir(dir: &Path) -> Result<(), EngineError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)
         .and_then(|_| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
-        .map_err(|e| {
-            EngineError::Exec(format!(
-                "cannot prepare {} (owner-only): {e}",
-                dir.display()
-            ))
+        .map_err(|cause| {
+            EngineError::Cache(basins_cache::CacheError::Io {
+                op: "prepare (owner-only)",
+                path: dir.to_path_buf(),
+                cause,
+            })
         })
 }
 

@@ -56,6 +56,21 @@ pub enum StageInput {
     },
 }
 
+/// The error a stage returns when it stops because the run was cancelled
+/// ([`StageContext::cancelled`]): the engine reports the node as interrupted, to run next
+/// time, and not as failed. Any other error, even one raised after Ctrl-C, is a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted at {at}")]
+pub struct Interrupted {
+    pub at: String,
+}
+
+impl Interrupted {
+    pub fn at(at: impl Into<String>) -> anyhow::Error {
+        Interrupted { at: at.into() }.into()
+    }
+}
+
 /// Everything a running node may use. Built by the engine; stages only read it.
 pub struct StageContext<'a> {
     pub node: &'a str,
@@ -70,6 +85,9 @@ pub struct StageContext<'a> {
     pub resume_dir: &'a Path,
     /// The accelerator this node was given (`--gpus`), if any.
     pub gpu: Option<u32>,
+    /// Threads this node may evaluate batches on: the machine's cores shared among the nodes
+    /// running at once. `None`: the stage's own choice (all cores; a Slurm task's allocation).
+    pub eval_threads: Option<usize>,
     pub(crate) progress: &'a (dyn Fn(u64, u64) + Send + Sync + 'a),
     pub(crate) log: Mutex<std::fs::File>,
     pub(crate) cancel: Arc<AtomicBool>,
@@ -95,7 +113,7 @@ impl StageContext<'_> {
         }
     }
 
-    /// True once the user pressed Ctrl-C: long stages should return an error soon after.
+    /// True once the user pressed Ctrl-C: long stages should return [`Interrupted`] soon after.
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }

@@ -294,14 +294,17 @@ fn ser_name<T: Serialize>(v: &T) -> String {
 /// A directory's digest: every regular file's relative path and content hash, in order.
 fn hash_dir(store: &Store, dir: &Path) -> Result<Digest, EngineError> {
     if !dir.is_dir() {
-        return Err(EngineError::Exec(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
+        return Err(EngineError::InputDir {
+            path: dir.to_path_buf(),
+            message: "not a directory".into(),
+        });
     }
     let mut entries = Vec::new();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|e| EngineError::Exec(e.to_string()))?;
+        let entry = entry.map_err(|e| EngineError::InputDir {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
         if entry.file_type().is_file() {
             let rel = entry
                 .path()

@@ -108,7 +108,7 @@ impl StageKind for Synthetic {
             .unwrap_or(0);
         for step in 1..=10u64 {
             if ctx.cancelled() {
-                bail!("interrupted");
+                return Err(crate::stage::Interrupted::at(format!("step {step}")));
             }
             std::thread::sleep(Duration::from_millis(sleep_ms / 10));
             ctx.progress(step, 10);

@@ -43,17 +43,15 @@ pub fn seq_multiple<B: burn::tensor::backend::Backend>() -> usize {
     }
 }
 
-/// How many threads evaluate batches at once (see `eval::Scorer::batch_probs`): the CPU count
-/// on the CPU backend, where each batch's forward pass (`model::FrozenBert`) runs on one
-/// thread; one on a GPU, which gains nothing from it. `BASINS_EVAL_THREADS` overrides it on
-/// CPU. Results do not depend on it.
-pub fn eval_threads<B: burn::tensor::backend::Backend>() -> usize {
+/// How many threads evaluate batches at once (see `eval::Scorer::batch_probs`): on the CPU
+/// backend, where each batch's forward pass (`model::FrozenBert`) runs on one thread, the
+/// number `asked` (a study node's share of the cores, `StageContext::eval_threads`) or else the
+/// CPU count; one on a GPU, which gains nothing from more. Results do not depend on it.
+pub fn eval_threads<B: burn::tensor::backend::Backend>(asked: Option<usize>) -> usize {
     if !is_cpu::<B>() {
         return 1;
     }
-    std::env::var("BASINS_EVAL_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    asked
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1)
 }

@@ -201,22 +201,37 @@ impl std::str::FromStr for CpuForward {
 
 /// A model ready to score batches. On CPU it is a `FrozenBert`, a read-only copy of the weights
 /// made once (20-40 ms for MiniLM), so several eval sets scored under one model share the copy.
+pub struct Scorer<B: Backend> {
+    pass: Pass<B>,
+    /// Batches scored at once (see `batch_probs`).
+    threads: usize,
+}
+
 // One exists per model being scored, so the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
-pub enum Scorer<B: Backend> {
+enum Pass<B: Backend> {
     Frozen(FrozenBert),
     Burn(BertClassifier<B>),
 }
 
 impl<B: Backend> Scorer<B> {
-    /// `forward` picks the CPU forward pass; other backends always run the burn module.
+    /// `forward` picks the CPU forward pass; other backends always run the burn module. It
+    /// scores on `backend::eval_threads` threads (all cores on CPU) unless told otherwise.
     pub fn new(model: &BertClassifier<B>, forward: CpuForward) -> anyhow::Result<Scorer<B>> {
-        Ok(
-            match crate::backend::is_cpu::<B>() && forward == CpuForward::Frozen {
-                true => Scorer::Frozen(FrozenBert::from_model(model)?),
-                false => Scorer::Burn(model.clone()),
-            },
-        )
+        let pass = match crate::backend::is_cpu::<B>() && forward == CpuForward::Frozen {
+            true => Pass::Frozen(FrozenBert::from_model(model)?),
+            false => Pass::Burn(model.clone()),
+        };
+        Ok(Scorer {
+            pass,
+            threads: crate::backend::eval_threads::<B>(None),
+        })
+    }
+
+    /// Score on the threads a study's node was given (`StageContext::eval_threads`).
+    pub fn on(mut self, threads: Option<usize>) -> Scorer<B> {
+        self.threads = crate::backend::eval_threads::<B>(threads);
+        self
     }
 
     /// Class probabilities of each batch (flattened `[batch, classes]`), in batch order.
@@ -232,8 +247,7 @@ impl<B: Backend> Scorer<B> {
         device: &B::Device,
         done: &mut dyn FnMut(usize),
     ) -> anyhow::Result<Vec<Vec<f32>>> {
-        let workers = crate::backend::eval_threads::<B>();
-        self.on_threads(batches, pad_id, device, workers, done)
+        self.on_threads(batches, pad_id, device, self.threads, done)
     }
 
     fn on_threads(
@@ -244,12 +258,12 @@ impl<B: Backend> Scorer<B> {
         workers: usize,
         done: &mut dyn FnMut(usize),
     ) -> anyhow::Result<Vec<Vec<f32>>> {
-        match self {
-            Scorer::Frozen(frozen) => on_threads(batches, workers, done, || {
+        match &self.pass {
+            Pass::Frozen(frozen) => on_threads(batches, workers, done, || {
                 let mut ws = Workspace::default();
                 move |b: &[&Encoded]| frozen.probs(b, &mut ws)
             }),
-            Scorer::Burn(model) => on_threads(batches, workers, done, || {
+            Pass::Burn(model) => on_threads(batches, workers, done, || {
                 // A module is not shareable between threads (its parameters initialise
                 // lazily), but a clone is cheap: it shares the weights' buffers.
                 let model = model.clone();

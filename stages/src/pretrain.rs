@@ -267,7 +267,11 @@ pub fn pretrain<B: AutodiffBackend>(
     let mut window = Vec::new();
     let mut order = Vec::new();
     for step in 0..spec.steps {
-        anyhow::ensure!(!cancelled(), "interrupted at step {step}");
+        if cancelled() {
+            return Err(basins_engine::stage::Interrupted::at(format!(
+                "step {step}"
+            )));
+        }
         let epoch = step / per_epoch;
         if step % per_epoch == 0 {
             order = epoch_order(n, spec.seed, epoch);

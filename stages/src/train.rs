@@ -17,7 +17,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::data::Dataset;
@@ -32,22 +32,10 @@ use crate::text::{to_batch, Encoded, TextEncoder};
 /// stay reproducible.
 pub(crate) static RNG_LOCK: Mutex<()> = Mutex::new(());
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Hyper {
-    pub lr: f64,
-    pub batch_size: usize,
-    pub epochs: f64,
-    pub max_steps: Option<u64>,
-    pub warmup_ratio: f64,
-    pub weight_decay: f64,
-    pub max_len: usize,
-    pub dropout: f64,
-    pub grad_clip: f64,
-    #[serde(default)]
-    pub eval_every: u64,
-    pub checkpoint_every: u64,
-    pub vary: Vec<String>,
-}
+/// The manifest layer's type, so that what `[finetune]` resolves to and what training reads
+/// cannot drift apart.
+pub use basins_engine::manifest::FinetuneHyper as Hyper;
+use basins_engine::manifest::SeedStream;
 
 /// The three random streams a seed controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,20 +47,22 @@ pub struct Streams {
 
 impl Streams {
     /// Streams named in `vary` follow `seed`; the others stay at seed 0's value.
-    pub fn new(seed: u64, vary: &[String]) -> Streams {
-        let derive = |name: &str| {
-            let s = if vary.iter().any(|v| v == name) {
-                seed
-            } else {
-                0
+    pub fn new(seed: u64, vary: &[SeedStream]) -> Streams {
+        let derive = |stream: SeedStream| {
+            let s = if vary.contains(&stream) { seed } else { 0 };
+            // The names are the manifest's, and part of every seed's stream.
+            let name = match stream {
+                SeedStream::DataOrder => "data_order",
+                SeedStream::HeadInit => "head_init",
+                SeedStream::Dropout => "dropout",
             };
             let h = blake3::hash(format!("basins-stream/{name}/{s}").as_bytes());
             u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
         };
         Streams {
-            data_order: derive("data_order"),
-            head_init: derive("head_init"),
-            dropout: derive("dropout"),
+            data_order: derive(SeedStream::DataOrder),
+            head_init: derive(SeedStream::HeadInit),
+            dropout: derive(SeedStream::Dropout),
         }
     }
 }
@@ -462,7 +452,9 @@ pub fn finetune<B: AutodiffBackend>(
     let mut window = Vec::new();
     for step in opt.steps..total {
         if cancelled() {
-            bail!("interrupted at step {step}");
+            return Err(basins_engine::stage::Interrupted::at(format!(
+                "step {step}"
+            )));
         }
         let epoch = step / per_epoch;
         if epoch != order_epoch {
@@ -570,14 +562,16 @@ mod tests {
 
     #[test]
     fn streams_follow_only_what_varies() {
-        let all: Vec<String> = ["data_order", "head_init", "dropout"]
-            .map(String::from)
-            .to_vec();
+        let all = [
+            SeedStream::DataOrder,
+            SeedStream::HeadInit,
+            SeedStream::Dropout,
+        ];
         let (a, b) = (Streams::new(1, &all), Streams::new(2, &all));
         assert!(
             a.data_order != b.data_order && a.head_init != b.head_init && a.dropout != b.dropout
         );
-        let only_order = vec!["data_order".to_string()];
+        let only_order = [SeedStream::DataOrder];
         let (a, b) = (Streams::new(1, &only_order), Streams::new(2, &only_order));
         assert_ne!(a.data_order, b.data_order);
         assert_eq!((a.head_init, a.dropout), (b.head_init, b.dropout));

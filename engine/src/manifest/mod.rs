@@ -23,8 +23,8 @@ pub use raw::{
     SlurmResources,
 };
 pub use resolve::{
-    Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, Interpolate,
-    Manifest, Model, Origin, Report, Score, SlurmSettings, Study, Task,
+    Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, FinetuneHyper,
+    Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Study, Task,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 
@@ -190,5 +190,50 @@ fn key_at(src: &str, offset: usize) -> String {
         Some(h) if !key.is_empty() => format!("{h}.{key}"),
         Some(h) => h,
         None => key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults' JSON is part of every finetune's recipe key: it must stay what it was
+    /// when it was written with `json!` (a typed struct replaced that without moving a key).
+    #[test]
+    fn finetune_defaults_keep_their_json() {
+        let m = Manifest::from_str_at(
+            Path::new("m.toml"),
+            r#"
+[study]
+name = "s"
+[models.tiny]
+builtin = { layers = 2, hidden = 32 }
+[tasks.t]
+format = "cola"
+train = "train.tsv"
+eval = { dev = "dev.tsv" }
+labels = ["0", "1"]
+[finetune]
+model = "tiny"
+tasks = ["t"]
+seeds = "0..2"
+"#,
+        )
+        .unwrap();
+        let Origin::Trained { hyper, .. } = &m.finetune.origin else {
+            panic!("trained");
+        };
+        let expected = serde_json::json!({
+            "lr": 2e-5, "batch_size": 32, "epochs": 3.0, "max_steps": null,
+            "warmup_ratio": 0.1, "weight_decay": 0.01, "max_len": 64, "dropout": 0.1,
+            "grad_clip": 1.0, "eval_every": 0, "checkpoint_every": 500,
+            "vary": ["data_order", "head_init", "dropout"],
+        });
+        assert_eq!(serde_json::to_value(hyper).unwrap(), expected);
+        // And a recipe from before `eval_every` existed still reads.
+        let mut old = expected.clone();
+        old.as_object_mut().unwrap().remove("eval_every");
+        let back: FinetuneHyper = serde_json::from_value(old).unwrap();
+        assert_eq!(back.eval_every, 0);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::at::At;
@@ -107,6 +107,30 @@ pub struct Score {
     pub filter: Where,
 }
 
+/// The finetuning hyperparameters with every default filled in: what the manifest layer writes
+/// into each finetune node's params and the `finetune` stage reads back. One type for both
+/// ends, so a renamed field does not compile rather than failing at run time; its JSON is part
+/// of every finetune's recipe key, so fields are never reordered or renamed without a reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneHyper {
+    pub lr: f64,
+    pub batch_size: usize,
+    pub epochs: f64,
+    pub max_steps: Option<u64>,
+    pub warmup_ratio: f64,
+    pub weight_decay: f64,
+    pub max_len: usize,
+    pub dropout: f64,
+    pub grad_clip: f64,
+    /// Steps between dev-set evaluations in the training log; 0: none. Recipes from before it
+    /// existed have no such key.
+    #[serde(default)]
+    pub eval_every: u64,
+    pub checkpoint_every: u64,
+    /// The random streams that follow the seed (the others stay at seed 0's).
+    pub vary: Vec<SeedStream>,
+}
+
 /// The study's finetuned models: trained here from a base model, or given as a zoo of
 /// checkpoints. Either way they are numbered by `seeds` (for a zoo, the member's position), which
 /// is what pairs, barrier matrices and clusters index.
@@ -121,7 +145,7 @@ pub struct Finetune {
 pub enum Origin {
     /// Finetuned by the study: the base model's name and the hyperparameters with defaults
     /// resolved (what goes into each finetune node's params).
-    Trained { model: String, hyper: Value },
+    Trained { model: String, hyper: FinetuneHyper },
     /// Already finetuned Hugging Face checkpoints, `dir/<member>`, member i being seed i.
     Zoo { dir: PathBuf, members: Vec<String> },
 }
@@ -778,20 +802,26 @@ fn resolve_finetune(
         (Some(l), _) => l.value,
         (None, p) => p.map_or(128, |p| p.min(128)),
     };
-    let hyper = json!({
-        "lr": f.lr.as_ref().map_or(2e-5, |x| x.value),
-        "batch_size": f.batch_size.as_ref().map_or(32, |x| x.value),
-        "epochs": f.epochs.as_ref().map_or(3.0, |x| x.value),
-        "max_steps": f.max_steps,
-        "warmup_ratio": f.warmup_ratio.as_ref().map_or(0.1, |x| x.value),
-        "weight_decay": f.weight_decay.as_ref().map_or(0.01, |x| x.value),
-        "max_len": max_len,
-        "dropout": f.dropout.as_ref().map_or(0.1, |x| x.value),
-        "grad_clip": f.grad_clip.as_ref().map_or(1.0, |x| x.value),
-        "eval_every": f.eval_every.unwrap_or(0),
-        "checkpoint_every": f.checkpoint_every.unwrap_or(500),
-        "vary": f.vary.clone().unwrap_or_else(|| vec![SeedStream::DataOrder, SeedStream::HeadInit, SeedStream::Dropout]),
-    });
+    let hyper = FinetuneHyper {
+        lr: f.lr.as_ref().map_or(2e-5, |x| x.value),
+        batch_size: f.batch_size.as_ref().map_or(32, |x| x.value) as usize,
+        epochs: f.epochs.as_ref().map_or(3.0, |x| x.value),
+        max_steps: f.max_steps,
+        warmup_ratio: f.warmup_ratio.as_ref().map_or(0.1, |x| x.value),
+        weight_decay: f.weight_decay.as_ref().map_or(0.01, |x| x.value),
+        max_len: max_len as usize,
+        dropout: f.dropout.as_ref().map_or(0.1, |x| x.value),
+        grad_clip: f.grad_clip.as_ref().map_or(1.0, |x| x.value),
+        eval_every: f.eval_every.unwrap_or(0),
+        checkpoint_every: f.checkpoint_every.unwrap_or(500),
+        vary: f.vary.clone().unwrap_or_else(|| {
+            vec![
+                SeedStream::DataOrder,
+                SeedStream::HeadInit,
+                SeedStream::Dropout,
+            ]
+        }),
+    };
     Ok(Finetune {
         origin: Origin::Trained {
             model: model.value.clone(),

@@ -60,10 +60,10 @@ fn run_evaluate<B: Backend>(
     std::fs::create_dir_all(ctx.out_dir.join("eval"))?;
     ctx.log(format!(
         "evaluating batches on {} thread(s)",
-        crate::backend::eval_threads::<B>()
+        crate::backend::eval_threads::<B>(ctx.eval_threads)
     ));
     // One read-only copy of the weights scores every set.
-    let scorer = Scorer::new(&loaded.model, CpuForward::Frozen)?;
+    let scorer = Scorer::new(&loaded.model, CpuForward::Frozen)?.on(ctx.eval_threads);
     let mut sets = serde_json::Map::new();
     for set in &p.eval_sets {
         let ds = eval_set(ctx, set)?;

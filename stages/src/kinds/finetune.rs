@@ -88,7 +88,11 @@ fn run_finetune<B: AutodiffBackend>(
     };
     let eval_dev = |m: &crate::model::BertClassifier<B::InnerBackend>| -> anyhow::Result<Value> {
         let set = dev.as_ref().expect("only called with a dev set");
-        let r = set.score(&Scorer::new(m, CpuForward::Frozen)?, device, &|_, _| {})?;
+        let r = set.score(
+            &Scorer::new(m, CpuForward::Frozen)?.on(ctx.eval_threads),
+            device,
+            &|_, _| {},
+        )?;
         Ok(
             json!({"loss": r.metrics["loss"], "accuracy": r.metrics["accuracy"], "mcc": r.metrics["mcc"]}),
         )

@@ -5,6 +5,7 @@
 //! scored on its loss-surface rows only (recorded in the output's metadata, so the barriers can
 //! check that the endpoints were taken at the same rows).
 
+use basins_engine::stage::Interrupted;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::Backend;
 use serde::Deserialize;
@@ -97,8 +98,11 @@ fn run<B: Backend>(
     let mut per_set: Vec<(Vec<f32>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); sets.len()];
     let mut done = 0u64;
     for &alpha in &alphas {
-        anyhow::ensure!(!ctx.cancelled(), "interrupted at alpha {alpha}");
-        let scorer = Scorer::new(&lerp(&a.model, &b.model, alpha), CpuForward::Frozen)?;
+        if ctx.cancelled() {
+            return Err(Interrupted::at(format!("alpha {alpha}")));
+        }
+        let scorer =
+            Scorer::new(&lerp(&a.model, &b.model, alpha), CpuForward::Frozen)?.on(ctx.eval_threads);
         for (k, (_, set, _)) in sets.iter().enumerate() {
             let r = set.score(&scorer, device, &|_, _| {})?;
             let correct: Vec<usize> = r

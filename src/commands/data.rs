@@ -8,7 +8,9 @@ use basins_stages::data;
 use basins_stages::generate;
 use clap::Subcommand;
 
-use crate::{exit, print_json};
+use super::print_json;
+use crate::error::CliError;
+use crate::exit::Exit;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -72,7 +74,7 @@ fn parse_field(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not KEY=FIELD (e.g. first=premise)"))
 }
 
-pub fn run(cmd: DataCommand) -> anyhow::Result<u8> {
+pub fn exec(cmd: DataCommand) -> anyhow::Result<Exit> {
     match cmd {
         DataCommand::Check {
             file,
@@ -91,39 +93,40 @@ fn check(
     labels: Vec<String>,
     fields: Vec<(String, String)>,
     json: bool,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let labels = match (labels.is_empty(), data::default_labels(format)) {
         (false, _) => labels,
         (true, Some(l)) => l,
-        (true, None) => {
-            eprintln!(
-                "error: --format jsonl needs --labels (the label set is declared, then checked)"
-            );
-            return Ok(exit::BAD_INPUT);
-        }
+        (true, None) => return Err(CliError::NoLabels.into()),
     };
     let fields: BTreeMap<String, String> = fields.into_iter().collect();
     let r = match data::check(&file, format, labels, fields) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
             if json {
                 // A JSON consumer gets the verdict on stdout too, not an empty document.
                 print_json(
                     &serde_json::json!({"file": file.display().to_string(), "error": e.to_string()}),
                 );
             }
-            return Ok(exit::BAD_INPUT);
+            return Err(CliError::Data {
+                file,
+                message: e.to_string(),
+            }
+            .into());
         }
     };
-    let code = if r.bad_rows > 0 {
-        exit::BAD_INPUT
-    } else {
-        exit::OK
+    let verdict = match r.bad_rows {
+        0 => Ok(Exit::Ok),
+        bad => Err(CliError::BadRows {
+            file: file.clone(),
+            bad,
+        }
+        .into()),
     };
     if json {
         print_json(&r);
-        return Ok(code);
+        return verdict;
     }
     println!("{}: {} rows ({:?})", r.file, r.rows, r.format);
     for (l, n) in &r.per_label {
@@ -145,10 +148,10 @@ fn check(
             println!("  {e}");
         }
     }
-    Ok(code)
+    verdict
 }
 
-fn generate_cmd(g: GenerateCommand) -> anyhow::Result<u8> {
+fn generate_cmd(g: GenerateCommand) -> anyhow::Result<Exit> {
     let (spec, out) = match g {
         GenerateCommand::Hans {
             seed,
@@ -172,8 +175,7 @@ fn generate_cmd(g: GenerateCommand) -> anyhow::Result<u8> {
         ),
     };
     if let Some(problem) = spec.problem() {
-        eprintln!("error: {problem}");
-        return Ok(exit::BAD_INPUT);
+        return Err(CliError::Generator(problem).into());
     }
     let files = generate::run(&spec)?;
     match spec {
@@ -191,5 +193,5 @@ fn generate_cmd(g: GenerateCommand) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }

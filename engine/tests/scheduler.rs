@@ -1,0 +1,257 @@
+//! The scheduler's contract, driven directly with the testkit's kinds and executors that
+//! misbehave on purpose: an engine fault ends the run only after every running node has drained,
+//! and the run log still gets its end; a node that fails after Ctrl-C is a failure, not an
+//! interruption.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use basins_cache::CacheError;
+use basins_engine::events::{Event, Reporter};
+use basins_engine::exec::{Job, Outcome};
+use basins_engine::schedule::{run, RunOptions};
+use basins_engine::{testkit, EngineError, ErrorClass, Executor, InProcess, Study};
+
+const MANIFEST: &str = r#"[study]
+name = "s"
+cache = "cache"
+
+[models.tiny]
+builtin = { layers = 2, hidden = 32 }
+
+[tasks.cola]
+format = "cola"
+train = "train.tsv"
+eval = { dev = "dev.tsv" }
+labels = ["0", "1"]
+
+[finetune]
+model = "tiny"
+tasks = ["cola"]
+seeds = "0..4"
+
+[interpolate]
+pairs = "all"
+alphas = { linspace = [0.0, 1.0, 3] }
+"#;
+
+fn study() -> (tempfile::TempDir, Study) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.tsv"), "gj04\t1\t\tThe cat sat.\n").unwrap();
+    std::fs::write(dir.path().join("dev.tsv"), "gj04\t1\t\tA dog ran.\n").unwrap();
+    std::fs::write(dir.path().join("m.toml"), MANIFEST).unwrap();
+    let study = Study::open(&dir.path().join("m.toml"), testkit::registry(), None).unwrap();
+    (dir, study)
+}
+
+#[derive(Default)]
+struct Recorder(Vec<Event>);
+
+impl Reporter for Recorder {
+    fn report(&mut self, e: &Event) {
+        self.0.push(e.clone());
+    }
+}
+
+/// Runs nodes in process, except that `bad` meets a cache write fault (after the others have
+/// started) and every other finetune takes a while, so the fault arrives while they run.
+struct FaultOn {
+    inner: InProcess,
+    bad: &'static str,
+}
+
+impl Executor for FaultOn {
+    fn name(&self) -> &'static str {
+        "fault-on"
+    }
+    fn execute(&self, job: &Job) -> Result<Outcome, EngineError> {
+        if job.node == self.bad {
+            std::thread::sleep(Duration::from_millis(50));
+            return Err(EngineError::Cache(CacheError::Io {
+                op: "write",
+                path: "objects/xx".into(),
+                cause: std::io::Error::from_raw_os_error(28),
+            }));
+        }
+        if job.node.starts_with("finetune/") {
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        self.inner.execute(job)
+    }
+}
+
+fn opts(jobs: usize) -> RunOptions {
+    RunOptions {
+        jobs,
+        gpus: vec![],
+        keep_going: false,
+        only: None,
+        eval_threads: None,
+    }
+}
+
+fn node_of(e: &Event) -> Option<&str> {
+    match e {
+        Event::NodeStarted { node, .. }
+        | Event::NodeExecuted { node, .. }
+        | Event::NodeReused { node }
+        | Event::NodeFailed { node, .. }
+        | Event::NodeInterrupted { node }
+        | Event::NodeRetry { node, .. }
+        | Event::NodeCached { node }
+        | Event::NodeProgress { node, .. }
+        | Event::NodeSkipped { node } => Some(node),
+        Event::RunStarted { .. } | Event::RunFinished { .. } => None,
+    }
+}
+
+#[test]
+fn a_cache_fault_drains_running_nodes_then_ends_the_run_with_the_fault() {
+    let (_dir, study) = study();
+    let executor = FaultOn {
+        inner: InProcess {
+            store: study.store.clone(),
+            registry: study.registry.clone(),
+        },
+        bad: "finetune/cola/seed=2",
+    };
+    let mut events = Recorder::default();
+    let err = run(
+        &study,
+        &opts(4),
+        &executor,
+        &mut events,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Fault, "{err}");
+    assert!(err.to_string().contains("objects/xx"), "{err}");
+    let ev = &events.0;
+
+    // Every node that started ended, and after the fault nothing new started.
+    let fault_at = ev
+        .iter()
+        .position(
+            |e| matches!(e, Event::NodeInterrupted { node } if node == "finetune/cola/seed=2"),
+        )
+        .expect("the faulting node is reported interrupted");
+    for (i, e) in ev.iter().enumerate() {
+        if let Event::NodeStarted { node, .. } = e {
+            assert!(i < fault_at, "{node} started after the fault");
+            assert!(
+                ev[i + 1..].iter().any(|later| node_of(later) == Some(node)
+                    && matches!(
+                        later,
+                        Event::NodeExecuted { .. }
+                            | Event::NodeFailed { .. }
+                            | Event::NodeInterrupted { .. }
+                    )),
+                "{node} never ended"
+            );
+        }
+    }
+    // The other finetunes were running when the fault came; they finished and are cached.
+    for seed in [0, 1, 3] {
+        let node = format!("finetune/cola/seed={seed}");
+        let end = ev
+            .iter()
+            .position(|e| matches!(e, Event::NodeExecuted { node: n, .. } if *n == node))
+            .unwrap_or_else(|| panic!("{node} was not drained: {ev:#?}"));
+        assert!(end > fault_at, "{node} ended before the fault: not a drain");
+    }
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::NodeStarted { node, .. } if node.starts_with("evaluate/"))),
+        "no new node starts after a fault"
+    );
+    let Some(Event::RunFinished {
+        executed, skipped, ..
+    }) = ev.last()
+    else {
+        panic!("the last event is not run_finished: {:?}", ev.last());
+    };
+    assert_eq!(*executed, 4, "pretrain and three finetunes");
+    assert!(*skipped > 0);
+
+    // The run log on disk ends the same way.
+    let Event::RunStarted { log, .. } = &ev[0] else {
+        panic!("first event: {:?}", ev[0]);
+    };
+    let text = std::fs::read_to_string(log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_finished", "{text}");
+    assert_eq!(
+        text.lines().count(),
+        ev.iter()
+            .filter(|e| !matches!(e, Event::NodeProgress { .. }))
+            .count()
+    );
+}
+
+/// Ctrl-C arrives while a node is running, and that node then fails for a reason of its own:
+/// it is reported as failed (before: relabelled as interrupted and forgotten).
+struct FailsAfterCtrlC {
+    cancel: Arc<AtomicBool>,
+}
+
+impl Executor for FailsAfterCtrlC {
+    fn name(&self) -> &'static str {
+        "fails-after-ctrl-c"
+    }
+    fn execute(&self, _job: &Job) -> Result<Outcome, EngineError> {
+        self.cancel.store(true, Ordering::SeqCst);
+        Ok(Outcome::Failed {
+            message: "out of memory".into(),
+            log: None,
+        })
+    }
+}
+
+#[test]
+fn a_failure_after_ctrl_c_is_a_failure_and_the_run_is_interrupted() {
+    let (_dir, study) = study();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let executor = FailsAfterCtrlC {
+        cancel: cancel.clone(),
+    };
+    let mut events = Recorder::default();
+    let summary = run(&study, &opts(1), &executor, &mut events, cancel).unwrap();
+    assert!(summary.interrupted);
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert_eq!(summary.failed[0].node, "pretrain/tiny");
+    assert!(summary.failed[0].message.contains("out of memory"));
+    assert!(summary.executed.is_empty());
+    assert_eq!(summary.skipped.len(), study.graph.nodes.len() - 1);
+    assert!(matches!(
+        events.0.last(),
+        Some(Event::RunFinished {
+            failed: 1,
+            interrupted: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn an_interrupted_outcome_leaves_the_node_to_run_next_time() {
+    struct Interrupts;
+    impl Executor for Interrupts {
+        fn name(&self) -> &'static str {
+            "interrupts"
+        }
+        fn execute(&self, _job: &Job) -> Result<Outcome, EngineError> {
+            Ok(Outcome::Interrupted)
+        }
+    }
+    let (_dir, study) = study();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut events = Recorder::default();
+    let summary = run(&study, &opts(1), &Interrupts, &mut events, cancel).unwrap();
+    assert!(summary.failed.is_empty() && summary.executed.is_empty());
+    assert!(events
+        .0
+        .iter()
+        .any(|e| matches!(e, Event::NodeInterrupted { node } if node == "pretrain/tiny")));
+    assert!(summary.skipped.contains(&"pretrain/tiny".to_string()));
+}

@@ -1,0 +1,84 @@
+//! `basins bench`: train and eval throughput of a model directory (sequences/s).
+
+use std::path::PathBuf;
+
+use basins_stages::backend::{Compute, FloatKind};
+use basins_stages::bench::{self, BenchSpec};
+use basins_stages::eval::CpuForward;
+
+use super::print_json;
+use crate::exit::Exit;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A Hugging Face BERT directory (e.g. the one `scripts/fetch-minilm` prints).
+    #[arg(long)]
+    model: PathBuf,
+    /// Sequence lengths to time.
+    #[arg(long, value_delimiter = ',', default_values_t = [128, 32])]
+    seq: Vec<usize>,
+    #[arg(long, default_value_t = 32)]
+    train_batch: usize,
+    #[arg(long, default_value_t = 128)]
+    eval_batch: usize,
+    #[arg(long, default_value_t = 3)]
+    train_steps: usize,
+    #[arg(long, default_value_t = 2)]
+    eval_batches: usize,
+    /// Also evaluate this CoLA-layout file with and without dynamic padding.
+    #[arg(long)]
+    cola: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    backend: Compute,
+    /// `f32`, or `f16`/`bf16` with `--backend cuda` (weights, activations and optimizer
+    /// state all in that type: a speed probe, not mixed-precision training).
+    #[arg(long, default_value = "f32")]
+    precision: FloatKind,
+    /// The CPU evaluation forward pass: `frozen` (what the stages run) or `burn` (the burn
+    /// module's own, for comparison).
+    #[arg(long, default_value = "frozen")]
+    cpu_forward: CpuForward,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn exec(a: Args) -> anyhow::Result<Exit> {
+    let spec = BenchSpec {
+        seqs: a.seq,
+        train_batch: a.train_batch,
+        eval_batch: a.eval_batch,
+        train_steps: a.train_steps,
+        eval_batches: a.eval_batches,
+        cpu_forward: a.cpu_forward,
+    };
+    let json = a.json;
+    let result = bench::bench(
+        &a.model,
+        &spec,
+        a.cola.as_deref(),
+        a.backend,
+        a.precision,
+        &|r| {
+            if !json {
+                println!(
+                    "seq {:>4}: train {:>7.2} seq/s (batch {}), eval {:>7.2} seq/s (batch {})",
+                    r.seq, r.train_seq_per_s, r.train_batch, r.eval_seq_per_s, r.eval_batch
+                );
+            }
+        },
+    )?;
+    if json {
+        print_json(&result);
+    } else if let Some(p) = result.padding {
+        let rounded = match p.seq_multiple {
+            1 => String::new(),
+            m => format!(", lengths rounded up to a multiple of {m}"),
+        };
+        println!(
+            "{} ({} examples, mean {:.1} tokens): dynamic padding{rounded} {:.1} seq/s (first pass {:.1}), padded to {} {:.1} seq/s",
+            p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.dynamic_first_pass_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,172 @@
+//! `basins run`: every node that is not cached, with bars on a terminal and log lines without.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use basins_engine::events::{HumanReporter, LogReporter, Reporter};
+use basins_engine::manifest::ExecutorKind;
+use basins_engine::schedule::{run, RunOptions, RunSummary};
+use basins_engine::slurm::Slurm;
+use basins_engine::{EngineError, Executor, InProcess, Study, Subprocess};
+use clap::ValueEnum;
+
+use super::{print_json, Context};
+use crate::cli::Slots;
+use crate::exit::{self, Exit};
+
+#[derive(clap::Args)]
+pub struct Args {
+    manifest: PathBuf,
+    #[command(flatten)]
+    slots: Slots,
+    /// Keep running independent nodes after a failure.
+    #[arg(long)]
+    keep_going: bool,
+    /// Run only nodes whose id matches this glob (and what they need).
+    #[arg(long, value_name = "PATTERN")]
+    only: Option<String>,
+    /// Override `[study].executor`.
+    #[arg(long, value_enum)]
+    executor: Option<ExecArg>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExecArg {
+    Local,
+    Subprocess,
+    Slurm,
+}
+
+pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
+    let study = cx.open(&a.manifest)?;
+    let kind = match a.executor {
+        Some(ExecArg::Local) => ExecutorKind::Local,
+        Some(ExecArg::Subprocess) => ExecutorKind::Subprocess,
+        Some(ExecArg::Slurm) => ExecutorKind::Slurm,
+        None => study.manifest.study.executor,
+    };
+    let mut opts = options(&study, &a.slots, kind);
+    opts.keep_going = a.keep_going;
+    opts.only = a.only;
+    let summary = run_study(&study, &opts, kind, a.json)?;
+    if a.json {
+        print_json(&summary);
+    } else {
+        print_summary(&study, &summary);
+    }
+    Ok(exit_of(&summary))
+}
+
+/// Run options from the shared flags: nodes at once as asked, else one per CPU for local work
+/// or the Slurm in-flight limit, and each node's share of the cores.
+pub fn options(study: &Study, slots: &Slots, kind: ExecutorKind) -> RunOptions {
+    let jobs = match (slots.jobs, kind) {
+        (Some(j), _) => j,
+        (None, ExecutorKind::Slurm) => study.manifest.study.slurm.max_jobs as usize,
+        (None, _) => cores(),
+    };
+    RunOptions {
+        jobs,
+        gpus: slots.gpus.clone(),
+        keep_going: false,
+        only: None,
+        eval_threads: eval_threads(jobs, kind),
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Nodes that run at once on this machine share its cores: each evaluates batches on
+/// cores / jobs threads, or a 64-core machine would run 64 nodes of 64 threads, each holding a
+/// batch's activations. A Slurm task uses the CPUs of its own allocation (`None`: the stage's
+/// choice), and a count the user set in `BASINS_EVAL_THREADS` is kept.
+fn eval_threads(jobs: usize, kind: ExecutorKind) -> Option<usize> {
+    let asked = std::env::var("BASINS_EVAL_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    match (asked, kind) {
+        (Some(n), _) => Some(n.max(1)),
+        (None, ExecutorKind::Slurm) => None,
+        (None, _) => Some((cores() / jobs.max(1)).max(1)),
+    }
+}
+
+/// Run the study with the executor `kind`, Ctrl-C (and SIGTERM) stopping it gracefully.
+pub fn run_study(
+    study: &Study,
+    opts: &RunOptions,
+    kind: ExecutorKind,
+    json: bool,
+) -> Result<RunSummary, EngineError> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted twice: exiting now (the cache stays consistent)");
+                std::process::exit(exit::INTERRUPTED as i32);
+            }
+            eprintln!("interrupted: finishing running nodes, starting no new ones (Ctrl-C again to exit now)");
+        });
+    }
+    let exe = || {
+        std::env::current_exe().map_err(|e| EngineError::Program {
+            action: "cannot locate",
+            program: "the basins executable (for exec-node)".into(),
+            cause: e.to_string(),
+        })
+    };
+    let executor: Box<dyn Executor> = match kind {
+        ExecutorKind::Local => Box::new(InProcess {
+            store: study.store.clone(),
+            registry: study.registry.clone(),
+        }),
+        ExecutorKind::Subprocess => Box::new(Subprocess {
+            store: study.store.clone(),
+            exe: exe()?,
+        }),
+        ExecutorKind::Slurm => Box::new(Slurm::new(
+            study.store.clone(),
+            exe()?,
+            study.name(),
+            study.manifest.study.slurm.clone(),
+        )?),
+    };
+    let mut reporter: Box<dyn Reporter> = if !json && std::io::stderr().is_terminal() {
+        Box::new(HumanReporter::new())
+    } else {
+        Box::new(LogReporter)
+    };
+    run(study, opts, executor.as_ref(), reporter.as_mut(), cancel)
+}
+
+fn print_summary(study: &Study, s: &RunSummary) {
+    eprintln!(
+        "{}: {} executed, {} reused from a concurrent run, {} cached, {} failed, {} skipped",
+        study.name(),
+        s.executed.len(),
+        s.reused.len(),
+        s.cached.len(),
+        s.failed.len(),
+        s.skipped.len()
+    );
+    for f in &s.failed {
+        eprintln!("failed: {}: {}", f.node, f.message);
+    }
+}
+
+pub fn exit_of(s: &RunSummary) -> Exit {
+    if s.interrupted {
+        Exit::Interrupted
+    } else if s.failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
+}

@@ -1,0 +1,67 @@
+//! What the CLI itself refuses or fails at, beyond the engine's errors.
+
+use std::path::PathBuf;
+
+use basins_engine::ErrorClass;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("the study has no [report] section, so there is no report to write")]
+    NoReportSection,
+    #[error("the report node has no record after a successful run")]
+    NoReportRecord,
+    #[error("the report file `{0}` was corrupt again right after it was recomputed; check the cache's disk")]
+    ReportCorruptAgain(String),
+    #[error("{op} {}: {cause}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{}: the model's outputs are not numbers for {broken} of {total} input(s); its weights hold NaN or infinite values (`basins model inspect` lists its tensors)", dir.display())]
+    NotNumbers {
+        dir: PathBuf,
+        broken: usize,
+        total: usize,
+    },
+    #[error("give at least one --pair FIRST SECOND or --text SENTENCE")]
+    NoExamples,
+    #[error("--format jsonl needs --labels (the label set is declared, then checked)")]
+    NoLabels,
+    /// The reader's message names the file and line already.
+    #[error("{message}")]
+    Data { file: PathBuf, message: String },
+    #[error("{}: {bad} bad rows", file.display())]
+    BadRows { file: PathBuf, bad: usize },
+    #[error("{0}")]
+    Generator(String),
+    #[error("exec-node needs --cache DIR")]
+    NoCache,
+    #[error("`{key}` is not a recipe key: {message}")]
+    NotAKey { key: String, message: String },
+}
+
+impl CliError {
+    /// Exhaustive on purpose, as `EngineError::class` is.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CliError::NoReportSection
+            | CliError::NotNumbers { .. }
+            | CliError::NoExamples
+            | CliError::NoLabels
+            | CliError::Data { .. }
+            | CliError::BadRows { .. }
+            | CliError::Generator(_)
+            | CliError::NoCache
+            | CliError::NotAKey { .. } => ErrorClass::BadInput,
+            CliError::NoReportRecord | CliError::ReportCorruptAgain(_) | CliError::Io { .. } => {
+                ErrorClass::Fault
+            }
+        }
+    }
+
+    pub fn io(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CliError {
+        let path = path.to_path_buf();
+        move |cause| CliError::Io { op, path, cause }
+    }
+}
