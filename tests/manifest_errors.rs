@@ -485,3 +485,56 @@ fn sizes_past_the_limits_are_errors_not_aborts() {
         &["`interpolate.pairs`: 499500 pairs, more than the 100000"],
     );
 }
+
+#[test]
+fn a_strategy_needs_a_finite_threshold_and_two_names() {
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nstrategy = { above = \"rule\", below = \"rule\" }",
+    );
+    has(
+        &e,
+        &["`diagnostics.ood.strategy.below`", "different from `above`"],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nstrategy = { threshold = nan, above = \"a\", below = \"b\" }",
+    );
+    has(
+        &e,
+        &["`diagnostics.ood.strategy.threshold`", "a finite number"],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nstrategy = { above = \"a\" }",
+    );
+    has(&e, &["strategy", "below"]);
+}
+
+#[test]
+fn sweep_keys_and_values_are_checked() {
+    let sweep = |body: &str| refuse("[report]", &format!("[sweep]\n{body}\n\n[report]"));
+    has(
+        &sweep("\"finetune.epochs\" = [1, 2]"),
+        &[
+            "`sweep.\"finetune.epochs\"`",
+            "this file does not set that key",
+        ],
+    );
+    has(
+        &sweep("\"study.name\" = [\"a\", \"b\"]"),
+        &["`sweep.\"study.name\"`", "shared by every sub-study"],
+    );
+    has(
+        &sweep("\"finetune.lr\" = []"),
+        &["`sweep.\"finetune.lr\"`", "no values"],
+    );
+    has(
+        &sweep("\"cluster.k\" = [2, 0]"),
+        &["with k=0 the study is not valid", "cluster.k"],
+    );
+    has(
+        &sweep("\"finetune.model\" = [\"../x\"]"),
+        &["cannot name a sub-study"],
+    );
+}

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
+use crate::manifest::sweep::Sweep;
 use crate::manifest::{DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec};
 
 /// Where a node's input comes from.
@@ -58,6 +59,47 @@ impl Node {
 
 /// Expand a manifest into its nodes, upstream before downstream.
 pub fn expand(m: &Manifest) -> Vec<Node> {
+    match &m.sweep {
+        Some(s) => expand_sweep(m, s),
+        None => expand_study(m),
+    }
+}
+
+/// Each sub-study's nodes under its label, then (with a `[report]`) the `sweep` node that
+/// compares their reports, as the study's `report`.
+fn expand_sweep(m: &Manifest, s: &Sweep) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for v in &s.variants {
+        for mut n in expand_study(&v.manifest) {
+            n.id = format!("{}/{}", v.label, n.id);
+            for i in &mut n.inputs {
+                if let Source::Node(id) = &mut i.source {
+                    *id = format!("{}/{id}", v.label);
+                }
+            }
+            nodes.push(n);
+        }
+    }
+    if let Some(r) = &m.report {
+        let variants: Vec<Value> = s
+            .variants
+            .iter()
+            .map(|v| json!({"label": v.label, "values": v.values}))
+            .collect();
+        let mut sweep = Node::new(
+            "report".into(),
+            "sweep",
+            json!({"title": r.title, "study": m.study.name, "keys": s.keys, "variants": variants}),
+        );
+        for v in &s.variants {
+            sweep = sweep.input(v.label.clone(), Source::Node(format!("{}/report", v.label)));
+        }
+        nodes.push(sweep);
+    }
+    nodes
+}
+
+fn expand_study(m: &Manifest) -> Vec<Node> {
     let mut nodes = Vec::new();
     let base = base_model(m, &mut nodes);
     for task in &m.finetune.tasks {
@@ -96,7 +138,7 @@ fn study_config(m: &Manifest) -> Value {
         "interpolate": m.interpolate.as_ref().map(|i| json!({"pairs": i.pairs, "alphas": i.alphas.0, "eval": i.eval.as_ref().map(|e| e.iter().map(|x| x.name()).collect::<Vec<_>>()), "max_examples": i.max_examples})),
         "cluster": m.cluster,
         "tasks": m.tasks.iter().map(|(k, t)| (k.clone(), json!({"format": t.format, "surface": t.surface, "score": t.score}))).collect::<serde_json::Map<_, _>>(),
-        "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format, "surface": d.surface, "score": d.score}))).collect::<serde_json::Map<_, _>>(),
+        "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format, "surface": d.surface, "score": d.score, "strategy": d.strategy}))).collect::<serde_json::Map<_, _>>(),
     })
 }
 
@@ -205,6 +247,12 @@ fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)], score: bool) -> Value {
             let mut v = eval_set_params(m, e, &surface);
             if !score {
                 v.as_object_mut().map(|o| o.remove("score"));
+            }
+            // Only where declared, so that a study without one keeps its keys.
+            if let (true, EvalSet::Diagnostic(d)) = (score, e) {
+                if let Some(s) = &m.diagnostics[d].strategy {
+                    v["strategy"] = json!(s);
+                }
             }
             v
         })

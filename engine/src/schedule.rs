@@ -2,7 +2,7 @@
 //! cached results, and dispatches the rest to an executor, up to `jobs` at once, each node that
 //! wants an accelerator pinned to one device id.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -217,6 +217,9 @@ struct Run<'a> {
     ready: VecDeque<usize>,
     free_gpus: Vec<u32>,
     running: usize,
+    /// Recipe keys being run: a node with the same key as a running one (the same work under
+    /// another id, as in a sweep's sub-studies) waits and then finds it cached.
+    running_keys: HashSet<Digest>,
     halt: Option<Halt>,
     interrupted: bool,
     fault: Option<EngineError>,
@@ -264,6 +267,7 @@ impl<'a> Run<'a> {
             ready: VecDeque::new(),
             free_gpus: opts.gpus.iter().rev().copied().collect(),
             running: 0,
+            running_keys: HashSet::new(),
             halt: None,
             interrupted: false,
             fault: None,
@@ -361,12 +365,6 @@ impl<'a> Run<'a> {
         let mut at = 0;
         while self.running < self.opts.jobs.max(1) && at < self.ready.len() {
             let i = self.ready[at];
-            let needs_gpu = self.study.uses_device(i) && !self.opts.gpus.is_empty();
-            if needs_gpu && self.free_gpus.is_empty() {
-                at += 1;
-                continue;
-            }
-            self.ready.remove(at);
             let Some(key) = self.keys[i] else {
                 self.fault(EngineError::Internal(format!(
                     "`{}` was ready without a key",
@@ -374,6 +372,13 @@ impl<'a> Run<'a> {
                 )));
                 return;
             };
+            let needs_gpu = self.study.uses_device(i) && !self.opts.gpus.is_empty();
+            if (needs_gpu && self.free_gpus.is_empty()) || self.running_keys.contains(&key) {
+                at += 1;
+                continue;
+            }
+            self.ready.remove(at);
+            self.running_keys.insert(key);
             let gpu = if needs_gpu {
                 self.free_gpus.pop()
             } else {
@@ -409,6 +414,9 @@ impl<'a> Run<'a> {
         self.running -= 1;
         if let Some(g) = c.gpu {
             self.free_gpus.push(g);
+        }
+        if let Some(k) = self.keys[c.node] {
+            self.running_keys.remove(&k);
         }
         let (i, id) = (c.node, self.id(c.node));
         let result = match c.result {
@@ -493,6 +501,15 @@ impl<'a> Run<'a> {
     /// Node `i` has a current record: remember it and release its children.
     fn done(&mut self, i: usize, rec: ActionRecord) -> Result<(), EngineError> {
         record::write_index(&self.study.store, self.study.name(), &rec.node, &rec.key)?;
+        // Nodes waiting with the same key are now cached: look them up again.
+        let twins: Vec<usize> = (self.ready.iter().copied())
+            .filter(|&j| j != i && self.keys[j] == Some(rec.key))
+            .collect();
+        for j in twins {
+            self.ready.retain(|&r| r != j);
+            self.state[j] = St::Queued;
+            self.to_resolve.push_back(j);
+        }
         self.records[i] = Some(rec);
         self.state[i] = St::Done;
         let children: Vec<usize> = self.study.graph.children(i).collect();

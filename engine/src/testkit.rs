@@ -27,7 +27,7 @@ use crate::schedule::glob_match;
 use crate::stage::{Registry, StageContext, StageInput, StageKind, VerifyPolicy};
 
 /// The kind names a study expands into.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "generate",
     "pretrain",
     "finetune",
@@ -37,6 +37,7 @@ pub const KINDS: [&str; 9] = [
     "cluster",
     "diagnostics",
     "report",
+    "sweep",
 ];
 
 pub struct Synthetic {

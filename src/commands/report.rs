@@ -83,6 +83,9 @@ fn copy_report(study: &Study, out: &Path) -> anyhow::Result<Copied> {
                 root: out.to_path_buf(),
                 name: name.clone(),
             })?;
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(CliError::io("creating", dir))?;
+        }
         let _ = std::fs::remove_file(&dest);
         // A fresh file, so its mode follows the user's umask (the cache's objects are
         // read-only, and copying their mode then widening it gave 0666).

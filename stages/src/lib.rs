@@ -17,9 +17,10 @@
 //! - [`diagnostics`]: metrics per diagnostic group
 //! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
 //! - [`cluster`]: spectral and hierarchical clustering, stability
+//! - [`report`]: the study's HTML page and `report.json`
+//! - [`sweep`]: a sweep's comparison of its sub-studies
 //!
-//! - [`kinds`]: the stage kinds registered with the engine. The `report` kind is still to
-//!   come; until it is registered, `basins` refuses studies with a `[report]` by naming it.
+//! - [`kinds`]: the stage kinds registered with the engine
 //! - [`bench`], [`tensorfile`]: throughput measurement; safetensors in and out
 
 pub mod backend;
@@ -37,6 +38,7 @@ pub mod outputs;
 pub mod pretrain;
 pub mod report;
 pub mod stats;
+pub mod sweep;
 pub mod tensorfile;
 pub mod text;
 pub mod train;
@@ -57,5 +59,6 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::BarriersKind));
     r.register(Arc::new(kinds::ClusterKind));
     r.register(Arc::new(kinds::ReportKind));
+    r.register(Arc::new(kinds::SweepKind));
     r
 }

@@ -118,6 +118,109 @@ pub fn cluster_tests(t: &TaskInputs) -> Value {
     Value::Object(rows)
 }
 
+/// Ground truth, where a diagnostic set declares each model's strategy (`strategy` in the
+/// manifest): per such set, the strategies in model order, the contingency table of basins
+/// against strategies, and their adjusted Rand index (1: the basins are the strategies; about
+/// 0: no more agreement than chance).
+pub fn strategy_agreement(t: &TaskInputs) -> Value {
+    let Some(diag) = t.diagnostics else {
+        return json!({});
+    };
+    let (seeds, assign) = (t.seeds(), t.assignments());
+    let k = assign.iter().max().map_or(0, |m| m + 1);
+    let mut out = serde_json::Map::new();
+    for (name, set) in diag["sets"].as_object().into_iter().flatten() {
+        let Some(rule) = set.get("strategy") else {
+            continue;
+        };
+        let names: Vec<String> = [&rule["rule"]["above"], &rule["rule"]["below"]]
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let labels: Vec<Option<usize>> = seeds
+            .iter()
+            .map(|s| {
+                let l = rule["labels"][s.to_string()].as_str()?;
+                names.iter().position(|n| n == l)
+            })
+            .collect();
+        // Every model has a strategy, or the comparison is not made (and says why).
+        let Some(labels) = labels.into_iter().collect::<Option<Vec<usize>>>() else {
+            out.insert(
+                name.clone(),
+                json!({"error": "a model has no strategy label"}),
+            );
+            continue;
+        };
+        let mut table = vec![vec![0usize; names.len()]; k];
+        for (&c, &l) in assign.iter().zip(&labels) {
+            table[c][l] += 1;
+        }
+        let ari = crate::cluster::adjusted_rand(&assign, &labels);
+        out.insert(
+            name.clone(),
+            json!({
+                "strategies": names,
+                "threshold": rule["rule"]["threshold"],
+                "labels": labels.iter().map(|&l| &names[l]).collect::<Vec<_>>(),
+                "contingency": table,
+                "ari": if ari.is_finite() { json!(ari) } else { Value::Null },
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The contingency tables of basins against strategies, with their ARI.
+fn strategy_tables(agreement: &Value, t: &TaskInputs) -> String {
+    let mut s = String::new();
+    for (set, a) in agreement.as_object().into_iter().flatten() {
+        if s.is_empty() {
+            s.push_str("<h3>Basins and strategies</h3>");
+        }
+        let Some(names) = a["strategies"].as_array() else {
+            let _ = write!(
+                s,
+                "<p class=\"warning\">{}: {}</p>",
+                esc(set),
+                esc(&a["error"].to_string())
+            );
+            continue;
+        };
+        let _ = write!(
+            s,
+            "<table id=\"strategies-{}-{}\"><tr><th>{} (score &ge; {} / below)</th>",
+            esc(t.task),
+            esc(set),
+            esc(set),
+            num(&a["threshold"])
+        );
+        for n in names {
+            let _ = write!(s, "<th>{}</th>", esc(n.as_str().unwrap_or("")));
+        }
+        s.push_str("</tr>");
+        for (c, row) in a["contingency"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let _ = write!(s, "<tr><td>basin {c}</td>");
+            for n in row.as_array().into_iter().flatten() {
+                let _ = write!(s, "<td>{n}</td>");
+            }
+            s.push_str("</tr>");
+        }
+        let _ = write!(
+            s,
+            "</table><p>Adjusted Rand index between the basins and the strategies on {}: <b>{}</b>              (1: the basins are the strategies; about 0: no more agreement than chance).</p>",
+            esc(set),
+            num(&a["ari"])
+        );
+    }
+    s
+}
+
 /// Holm's correction over every comparison in the task's table, separately for the
 /// Mann-Whitney and the permutation p-values (`p_holm` beside each `p`).
 fn holm_correct(rows: &mut serde_json::Map<String, Value>) {
@@ -490,7 +593,7 @@ fn id_comparison(tests: &Value) -> String {
 /// The whole page.
 pub fn html(
     title: &str,
-    tasks: &[(TaskInputs, Value)],
+    tasks: &[(TaskInputs, Value, Value)],
     config: &Value,
     provenance: &Value,
 ) -> String {
@@ -502,7 +605,7 @@ pub fn html(
          </style></head><body><h1>{t}</h1>",
         t = esc(title)
     );
-    for (t, tests) in tasks {
+    for (t, tests, agreement) in tasks {
         let k = t.cluster["k"].as_u64().unwrap_or(0) as usize;
         let sizes = &t.cluster["sizes"];
         let _ = write!(
@@ -537,9 +640,10 @@ pub fn html(
         let _ = write!(s, "<div class=\"row\">{}{}</div>", heatmap(t), curves(t));
         let _ = write!(
             s,
-            "<h3>Diagnostics by basin</h3>{}{}<div class=\"row\">",
+            "<h3>Diagnostics by basin</h3>{}{}{}<div class=\"row\">",
             table(tests, k),
-            id_comparison(tests)
+            id_comparison(tests),
+            strategy_tables(agreement, t)
         );
         for name in tests.as_object().into_iter().flatten().map(|(n, _)| n) {
             s.push_str(&scatter(t, name, tests));

@@ -286,3 +286,38 @@ pub fn node_output(dir: &Path, node: &str, name: &str) -> Vec<u8> {
         .to_owned();
     std::fs::read(path).unwrap()
 }
+
+/// `GENERATED` made cheap but varied (models that differ), with 4 seeds, a HANS-style set
+/// that declares strategies at `threshold` (its score: accuracy over the set), interpolation,
+/// clustering and a report.
+pub fn ground_truth_manifest(threshold: f64) -> String {
+    GENERATED
+        .replace("seeds = \"0..2\"", "seeds = \"0..4\"")
+        .replace("max_steps = 10", "max_steps = 200")
+        .replace("lr = 1e-3", "lr = 3e-3")
+        .replace("per_subcase = 3 }", "per_subcase = 20 }")
+        .replace(
+            "generate = { generator = \"hans\", seed = 1, per_subcase = 20 }",
+            &format!(
+                "generate = {{ generator = \"hans\", seed = 1, per_subcase = 20 }}\n\
+             metric = \"accuracy\"\n\
+             strategy = {{ threshold = {threshold}, above = \"rule\", below = \"overlap\" }}"
+            ),
+        )
+        + r#"
+[interpolate]
+pairs = "all"
+alphas = { linspace = [0.0, 1.0, 3] }
+
+[cluster]
+k = 2
+
+[report]
+title = "ground truth"
+"#
+}
+
+/// One JSON output file of a node of the study `m.toml` in `dir`.
+pub fn json_output(dir: &Path, node: &str, name: &str) -> Value {
+    serde_json::from_slice(&node_output(dir, node, name)).unwrap()
+}

@@ -11,6 +11,7 @@ mod error;
 mod raw;
 mod resolve;
 mod spec;
+pub mod sweep;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub use raw::{
 };
 pub use resolve::{
     Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, FinetuneHyper,
-    Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Study, Task,
+    Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Strategy, Study, Task,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 
@@ -42,7 +43,22 @@ impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let mut sources = Vec::new();
         let raw = load_with_includes(path, &mut Vec::new(), &mut sources)?;
-        resolve::resolve(path, raw, sources)
+        Manifest::with_sweep(path, raw, sources)
+    }
+
+    /// Resolve the file's own study, then, with a `[sweep]`, each of its sub-studies.
+    fn with_sweep(
+        path: &Path,
+        mut raw: RawManifest,
+        sources: Vec<SourceFile>,
+    ) -> Result<Manifest, ManifestError> {
+        let spec = raw.sweep.take();
+        let text = sources.last().map(|s| s.text.clone()).unwrap_or_default();
+        let mut m = resolve::resolve(path, raw, sources)?;
+        if let Some(spec) = spec {
+            m.sweep = Some(sweep::variants(path, &text, &spec)?);
+        }
+        Ok(m)
     }
 
     /// Parse one manifest from text (tests, `--stdin` style callers). Includes are resolved
@@ -50,7 +66,7 @@ impl Manifest {
     pub fn from_str_at(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let mut sources = Vec::new();
         let raw = parse_text(path, text, &mut vec![path.to_owned()], &mut sources)?;
-        resolve::resolve(path, raw, sources)
+        Manifest::with_sweep(path, raw, sources)
     }
 }
 
@@ -76,7 +92,7 @@ fn parse_text(
     stack: &mut Vec<PathBuf>,
     sources: &mut Vec<SourceFile>,
 ) -> Result<RawManifest, ManifestError> {
-    let this: RawManifest = at::with_source(path, text, || toml::from_str(text))
+    let mut this: RawManifest = at::with_source(path, text, || toml::from_str(text))
         .map_err(|e| toml_error(path, text, &e))?;
     let mut base = RawManifest::default();
     for inc in this.include.clone().unwrap_or_default() {
@@ -102,13 +118,25 @@ fn parse_text(
                 hint: None,
             });
         }
-        base.merge(load_with_includes(&target, stack, sources)?);
+        let included = load_with_includes(&target, stack, sources)?;
+        if let Some(s) = &included.sweep {
+            return Err(ManifestError::Invalid {
+                at: s.at.clone(),
+                key: "sweep".into(),
+                message: "a [sweep] in an included file".into(),
+                expected: Some("the [sweep] in the manifest that is run".into()),
+                hint: None,
+            });
+        }
+        base.merge(included);
     }
     sources.push(SourceFile {
         path: path.to_owned(),
         text: text.to_owned(),
     });
+    let sweep = this.sweep.take();
     base.merge(this);
+    base.sweep = sweep;
     Ok(base)
 }
 

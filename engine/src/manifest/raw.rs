@@ -100,6 +100,8 @@ pub struct RawManifest {
     pub diagnostics: Option<BTreeMap<String, At<RawDiagnostic>>>,
     pub cluster: Option<RawCluster>,
     pub report: Option<RawReport>,
+    /// Only the file that is run may have one (see `sweep.rs`).
+    pub sweep: Option<super::sweep::RawSweep>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -266,6 +268,7 @@ pub struct RawDiagnostic {
     pub surface: Option<At<Surface>>,
     pub metric: Option<At<Metric>>,
     pub metric_where: Option<At<Where>>,
+    pub strategy: Option<At<crate::manifest::Strategy>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

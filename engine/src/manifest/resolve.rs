@@ -26,6 +26,9 @@ pub struct Manifest {
     pub cluster: Option<Cluster>,
     pub report: Option<Report>,
     pub sources: Vec<SourceFile>,
+    /// `[sweep]`: the sub-studies this file makes (and then the fields above are the file's own
+    /// values, used for the study's shared settings).
+    pub sweep: Option<super::sweep::Sweep>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,6 +100,36 @@ pub struct Task {
     pub surface: Option<Surface>,
     /// The primary score of each eval split (None: the format's default, chosen by the stage).
     pub score: Option<Score>,
+}
+
+/// How a diagnostic set names each model's generalisation strategy: by its primary score, at
+/// or above `threshold` the strategy `above`, below it `below`. Meant for a score taken on the
+/// rows where two candidate rules predict different labels (HANS's non-entailed
+/// lexical-overlap rows: the structural rule says non-entailment, the overlap shortcut says
+/// entailment), so the score is the share of those rows on which the model follows the first
+/// rule, and 0.5 labels a model by the rule it follows on most of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    #[serde(default = "Strategy::half")]
+    pub threshold: f64,
+    pub above: String,
+    pub below: String,
+}
+
+impl Strategy {
+    fn half() -> f64 {
+        0.5
+    }
+
+    /// The strategy of a model with this score.
+    pub fn label(&self, score: f64) -> &str {
+        if score >= self.threshold {
+            &self.above
+        } else {
+            &self.below
+        }
+    }
 }
 
 /// A set's primary score: a metric over the rows `filter` selects (all when empty).
@@ -206,6 +239,7 @@ pub struct Diagnostic {
     pub fields: BTreeMap<String, String>,
     pub surface: Option<Surface>,
     pub score: Option<Score>,
+    pub strategy: Option<Strategy>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -379,6 +413,7 @@ pub(super) fn resolve(
         cluster,
         report,
         sources,
+        sweep: None,
     })
 }
 
@@ -656,6 +691,42 @@ fn resolve_tasks(
             ))
         })
         .collect()
+}
+
+/// A `strategy`: a finite threshold and two different, non-empty names.
+fn check_strategy(s: &At<Strategy>, key: &str) -> Result<Strategy, ManifestError> {
+    let v = &s.value;
+    let problem = if !v.threshold.is_finite() {
+        Some((
+            "threshold",
+            "a finite number (0.5: the rule a model follows on most rows)",
+        ))
+    } else if v.above.trim().is_empty() || v.below.trim().is_empty() {
+        Some((
+            "above",
+            "two non-empty names, e.g. above = \"rule\", below = \"shortcut\"",
+        ))
+    } else if v.above == v.below {
+        Some(("below", "a name different from `above`"))
+    } else {
+        None
+    };
+    match problem {
+        Some((field, expected)) => Err(invalid(
+            &s.at,
+            &format!("{key}.strategy.{field}"),
+            format!(
+                "{field} = {}",
+                match field {
+                    "threshold" => v.threshold.to_string(),
+                    "above" => format!("{:?}", v.above),
+                    _ => format!("{:?}", v.below),
+                }
+            ),
+            expected,
+        )),
+        None => Ok(v.clone()),
+    }
 }
 
 fn resolve_finetune(
@@ -1010,6 +1081,10 @@ fn resolve_diagnostics(
                 d.metric.as_ref(),
                 d.metric_where.as_ref(),
             )?;
+            let strategy = match &d.strategy {
+                Some(s) => Some(check_strategy(s, &key)?),
+                None => None,
+            };
             Ok((
                 name.clone(),
                 Diagnostic {
@@ -1022,6 +1097,7 @@ fn resolve_diagnostics(
                     fields: d.fields.clone().unwrap_or_default(),
                     surface,
                     score,
+                    strategy,
                 },
             ))
         })

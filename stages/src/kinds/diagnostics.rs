@@ -9,6 +9,8 @@ use serde::Deserialize;
 use super::params;
 use serde_json::{json, Value};
 
+use basins_engine::manifest::Strategy;
+
 use crate::data::DataFormat;
 use crate::diagnostics::{analyse, spread, ScoreSpec, SetDiagnostics};
 use crate::outputs::StoredSet;
@@ -23,6 +25,9 @@ struct SetParams {
     diagnostic: bool,
     #[serde(default)]
     score: Option<ScoreSpec>,
+    /// Each model's strategy by its primary score, where declared.
+    #[serde(default)]
+    strategy: Option<Strategy>,
 }
 
 #[derive(Deserialize)]
@@ -82,22 +87,28 @@ impl StageKind for DiagnosticsKind {
                 .map(|d| d.primary.name.clone())
                 .unwrap_or_default();
             ctx.log(format!("{}: {name}: {}", set.name, spread(&primary)));
-            metrics.insert(
-                set.name.clone(),
-                json!({"primary": name, "rows": rows, "surface_rows": surface_rows, "spread": spread(&primary)}),
-            );
-            report.insert(
-                set.name.clone(),
-                json!({
-                    "primary": name,
-                    "diagnostic": set.diagnostic,
-                    "rows": rows,
-                    "score_rows": score_rows,
-                    "surface_rows": surface_rows,
-                    "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
-                    "per_model": per_model,
-                }),
-            );
+            let mut m = json!({"primary": name, "rows": rows, "surface_rows": surface_rows, "spread": spread(&primary)});
+            let mut doc = json!({
+                "primary": name,
+                "diagnostic": set.diagnostic,
+                "rows": rows,
+                "score_rows": score_rows,
+                "surface_rows": surface_rows,
+                "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
+                "per_model": per_model,
+            });
+            if let Some(s) = &set.strategy {
+                let labels = strategies(s, &per_model);
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for l in labels.values() {
+                    *counts.entry(l.as_str()).or_default() += 1;
+                }
+                ctx.log(format!("{}: strategies {counts:?}", set.name));
+                m["strategies"] = json!(counts);
+                doc["strategy"] = json!({"rule": s, "labels": labels, "counts": counts});
+            }
+            metrics.insert(set.name.clone(), m);
+            report.insert(set.name.clone(), doc);
         }
         std::fs::write(
             ctx.out_dir.join("diagnostics.json"),
@@ -106,6 +117,14 @@ impl StageKind for DiagnosticsKind {
         std::fs::write(ctx.out_dir.join("diagnostics.csv"), csv.into_inner()?)?;
         Ok(json!({ "sets": metrics }))
     }
+}
+
+/// Each model's strategy (seed -> name) by its primary score.
+fn strategies(s: &Strategy, per_model: &BTreeMap<u64, SetDiagnostics>) -> BTreeMap<String, String> {
+    per_model
+        .iter()
+        .map(|(seed, d)| (seed.to_string(), s.label(d.primary.value).to_owned()))
+        .collect()
 }
 
 /// How many rows the set's loss surface holds, from an evaluate node's `surface.json`.

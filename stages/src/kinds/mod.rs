@@ -11,6 +11,7 @@ mod generate;
 mod interpolate;
 mod pretrain;
 mod report;
+mod sweep;
 
 pub use barriers::BarriersKind;
 pub use cluster::ClusterKind;
@@ -21,6 +22,7 @@ pub use generate::GenerateKind;
 pub use interpolate::InterpolateKind;
 pub use pretrain::PretrainKind;
 pub use report::ReportKind;
+pub use sweep::SweepKind;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

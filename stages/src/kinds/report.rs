@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::params;
-use crate::report::{cluster_tests, html, TaskInputs};
+use crate::report::{cluster_tests, html, strategy_agreement, TaskInputs};
 
 pub struct ReportKind;
 
@@ -27,7 +27,8 @@ impl StageKind for ReportKind {
         // 3: centroid-distance coordinate, Holm-corrected p-values, NaN scores excluded with a
         // note, rows per set, full blake3 digests in the provenance.
         // 4: clusters.csv written by the csv crate (quoting; missing numbers as empty fields).
-        4
+        // 5: basins against declared strategies (contingency table, adjusted Rand index).
+        5
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -104,6 +105,7 @@ impl StageKind for ReportKind {
                 diagnostics,
             };
             let tests = cluster_tests(&inputs);
+            let agreement = strategy_agreement(&inputs);
             let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())?;
             let names = inputs.names();
             let coordinate = inputs.coordinate();
@@ -126,8 +128,8 @@ impl StageKind for ReportKind {
                 row.extend(sets.iter().map(|set| field(&tests[set]["scores"][i])));
                 csv.write_record(&row)?;
             }
-            summary.insert(task.clone(), json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests}));
-            pages.push((inputs, tests));
+            summary.insert(task.clone(), json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests, "strategies": agreement}));
+            pages.push((inputs, tests, agreement));
         }
         std::fs::write(
             ctx.out_dir.join("index.html"),

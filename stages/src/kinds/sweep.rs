@@ -1,0 +1,59 @@
+//! `sweep`: the comparison of a sweep's sub-studies, from each one's report; the sweep's own
+//! report, with every sub-study's report beside it under its label.
+
+use basins_engine::{StageContext, StageInput, StageKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::params;
+use crate::sweep::{html, summarise};
+
+pub struct SweepKind;
+
+#[derive(Deserialize)]
+struct Variant {
+    label: String,
+    values: Value,
+}
+
+#[derive(Deserialize)]
+struct SweepParams {
+    title: String,
+    keys: Vec<String>,
+    variants: Vec<Variant>,
+}
+
+impl StageKind for SweepKind {
+    fn name(&self) -> &'static str {
+        "sweep"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: SweepParams = params(ctx)?;
+        let mut rows = Vec::new();
+        for v in &p.variants {
+            let StageInput::Node { files, .. } = ctx.input(&v.label)? else {
+                anyhow::bail!("input `{}` is not a report node", v.label);
+            };
+            for (name, path) in files {
+                std::fs::create_dir_all(ctx.output(&v.label)?)?;
+                std::fs::copy(path, ctx.output(&format!("{}/{name}", v.label))?)?;
+            }
+            let report = files
+                .get("report.json")
+                .ok_or_else(|| anyhow::anyhow!("the report of `{}` has no report.json", v.label))?;
+            let report: Value = serde_json::from_slice(&std::fs::read(report)?)?;
+            rows.push(summarise(&v.label, &v.values, &report));
+        }
+        std::fs::write(ctx.output("index.html")?, html(&p.title, &p.keys, &rows))?;
+        std::fs::write(
+            ctx.output("sweep.json")?,
+            serde_json::to_vec_pretty(
+                &json!({"title": p.title, "keys": p.keys, "variants": rows}),
+            )?,
+        )?;
+        Ok(json!({"variants": rows.len()}))
+    }
+}

@@ -1,0 +1,208 @@
+//! A sweep's comparison of its sub-studies (`[sweep]` in a manifest): per sub-study and task,
+//! the basins found, and per diagnostic set the gap between the basins' mean scores (largest
+//! minus smallest cluster mean), its Mann-Whitney p, and, where the set declares strategies,
+//! the adjusted Rand index of basins against them; as a table and, for one numeric swept key,
+//! as curves against its value.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::report::esc;
+
+/// One sub-study's row of the comparison, from its report's `report.json`.
+pub fn summarise(label: &str, values: &Value, report: &Value) -> Value {
+    let mut tasks = serde_json::Map::new();
+    for (task, t) in report["tasks"].as_object().into_iter().flatten() {
+        let mut sets = serde_json::Map::new();
+        for (set, row) in t["tests"].as_object().into_iter().flatten() {
+            let means: Vec<f64> = row["per_cluster"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["mean"].as_f64())
+                .filter(|m| m.is_finite())
+                .collect();
+            let gap = (means.len() >= 2).then(|| {
+                means.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    - means.iter().copied().fold(f64::INFINITY, f64::min)
+            });
+            let first = &row["comparisons"][0]["mann_whitney"];
+            sets.insert(
+                set.clone(),
+                json!({
+                    "primary": row["primary"],
+                    "in_distribution": row["in_distribution"],
+                    "gap": gap,
+                    "p": first["p"],
+                    "p_holm": first["p_holm"],
+                    "ari": t["strategies"][set]["ari"],
+                    "contingency": t["strategies"][set]["contingency"],
+                }),
+            );
+        }
+        tasks.insert(
+            task.clone(),
+            json!({"k": t["k"], "sizes": t["sizes"], "stability": t["stability"], "sets": sets}),
+        );
+    }
+    json!({"label": label, "values": values, "tasks": tasks})
+}
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x != 0.0 && x.abs() < 1e-3 => format!("{x:.1e}"),
+        Some(x) => format!("{x:.3}"),
+        None if v.is_null() => "&ndash;".into(),
+        None => esc(&v.to_string()),
+    }
+}
+
+/// The sweep's page: a table of every sub-study, curves of gap and ARI against a single numeric
+/// swept key, and a link to each sub-study's own report.
+pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
+    let mut s = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:4px 8px;font-size:13px}}\
+         </style></head><body><h1>{t}</h1><p>A sweep over {k}: {n} sub-studies, each a study of \
+         its own (its nodes are named after it) whose report is linked below.</p>",
+        t = esc(title),
+        k = keys
+            .iter()
+            .map(|k| format!("<code>{}</code>", esc(k)))
+            .collect::<Vec<_>>()
+            .join(" &times; "),
+        n = rows.len()
+    );
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        for (task, t) in r["tasks"].as_object().into_iter().flatten() {
+            for set in t["sets"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                if !pairs.contains(&(task.clone(), set.clone())) {
+                    pairs.push((task.clone(), set.clone()));
+                }
+            }
+        }
+    }
+    s.push_str("<table id=\"sweep\"><tr><th>sub-study</th><th>task</th><th>basins (sizes)</th>");
+    s.push_str("<th>set</th><th>score</th><th>gap between basins</th><th>Mann-Whitney p (Holm)</th><th>ARI basins vs strategies</th></tr>");
+    for r in rows {
+        let label = r["label"].as_str().unwrap_or("");
+        for (task, set) in &pairs {
+            let t = &r["tasks"][task];
+            let c = &t["sets"][set];
+            let _ = write!(
+                s,
+                "<tr><td><a href=\"{l}/index.html\">{l}</a></td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                esc(task),
+                t["k"],
+                esc(&t["sizes"].to_string()),
+                esc(set),
+                esc(c["primary"].as_str().unwrap_or("")),
+                num(&c["gap"]),
+                num(&c["p"]),
+                num(&c["p_holm"]),
+                num(&c["ari"]),
+                l = esc(label)
+            );
+        }
+    }
+    s.push_str("</table>");
+    if keys.len() == 1 {
+        let key = &keys[0];
+        let x: Vec<Option<f64>> = rows.iter().map(|r| r["values"][key].as_f64()).collect();
+        if x.iter().all(Option::is_some) && rows.len() >= 2 {
+            let x: Vec<f64> = x.into_iter().flatten().collect();
+            s.push_str("<div style=\"display:flex;flex-wrap:wrap;gap:16px\">");
+            for (task, set) in &pairs {
+                for (what, field) in [
+                    ("gap between basins", "gap"),
+                    ("ARI basins vs strategies", "ari"),
+                ] {
+                    let y: Vec<Option<f64>> = rows
+                        .iter()
+                        .map(|r| r["tasks"][task]["sets"][set][field].as_f64())
+                        .collect();
+                    if y.iter().any(Option::is_some) {
+                        s.push_str(&curve(&format!("{task} / {set}: {what}"), key, &x, &y));
+                    }
+                }
+            }
+            s.push_str("</div>");
+        }
+    }
+    s.push_str("</body></html>");
+    s
+}
+
+/// One quantity against the swept value, with labelled axes and tick values.
+fn curve(title: &str, key: &str, x: &[f64], y: &[Option<f64>]) -> String {
+    let (w, h, l, r, t, b) = (360.0, 240.0, 50.0, 15.0, 28.0, 42.0);
+    let (x0, x1) = x
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let ys: Vec<f64> = y.iter().flatten().copied().collect();
+    let (mut y0, mut y1) = ys
+        .iter()
+        .fold((0f64, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    y0 = y0.min(0.0);
+    let sx = |v: f64| l + (v - x0) / (x1 - x0).max(1e-12) * (w - l - r);
+    let sy = |v: f64| h - b - (v - y0) / (y1 - y0) * (h - t - b);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-size=\"10\">\
+         <text x=\"{l}\" y=\"14\" font-size=\"11\">{}</text>\
+         <line x1=\"{l}\" y1=\"{yb}\" x2=\"{xr}\" y2=\"{yb}\" stroke=\"#444\"/>\
+         <line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{yb}\" stroke=\"#444\"/>",
+        esc(title),
+        yb = h - b,
+        xr = w - r
+    );
+    for &v in x {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v}</text>",
+            sx(v),
+            h - b + 13.0
+        );
+    }
+    for i in 0..=4 {
+        let v = y0 + (y1 - y0) * i as f64 / 4.0;
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>",
+            l - 4.0,
+            sy(v) + 3.0
+        );
+    }
+    let pts: Vec<String> = x
+        .iter()
+        .zip(y)
+        .filter_map(|(&a, b)| b.map(|b| format!("{:.1},{:.1}", sx(a), sy(b))))
+        .collect();
+    let _ = write!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#0072B2\" stroke-width=\"2\" points=\"{}\"/>",
+        pts.join(" ")
+    );
+    for p in &pts {
+        let (a, b) = p.split_once(',').unwrap_or(("0", "0"));
+        let _ = write!(
+            s,
+            "<circle cx=\"{a}\" cy=\"{b}\" r=\"3\" fill=\"#0072B2\"/>"
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></svg>",
+        (l + w - r) / 2.0,
+        h - 8.0,
+        esc(key)
+    );
+    s
+}
