@@ -57,6 +57,22 @@ pub enum Command {
     ExecNode(commands::exec_node::Args),
 }
 
+/// How a run shows its progress (`run` and `report`).
+#[derive(Args, Clone)]
+pub struct Progress {
+    /// Without a terminal: seconds between two progress lines of a running node (the first
+    /// comes after a third of it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0, value_parser = seconds)]
+    pub progress_every: f64,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds (0 or more)")),
+    }
+}
+
 /// How many nodes run at once, and on which devices (`run` and `report`).
 #[derive(Args, Clone)]
 pub struct Slots {

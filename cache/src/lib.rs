@@ -19,5 +19,5 @@ mod store;
 
 pub use digest::Digest;
 pub use error::CacheError;
-pub use lock::{CacheUse, GcLock, KeyLock, LockOwner};
+pub use lock::{process_alive, CacheUse, GcLock, KeyLock, LockOwner};
 pub use store::{write_atomic, ActionBytes, GcReport, ObjectInfo, Store};

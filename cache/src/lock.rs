@@ -34,8 +34,14 @@ impl LockOwner {
     /// which is exactly where a user needs to be told.
     pub fn is_stale(&self) -> bool {
         let here = gethostname::gethostname().to_string_lossy().into_owned();
-        self.host == here && !Path::new(&format!("/proc/{}", self.pid)).exists()
+        self.host == here && !process_alive(self.pid as u64)
     }
+}
+
+/// Whether process `pid` exists on this host (Linux: `/proc/<pid>`). Temp files, locks and
+/// run logs carry the pid of their writer, so a dead writer's leftovers can be told apart.
+pub fn process_alive(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// An exclusive lock on one recipe key, released on drop. There is no global lock: two runs on

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use walkdir::WalkDir;
 
 use crate::filehash::{checked_before, hash_file, hash_input, remember_check};
+use crate::lock::process_alive;
 use crate::lock::{CacheUse, GcLock, KeyLock, LockOwner};
 use crate::{CacheError, Digest};
 
@@ -369,8 +370,7 @@ impl Store {
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age.as_secs() > 3600);
-            let alive =
-                tmp_pid(rest).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            let alive = tmp_pid(rest).is_some_and(|pid| process_alive(pid as u64));
             if alive && !old {
                 continue;
             }
@@ -390,8 +390,7 @@ impl Store {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let alive =
-                tmp_pid(&name).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            let alive = tmp_pid(&name).is_some_and(|pid| process_alive(pid as u64));
             if alive {
                 continue;
             }

@@ -17,7 +17,7 @@ use basins_cache::{CacheError, Digest, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{self, ActionRecord, OutputFile, Recipe, Resolved};
-use crate::stage::{Registry, StageContext, StageInput};
+use crate::stage::{Progress, ProgressSink, Registry, StageContext, StageInput};
 use crate::EngineError;
 
 /// What became of a dispatched node. A node's own failure is an outcome like any other; an
@@ -51,7 +51,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "line", rename_all = "snake_case")]
 pub enum ChildLine {
-    Progress { done: u64, total: u64 },
+    Progress(Progress),
     Outcome { outcome: Outcome },
 }
 
@@ -87,7 +87,7 @@ pub struct Runtime<'a> {
     pub gpu: Option<u32>,
     /// See `StageContext::eval_threads`.
     pub eval_threads: Option<usize>,
-    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    pub progress: &'a ProgressSink<'a>,
     pub cancel: Arc<AtomicBool>,
 }
 
@@ -170,7 +170,7 @@ impl Executor for Subprocess {
                 let h = s.spawn(move || {
                     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                         match ChildLine::decode(&line) {
-                            Some(ChildLine::Progress { done, total }) => progress(done, total),
+                            Some(ChildLine::Progress(p)) => progress(p),
                             Some(ChildLine::Outcome { outcome: o }) => {
                                 *outcome.lock().expect("outcome lock") = Some(o)
                             }

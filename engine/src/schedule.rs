@@ -13,6 +13,7 @@ use crate::events::{Event, Reporter, RunLog};
 pub use crate::events::{Failure, RunSummary};
 use crate::exec::{Executor, Job, Outcome, Runtime};
 use crate::record::{self, ActionRecord, Recipe};
+use crate::stage::Progress;
 use crate::study::{Resolution, Study};
 use crate::EngineError;
 
@@ -71,7 +72,7 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
 
 /// What worker threads tell the scheduler's thread, the only one that changes state or reports.
 enum Message {
-    Progress { node: usize, done: u64, total: u64 },
+    Progress { node: usize, progress: Progress },
     Done(Completion),
 }
 
@@ -110,7 +111,7 @@ pub fn run(
             break;
         }
         match rx.recv_timeout(TICK) {
-            Ok(Message::Progress { node, done, total }) => run.progress(node, done, total),
+            Ok(Message::Progress { node, progress }) => run.progress(node, progress),
             Ok(Message::Done(c)) => run.complete(c),
             Err(_) => {}
         }
@@ -158,11 +159,10 @@ fn spawn_node<'scope>(
     let (tx, cancel) = (tx.clone(), cancel.clone());
     scope.spawn(move || {
         let started = Instant::now();
-        let progress = |done, total| {
+        let progress = |progress| {
             let _ = tx.send(Message::Progress {
                 node: d.node,
-                done,
-                total,
+                progress,
             });
         };
         let job = Job {
@@ -404,9 +404,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn progress(&mut self, i: usize, done: u64, total: u64) {
+    fn progress(&mut self, i: usize, progress: Progress) {
         let node = self.id(i);
-        self.emit(Event::NodeProgress { node, done, total });
+        self.emit(Event::NodeProgress { node, progress });
     }
 
     /// A worker is back: record what became of its node.

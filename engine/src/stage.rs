@@ -56,6 +56,29 @@ pub enum StageInput {
     },
 }
 
+/// How far a running node is: `done` of `total` units (steps, examples, pairs), and named values
+/// worth showing beside it (a training loss, sequences per second).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, f64>,
+}
+
+impl Progress {
+    pub fn new(done: u64, total: u64) -> Progress {
+        Progress {
+            done,
+            total,
+            values: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where a node's progress goes (the scheduler's channel, or a parent process's pipe).
+pub type ProgressSink<'a> = dyn Fn(Progress) + Send + Sync + 'a;
+
 /// The error a stage returns when it stops because the run was cancelled
 /// ([`StageContext::cancelled`]): the engine reports the node as interrupted, to run next
 /// time, and not as failed. Any other error, even one raised after Ctrl-C, is a failure.
@@ -88,7 +111,7 @@ pub struct StageContext<'a> {
     /// Threads this node may evaluate batches on: the machine's cores shared among the nodes
     /// running at once. `None`: the stage's own choice (all cores; a Slurm task's allocation).
     pub eval_threads: Option<usize>,
-    pub(crate) progress: &'a (dyn Fn(u64, u64) + Send + Sync + 'a),
+    pub(crate) progress: &'a ProgressSink<'a>,
     pub(crate) log: Mutex<std::fs::File>,
     pub(crate) cancel: Arc<AtomicBool>,
 }
@@ -100,9 +123,20 @@ impl StageContext<'_> {
         crate::paths::under(self.out_dir, rel).map_err(|e| anyhow::anyhow!(e))
     }
 
-    /// Report progress (steps, examples) to the engine's bars.
+    /// Report progress (steps, examples) to the engine's bars and progress lines.
     pub fn progress(&self, done: u64, total: u64) {
-        (self.progress)(done, total);
+        (self.progress)(Progress::new(done, total));
+    }
+
+    /// Progress with values to show beside it, e.g. `[("loss", 0.61), ("seq_per_s", 310.0)]`.
+    pub fn progress_with(&self, done: u64, total: u64, values: &[(&str, f64)]) {
+        let mut p = Progress::new(done, total);
+        p.values = values
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        (self.progress)(p);
     }
 
     /// A line in this node's log file (and in the tracing log at debug level).

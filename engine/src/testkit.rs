@@ -112,7 +112,7 @@ impl StageKind for Synthetic {
                 return Err(crate::stage::Interrupted::at(format!("step {step}")));
             }
             std::thread::sleep(Duration::from_millis(sleep_ms / 10));
-            ctx.progress(step, 10);
+            ctx.progress_with(step, 10, &[("step", step as f64)]);
         }
         if env_glob("BASINS_TESTKIT_FAIL", ctx.node) {
             bail!("injected failure (BASINS_TESTKIT_FAIL)");

@@ -28,7 +28,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
         message,
     })?;
     let store = Store::open(cache).map_err(EngineError::from)?;
-    let progress = |done, total| println!("{}", ChildLine::Progress { done, total }.encode());
+    let progress = |p| println!("{}", ChildLine::Progress(p).encode());
     let outcome = run_recipe(
         &store,
         &cx.registry,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use basins_engine::{ops, EngineError, Study};
 
 use super::{run, Context};
-use crate::cli::Slots;
+use crate::cli::{Progress, Slots};
 use crate::error::CliError;
 use crate::exit::Exit;
 
@@ -20,6 +20,8 @@ pub struct Args {
     open: bool,
     #[command(flatten)]
     slots: Slots,
+    #[command(flatten)]
+    progress: Progress,
 }
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
@@ -31,7 +33,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
         .unwrap_or_else(|| a.manifest.parent().unwrap_or(Path::new(".")).join("report"));
     // A report object found corrupt on the way out is quarantined and its node rerun, once.
     for attempt in 0..2 {
-        let summary = run::run_study(&study, &opts, kind, false)?;
+        let summary = run::run_study(&study, &opts, kind, false, &a.progress)?;
         match run::exit_of(&summary) {
             Exit::Ok => {}
             other => return Ok(other),

@@ -4,8 +4,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use basins_engine::events::{HumanReporter, LogReporter, Reporter};
+use basins_engine::events::{Event, HumanReporter, LogReporter, PlainReporter, Reporter};
 use basins_engine::manifest::ExecutorKind;
 use basins_engine::schedule::{run, RunOptions, RunSummary};
 use basins_engine::slurm::Slurm;
@@ -13,7 +14,7 @@ use basins_engine::{EngineError, Executor, InProcess, Study, Subprocess};
 use clap::ValueEnum;
 
 use super::{print_json, Context};
-use crate::cli::Slots;
+use crate::cli::{Progress, Slots};
 use crate::exit::{self, Exit};
 
 #[derive(clap::Args)]
@@ -21,6 +22,8 @@ pub struct Args {
     manifest: PathBuf,
     #[command(flatten)]
     slots: Slots,
+    #[command(flatten)]
+    progress: Progress,
     /// Keep running independent nodes after a failure.
     #[arg(long)]
     keep_going: bool,
@@ -52,7 +55,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     let mut opts = options(&study, &a.slots, kind);
     opts.keep_going = a.keep_going;
     opts.only = a.only;
-    let summary = run_study(&study, &opts, kind, a.json)?;
+    let summary = run_study(&study, &opts, kind, a.json, &a.progress)?;
     if a.json {
         print_json(&summary);
     } else {
@@ -103,6 +106,7 @@ pub fn run_study(
     opts: &RunOptions,
     kind: ExecutorKind,
     json: bool,
+    progress: &Progress,
 ) -> Result<RunSummary, EngineError> {
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -138,12 +142,29 @@ pub fn run_study(
             study.manifest.study.slurm.clone(),
         )?),
     };
+    // Bars on a terminal; otherwise plain lines (a log file, CI, a Slurm job's output).
     let mut reporter: Box<dyn Reporter> = if !json && std::io::stderr().is_terminal() {
         Box::new(HumanReporter::new())
     } else {
-        Box::new(LogReporter)
+        Box::new(Both(
+            LogReporter,
+            PlainReporter::new(
+                std::io::stderr(),
+                Duration::from_secs_f64(progress.progress_every),
+            ),
+        ))
     };
     run(study, opts, executor.as_ref(), reporter.as_mut(), cancel)
+}
+
+/// Two reporters fed the same events.
+struct Both<A, B>(A, B);
+
+impl<A: Reporter, B: Reporter> Reporter for Both<A, B> {
+    fn report(&mut self, e: &Event) {
+        self.0.report(e);
+        self.1.report(e);
+    }
 }
 
 fn print_summary(study: &Study, s: &RunSummary) {

@@ -245,7 +245,7 @@ pub fn pretrain<B: AutodiffBackend>(
     spec: &PretrainSpec,
     dir: &Path,
     device: &B::Device,
-    progress: &dyn Fn(u64, u64),
+    progress: &crate::train::StepProgress<'_>,
     cancelled: &dyn Fn() -> bool,
 ) -> anyhow::Result<Pretrained> {
     let vocab = write_tokenizer(dir)?;
@@ -266,6 +266,8 @@ pub fn pretrain<B: AutodiffBackend>(
     let mut log = Vec::new();
     let mut window = Vec::new();
     let mut order = Vec::new();
+    // For the progress lines: a smoothed loss and sequences per second.
+    let (clock, mut smoothed) = (std::time::Instant::now(), f64::NAN);
     for step in 0..spec.steps {
         if cancelled() {
             return Err(basins_engine::stage::Interrupted::at(format!(
@@ -299,12 +301,22 @@ pub fn pretrain<B: AutodiffBackend>(
         let lr = spec.lr * lr_factor(step, warmup, spec.steps);
         opt.step_slots(model.slots(), &grads, lr, spec.weight_decay, 1.0);
         window.push(loss_value);
+        smoothed = match smoothed.is_nan() {
+            true => loss_value,
+            false => 0.95 * smoothed + 0.05 * loss_value,
+        };
         if (step + 1) % 50 == 0 || step + 1 == spec.steps {
             let mean = window.iter().sum::<f64>() / window.len() as f64;
             log.push(json!({"step": step + 1, "loss": mean, "lr": lr}));
             window.clear();
         }
-        progress(step + 1, spec.steps);
+        let rate =
+            (step + 1) as f64 * spec.batch_size as f64 / clock.elapsed().as_secs_f64().max(1e-9);
+        progress(
+            step + 1,
+            spec.steps,
+            &[("loss", smoothed), ("seq_per_s", rate)],
+        );
     }
     let model = model.valid();
     let held_out = score(&model, &held_out, &enc, spec, vocab, device);

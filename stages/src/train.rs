@@ -32,6 +32,10 @@ use crate::text::{to_batch, Encoded, TextEncoder};
 /// stay reproducible.
 pub(crate) static RNG_LOCK: Mutex<()> = Mutex::new(());
 
+/// Where a training loop reports its step of the total, with values to show beside it (the
+/// smoothed loss, sequences per second).
+pub type StepProgress<'a> = dyn Fn(u64, u64, &[(&str, f64)]) + 'a;
+
 /// The manifest layer's type, so that what `[finetune]` resolves to and what training reads
 /// cannot drift apart.
 pub use basins_engine::manifest::FinetuneHyper as Hyper;
@@ -407,7 +411,7 @@ pub fn finetune<B: AutodiffBackend>(
     spec: &FinetuneSpec,
     train: &Dataset,
     device: &B::Device,
-    progress: &dyn Fn(u64, u64),
+    progress: &StepProgress<'_>,
     cancelled: &dyn Fn() -> bool,
     eval: Option<InTrainingEval<'_, B::InnerBackend>>,
 ) -> anyhow::Result<Finetuned<B::InnerBackend>> {
@@ -450,6 +454,8 @@ pub fn finetune<B: AutodiffBackend>(
     let mut order_epoch = u64::MAX;
     let mut order = Vec::new();
     let mut window = Vec::new();
+    // For the progress lines: a smoothed loss and this run's sequences per second.
+    let (clock, mut seen, mut smoothed) = (std::time::Instant::now(), 0usize, f64::NAN);
     for step in opt.steps..total {
         if cancelled() {
             return Err(basins_engine::stage::Interrupted::at(format!(
@@ -485,6 +491,11 @@ pub fn finetune<B: AutodiffBackend>(
         let lr = h.lr * lr_factor(step, warmup, total);
         let norm = opt.step(&mut model, &grads, lr, h.weight_decay, h.grad_clip);
         window.push(loss_value);
+        seen += idx.len();
+        smoothed = match smoothed.is_nan() {
+            true => loss_value,
+            false => 0.95 * smoothed + 0.05 * loss_value,
+        };
         if (step + 1) % 10 == 0 || step + 1 == total {
             let mean = window.iter().sum::<f64>() / window.len() as f64;
             log.push(json!({"step": step + 1, "epoch": (step + 1) as f64 / per_epoch as f64, "loss": mean, "lr": lr, "grad_norm": norm}));
@@ -506,7 +517,8 @@ pub fn finetune<B: AutodiffBackend>(
                 )?;
             }
         }
-        progress(step + 1, total);
+        let rate = seen as f64 / clock.elapsed().as_secs_f64().max(1e-9);
+        progress(step + 1, total, &[("loss", smoothed), ("seq_per_s", rate)]);
     }
     Ok(Finetuned {
         model: model.valid(),

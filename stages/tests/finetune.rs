@@ -110,7 +110,7 @@ fn run_for(
         &spec,
         data,
         &Default::default(),
-        &|d, _| step.set(d),
+        &|d, _, _| step.set(d),
         &|| stop_at.is_some_and(|s| step.get() >= s),
         None,
     )?;

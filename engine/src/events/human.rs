@@ -60,7 +60,7 @@ impl HumanReporter {
     fn node_bar(&mut self, node: &str) {
         let bar = self.multi.add(ProgressBar::new(0));
         bar.set_style(
-            ProgressStyle::with_template("  {msg:40!} [{bar:25}] {pos}/{len} {per_sec}")
+            ProgressStyle::with_template("  {msg:60!} [{bar:25}] {pos}/{len} (eta {eta})")
                 .expect("template")
                 .progress_chars("=> "),
         );
@@ -81,10 +81,17 @@ impl Reporter for HumanReporter {
         match e {
             Event::RunStarted { nodes, .. } => self.overall.set_length(*nodes as u64),
             Event::NodeStarted { node, .. } => self.node_bar(node),
-            Event::NodeProgress { node, done, total } => {
+            Event::NodeProgress { node, progress } => {
                 if let Some(bar) = self.running.get(node) {
-                    bar.set_length(*total);
-                    bar.set_position(*done);
+                    bar.set_length(progress.total);
+                    bar.set_position(progress.done);
+                    let values: Vec<String> = (progress.values.iter())
+                        .map(|(k, v)| match k.strip_suffix("_per_s") {
+                            Some(unit) => format!("{v:.1} {unit}/s"),
+                            None => format!("{k} {v:.3}"),
+                        })
+                        .collect();
+                    bar.set_message(format!("{node} {}", values.join(", ")));
                 }
             }
             Event::RunFinished { .. } => self.overall.finish_and_clear(),
@@ -140,11 +147,13 @@ mod tests {
         h.report(&Event::NodeCached { node: "a".into() });
         h.report(&started("b"));
         h.report(&started("c"));
+        let mut p = crate::stage::Progress::new(4, 10);
+        p.values.insert("loss".into(), 0.5);
         h.report(&Event::NodeProgress {
             node: "b".into(),
-            done: 4,
-            total: 10,
+            progress: p,
         });
+        assert_eq!(h.running["b"].message(), "b loss 0.500");
         assert_eq!(h.running["b"].position(), 4);
         assert_eq!(h.running["b"].length(), Some(10));
         let executed = Event::NodeExecuted {

@@ -39,8 +39,7 @@ mod tests {
         assert_eq!(
             log_line(&Event::NodeProgress {
                 node: "a".into(),
-                done: 1,
-                total: 9
+                progress: crate::stage::Progress::new(1, 9),
             }),
             None
         );

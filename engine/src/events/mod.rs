@@ -4,11 +4,13 @@
 //!
 //! - [`RunLog`]: the JSONL run log under `runs/` (`basins status` reads its failures back)
 //! - [`RunSummary`]: the counts and lists `basins run` prints, built from the events alone
-//! - [`LogReporter`]: plain lines through tracing (no terminal, or `--json`)
-//! - [`HumanReporter`]: indicatif bars and a line per finished node (a terminal)
+//! - [`PlainReporter`]: a line per node start and end and periodic progress lines (no terminal)
+//! - [`LogReporter`]: every event through tracing (`-v`)
+//! - [`HumanReporter`]: indicatif bars with each node's progress and values (a terminal)
 
 mod human;
 mod log;
+mod plain;
 mod run_log;
 mod summary;
 
@@ -16,8 +18,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::stage::Progress;
+
 pub use human::HumanReporter;
 pub use log::LogReporter;
+pub use plain::{describe, PlainReporter};
 pub use run_log::RunLog;
 pub use summary::{Failure, RunSummary};
 
@@ -41,8 +46,8 @@ pub enum Event {
     },
     NodeProgress {
         node: String,
-        done: u64,
-        total: u64,
+        #[serde(flatten)]
+        progress: Progress,
     },
     NodeExecuted {
         node: String,

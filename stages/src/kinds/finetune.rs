@@ -103,7 +103,7 @@ fn run_finetune<B: AutodiffBackend>(
         &spec,
         &train,
         device,
-        &|d, t| ctx.progress(d, t),
+        &|d, t, values| ctx.progress_with(d, t, values),
         &|| ctx.cancelled(),
         eval,
     )?;

@@ -97,7 +97,7 @@ fn run<B: Backend>(
     let mut curves: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); sets.len()];
     let mut per_set: Vec<(Vec<f32>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); sets.len()];
     let mut done = 0u64;
-    for &alpha in &alphas {
+    for (i, &alpha) in alphas.iter().enumerate() {
         if ctx.cancelled() {
             return Err(Interrupted::at(format!("alpha {alpha}")));
         }
@@ -120,7 +120,12 @@ fn run<B: Backend>(
                 .1
                 .push(r.metrics["accuracy"].as_f64().unwrap_or(f64::NAN));
             done += set.len() as u64;
-            ctx.progress(done, total as u64);
+            // Examples scored of all; beside it which point of the path this is.
+            ctx.progress_with(
+                done,
+                total as u64,
+                &[("alpha", alpha), ("point", (i + 1) as f64)],
+            );
         }
     }
     let mut metrics = serde_json::Map::new();

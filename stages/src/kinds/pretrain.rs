@@ -69,7 +69,7 @@ fn run<B: AutodiffBackend>(
         &p.pretrain,
         &dir,
         device,
-        &|d, t| ctx.progress(d, t),
+        &|d, t, values| ctx.progress_with(d, t, values),
         &|| ctx.cancelled(),
     )?;
     let log: Vec<String> = done.log.iter().map(|v| v.to_string()).collect();
