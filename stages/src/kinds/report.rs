@@ -28,7 +28,9 @@ impl StageKind for ReportKind {
         // note, rows per set, full blake3 digests in the provenance.
         // 4: clusters.csv written by the csv crate (quoting; missing numbers as empty fields).
         // 5: basins against declared strategies (contingency table, adjusted Rand index).
-        5
+        // 6: a verdict per task; no index where one strategy or one basin leaves nothing to
+        // agree on.
+        6
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
