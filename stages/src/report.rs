@@ -803,11 +803,78 @@ pub fn html(
     }
     let _ = write!(
         s,
-        "<h2>Study settings</h2><pre>{}</pre><h2>Provenance</h2><pre>{}</pre></body></html>",
+        "<h2>Study settings</h2>{}<details><summary>the settings as JSON</summary><pre>{}</pre></details>\
+         <h2>Provenance</h2><pre>{}</pre></body></html>",
+        settings_table(config),
         esc(&serde_json::to_string_pretty(config).unwrap_or_default()),
         esc(&serde_json::to_string_pretty(provenance).unwrap_or_default())
     );
     s
+}
+
+/// The settings as a table of dotted keys and human numbers (4 significant digits; long lists
+/// of numbers shortened to their ends and count).
+fn settings_table(config: &Value) -> String {
+    let mut rows = Vec::new();
+    flatten("", config, &mut rows);
+    let mut s = String::from("<table id=\"settings\"><tr><th>setting</th><th>value</th></tr>");
+    for (k, v) in rows {
+        let _ = write!(
+            s,
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&k),
+            esc(&v)
+        );
+    }
+    s.push_str("</table>");
+    s
+}
+
+fn flatten(prefix: &str, v: &Value, rows: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(o) if !o.is_empty() => {
+            for (k, x) in o {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, x, rows);
+            }
+        }
+        Value::Null => {}
+        other => rows.push((prefix.to_owned(), human(other))),
+    }
+}
+
+/// A value as a reader wants it: `0.1111111111111111` as `0.1111`, `2e-05` as `2e-5`, a list of
+/// ten alphas as `0, 0.1111, …, 1 (10 values)`.
+fn human(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e6) {
+                let s = format!("{x:.3e}");
+                // 2.000e-5 -> 2e-5
+                let (m, e) = s.split_once('e').unwrap_or((&s, ""));
+                let m = m.trim_end_matches('0').trim_end_matches('.');
+                format!("{m}e{e}")
+            } else {
+                let s = format!("{:.4}", x);
+                s.trim_end_matches('0').trim_end_matches('.').to_owned()
+            }
+        }
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.len() > 6 && a.iter().all(Value::is_number) => format!(
+            "{}, {}, …, {} ({} values)",
+            human(&a[0]),
+            human(&a[1]),
+            human(&a[a.len() - 1]),
+            a.len()
+        ),
+        Value::Array(a) => a.iter().map(human).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -821,6 +888,28 @@ mod tests {
             cluster,
             diagnostics: None,
         }
+    }
+
+    #[test]
+    fn settings_read_as_numbers_a_person_writes() {
+        assert_eq!(human(&json!(0.1111111111111111)), "0.1111");
+        assert_eq!(human(&json!(2e-5)), "2e-5");
+        assert_eq!(human(&json!(3.0)), "3");
+        assert_eq!(human(&json!(32)), "32");
+        let alphas: Vec<f64> = (0..10).map(|i| i as f64 / 9.0).collect();
+        assert_eq!(human(&json!(alphas)), "0, 0.1111, …, 1 (10 values)");
+        let t = settings_table(
+            &json!({"finetune": {"hyper": {"lr": 1e-3, "vary": ["data_order"]}}, "x": null}),
+        );
+        assert!(
+            t.contains("<td><code>finetune.hyper.lr</code></td><td>0.001</td>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("<td><code>finetune.hyper.vary</code></td><td>data_order</td>"),
+            "{t}"
+        );
+        assert!(!t.contains("<code>x</code>"), "{t}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl StageKind for ReportKind {
         // 4: clusters.csv written by the csv crate (quoting; missing numbers as empty fields).
         // 5: basins against declared strategies (contingency table, adjusted Rand index).
         // 6: a verdict per task; no index where one strategy or one basin leaves nothing to
-        // agree on.
+        // agree on; the settings as a table.
         6
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
