@@ -105,6 +105,9 @@ pub fn run(
             if let Err(e) = run.resolve_pending() {
                 run.fault(e);
             }
+        }
+        // Checked again: a fault while resolving starts nothing.
+        if run.accepting() {
             run.dispatch_ready(|job| spawn_node(scope, executor, job, &tx, &cancel));
         }
         if run.is_over() {

@@ -256,3 +256,35 @@ fn an_interrupted_outcome_leaves_the_node_to_run_next_time() {
         .any(|e| matches!(e, Event::NodeInterrupted { node } if node == "pretrain/tiny")));
     assert!(summary.skipped.contains(&"pretrain/tiny".to_string()));
 }
+
+/// An input file that vanishes after the study was opened: resolving the nodes that read it
+/// fails, nothing more starts, and the run still ends with `run_finished` and the error.
+#[test]
+fn an_error_while_resolving_starts_nothing_more_and_ends_the_run() {
+    let (dir, study) = study();
+    std::fs::remove_file(dir.path().join("train.tsv")).unwrap();
+    let executor = InProcess {
+        store: study.store.clone(),
+        registry: study.registry.clone(),
+    };
+    let mut events = Recorder::default();
+    let err = run(
+        &study,
+        &opts(4),
+        &executor,
+        &mut events,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("train.tsv"), "{err}");
+    let ev = &events.0;
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::NodeStarted { node, .. } if node.starts_with("finetune/"))),
+        "{ev:#?}"
+    );
+    assert!(
+        matches!(ev.last(), Some(Event::RunFinished { .. })),
+        "{ev:#?}"
+    );
+}
