@@ -524,19 +524,8 @@ fn sigterm_is_taken_as_ctrl_c() {
 
 fn stops_on(signal: i32) {
     let fx = Fixture::new();
-    let child = fx
-        .cmd()
-        .args(["run", "m.toml", "--jobs", "2"])
-        .env("BASINS_TESTKIT_SLEEP_MS", "300")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while walk(&fx.cache().join("actions")).len() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = fx.slow_run("2", "300");
+    fx.wait_for_records(2);
     // SAFETY: signalling our own child process.
     unsafe {
         libc::kill(child.id() as i32, signal);

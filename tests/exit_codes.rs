@@ -88,20 +88,9 @@ fn code_2_bad_input() {
 #[test]
 fn code_3_a_cache_fault_during_a_run() {
     let fx = Fixture::new();
-    let child = fx
-        .cmd()
-        .args(["run", "m.toml", "--jobs", "2"])
-        .env("BASINS_TESTKIT_SLEEP_MS", "300")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = fx.slow_run("2", "300");
     let actions = fx.cache().join("actions");
-    let start = std::time::Instant::now();
-    while walk(&actions).len() < 2 {
-        assert!(start.elapsed().as_secs() < 30, "no progress");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    fx.wait_for_records(2);
     std::fs::rename(&actions, fx.cache().join("actions.away")).unwrap();
     std::fs::write(&actions, "not a directory").unwrap();
     let out = child.wait_with_output().unwrap();
@@ -131,19 +120,8 @@ fn code_3_a_cache_fault_during_a_run() {
 #[test]
 fn code_130_interrupted() {
     let fx = Fixture::new();
-    let child = fx
-        .cmd()
-        .args(["run", "m.toml", "--jobs", "1"])
-        .env("BASINS_TESTKIT_SLEEP_MS", "300")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while walk(&fx.cache().join("actions")).is_empty() {
-        assert!(start.elapsed().as_secs() < 30, "no progress");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = fx.slow_run("1", "300");
+    fx.wait_for_records(1);
     // SAFETY: signalling our own child process.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);

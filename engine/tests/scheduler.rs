@@ -91,6 +91,27 @@ fn opts(jobs: usize) -> RunOptions {
     }
 }
 
+fn in_process(study: &Study) -> InProcess {
+    InProcess {
+        store: study.store.clone(),
+        registry: study.registry.clone(),
+    }
+}
+
+/// Run the study, 4 nodes at once, where it must end in an error; the error and the events.
+fn run_to_error(study: &Study, executor: &dyn Executor) -> (EngineError, Recorder) {
+    let mut events = Recorder::default();
+    let err = run(
+        study,
+        &opts(4),
+        executor,
+        &mut events,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap_err();
+    (err, events)
+}
+
 fn node_of(e: &Event) -> Option<&str> {
     match e {
         Event::NodeStarted { node, .. }
@@ -110,21 +131,10 @@ fn node_of(e: &Event) -> Option<&str> {
 fn a_cache_fault_drains_running_nodes_then_ends_the_run_with_the_fault() {
     let (_dir, study) = study();
     let executor = FaultOn {
-        inner: InProcess {
-            store: study.store.clone(),
-            registry: study.registry.clone(),
-        },
+        inner: in_process(&study),
         bad: "finetune/cola/seed=2",
     };
-    let mut events = Recorder::default();
-    let err = run(
-        &study,
-        &opts(4),
-        &executor,
-        &mut events,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap_err();
+    let (err, events) = run_to_error(&study, &executor);
     assert_eq!(err.class(), ErrorClass::Fault, "{err}");
     assert!(err.to_string().contains("objects/xx"), "{err}");
     let ev = &events.0;
@@ -263,19 +273,7 @@ fn an_interrupted_outcome_leaves_the_node_to_run_next_time() {
 fn an_error_while_resolving_starts_nothing_more_and_ends_the_run() {
     let (dir, study) = study();
     std::fs::remove_file(dir.path().join("train.tsv")).unwrap();
-    let executor = InProcess {
-        store: study.store.clone(),
-        registry: study.registry.clone(),
-    };
-    let mut events = Recorder::default();
-    let err = run(
-        &study,
-        &opts(4),
-        &executor,
-        &mut events,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap_err();
+    let (err, events) = run_to_error(&study, &in_process(&study));
     assert!(err.to_string().contains("train.tsv"), "{err}");
     let ev = &events.0;
     assert!(

@@ -134,6 +134,26 @@ impl Fixture {
     pub fn cache(&self) -> PathBuf {
         self.path("cache")
     }
+
+    /// `run m.toml --jobs J` in the background, each node taking `sleep_ms`; stderr piped.
+    pub fn slow_run(&self, jobs: &str, sleep_ms: &str) -> std::process::Child {
+        self.cmd()
+            .args(["run", "m.toml", "--jobs", jobs])
+            .env("BASINS_TESTKIT_SLEEP_MS", sleep_ms)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start basins-testkit")
+    }
+
+    /// Wait (30 s at most) until the cache holds at least `n` action records.
+    pub fn wait_for_records(&self, n: usize) {
+        let start = std::time::Instant::now();
+        while walk(&self.cache().join("actions")).len() < n {
+            assert!(start.elapsed().as_secs() < 30, "no progress");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 pub fn assert_success(out: &Output, what: &[&str]) {

@@ -86,10 +86,7 @@ impl Reporter for HumanReporter {
                     bar.set_length(progress.total);
                     bar.set_position(progress.done);
                     let values: Vec<String> = (progress.values.iter())
-                        .map(|(k, v)| match k.strip_suffix("_per_s") {
-                            Some(unit) => format!("{v:.1} {unit}/s"),
-                            None => format!("{k} {v:.3}"),
-                        })
+                        .map(|(k, v)| super::plain::value_text(k, *v))
                         .collect();
                     bar.set_message(format!("{node} {}", values.join(", ")));
                 }

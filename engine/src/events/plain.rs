@@ -119,17 +119,20 @@ pub fn describe(p: &Progress, elapsed: Duration) -> String {
         0 => format!("{}", p.done),
         t => format!("{}/{t} ({}%)", p.done, p.done * 100 / t),
     }];
-    for (name, v) in &p.values {
-        parts.push(match name.strip_suffix("_per_s") {
-            Some(unit) => format!("{v:.1} {unit}/s"),
-            None => format!("{name} {v:.3}"),
-        });
-    }
+    parts.extend(p.values.iter().map(|(name, v)| value_text(name, *v)));
     if p.done > 0 && p.total > p.done {
         let left = elapsed.as_secs_f64() * (p.total - p.done) as f64 / p.done as f64;
         parts.push(format!("eta {}", duration(left)));
     }
     parts.join(", ")
+}
+
+/// One progress value as shown: `loss 0.612`, or a rate named `<unit>_per_s` as `310.2 seq/s`.
+pub fn value_text(name: &str, v: f64) -> String {
+    match name.strip_suffix("_per_s") {
+        Some(unit) => format!("{v:.1} {unit}/s"),
+        None => format!("{name} {v:.3}"),
+    }
 }
 
 fn duration(s: f64) -> String {
