@@ -48,8 +48,17 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// This build: the version and the git commit (from `build.rs`), shown on report pages.
+pub fn build() -> basins_engine::stage::Build {
+    basins_engine::stage::Build {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: env!("BASINS_GIT_COMMIT").to_owned(),
+    }
+}
+
 /// Run the CLI with the given stage kinds.
 pub fn main_with(registry: Registry) -> ExitCode {
+    let registry = registry.with_build(build());
     // Behave like a Unix tool when piped into `head`: die quietly on a closed stdout.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe {

@@ -352,6 +352,34 @@ fn the_report_is_written_and_renders_in_a_browser() {
         "{r}"
     );
     assert!(html.contains("id=\"id-vs-diagnostics\""));
+    // Every figure is on the page and saved beside it, with its axis titles, tick values and
+    // legends.
+    let figure = |name: &str| {
+        let svg = std::fs::read_to_string(d.join("rep/figures").join(name)).unwrap();
+        assert!(html.contains(&svg), "{name} is the figure on the page");
+        assert!(html.contains(&format!("href=\"figures/{name}\" download")));
+        svg
+    };
+    let heat = figure("nli-heatmap.svg");
+    assert!(heat.contains(">barrier</text>") && heat.contains("<path d=\"M"));
+    let paths = figure("nli-paths.svg");
+    for label in [
+        "interpolation weight α",
+        ">0.25</text>",
+        "within a basin: median, IQR",
+    ] {
+        assert!(paths.contains(label), "{label}");
+    }
+    let scatter = figure("nli-scatter-hans.svg");
+    assert!(scatter.contains("centroid-distance coordinate") && scatter.contains("basin 0 ("));
+    assert!(figure("nli-strip-nli.eval_accuracy.svg").contains("(n = "));
+    // The manifest as it was, and the build that made the page.
+    assert!(html.contains("<summary>manifest <code>m.toml</code></summary>"));
+    assert!(html.contains("[report]\ntitle = &quot;a &lt;tiny&gt; study&quot;"));
+    assert!(html.contains(&format!(
+        "(git commit <code>{}</code>)",
+        env!("BASINS_GIT_COMMIT")
+    )));
 
     let Some(browser) = chromium() else {
         eprintln!("NOTE: no chromium on this machine; the browser rendering check did not run");
@@ -383,7 +411,7 @@ fn the_report_is_written_and_renders_in_a_browser() {
         dom.contains("id=\"summary-nli\""),
         "the page did not render: {dom}"
     );
-    assert!(dom.matches("<svg").count() >= 4);
+    assert!(dom.matches("<svg").count() >= 6);
     let shot_arg = format!("--screenshot={}", shot.display());
     let s = run(&[&shot_arg]);
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));

@@ -77,8 +77,15 @@ cache = "cache"
 name = "t"
 "#;
     b.write("m.toml", reordered);
-    assert_eq!(a.keys(), b.keys());
-    assert!(set(&b.run(&[]), "executed").is_empty());
+    // Every key but the report's: the page shows the manifest's text, so the text is in its
+    // key, and an edited comment renders the page again and nothing else.
+    let but_report = |k: Vec<(String, Value)>| -> Vec<(String, Value)> {
+        k.into_iter().filter(|(n, _)| n != "report").collect()
+    };
+    let (ka, kb) = (a.keys(), b.keys());
+    assert_eq!(but_report(ka.clone()), but_report(kb.clone()));
+    assert_ne!(ka, kb);
+    assert_eq!(set(&b.run(&[]), "executed"), ids(&["report"]));
 }
 
 #[test]

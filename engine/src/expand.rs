@@ -3,12 +3,13 @@
 //! expanding a 100-seed study costs microseconds per node.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use crate::manifest::sweep::Sweep;
 use crate::manifest::{DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec};
+use crate::stage::Build;
 
 /// Where a node's input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,19 +59,20 @@ impl Node {
 }
 
 /// Expand a manifest into its nodes, upstream before downstream.
-pub fn expand(m: &Manifest) -> Vec<Node> {
+/// `build` is shown on report pages, and so enters their keys.
+pub fn expand(m: &Manifest, build: &Build) -> Vec<Node> {
     match &m.sweep {
-        Some(s) => expand_sweep(m, s),
-        None => expand_study(m),
+        Some(s) => expand_sweep(m, s, build),
+        None => expand_study(m, build),
     }
 }
 
 /// Each sub-study's nodes under its label, then (with a `[report]`) the `sweep` node that
 /// compares their reports, as the study's `report`.
-fn expand_sweep(m: &Manifest, s: &Sweep) -> Vec<Node> {
+fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build) -> Vec<Node> {
     let mut nodes = Vec::new();
     for v in &s.variants {
-        for mut n in expand_study(&v.manifest) {
+        for mut n in expand_study(&v.manifest, build) {
             n.id = format!("{}/{}", v.label, n.id);
             for i in &mut n.inputs {
                 if let Source::Node(id) = &mut i.source {
@@ -99,7 +101,7 @@ fn expand_sweep(m: &Manifest, s: &Sweep) -> Vec<Node> {
     nodes
 }
 
-fn expand_study(m: &Manifest) -> Vec<Node> {
+fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
     let mut nodes = Vec::new();
     let base = base_model(m, &mut nodes);
     for task in &m.finetune.tasks {
@@ -109,7 +111,8 @@ fn expand_study(m: &Manifest) -> Vec<Node> {
         let mut report = Node::new(
             "report".into(),
             "report",
-            json!({"title": r.title, "bootstrap": r.bootstrap, "study": m.study.name, "config": study_config(m)}),
+            json!({"title": r.title, "bootstrap": r.bootstrap, "study": m.study.name,
+                   "config": study_config(m), "manifest": manifest_text(m), "build": build}),
         );
         let wanted = ["barriers/", "cluster/", "diagnostics/"];
         let ups: Vec<String> = nodes
@@ -123,6 +126,32 @@ fn expand_study(m: &Manifest) -> Vec<Node> {
         nodes.push(report);
     }
     nodes
+}
+
+/// The manifest's files as the report shows them, the study file first, each named relative to
+/// the study file's folder (never by an absolute path, which would tie the key to a checkout).
+/// The report's key covers the text: a comment edited reruns the page that shows it, and
+/// nothing else.
+fn manifest_text(m: &Manifest) -> Value {
+    let dir = m
+        .sources
+        .last()
+        .and_then(|s| s.path.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let files: Vec<Value> = m
+        .sources
+        .iter()
+        .rev()
+        .map(|s| {
+            let name = match s.path.strip_prefix(&dir) {
+                Ok(rel) => rel.to_path_buf(),
+                Err(_) => s.path.file_name().map(PathBuf::from).unwrap_or_default(),
+            };
+            json!({"path": name.to_string_lossy(), "text": s.text})
+        })
+        .collect();
+    Value::Array(files)
 }
 
 /// The study's settings as the report shows them: canonical (so reordering or commenting the

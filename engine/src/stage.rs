@@ -159,15 +159,44 @@ impl StageContext<'_> {
     }
 }
 
-/// The stage kinds one build of basins knows, by name.
+/// Which build of basins this is. Report pages show it, so it is part of their keys (and of
+/// theirs only): a new build renders its own page and takes nothing else from the cache anew.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Build {
+    pub version: String,
+    /// The git commit the binary was built from, or `unknown` (a build outside a checkout).
+    pub commit: String,
+}
+
+impl Default for Build {
+    fn default() -> Build {
+        Build {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            commit: "unknown".to_owned(),
+        }
+    }
+}
+
+/// The stage kinds one build of basins knows, by name, and which build that is.
 #[derive(Clone, Default)]
 pub struct Registry {
     kinds: BTreeMap<String, Arc<dyn StageKind>>,
+    build: Build,
 }
 
 impl Registry {
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// Say which build this is (the CLI passes its git commit).
+    pub fn with_build(mut self, build: Build) -> Registry {
+        self.build = build;
+        self
+    }
+
+    pub fn build(&self) -> &Build {
+        &self.build
     }
 
     pub fn register(&mut self, kind: Arc<dyn StageKind>) {

@@ -69,7 +69,7 @@ impl Study {
         cache: Option<PathBuf>,
     ) -> Result<Study, EngineError> {
         let manifest = Manifest::load(path)?;
-        let graph = Graph::new(expand(&manifest))?;
+        let graph = Graph::new(expand(&manifest, registry.build()))?;
         for n in &graph.nodes {
             if registry.get(&n.kind).is_none() {
                 return Err(EngineError::UnknownKind {

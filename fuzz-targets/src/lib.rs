@@ -38,7 +38,7 @@ pub fn manifest(data: &[u8]) {
     // Includes resolve against a directory that does not exist: they fail cleanly.
     let path = Path::new("/nonexistent-basins-fuzz/study.toml");
     if let Ok(m) = basins_engine::Manifest::from_str_at(path, text) {
-        let nodes = basins_engine::expand::expand(&m);
+        let nodes = basins_engine::expand::expand(&m, &Default::default());
         let _ = basins_engine::graph::Graph::new(nodes);
     }
 }

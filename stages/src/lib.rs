@@ -19,6 +19,7 @@
 //! - [`cluster`]: spectral and hierarchical clustering, stability
 //! - [`report`]: the study's HTML page and `report.json`
 //! - [`sweep`]: a sweep's comparison of its sub-studies
+//! - [`plot`]: SVG charts (ticks, axes, legends, colour-blind-safe colours) for both pages
 //!
 //! - [`kinds`]: the stage kinds registered with the engine
 //! - [`bench`], [`tensorfile`]: throughput measurement; safetensors in and out
@@ -35,6 +36,7 @@ pub mod interpolate;
 pub mod kinds;
 pub mod model;
 pub mod outputs;
+pub mod plot;
 pub mod pretrain;
 pub mod report;
 pub mod stats;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::report::esc;
+use crate::plot::{esc, Axis, Chart};
 
 /// One sub-study's row of the comparison, from its report's `report.json`.
 pub fn summarise(label: &str, values: &Value, report: &Value) -> Value {
@@ -138,71 +138,33 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
 
 /// One quantity against the swept value, with labelled axes and tick values.
 fn curve(title: &str, key: &str, x: &[f64], y: &[Option<f64>]) -> String {
-    let (w, h, l, r, t, b) = (360.0, 240.0, 50.0, 15.0, 28.0, 42.0);
-    let (x0, x1) = x
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
     let ys: Vec<f64> = y.iter().flatten().copied().collect();
-    let (mut y0, mut y1) = ys
-        .iter()
-        .fold((0f64, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    if y1 <= y0 {
-        y1 = y0 + 1.0;
-    }
-    y0 = y0.min(0.0);
-    let sx = |v: f64| l + (v - x0) / (x1 - x0).max(1e-12) * (w - l - r);
-    let sy = |v: f64| h - b - (v - y0) / (y1 - y0) * (h - t - b);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-size=\"10\">\
-         <text x=\"{l}\" y=\"14\" font-size=\"11\">{}</text>\
-         <line x1=\"{l}\" y1=\"{yb}\" x2=\"{xr}\" y2=\"{yb}\" stroke=\"#444\"/>\
-         <line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{yb}\" stroke=\"#444\"/>",
-        esc(title),
-        yb = h - b,
-        xr = w - r
+    // The y axis starts at zero (or below, for a negative value): gaps and indices are read
+    // against it.
+    let chart = Chart::new(
+        360.0,
+        240.0,
+        Axis::over(x.iter().copied(), 4, key),
+        Axis::over(ys.iter().copied().chain([0.0]), 4, ""),
     );
-    for &v in x {
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v}</text>",
-            sx(v),
-            h - b + 13.0
-        );
-    }
-    for i in 0..=4 {
-        let v = y0 + (y1 - y0) * i as f64 / 4.0;
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>",
-            l - 4.0,
-            sy(v) + 3.0
-        );
-    }
-    let pts: Vec<String> = x
+    let mut s = chart.open(title, title);
+    let pts: Vec<(f64, f64)> = x
         .iter()
         .zip(y)
-        .filter_map(|(&a, b)| b.map(|b| format!("{:.1},{:.1}", sx(a), sy(b))))
+        .filter_map(|(&a, b)| b.map(|b| (chart.px(a), chart.py(b))))
         .collect();
+    let line: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
     let _ = write!(
         s,
         "<polyline fill=\"none\" stroke=\"#0072B2\" stroke-width=\"2\" points=\"{}\"/>",
-        pts.join(" ")
+        line.join(" ")
     );
-    for p in &pts {
-        let (a, b) = p.split_once(',').unwrap_or(("0", "0"));
+    for (a, b) in &pts {
         let _ = write!(
             s,
-            "<circle cx=\"{a}\" cy=\"{b}\" r=\"3\" fill=\"#0072B2\"/>"
+            "<circle cx=\"{a:.1}\" cy=\"{b:.1}\" r=\"3\" fill=\"#0072B2\"/>"
         );
     }
-    let _ = write!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text></svg>",
-        (l + w - r) / 2.0,
-        h - 8.0,
-        esc(key)
-    );
+    s.push_str("</svg>");
     s
 }

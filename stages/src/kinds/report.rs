@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use basins_engine::stage::Build;
 use basins_engine::{StageContext, StageInput, StageKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::params;
-use crate::report::{cluster_tests, html, strategy_agreement, TaskInputs};
+use crate::report::{cluster_tests, html, strategy_agreement, ManifestText, TaskInputs};
 
 pub struct ReportKind;
 
@@ -17,6 +18,8 @@ struct ReportParams {
     title: String,
     study: String,
     config: Value,
+    manifest: Vec<ManifestText>,
+    build: Build,
 }
 
 impl StageKind for ReportKind {
@@ -30,7 +33,9 @@ impl StageKind for ReportKind {
         // 5: basins against declared strategies (contingency table, adjusted Rand index).
         // 6: a verdict per task; no index where one strategy or one basin leaves nothing to
         // agree on; the settings as a table.
-        6
+        // 7: figures with axes, ticks, legends, a dendrogram and a colour bar, each also saved
+        // under figures/; strip plots per basin; the manifest's text; the build in provenance.
+        7
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -54,8 +59,8 @@ impl StageKind for ReportKind {
                 }
             }
         }
-        let provenance =
-            json!({"basins": env!("CARGO_PKG_VERSION"), "study": p.study, "inputs": provenance});
+        let provenance = json!({"basins": p.build.version, "commit": p.build.commit,
+            "study": p.study, "inputs": provenance});
         let tasks: Vec<String> = docs
             .keys()
             .filter_map(|k| k.strip_prefix("cluster/")?.strip_suffix("/cluster.json"))
@@ -133,10 +138,12 @@ impl StageKind for ReportKind {
             summary.insert(task.clone(), json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests, "strategies": agreement}));
             pages.push((inputs, tests, agreement));
         }
-        std::fs::write(
-            ctx.out_dir.join("index.html"),
-            html(&p.title, &pages, &p.config, &provenance),
-        )?;
+        let page = html(&p.title, &pages, &p.config, &p.manifest, &provenance);
+        std::fs::create_dir_all(ctx.out_dir.join("figures"))?;
+        for f in &page.figures {
+            std::fs::write(ctx.out_dir.join(&f.file), &f.svg)?;
+        }
+        std::fs::write(ctx.out_dir.join("index.html"), page.index)?;
         std::fs::write(ctx.out_dir.join("clusters.csv"), csv.into_inner()?)?;
         std::fs::write(
             ctx.out_dir.join("report.json"),

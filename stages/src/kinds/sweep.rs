@@ -28,7 +28,8 @@ impl StageKind for SweepKind {
         "sweep"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: each sub-study's figures/ copied too; the curves drawn with round ticks.
+        2
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: SweepParams = params(ctx)?;
@@ -38,8 +39,12 @@ impl StageKind for SweepKind {
                 anyhow::bail!("input `{}` is not a report node", v.label);
             };
             for (name, path) in files {
-                std::fs::create_dir_all(ctx.output(&v.label)?)?;
-                std::fs::copy(path, ctx.output(&format!("{}/{name}", v.label))?)?;
+                // Names may have folders of their own (a report's figures/).
+                let dest = ctx.output(&format!("{}/{name}", v.label))?;
+                if let Some(dir) = dest.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::copy(path, dest)?;
             }
             let report = files
                 .get("report.json")

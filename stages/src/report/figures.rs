@@ -1,0 +1,596 @@
+//! The page's figures, each an SVG that is inlined in the page and also written beside it as a
+//! file of its own (`figures/<task>-<figure>.svg`):
+//! - the barrier heatmap in dendrogram order, with the dendrogram, cluster bands, model labels
+//!   and a colour bar with values;
+//! - the loss along every path, within against between basins, with each group's median and
+//!   interquartile band;
+//! - per score, the score against the centroid-distance coordinate (with the least-squares line)
+//!   and a strip plot of the score per basin (with each basin's median).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::TaskInputs;
+use crate::plot::{category, esc, legend, open_svg, quantile, tick_label, viridis};
+use crate::plot::{Axis, Chart, Mark};
+
+/// One figure: where it is saved (relative to the page), what it shows, and the SVG itself.
+pub struct Figure {
+    pub file: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+impl Figure {
+    fn new(task: &str, name: &str, caption: String, svg: String) -> Figure {
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        Figure {
+            file: format!("figures/{}-{}.svg", safe(task), safe(name)),
+            caption,
+            svg,
+        }
+    }
+}
+
+/// The barrier matrix the clustering used, rows and columns in the dendrogram's leaf order.
+pub fn heatmap(t: &TaskInputs) -> Figure {
+    let set = t.cluster["eval"].as_str().unwrap_or_default();
+    let kind = t.cluster["barrier"].as_str().unwrap_or("convexity");
+    let m = super::verdict::barrier_matrix(t);
+    let seeds = t.seeds();
+    let names = t.names();
+    let assign = t.assignments();
+    let order: Vec<usize> =
+        serde_json::from_value::<Vec<u64>>(t.cluster["dendrogram"]["order"].clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| seeds.iter().position(|x| x == s))
+            .collect();
+    let order = if order.len() == seeds.len() {
+        order
+    } else {
+        (0..seeds.len()).collect()
+    };
+    let n = order.len();
+    let value = |i: usize, j: usize| {
+        m.get(i)
+            .and_then(|r| r.get(j))
+            .copied()
+            .filter(|v| v.is_finite())
+    };
+    let max = (0..n)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .filter_map(|(i, j)| value(i, j))
+        .fold(0.0f64, f64::max);
+    let scale = Axis::over([0.0, max.max(1e-9)], 4, "");
+    let cell = (340 / n.max(1)).clamp(8, 36) as f64;
+    let label_w = 12.0 + 6.0 * names.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
+    let (left, dendro_h, band) = (label_w + 14.0, 70.0, 10.0);
+    let top = 24.0 + dendro_h + band + 4.0;
+    let side = cell * n as f64;
+    let title = format!("{kind} barrier on {set} (dendrogram order)");
+    let width = (left + side + 90.0).max(12.0 + 7.0 * title.chars().count() as f64);
+    let height = top + side + label_w + 24.0;
+    let mut s = open_svg(width, height, "barrier heatmap");
+    let _ = write!(
+        s,
+        "<text x=\"4\" y=\"16\" font-size=\"12\" font-weight=\"bold\">{}</text>",
+        esc(&title)
+    );
+    // The dendrogram: average linkage over the same barriers, heights on a scale at its left.
+    let merges: Vec<(usize, usize, f64)> = t.cluster["dendrogram"]["merges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some((
+                r[0].as_u64()? as usize,
+                r[1].as_u64()? as usize,
+                r[2].as_f64()?,
+            ))
+        })
+        .collect();
+    let hmax = merges.iter().map(|m| m.2).fold(0.0f64, f64::max);
+    if !merges.is_empty() && merges.len() + 1 == n {
+        let h_axis = Axis::over([0.0, hmax.max(1e-9)], 2, "");
+        let base = 24.0 + dendro_h;
+        let dy = |h: f64| base - (h / h_axis.hi) * (dendro_h - 6.0);
+        let mut at: Vec<(f64, f64)> = vec![(0.0, base); n];
+        for (r, &i) in order.iter().enumerate() {
+            at[i].0 = left + (r as f64 + 0.5) * cell;
+        }
+        for &(a, b, h) in &merges {
+            let (Some(&(xa, ya)), Some(&(xb, yb))) = (at.get(a), at.get(b)) else {
+                break;
+            };
+            let y = dy(h);
+            let _ = write!(
+                s,
+                "<path d=\"M{xa:.1} {ya:.1}V{y:.1}H{xb:.1}V{yb:.1}\" fill=\"none\" stroke=\"#333\"/>"
+            );
+            at.push(((xa + xb) / 2.0, y));
+        }
+        let step = h_axis.ticks[1] - h_axis.ticks[0];
+        for &v in &h_axis.ticks {
+            let y = dy(v);
+            let _ = write!(
+                s,
+                "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#444\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                left - 8.0,
+                left - 4.0,
+                left - 10.0,
+                y + 3.5,
+                tick_label(v, step),
+            );
+        }
+        let _ = write!(
+            s,
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{base:.1}\" stroke=\"#444\"/>",
+            left - 4.0,
+            dy(h_axis.hi),
+            left - 4.0
+        );
+    }
+    // Cluster bands above the columns and left of the rows, model labels on both sides.
+    for (r, &i) in order.iter().enumerate() {
+        let c = category(assign.get(i).copied().unwrap_or(0));
+        let x = left + r as f64 * cell;
+        let y = top + r as f64 * cell;
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{cell}\" height=\"{band}\" fill=\"{c}\"/>\
+             <rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{band}\" height=\"{cell}\" fill=\"{c}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{name}</text>\
+             <text transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"end\">{name}</text>",
+            top - band - 2.0,
+            left - band - 2.0,
+            left - band - 5.0,
+            y + cell / 2.0 + 3.5,
+            x + cell / 2.0 + 3.5,
+            top + side + 5.0,
+            name = esc(&names[i])
+        );
+        for (q, &j) in order.iter().enumerate() {
+            let (fill, title) = match value(i, j) {
+                Some(v) => (viridis(v / scale.hi), format!("{v:.4}")),
+                None if i == j => (viridis(0.0), "0".into()),
+                None => ("#ccc".into(), "not interpolated".into()),
+            };
+            let _ = write!(
+                s,
+                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\"><title>{} ~ {}: {title}</title></rect>",
+                left + q as f64 * cell,
+                esc(&names[i]),
+                esc(&names[j])
+            );
+        }
+    }
+    // The colour bar, with the barrier values its colours stand for.
+    let (bx, bh) = (left + side + 14.0, side.max(60.0));
+    let steps = 32;
+    for k in 0..steps {
+        let f = k as f64 / steps as f64;
+        let _ = write!(
+            s,
+            "<rect x=\"{bx:.1}\" y=\"{:.1}\" width=\"14\" height=\"{:.2}\" fill=\"{}\"/>",
+            top + bh * (1.0 - f - 1.0 / steps as f64),
+            bh / steps as f64 + 0.3,
+            viridis(f + 0.5 / steps as f64)
+        );
+    }
+    let step = scale.ticks[1] - scale.ticks[0];
+    for &v in &scale.ticks {
+        let y = top + bh * (1.0 - v / scale.hi);
+        let _ = write!(
+            s,
+            "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#444\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            bx + 14.0,
+            bx + 18.0,
+            bx + 20.0,
+            y + 3.5,
+            tick_label(v, step)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">barrier</text></svg>",
+        bx + 62.0,
+        top + bh / 2.0
+    );
+    Figure::new(
+        t.task,
+        "heatmap",
+        format!(
+            "{kind} barrier between every pair on {set}, rows and columns in the order of the \
+             average-linkage dendrogram above; the bands give each model's basin (grey cells: \
+             pairs not interpolated)."
+        ),
+        s,
+    )
+}
+
+/// Loss along every path of the clustering's eval set, within a basin and between basins, with
+/// each group's median and interquartile band at every alpha.
+pub fn paths(t: &TaskInputs) -> Figure {
+    let set = t.cluster["eval"].as_str().unwrap_or_default();
+    let b = &t.barriers["sets"][set];
+    let alphas: Vec<f64> = serde_json::from_value(b["alphas"].clone()).unwrap_or_default();
+    let seeds = t.seeds();
+    let assign = t.assignments();
+    let pos = |s: &str| -> Option<usize> {
+        let s: u64 = s.parse().ok()?;
+        seeds.iter().position(|&x| x == s)
+    };
+    let mut groups: [Vec<Vec<f64>>; 2] = [Vec::new(), Vec::new()];
+    for (pair, c) in b["curves"].as_object().into_iter().flatten() {
+        let Some((x, y)) = pair.split_once('~') else {
+            continue;
+        };
+        let (Some(i), Some(j)) = (pos(x), pos(y)) else {
+            continue;
+        };
+        let loss: Vec<f64> = (c["loss"].as_array().into_iter().flatten())
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
+        if loss.len() == alphas.len() {
+            groups[usize::from(assign.get(i) != assign.get(j))].push(loss);
+        }
+    }
+    let all = groups.iter().flatten().flatten().copied();
+    let chart = Chart::new(
+        460.0,
+        300.0,
+        Axis::fixed(vec![0.0, 0.25, 0.5, 0.75, 1.0], "interpolation weight α"),
+        Axis::over(all, 5, &format!("loss on {set}")),
+    );
+    let mut s = chart.open("loss along the paths", "Loss along the linear paths");
+    let line = |s: &mut String, ys: &[f64], colour: &str, extra: &str| {
+        let pts: Vec<String> = alphas
+            .iter()
+            .zip(ys)
+            .filter(|(_, y)| y.is_finite())
+            .map(|(a, y)| format!("{:.1},{:.1}", chart.px(*a), chart.py(*y)))
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" {extra}/>",
+            pts.join(" ")
+        );
+    };
+    const GROUP: [(&str, &str); 2] = [("#0072B2", "within a basin"), ("#D55E00", "between basins")];
+    for (g, paths) in groups.iter().enumerate() {
+        for p in paths {
+            line(
+                &mut s,
+                p,
+                GROUP[g].0,
+                "stroke-opacity=\"0.25\" stroke-width=\"1\"",
+            );
+        }
+    }
+    let mut entries = Vec::new();
+    for (g, paths) in groups.iter().enumerate() {
+        if paths.is_empty() {
+            continue;
+        }
+        let at = |q: f64| -> Vec<f64> {
+            (0..alphas.len())
+                .map(|a| {
+                    let col: Vec<f64> = paths.iter().map(|p| p[a]).collect();
+                    quantile(&col, q).unwrap_or(f64::NAN)
+                })
+                .collect()
+        };
+        let (lo, mid, hi) = (at(0.25), at(0.5), at(0.75));
+        let band: Vec<String> = (alphas.iter().zip(&hi))
+            .chain(alphas.iter().zip(&lo).rev())
+            .filter(|(_, y)| y.is_finite())
+            .map(|(a, y)| format!("{:.1},{:.1}", chart.px(*a), chart.py(*y)))
+            .collect();
+        let _ = write!(
+            s,
+            "<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.18\" stroke=\"none\"/>",
+            band.join(" "),
+            GROUP[g].0
+        );
+        line(&mut s, &mid, GROUP[g].0, "stroke-width=\"2.5\"");
+        entries.push((
+            GROUP[g].0,
+            Mark::Line,
+            format!("{}: median, IQR ({} paths)", GROUP[g].1, paths.len()),
+        ));
+    }
+    s.push_str(&legend(chart.area.0 + 6.0, chart.area.1 + 6.0, &entries));
+    s.push_str("</svg>");
+    Figure::new(
+        t.task,
+        "paths",
+        format!(
+            "Loss on {set} along the straight line between each pair (thin lines), within a basin \
+             and between basins; thick lines are each group's median and shaded bands its \
+             interquartile range at each α."
+        ),
+        s,
+    )
+}
+
+/// Per score: the score against the centroid-distance coordinate, and the score per basin.
+pub fn scores(t: &TaskInputs, tests: &Value) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for (name, row) in tests.as_object().into_iter().flatten() {
+        let score: Vec<f64> = (row["scores"].as_array().into_iter().flatten())
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
+        let primary = row["primary"].as_str().unwrap_or("score");
+        let set = row["set"].as_str().unwrap_or(name);
+        let y_title = format!("{set} {primary}");
+        out.push(scatter(
+            t,
+            name,
+            &score,
+            &y_title,
+            &row["pearson_vs_coordinate"],
+        ));
+        out.push(strip(t, name, &score, &y_title));
+    }
+    out
+}
+
+fn scatter(t: &TaskInputs, name: &str, score: &[f64], y_title: &str, r: &Value) -> Figure {
+    let (assign, coord) = (t.assignments(), t.coordinate());
+    let points: Vec<(f64, f64, usize)> = (0..coord.len().min(score.len()))
+        .filter(|&i| coord[i].is_finite() && score[i].is_finite())
+        .map(|i| (coord[i], score[i], assign.get(i).copied().unwrap_or(0)))
+        .collect();
+    let fit = least_squares(&points);
+    let (x0, x1) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.0), h.max(p.0))
+        });
+    // The line's ends are inside the y range, so it never leaves the frame.
+    let ends = fit.map(|(a, b)| [a + b * x0, a + b * x1]);
+    let chart = Chart::new(
+        340.0,
+        270.0,
+        Axis::over(
+            points.iter().map(|p| p.0),
+            4,
+            "centroid-distance coordinate",
+        ),
+        Axis::over(
+            points.iter().map(|p| p.1).chain(ends.into_iter().flatten()),
+            4,
+            y_title,
+        ),
+    );
+    let label = match (r["r"].as_f64(), r["p"].as_f64()) {
+        (Some(r), Some(p)) => format!("Pearson r = {r:.2} (p = {p:.3})"),
+        _ => "Pearson r undefined".into(),
+    };
+    let mut s = chart.open("score against the coordinate", &label);
+    // The least-squares line over the plotted points, drawn across their x range.
+    if let Some((a, b)) = fit {
+        let _ = write!(
+            s,
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>",
+            chart.px(x0),
+            chart.py(a + b * x0),
+            chart.px(x1),
+            chart.py(a + b * x1)
+        );
+    }
+    for &(x, y, c) in &points {
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4.5\" fill=\"{}\" stroke=\"white\"/>",
+            chart.px(x),
+            chart.py(y),
+            category(c)
+        );
+    }
+    s.push_str(&basin_legend(&chart, &assign));
+    s.push_str("</svg>");
+    Figure::new(
+        t.task,
+        &format!("scatter-{name}"),
+        format!(
+            "{y_title} of each model against its centroid-distance coordinate, coloured by \
+             basin; the dashed line is the least-squares fit."
+        ),
+        s,
+    )
+}
+
+/// The score of every model in each basin, spread sideways so equal scores stay visible, with
+/// each basin's median as a bar.
+fn strip(t: &TaskInputs, name: &str, score: &[f64], y_title: &str) -> Figure {
+    let assign = t.assignments();
+    let k = assign.iter().max().map_or(1, |m| m + 1);
+    let members = |c: usize| -> Vec<(usize, f64)> {
+        (0..score.len().min(assign.len()))
+            .filter(|&i| assign[i] == c && score[i].is_finite())
+            .map(|i| (i, score[i]))
+            .collect()
+    };
+    let names = (0..k)
+        .map(|c| format!("{c} (n = {})", members(c).len()))
+        .collect();
+    let chart = Chart::new(
+        130.0 + 80.0 * k as f64,
+        270.0,
+        Axis::categorical(names, "basin"),
+        Axis::over(score.iter().copied(), 4, y_title),
+    );
+    let mut s = chart.open("score by basin", &format!("{name} by basin"));
+    for c in 0..k {
+        let members = members(c);
+        let centre = c as f64 + 0.5;
+        for (r, &(_, v)) in members.iter().enumerate() {
+            // A fixed spread (golden-ratio offsets), so the figure is the same every time.
+            let jitter = ((r as f64 * 0.618_034).fract() - 0.5) * 0.5;
+            let _ = write!(
+                s,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.85\"/>",
+                chart.px(centre + jitter),
+                chart.py(v),
+                category(c)
+            );
+        }
+        let values: Vec<f64> = members.iter().map(|m| m.1).collect();
+        if let Some(med) = quantile(&values, 0.5) {
+            let _ = write!(
+                s,
+                "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#222\" stroke-width=\"2\"/>",
+                chart.px(centre - 0.35),
+                chart.px(centre + 0.35),
+                y = chart.py(med)
+            );
+        }
+    }
+    s.push_str("</svg>");
+    Figure::new(
+        t.task,
+        &format!("strip-{name}"),
+        format!("{y_title} of the models in each basin (dots); the bar is the basin's median."),
+        s,
+    )
+}
+
+/// Intercept and slope of the least-squares line through the points (none when x is constant).
+fn least_squares(points: &[(f64, f64, usize)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 1e-300).then(|| {
+        let b = sxy / sxx;
+        (my - b * mx, b)
+    })
+}
+
+/// Which colour is which basin, at the top right of the plot area.
+fn basin_legend(chart: &Chart, assign: &[usize]) -> String {
+    let k = assign.iter().max().map_or(0, |m| m + 1);
+    let entries: Vec<(&str, Mark, String)> = (0..k)
+        .map(|c| {
+            let n = assign.iter().filter(|&&a| a == c).count();
+            (category(c), Mark::Dot, format!("basin {c} ({n})"))
+        })
+        .collect();
+    legend(chart.area.2 - 86.0, chart.area.1 + 4.0, &entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn two_basins() -> (Value, Value) {
+        let cluster = json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 1],
+            "eval": "dev", "barrier": "convexity", "coordinate": [-1.0, -0.8, 0.9, 1.1],
+            "dendrogram": {"order": [1, 0, 2, 3], "merges": [[0, 1, 0.01, 2], [2, 3, 0.03, 2], [4, 5, 0.35, 4]]}});
+        let barriers = json!({"sets": {"dev": {"alphas": [0.0, 0.5, 1.0],
+            "matrices": {"convexity": {"value": [
+                [0.0, 0.01, 0.30, 0.40],
+                [0.01, 0.0, 0.50, 0.20],
+                [0.30, 0.50, 0.0, 0.03],
+                [0.40, 0.20, 0.03, null]]}},
+            "curves": {"0~1": {"loss": [0.5, 0.52, 0.5]}, "0~2": {"loss": [0.5, 0.9, 0.5]},
+                       "2~3": {"loss": [0.4, 0.45, 0.5]}}}}});
+        (cluster, barriers)
+    }
+
+    #[test]
+    fn figures_carry_their_values_labels_and_legends() {
+        let (cluster, barriers) = two_basins();
+        let t = TaskInputs {
+            task: "nli",
+            barriers: &barriers,
+            cluster: &cluster,
+            diagnostics: None,
+        };
+        let h = heatmap(&t);
+        assert_eq!(h.file, "figures/nli-heatmap.svg");
+        // Colour bar ticks from 0 to the largest barrier (0.5), in round steps.
+        for tick in [
+            ">0.0</text>",
+            ">0.1</text>",
+            ">0.5</text>",
+            ">barrier</text>",
+        ] {
+            assert!(h.svg.contains(tick), "{tick}");
+        }
+        // Three merges: three dendrogram links; both axes name every model.
+        assert_eq!(h.svg.matches("<path d=\"M").count(), 3);
+        assert_eq!(h.svg.matches(">2</text>").count(), 2);
+        // The largest barrier is the top of the colour map.
+        assert!(h
+            .svg
+            .contains(&format!("fill=\"{}\"><title>1 ~ 2: 0.5000", viridis(1.0))));
+
+        let p = paths(&t);
+        for label in [
+            "interpolation weight α",
+            "loss on dev",
+            "within a basin: median, IQR (2 paths)",
+            "between basins: median, IQR (1 paths)",
+            ">0.25</text>",
+        ] {
+            assert!(p.svg.contains(label), "{label}");
+        }
+        assert_eq!(p.svg.matches("<polygon").count(), 2);
+
+        let tests = json!({"hans": {"set": "hans", "primary": "accuracy",
+            "scores": [0.2, 0.25, 0.8, null], "pearson_vs_coordinate": {"r": 0.97, "p": 0.03}}});
+        let f = scores(&t, &tests);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].file, "figures/nli-scatter-hans.svg");
+        for label in [
+            "Pearson r = 0.97 (p = 0.030)",
+            "centroid-distance coordinate",
+            "hans accuracy",
+            "basin 1 (2)",
+            "stroke-dasharray",
+        ] {
+            assert!(f[0].svg.contains(label), "{label}");
+        }
+        // The model without a score is not drawn.
+        assert_eq!(f[0].svg.matches("<circle").count(), 3 + 2);
+        assert!(
+            f[1].svg.contains(">1 (n = 1)</text>"),
+            "basins named with their scored sizes"
+        );
+        assert_eq!(
+            f[1].svg.matches("stroke-width=\"2\"").count(),
+            2,
+            "a median bar per basin"
+        );
+    }
+
+    #[test]
+    fn the_fit_line_is_least_squares() {
+        let (a, b) = least_squares(&[(0.0, 1.0, 0), (1.0, 3.0, 0), (2.0, 5.0, 1)]).unwrap();
+        assert!((a - 1.0).abs() < 1e-12 && (b - 2.0).abs() < 1e-12);
+        assert!(least_squares(&[(1.0, 1.0, 0), (1.0, 2.0, 0)]).is_none());
+    }
+}
