@@ -242,7 +242,7 @@ fn bench_reports_throughput_and_the_padding_comparison() {
         ),
         (
             vec!["--backend", "gpu"],
-            "expected `cpu`, `cuda` or `cuda:N`",
+            "expected `cpu`, `cuda`, `cuda:N` or `wgpu`",
         ),
         (
             vec!["--precision", "fp8"],

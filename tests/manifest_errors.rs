@@ -192,6 +192,15 @@ fn half_precision_on_cpu_and_missing_name() {
         &e,
         &["m.toml:3:13: `study.precision`: half precision is only offered on `cuda`"],
     );
+    // wgpu is a GPU backend, but burn 0.20.1 trains there in f32 only, as on the CPU.
+    let e = refuse(
+        "name = \"t\"",
+        "name = \"t\"\nbackend = \"wgpu\"\nprecision = \"f16\"",
+    );
+    has(
+        &e,
+        &["m.toml:4:13: `study.precision`: half precision is only offered on `cuda`"],
+    );
     let e = refuse("name = \"t\"\n", "");
     has(&e, &["m.toml:", "`study.name`: [study] has no `name`"]);
 }

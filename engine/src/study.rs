@@ -117,7 +117,8 @@ impl Study {
             .registry
             .get(&self.graph.nodes[i].kind)
             .expect("kinds checked at open");
-        kind.uses_device() && self.env["backend"] == "cuda"
+        // One device node per slot on any GPU backend (CUDA, or wgpu's adapter).
+        kind.uses_device() && self.env["backend"] != "cpu"
     }
 
     /// Compute node `i`'s pre-image from its inputs; `done(j)` gives the current record of an

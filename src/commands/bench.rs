@@ -28,7 +28,7 @@ pub struct Args {
     /// Also evaluate this CoLA-layout file with and without dynamic padding.
     #[arg(long)]
     cola: Option<PathBuf>,
-    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    /// `cpu`, `cuda`, `cuda:N` or `wgpu` (each GPU backend needs a build with its feature).
     #[arg(long, default_value = "cpu")]
     backend: Compute,
     /// `f32`, or `f16`/`bf16` with `--backend cuda` (weights, activations and optimizer

@@ -36,7 +36,7 @@ pub struct PredictArgs {
     max_len: usize,
     #[arg(long)]
     hidden: bool,
-    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    /// `cpu`, `cuda`, `cuda:N` or `wgpu` (each GPU backend needs a build with its feature).
     #[arg(long, default_value = "cpu")]
     backend: Compute,
     #[arg(long)]

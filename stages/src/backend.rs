@@ -21,6 +21,13 @@ pub type CudaF16 = burn::backend::Cuda<burn::tensor::f16, i32>;
 #[cfg(feature = "cuda")]
 pub type CudaBf16 = burn::backend::Cuda<burn::tensor::bf16, i32>;
 
+/// Any GPU through wgpu (Vulkan, Metal, DX12), or Mesa's lavapipe on the CPU: burn's CubeCL
+/// backend with kernel fusion and autotuning, as for CUDA; kernels compiled to WGSL/SPIR-V.
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Wgpu<f32, i32>;
+#[cfg(feature = "wgpu")]
+pub type WgpuTrain = burn::backend::Autodiff<Wgpu>;
+
 /// Whether `B` is the CPU backend, where evaluation runs `model::FrozenBert`.
 pub fn is_cpu<B: burn::tensor::backend::Backend>() -> bool {
     std::any::TypeId::of::<B>() == std::any::TypeId::of::<Cpu>()
@@ -63,15 +70,18 @@ pub enum Compute {
     Cpu,
     /// A CUDA device by index (`cuda` is `cuda:0`).
     Cuda(usize),
+    /// wgpu's default adapter (the first GPU it finds; lavapipe where there is none).
+    Wgpu,
 }
 
 impl FromStr for Compute {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("unknown backend `{s}`: expected `cpu`, `cuda` or `cuda:N`");
+        let bad = || format!("unknown backend `{s}`: expected `cpu`, `cuda`, `cuda:N` or `wgpu`");
         match s {
             "cpu" => Ok(Compute::Cpu),
             "cuda" => Ok(Compute::Cuda(0)),
+            "wgpu" => Ok(Compute::Wgpu),
             _ => s
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
@@ -86,6 +96,7 @@ impl fmt::Display for Compute {
         match self {
             Compute::Cpu => f.write_str("cpu"),
             Compute::Cuda(i) => write!(f, "cuda:{i}"),
+            Compute::Wgpu => f.write_str("wgpu"),
         }
     }
 }
@@ -122,20 +133,18 @@ impl fmt::Display for FloatKind {
     }
 }
 
-/// CUDA set-up shared by every entry point (study stages, `bench`, `model predict`).
-#[cfg(feature = "cuda")]
-pub mod cuda {
-    use std::collections::HashMap;
+/// What the CubeCL backends (CUDA, wgpu) share: where compiled kernels and autotune results
+/// persist, and a first-use check that turns a runtime's panic into an error.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub mod cubecl {
     use std::path::PathBuf;
-    use std::sync::{Mutex, Once};
+    use std::sync::Once;
 
-    use burn::backend::cuda::CudaDevice;
     use burn::cubecl::config::{cache::CacheConfig, GlobalConfig};
-    use burn::tensor::Tensor;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{ElementConversion, Tensor};
 
-    use super::Cuda;
-
-    /// Where CubeCL keeps compiled kernels (PTX) and autotune results between processes:
+    /// Where CubeCL keeps compiled kernels and autotune results between processes:
     /// `BASINS_KERNEL_CACHE`, else `$XDG_CACHE_HOME/basins/cubecl`, else `~/.cache/basins/cubecl`.
     pub fn kernel_cache_dir() -> PathBuf {
         if let Some(d) = std::env::var_os("BASINS_KERNEL_CACHE") {
@@ -168,6 +177,42 @@ pub mod cuda {
         });
     }
 
+    /// Sum four ones on `device`. The runtimes panic when they cannot reach a device (no
+    /// driver, no adapter); this says so as an error instead.
+    pub fn probe<B: Backend>(device: &B::Device, runtime: &str) -> Result<(), String> {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        // The device handle is only read; a panic leaves nothing half-changed to observe.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Tensor::<B, 1>::ones([4], device)
+                .sum()
+                .into_scalar()
+                .elem::<f32>()
+        }));
+        std::panic::set_hook(quiet);
+        match outcome {
+            Ok(4.0) => Ok(()),
+            Ok(v) => Err(format!("a test sum of four ones gave {v}")),
+            Err(p) => Err(p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| format!("the {runtime} runtime panicked"))),
+        }
+    }
+}
+
+/// CUDA set-up shared by every entry point (study stages, `bench`, `model predict`).
+#[cfg(feature = "cuda")]
+pub mod cuda {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use burn::backend::cuda::CudaDevice;
+
+    use super::cubecl::{configure, probe};
+    use super::Cuda;
+
     /// The device, after checking once per process that CUDA works on it. The CUDA runtime
     /// panics when it cannot load the driver (no GPU, or `LD_LIBRARY_PATH` pointing at the
     /// toolkit's `stubs/` folder); this turns that into an error that says what to check.
@@ -178,7 +223,7 @@ pub mod cuda {
         let result = checked
             .get_or_insert_with(HashMap::new)
             .entry(index)
-            .or_insert_with(|| probe(index))
+            .or_insert_with(|| probe::<Cuda>(&CudaDevice::new(index), "CUDA"))
             .clone();
         result.map(|()| CudaDevice::new(index)).map_err(|e| {
             anyhow::anyhow!(
@@ -189,26 +234,42 @@ pub mod cuda {
             )
         })
     }
+}
 
-    fn probe(index: usize) -> Result<(), String> {
-        let quiet = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let outcome = std::panic::catch_unwind(|| {
-            let device = CudaDevice::new(index);
-            Tensor::<Cuda, 1>::ones([4], &device).sum().into_scalar()
-        });
-        std::panic::set_hook(quiet);
-        match outcome {
-            Ok(4.0) => Ok(()),
-            Ok(v) => Err(format!("a test sum of four ones gave {v}")),
-            Err(p) => Err(p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "the CUDA runtime panicked".into())),
-        }
+/// wgpu set-up shared by every entry point.
+#[cfg(feature = "wgpu")]
+pub mod wgpu {
+    use std::sync::OnceLock;
+
+    use burn::backend::wgpu::WgpuDevice;
+
+    use super::cubecl::{configure, probe};
+    use super::Wgpu;
+
+    /// wgpu's default adapter (`WGPU_ADAPTER_NAME`, `WGPU_BACKEND` and the other `WGPU_*`
+    /// variables choose among several), after checking once per process that it computes.
+    pub fn device() -> anyhow::Result<WgpuDevice> {
+        static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+        configure();
+        let device = WgpuDevice::DefaultDevice;
+        CHECKED
+            .get_or_init(|| probe::<Wgpu>(&device, "wgpu"))
+            .clone()
+            .map(|()| device)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "no wgpu device is usable: {e}\n\
+                     wgpu needs a Vulkan, Metal or DX12 driver at run time; on a Linux machine \
+                     without a GPU, Mesa's lavapipe provides one on the CPU (Debian: `apt-get \
+                     install mesa-vulkan-drivers`)"
+                )
+            })
     }
 }
+
+/// The error a build without wgpu gives when asked for it.
+pub const NO_WGPU: &str =
+    "this build of basins has no wgpu support (rebuild with `--features wgpu`; see the README)";
 
 /// The error a CPU-only build gives when asked for CUDA.
 pub const NO_CUDA: &str =
@@ -223,6 +284,7 @@ mod tests {
         assert_eq!("cpu".parse(), Ok(Compute::Cpu));
         assert_eq!("cuda".parse(), Ok(Compute::Cuda(0)));
         assert_eq!("cuda:3".parse(), Ok(Compute::Cuda(3)));
+        assert_eq!("wgpu".parse(), Ok(Compute::Wgpu));
         let err = "gpu".parse::<Compute>().unwrap_err();
         assert!(err.contains("`gpu`") && err.contains("cuda:N"), "{err}");
         assert!("cuda:x".parse::<Compute>().is_err());

@@ -167,6 +167,17 @@ pub fn bench(
         }
         #[cfg(not(feature = "cuda"))]
         (Compute::Cuda(_), _) => anyhow::bail!(crate::backend::NO_CUDA),
+        #[cfg(feature = "wgpu")]
+        (Compute::Wgpu, FloatKind::F32) => bench_on::<crate::backend::WgpuTrain>(
+            dir,
+            spec,
+            cola,
+            &crate::backend::wgpu::device()?,
+            report,
+        ),
+        #[cfg(not(feature = "wgpu"))]
+        (Compute::Wgpu, FloatKind::F32) => anyhow::bail!(crate::backend::NO_WGPU),
+        (Compute::Wgpu, _) => anyhow::bail!("half precision is only offered with --backend cuda"),
     }
 }
 

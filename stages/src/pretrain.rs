@@ -19,13 +19,14 @@ use serde_json::{json, Value};
 
 use basins_engine::manifest::PretrainSpec;
 
+use crate::backend::seq_multiple;
 use crate::generate::{grammar, nli};
 use crate::model::{
     exact::{gelu, Norm},
     init_random, save_base, slots, standard_normal, BertClassifier, BertConfig, Slot,
 };
 use crate::tensorfile::Entry;
-use crate::text::{to_batch, Encoded, TextEncoder};
+use crate::text::{Encoded, TextEncoder};
 use crate::train::{cross_entropy, epoch_order, lr_factor, scalar, AdamW, RNG_LOCK};
 
 /// BERT's special tokens, first in the vocabulary in this order.
@@ -40,6 +41,13 @@ pub struct Architecture {
     pub heads: usize,
     pub intermediate: usize,
     pub max_position: usize,
+    /// Hidden and attention dropout (BERT's 0.1 unless the manifest says otherwise).
+    #[serde(default = "bert_dropout")]
+    pub dropout: f64,
+}
+
+fn bert_dropout() -> f64 {
+    0.1
 }
 
 /// BERT's masked-LM head: transform (dense, GELU, LayerNorm), then the tied word embeddings
@@ -171,8 +179,8 @@ pub fn config(arch: &Architecture, vocab_size: usize) -> anyhow::Result<BertConf
         "max_position_embeddings": arch.max_position,
         "type_vocab_size": 2,
         "layer_norm_eps": 1e-12,
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
+        "hidden_dropout_prob": arch.dropout,
+        "attention_probs_dropout_prob": arch.dropout,
         "hidden_act": "gelu",
         "pad_token_id": 0,
         "architectures": ["BertForMaskedLM"],
@@ -195,15 +203,18 @@ pub fn write_tokenizer(dir: &Path) -> anyhow::Result<usize> {
     Ok(vocab.len())
 }
 
-/// A batch with chosen tokens masked: the inputs, the flat positions, the original ids.
-fn mask_batch(
-    batch: &[&Encoded],
-    rng: &mut ChaCha8Rng,
-    prob: f64,
-    vocab: usize,
-) -> (Vec<Encoded>, Vec<i64>, Vec<usize>) {
-    let seq = batch.iter().map(|e| e.ids.len()).max().unwrap_or(1);
-    let mut out = Vec::with_capacity(batch.len());
+/// A batch with chosen tokens masked.
+struct Masked {
+    inputs: Vec<Encoded>,
+    /// (example, token) of each masked token, in order.
+    at: Vec<(usize, usize)>,
+    /// The original id of each masked token.
+    targets: Vec<usize>,
+}
+
+/// Choose and mask tokens: BERT's 80% `[MASK]`, 10% a random word, 10% kept.
+fn mask_batch(batch: &[&Encoded], rng: &mut ChaCha8Rng, prob: f64, vocab: usize) -> Masked {
+    let mut inputs = Vec::with_capacity(batch.len());
     let (mut at, mut targets) = (Vec::new(), Vec::new());
     for (b, e) in batch.iter().enumerate() {
         let mut e = (*e).clone();
@@ -213,7 +224,7 @@ fn mask_batch(
             if (id as usize) < SPECIAL.len() || !rng.random_bool(prob) {
                 continue;
             }
-            at.push((b * seq + t) as i64);
+            at.push((b, t));
             targets.push(id as usize);
             let r: f64 = rng.random();
             if r < 0.8 {
@@ -222,16 +233,38 @@ fn mask_batch(
                 e.ids[t] = rng.random_range(SPECIAL.len()..vocab) as u32;
             }
         }
-        out.push(e);
+        inputs.push(e);
     }
     if at.is_empty() {
         // A batch of very short pairs may draw no token; mask the first word.
-        let e = &mut out[0];
-        at.push(1);
+        let e = &mut inputs[0];
+        at.push((0, 1));
         targets.push(e.ids[1] as usize);
         e.ids[1] = MASK_ID;
     }
-    (out, at, targets)
+    Masked {
+        inputs,
+        at,
+        targets,
+    }
+}
+
+/// The batch tensors, padded to a multiple of `multiple` positions, and the masked tokens'
+/// flat positions in them. The flat index uses the padded length: on a GPU backend the batch
+/// is wider than its longest example (`backend::seq_multiple`), and an index computed from the
+/// unpadded length would point at other tokens in every example but the first.
+fn mlm_batch<B: Backend>(
+    m: &Masked,
+    pad_id: u32,
+    multiple: usize,
+    device: &B::Device,
+) -> (crate::model::BatchInput<B>, Tensor<B, 1, Int>) {
+    let refs: Vec<&Encoded> = m.inputs.iter().collect();
+    let input = crate::text::to_batch_padded::<B>(&refs, pad_id, multiple, device);
+    let seq = input.input_ids.dims()[1];
+    let flat: Vec<i64> = m.at.iter().map(|&(b, t)| (b * seq + t) as i64).collect();
+    let at = Tensor::from_data(TensorData::new(flat, [m.at.len()]), device);
+    (input, at)
 }
 
 pub struct Pretrained {
@@ -282,10 +315,9 @@ pub fn pretrain<B: AutodiffBackend>(
         let idx = &order[b * spec.batch_size..((b + 1) * spec.batch_size).min(n)];
         let batch: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(1_000_003) ^ step);
-        let (masked, at, targets) = mask_batch(&batch, &mut rng, spec.mask_prob, vocab);
-        let refs: Vec<&Encoded> = masked.iter().collect();
-        let input = to_batch::<B>(&refs, enc.pad_id, device);
-        let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at.clone(), [at.len()]), device);
+        let masked = mask_batch(&batch, &mut rng, spec.mask_prob, vocab);
+        let (input, at) = mlm_batch::<B>(&masked, enc.pad_id, seq_multiple::<B>(), device);
+        let targets = masked.targets;
         let (loss, _) = {
             let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             B::seed(device, spec.seed.wrapping_add(step));
@@ -337,10 +369,9 @@ fn score<B: Backend>(
     let (mut loss, mut correct, mut total) = (0.0, 0usize, 0usize);
     for chunk in held_out.chunks(128) {
         let refs: Vec<&Encoded> = chunk.iter().collect();
-        let (masked, at, targets) = mask_batch(&refs, &mut rng, spec.mask_prob, vocab);
-        let refs: Vec<&Encoded> = masked.iter().collect();
-        let input = to_batch::<B>(&refs, enc.pad_id, device);
-        let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at.clone(), [at.len()]), device);
+        let masked = mask_batch(&refs, &mut rng, spec.mask_prob, vocab);
+        let (input, at) = mlm_batch::<B>(&masked, enc.pad_id, seq_multiple::<B>(), device);
+        let targets = masked.targets;
         let logits = model.forward(&input, at);
         let pred: Vec<i64> = logits
             .clone()
@@ -359,4 +390,52 @@ fn score<B: Backend>(
     }
     json!({"pairs": held_out.len(), "masked_tokens": total, "loss": loss / total.max(1) as f64,
            "accuracy": correct as f64 / total.max(1) as f64})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+
+    /// What a GPU backend runs: batches padded to 16 positions. The masked tokens' logits must
+    /// be the same as in the tight batch (they were not, when the flat index ignored padding).
+    #[test]
+    fn masked_positions_follow_the_padded_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let arch = Architecture {
+            layers: 1,
+            hidden: 32,
+            heads: 2,
+            intermediate: 64,
+            max_position: 64,
+            dropout: 0.0,
+        };
+        let vocab = write_tokenizer(dir.path()).unwrap();
+        let cfg = config(&arch, vocab).unwrap();
+        let enc = TextEncoder::from_dir(dir.path(), 64).unwrap();
+        let pairs = nli::corpus(0, 16);
+        let texts: Vec<(&str, Option<&str>)> = pairs
+            .iter()
+            .map(|(a, b)| (a.as_str(), Some(b.as_str())))
+            .collect();
+        let encoded = enc.encode(&texts).unwrap();
+        let batch: Vec<&Encoded> = encoded.iter().collect();
+        let masked = mask_batch(&batch, &mut ChaCha8Rng::seed_from_u64(0), 0.15, vocab);
+        assert!(masked.at.iter().any(|&(b, _)| b > 0));
+        let device = Default::default();
+        let model = MlmModel::<Cpu>::new(&cfg, 0, &device);
+        let logits = |multiple: usize| -> (usize, Vec<f32>) {
+            let (input, at) = mlm_batch::<Cpu>(&masked, enc.pad_id, multiple, &device);
+            let seq = input.input_ids.dims()[1];
+            (seq, model.forward(&input, at).into_data().to_vec().unwrap())
+        };
+        let ((tight_seq, tight), (padded_seq, padded)) = (logits(1), logits(16));
+        assert!(padded_seq > tight_seq && padded_seq % 16 == 0);
+        let worst = tight
+            .iter()
+            .zip(&padded)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "padding moved the masked logits by {worst}");
+    }
 }

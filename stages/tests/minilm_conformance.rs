@@ -7,7 +7,8 @@ mod common;
 
 use basins_stages::backend::Cpu;
 use basins_stages::model::{load, BertClassifier, FrozenBert};
-use basins_stages::text::{to_batch, Encoded, TextEncoder};
+use basins_stages::text::{to_batch_padded, Encoded, TextEncoder};
+use burn::tensor::backend::Backend;
 use serde_json::Value;
 
 struct Reference {
@@ -56,8 +57,18 @@ fn reference() -> Reference {
 }
 
 fn hidden_rows(model: &BertClassifier<Cpu>, batch: &[&Encoded]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let device = Default::default();
-    let input = to_batch::<Cpu>(batch, 0, &device);
+    hidden_rows_on(model, batch, 1, &Default::default())
+}
+
+/// Final hidden states (each pair's own positions) and logits of `batch`, padded to a multiple
+/// of `multiple` positions on backend `B`.
+fn hidden_rows_on<B: Backend>(
+    model: &BertClassifier<B>,
+    batch: &[&Encoded],
+    multiple: usize,
+    device: &B::Device,
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let input = to_batch_padded::<B>(batch, 0, multiple, device);
     let out = model.forward(&input);
     let [b, seq, h] = out.hidden.dims();
     let hidden: Vec<f32> = out.hidden.into_data().to_vec().unwrap();
@@ -181,4 +192,47 @@ fn frozen_minilm_matches_transformers() {
         assert!(w < 1e-4, "pair {i} alone: {w}");
         assert!(max_abs(&alone.logits, &batched_logits[i]) < 1e-5);
     }
+}
+
+/// The GPU code path (burn's composed forward pass through CubeCL kernels, batches rounded up to
+/// multiples of 16 positions as `backend::seq_multiple` asks on a GPU) on wgpu: on a machine
+/// without a GPU, Mesa's lavapipe. Same bound against transformers as on the CPU (1e-4); the
+/// rounding up changes no logit beyond 1e-5.
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "needs a Vulkan device (lavapipe: apt-get install mesa-vulkan-drivers); scripts/test runs it with --features wgpu"]
+fn minilm_on_wgpu_matches_transformers_in_batches_padded_to_16() {
+    use basins_stages::backend::{seq_multiple, Wgpu, WgpuTrain};
+    assert_eq!(
+        (seq_multiple::<Wgpu>(), seq_multiple::<WgpuTrain>()),
+        (16, 16)
+    );
+    let device = basins_stages::backend::wgpu::device().unwrap();
+    let dir = common::minilm_dir();
+    let r = reference();
+    let encoded = encode(&dir, &r);
+    let model = load::<Wgpu>(&dir, 2, 0, &device).unwrap().model;
+    let (mut worst, mut worst_logit) = (0.0f32, 0.0f32);
+    let index: Vec<usize> = (0..encoded.len()).collect();
+    for chunk in index.chunks(6) {
+        let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encoded[i]).collect();
+        let (rows, padded) = hidden_rows_on(&model, &batch, 16, &device);
+        let (_, tight) = hidden_rows_on(&model, &batch, 1, &device);
+        for (k, &i) in chunk.iter().enumerate() {
+            worst = worst.max(max_abs(&rows[k], &r.hidden[i].1));
+            worst_logit = worst_logit.max(max_abs(&padded[k], &tight[k]));
+        }
+    }
+    println!(
+        "wgpu: max |hidden - transformers| over {} pairs: {worst:.2e}; max |logit padded to 16 - logit unpadded| {worst_logit:.2e}",
+        encoded.len()
+    );
+    assert!(
+        worst < 1e-4,
+        "hidden states differ from transformers by {worst}"
+    );
+    assert!(
+        worst_logit < 1e-5,
+        "padding to 16 changed a logit by {worst_logit}"
+    );
 }

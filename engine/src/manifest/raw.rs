@@ -15,6 +15,8 @@ use super::spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 pub enum Backend {
     Cpu,
     Cuda,
+    /// burn's wgpu backend: any Vulkan/Metal/DX12 GPU, or lavapipe on the CPU.
+    Wgpu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -195,6 +197,8 @@ pub struct RawBuiltin {
     pub heads: Option<u32>,
     pub intermediate: Option<u32>,
     pub max_position: Option<u32>,
+    /// Hidden and attention dropout while pretraining (BERT's 0.1 when absent).
+    pub dropout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

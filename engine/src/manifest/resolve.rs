@@ -438,12 +438,12 @@ fn resolve_study(path: &Path, s: Option<At<RawStudy>>) -> Result<Study, Manifest
     let backend = s.backend.unwrap_or(Backend::Cpu);
     let precision = s.precision.clone().map(|p| (p.value, p.at));
     if let Some((p, at)) = &precision {
-        if *p != Precision::F32 && backend == Backend::Cpu {
+        if *p != Precision::F32 && backend != Backend::Cuda {
             return Err(invalid(
                 at,
                 "study.precision",
                 "half precision is only offered on `cuda`",
-                "\"f32\" with backend \"cpu\"",
+                "\"f32\" with backend \"cpu\" or \"wgpu\"",
             ));
         }
     }
@@ -538,13 +538,18 @@ fn resolve_models(
                                 "builtin = { layers = 2, hidden = 64, heads = 2 } (heads divide hidden)",
                             ))
                         })?;
-                        json!({
+                        let mut arch = json!({
                         "layers": b.layers.unwrap_or(2),
                         "hidden": b.hidden.unwrap_or(64),
                         "heads": b.heads.unwrap_or(2),
                         "intermediate": b.intermediate.unwrap_or(4 * b.hidden.unwrap_or(64)),
                         "max_position": b.max_position.unwrap_or(64),
-                        })
+                        });
+                        // Only when given: every study that leaves it out keeps its keys.
+                        if let Some(d) = b.dropout {
+                            arch["dropout"] = json!(d);
+                        }
+                        arch
                     },
                     pretrain: match &m.pretrain {
                         Some(p) => {
@@ -1419,6 +1424,11 @@ fn builtin_problem(b: &RawBuiltin) -> Option<String> {
         if value == 0 || value > max {
             return Some(format!("`{name}` is {value}; it must be from 1 to {max}"));
         }
+    }
+    if let Some(d) = b.dropout.filter(|d| !(0.0..1.0).contains(d)) {
+        return Some(format!(
+            "`dropout` is {d}; a probability in [0, 1) is expected"
+        ));
     }
     (!hidden.is_multiple_of(heads))
         .then(|| format!("{heads} heads do not divide hidden = {hidden}"))

@@ -46,6 +46,8 @@ impl StageKind for EvaluateKind {
             Device::Cpu => run_evaluate::<crate::backend::Cpu>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]
             Device::Cuda(d) => run_evaluate::<crate::backend::Cuda>(ctx, &p, &d),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(d) => run_evaluate::<crate::backend::Wgpu>(ctx, &p, &d),
         }
     }
 }

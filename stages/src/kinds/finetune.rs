@@ -51,6 +51,8 @@ impl StageKind for FinetuneKind {
             Device::Cpu => run_finetune::<crate::backend::CpuTrain>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]
             Device::Cuda(d) => run_finetune::<crate::backend::CudaTrain>(ctx, &p, &d),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(d) => run_finetune::<crate::backend::WgpuTrain>(ctx, &p, &d),
         }
     }
 }

@@ -60,6 +60,8 @@ impl StageKind for InterpolateKind {
             Device::Cpu => run::<crate::backend::Cpu>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]
             Device::Cuda(d) => run::<crate::backend::Cuda>(ctx, &p, &d),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(d) => run::<crate::backend::Wgpu>(ctx, &p, &d),
         }
     }
 }

@@ -206,6 +206,8 @@ pub(crate) enum Device {
     Cpu,
     #[cfg(feature = "cuda")]
     Cuda(burn::backend::cuda::CudaDevice),
+    #[cfg(feature = "wgpu")]
+    Wgpu(burn::backend::wgpu::WgpuDevice),
 }
 
 /// The study's backend (an env entry of the recipe, hence of the key) as a device.
@@ -224,6 +226,14 @@ pub(crate) fn device(ctx: &StageContext) -> anyhow::Result<Device> {
             }
             #[cfg(not(feature = "cuda"))]
             bail!(crate::backend::NO_CUDA)
+        }
+        Some("wgpu") => {
+            #[cfg(feature = "wgpu")]
+            {
+                Ok(Device::Wgpu(crate::backend::wgpu::device()?))
+            }
+            #[cfg(not(feature = "wgpu"))]
+            bail!(crate::backend::NO_WGPU)
         }
         _ => Ok(Device::Cpu),
     }

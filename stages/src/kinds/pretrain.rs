@@ -27,7 +27,10 @@ impl StageKind for PretrainKind {
     fn version(&self) -> u32 {
         // 4: Linear layers as one [batch x seq, in] product (weight gradients sum in another order).
         // 5: LayerNorm and GELU as fused CPU operations (`model::fused`).
-        5
+        // 6: on GPU backends the masked tokens' positions count the batch's padding (they
+        // pointed at other tokens before); CPU outputs are unchanged, the version moves because
+        // a GPU study's cached pretraining was wrong.
+        6
     }
     fn uses_device(&self) -> bool {
         true
@@ -54,6 +57,8 @@ impl StageKind for PretrainKind {
             Device::Cpu => run::<crate::backend::CpuTrain>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]
             Device::Cuda(d) => run::<crate::backend::CudaTrain>(ctx, &p, &d),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(d) => run::<crate::backend::WgpuTrain>(ctx, &p, &d),
         }
     }
 }

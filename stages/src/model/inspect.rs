@@ -106,6 +106,16 @@ pub fn predict(
         ),
         #[cfg(not(feature = "cuda"))]
         Compute::Cuda(_) => anyhow::bail!(crate::backend::NO_CUDA),
+        #[cfg(feature = "wgpu")]
+        Compute::Wgpu => predict_on::<crate::backend::Wgpu>(
+            dir,
+            examples,
+            max_len,
+            with_hidden,
+            &crate::backend::wgpu::device()?,
+        ),
+        #[cfg(not(feature = "wgpu"))]
+        Compute::Wgpu => anyhow::bail!(crate::backend::NO_WGPU),
     }
 }
 
