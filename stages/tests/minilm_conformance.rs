@@ -200,7 +200,7 @@ fn frozen_minilm_matches_transformers() {
 /// rounding up changes no logit beyond 1e-5.
 #[cfg(feature = "wgpu")]
 #[test]
-#[ignore = "needs a Vulkan device (lavapipe: apt-get install mesa-vulkan-drivers); scripts/test runs it with --features wgpu"]
+#[ignore = "needs a Vulkan device (lavapipe: apt-get install mesa-vulkan-drivers); scripts/test runs it where one answers"]
 fn minilm_on_wgpu_matches_transformers_in_batches_padded_to_16() {
     use basins_stages::backend::{seq_multiple, Wgpu, WgpuTrain};
     assert_eq!(
