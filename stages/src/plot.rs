@@ -332,19 +332,15 @@ pub fn legend(x: f64, y: f64, entries: &[(&str, Mark, String)]) -> String {
     s
 }
 
-/// The `q`-quantile of finite values (linear between order statistics, numpy's default).
+/// The `q`-quantile of the finite values (`barriers::percentile`: linear between order
+/// statistics, numpy's default), or none when no value is finite.
 pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return None;
     }
     v.sort_by(f64::total_cmp);
-    let x = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (i, f) = (x.floor() as usize, x - x.floor());
-    Some(match v.get(i + 1) {
-        Some(next) => v[i] + (next - v[i]) * f,
-        None => v[i],
-    })
+    Some(crate::barriers::percentile(&v, q.clamp(0.0, 1.0)))
 }
 
 #[cfg(test)]
