@@ -60,6 +60,27 @@ pub enum GenerateCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The two-cue veridicality task: `train.jsonl` and `eval.jsonl` in a directory.
+    Veridical {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 4000)]
+        train: u64,
+        #[arg(long, default_value_t = 1000)]
+        eval: u64,
+        /// Share of examples on which the hypothesis-genericity artifact gives the right label.
+        #[arg(long, default_value_t = 0.9)]
+        shortcut_share: f64,
+        /// The eval split's share (default: --shortcut-share; 0: every row a conflict).
+        #[arg(long)]
+        eval_shortcut_share: Option<f64>,
+        /// Adverbs of each kind the premises draw from (1 to 5).
+        #[arg(long, default_value_t = 5)]
+        adverbs: u64,
+        /// A directory (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn parse_format(s: &str) -> Result<DataFormat, String> {
@@ -173,6 +194,25 @@ fn generate_cmd(g: GenerateCommand) -> anyhow::Result<Exit> {
             },
             out,
         ),
+        GenerateCommand::Veridical {
+            seed,
+            train,
+            eval,
+            shortcut_share,
+            eval_shortcut_share,
+            adverbs,
+            out,
+        } => (
+            GeneratorSpec::Veridical {
+                seed,
+                train,
+                eval,
+                shortcut_share,
+                eval_shortcut_share,
+                adverbs,
+            },
+            out,
+        ),
     };
     if let Some(problem) = spec.problem() {
         return Err(CliError::Generator(problem).into());
@@ -184,7 +224,7 @@ fn generate_cmd(g: GenerateCommand) -> anyhow::Result<Exit> {
             generate::write_atomic(&out, text)?;
             println!("{}: {} pairs", out.display(), text.lines().count() - 1);
         }
-        GeneratorSpec::Nli { .. } => {
+        GeneratorSpec::Nli { .. } | GeneratorSpec::Veridical { .. } => {
             std::fs::create_dir_all(&out)?;
             for (name, text) in &files {
                 let path = out.join(name);

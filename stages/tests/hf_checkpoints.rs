@@ -211,3 +211,88 @@ fn configs_the_fuzzer_found_are_errors_not_aborts() {
         "{err}"
     );
 }
+
+/// `pytorch_model.bin` as torch writes it (its zip format) loads with the same logits as its
+/// safetensors twin and as transformers computed them; the legacy pickle format is refused
+/// with what to do (fixture: scripts/make-pytorch-fixture, a tiny random BERT).
+#[test]
+fn pytorch_checkpoints_load_like_their_safetensors_twin_and_transformers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("reference.json")).unwrap()).unwrap();
+    let rows =
+        |key: &str| -> Vec<Vec<u32>> { serde_json::from_value(reference[key].clone()).unwrap() };
+    let encoded: Vec<Encoded> = rows("ids")
+        .into_iter()
+        .zip(rows("type_ids"))
+        .map(|(ids, type_ids)| Encoded { ids, type_ids })
+        .collect();
+    let refs: Vec<&Encoded> = encoded.iter().collect();
+    let expected: Vec<Vec<f32>> = serde_json::from_value(reference["logits"].clone()).unwrap();
+    let device = Default::default();
+    let run = |layout: &str| {
+        let loaded = load::<Cpu>(&root.join(layout), 3, 0, &device).unwrap();
+        assert!(loaded.had_head && loaded.initialised.is_empty(), "{layout}");
+        assert_eq!(
+            loaded.labels,
+            Some(
+                ["contradiction", "entailment", "neutral"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+            "{layout}: id2label"
+        );
+        let out = loaded.model.forward(&to_batch::<Cpu>(&refs, 0, &device));
+        let v: Vec<f32> = out.logits.into_data().to_vec().unwrap();
+        v.chunks(3).map(|c| c.to_vec()).collect::<Vec<_>>()
+    };
+    let twin = run("safetensors");
+    let got = run("zip");
+    let worst = got
+        .iter()
+        .flatten()
+        .zip(twin.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-6, "{worst} from the safetensors twin");
+    // burn-store reads the legacy format's tensors as zeros; it must be refused, not loaded.
+    let legacy = load::<Cpu>(&root.join("legacy"), 3, 0, &device)
+        .err()
+        .expect("the legacy format is refused")
+        .to_string();
+    assert!(legacy.contains("legacy (pre-1.6) format"), "{legacy}");
+    let worst = twin
+        .iter()
+        .flatten()
+        .zip(expected.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "{worst} from transformers' logits");
+    // `model inspect` reads the same table from either file.
+    let table = |layout: &str| basins_stages::model::tensor_table(&root.join(layout)).unwrap();
+    let (bin, st) = (table("zip"), table("safetensors"));
+    assert_eq!(bin.len(), st.len());
+    for (a, b) in bin.iter().zip(&st) {
+        assert_eq!((&a.name, &a.dtype, &a.shape), (&b.name, &b.dtype, &b.shape));
+    }
+}
+
+/// A `pytorch_model.bin` that is not one is an error naming the file, never a panic.
+#[test]
+fn a_broken_pytorch_checkpoint_is_an_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join("zip/config.json"), dir.path().join("config.json")).unwrap();
+    let bytes = std::fs::read(root.join("zip/pytorch_model.bin")).unwrap();
+    for (what, content) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        ("garbage", b"not a pickle at all".to_vec()),
+    ] {
+        std::fs::write(dir.path().join("pytorch_model.bin"), &content).unwrap();
+        let err = load::<Cpu>(dir.path(), 3, 0, &Default::default())
+            .err()
+            .unwrap_or_else(|| panic!("{what}: loaded"));
+        let text = err.to_string();
+        assert!(text.contains("pytorch_model.bin"), "{what}: {text}");
+    }
+}

@@ -18,6 +18,23 @@ pub enum GeneratorSpec {
         #[serde(default = "default_shortcut_share")]
         shortcut_share: f64,
     },
+    /// The two-cue veridicality task: the label follows the premise's adverb (the rule) and,
+    /// on a `shortcut_share` of the examples, also the hypothesis's genericity (an annotation
+    /// artifact). The eval split takes `eval_shortcut_share` (default: the same share; 0 makes
+    /// every row a conflict between the two, a diagnostic set).
+    Veridical {
+        seed: u64,
+        train: u64,
+        eval: u64,
+        #[serde(default = "default_shortcut_share")]
+        shortcut_share: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eval_shortcut_share: Option<f64>,
+        /// How many adverbs of each kind (committing, not committing) premises draw from, 1 to
+        /// 5: with fewer the rule hangs on fewer words and is as quick to find as the artifact.
+        #[serde(default = "default_adverbs")]
+        adverbs: u64,
+    },
     /// A HANS-style diagnostic set: 30 subcases of `per_subcase` examples each.
     Hans {
         seed: u64,
@@ -33,6 +50,9 @@ pub const MAX_GENERATED: u64 = 5_000_000;
 fn default_shortcut_share() -> f64 {
     0.9
 }
+fn default_adverbs() -> u64 {
+    5
+}
 fn default_per_subcase() -> u64 {
     1000
 }
@@ -46,22 +66,27 @@ impl GeneratorSpec {
                 eval,
                 shortcut_share,
                 ..
-            } => {
-                if train == 0 || eval == 0 {
-                    Some("`train` and `eval` are example counts and must be positive".into())
-                } else if train > MAX_GENERATED || eval > MAX_GENERATED {
-                    Some(format!(
-                        "`train` and `eval` are at most {MAX_GENERATED} (the sets are held in \
-                         memory; MNLI, the largest the paper uses, has 393k)"
-                    ))
-                } else if !(0.0..=1.0).contains(&shortcut_share) {
-                    Some(format!(
-                        "`shortcut_share` is {shortcut_share}; it is a share, between 0 and 1"
-                    ))
-                } else {
-                    None
-                }
-            }
+            } => split_problem(train, eval, &[("shortcut_share", shortcut_share)]),
+            GeneratorSpec::Veridical { adverbs, .. } if !(1..=5).contains(&adverbs) => Some(
+                format!("`adverbs` is {adverbs}; premises draw from 1 to 5 adverbs of each kind"),
+            ),
+            GeneratorSpec::Veridical {
+                train,
+                eval,
+                shortcut_share,
+                eval_shortcut_share,
+                ..
+            } => split_problem(
+                train,
+                eval,
+                &[
+                    ("shortcut_share", shortcut_share),
+                    (
+                        "eval_shortcut_share",
+                        eval_shortcut_share.unwrap_or(shortcut_share),
+                    ),
+                ],
+            ),
             GeneratorSpec::Hans { per_subcase: 0, .. } => {
                 Some("`per_subcase` must be positive".into())
             }
@@ -74,6 +99,23 @@ impl GeneratorSpec {
             GeneratorSpec::Hans { .. } => None,
         }
     }
+}
+
+/// What is wrong with a generator's split sizes or shares, if anything.
+fn split_problem(train: u64, eval: u64, shares: &[(&str, f64)]) -> Option<String> {
+    if train == 0 || eval == 0 {
+        return Some("`train` and `eval` are example counts and must be positive".into());
+    }
+    if train > MAX_GENERATED || eval > MAX_GENERATED {
+        return Some(format!(
+            "`train` and `eval` are at most {MAX_GENERATED} (the sets are held in memory; \
+             MNLI, the largest the paper uses, has 393k)"
+        ));
+    }
+    shares
+        .iter()
+        .find(|(_, v)| !(0.0..=1.0).contains(v))
+        .map(|(k, v)| format!("`{k}` is {v}; it is a share, between 0 and 1"))
 }
 
 /// `pretrain = { ... }` on a builtin model: masked-language-model pretraining on generated
@@ -188,6 +230,41 @@ mod tests {
         )
         .unwrap();
         assert!(bad.problem().unwrap().contains("between 0 and 1"));
+        let v: GeneratorSpec =
+            toml::from_str("generator = \"veridical\"\nseed = 0\ntrain = 5\neval = 5").unwrap();
+        assert_eq!(
+            v,
+            GeneratorSpec::Veridical {
+                seed: 0,
+                train: 5,
+                eval: 5,
+                shortcut_share: 0.9,
+                eval_shortcut_share: None,
+                adverbs: 5
+            }
+        );
+        assert_eq!(v.problem(), None);
+        // The eval split's share defaults to the training share and is not written into the
+        // key unless given.
+        assert!(!serde_json::to_string(&v)
+            .unwrap()
+            .contains("eval_shortcut_share"));
+        for (extra, says) in [
+            ("adverbs = 0", "`adverbs` is 0"),
+            ("adverbs = 6", "`adverbs` is 6"),
+            (
+                "eval_shortcut_share = -0.1",
+                "`eval_shortcut_share` is -0.1",
+            ),
+            ("eval_shortcut_share = nan", "`eval_shortcut_share` is NaN"),
+        ] {
+            let g: GeneratorSpec = toml::from_str(&format!(
+                "generator = \"veridical\"\nseed = 0\ntrain = 5\neval = 5\n{extra}"
+            ))
+            .unwrap();
+            let problem = g.problem().unwrap_or_default();
+            assert!(problem.contains(says), "{extra}: {problem}");
+        }
         let p: PretrainSpec = toml::from_str("steps = 10").unwrap();
         assert_eq!((p.steps, p.batch_size), (10, 64));
         assert!(toml::from_str::<PretrainSpec>("stepz = 10").is_err());

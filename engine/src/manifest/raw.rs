@@ -182,7 +182,7 @@ impl SlurmResources {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    /// A Hugging Face model directory (config.json + model.safetensors).
+    /// A Hugging Face model directory (config.json + model.safetensors or pytorch_model.bin).
     pub path: Option<At<String>>,
     /// A small BERT trained by the pipeline itself (`pretrain` stage).
     pub builtin: Option<RawBuiltin>,

@@ -1,10 +1,11 @@
-//! Generated data: a HANS-style diagnostic set, an NLI task with a tunable overlap shortcut,
-//! and sentences for pretraining, all from one small grammar of our own. Deterministic by
+//! Generated data: a HANS-style diagnostic set, an NLI task with a tunable overlap shortcut, a
+//! two-cue veridicality task whose cues a run must choose between, and sentences for pretraining, all from one small grammar of our own. Deterministic by
 //! seed: the same seed gives byte-identical files on every machine.
 
 pub mod grammar;
 pub mod hans;
 pub mod nli;
+pub mod veridical;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -65,6 +66,28 @@ pub fn run(spec: &GeneratorSpec) -> anyhow::Result<Files> {
             shortcut_share,
         } => {
             let (tr, ev) = nli::generate(seed, train as usize, eval as usize, shortcut_share)?;
+            [
+                ("train.jsonl".to_owned(), to_jsonl(&tr)),
+                ("eval.jsonl".to_owned(), to_jsonl(&ev)),
+            ]
+            .into()
+        }
+        GeneratorSpec::Veridical {
+            seed,
+            train,
+            eval,
+            shortcut_share,
+            eval_shortcut_share,
+            adverbs,
+        } => {
+            let (tr, ev) = veridical::generate(
+                seed,
+                train as usize,
+                eval as usize,
+                shortcut_share,
+                eval_shortcut_share.unwrap_or(shortcut_share),
+                adverbs as usize,
+            )?;
             [
                 ("train.jsonl".to_owned(), to_jsonl(&tr)),
                 ("eval.jsonl".to_owned(), to_jsonl(&ev)),
@@ -181,11 +204,57 @@ mod tests {
     }
 
     #[test]
+    fn veridical_labels_follow_the_adverb_and_the_artifact_agrees_as_asked() {
+        use grammar::{NONVERIDICAL_ADV, VERIDICAL_ADV};
+        let (train, eval) = veridical::generate(5, 4000, 1000, 0.9, 0.0, 5).unwrap();
+        let agree = train
+            .iter()
+            .filter(|p| p.groups["shortcut"] == "agrees")
+            .count() as f64
+            / 4000.0;
+        assert!((agree - 0.9).abs() < 0.03, "{agree}");
+        for p in train.iter().chain(&eval) {
+            // The rule: the premise's first word commits the speaker, or does not.
+            let first = words(&p.premise)[0].clone();
+            let veridical = VERIDICAL_ADV.contains(&first.as_str());
+            assert!(
+                veridical || NONVERIDICAL_ADV.contains(&first.as_str()),
+                "{p:?}"
+            );
+            assert_eq!(veridical, p.label == "entailment", "{p:?}");
+            // The artifact: a generic hypothesis says entailment.
+            let generic = words(&p.hypothesis).contains(&"someone".to_owned());
+            let artifact_right = generic == (p.label == "entailment");
+            assert_eq!(artifact_right, p.groups["shortcut"] == "agrees", "{p:?}");
+            // Every hypothesis word but "someone" is a premise word: overlap tells nothing.
+            let pw = words(&p.premise);
+            assert!(words(&p.hypothesis)
+                .iter()
+                .all(|w| w == "someone" || w == "." || pw.contains(w)));
+        }
+        assert!(
+            eval.iter().all(|p| p.groups["shortcut"] == "disagrees"),
+            "eval share 0: every row a conflict"
+        );
+        let entailed = eval.iter().filter(|p| p.label == "entailment").count();
+        assert!((430..570).contains(&entailed), "{entailed}");
+        let train_set: HashSet<_> = train.iter().map(|p| (&p.premise, &p.hypothesis)).collect();
+        assert!(eval
+            .iter()
+            .all(|p| !train_set.contains(&(&p.premise, &p.hypothesis))));
+        let (same, _) = veridical::generate(5, 4000, 10, 0.9, 0.0, 5).unwrap();
+        assert_eq!(same, train, "deterministic by seed");
+        let (full, _) = veridical::generate(5, 500, 10, 1.0, 1.0, 5).unwrap();
+        assert!(full.iter().all(|p| p.groups["shortcut"] == "agrees"));
+    }
+
+    #[test]
     fn every_generated_word_is_in_the_vocabulary() {
         let vocab: HashSet<String> = vocabulary().into_iter().collect();
         let (train, _) = nli::generate(0, 2000, 10, 0.5).unwrap();
         let hans = hans::generate(0, 50).unwrap();
-        for p in train.iter().chain(&hans) {
+        let (veridical, _) = veridical::generate(0, 2000, 10, 0.5, 0.5, 5).unwrap();
+        for p in train.iter().chain(&hans).chain(&veridical) {
             for w in words(&p.premise).into_iter().chain(words(&p.hypothesis)) {
                 assert!(vocab.contains(&w), "`{w}` missing from the vocabulary");
             }

@@ -1,16 +1,15 @@
-//! Hugging Face checkpoints in and out: `config.json` + `model.safetensors`, with HF's tensor
-//! names and PyTorch's layouts. One name table serves both directions, so what we save is
+//! Hugging Face checkpoints in and out: `config.json` + `model.safetensors` (or, in,
+//! `pytorch_model.bin`), with HF's tensor names and PyTorch's layouts. One name table serves both directions, so what we save is
 //! exactly what we can load, and what `transformers` loads.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use safetensors::{Dtype, SafeTensors};
 
 use super::bert::BertClassifier;
 use super::config::BertConfig;
@@ -165,22 +164,6 @@ pub struct LoadedModel<B: Backend> {
     pub initialised: Vec<String>,
 }
 
-fn weights_path(dir: &Path) -> Result<PathBuf, ModelError> {
-    let p = dir.join("model.safetensors");
-    if p.exists() {
-        return Ok(p);
-    }
-    let message = if dir.join("pytorch_model.bin").exists() {
-        "has pytorch_model.bin but no model.safetensors; convert it once with `python -c \"from transformers import AutoModel as M; M.from_pretrained('DIR').save_pretrained('DIR', safe_serialization=True)\"`".to_owned()
-    } else {
-        "no model.safetensors in this directory".to_owned()
-    };
-    Err(ModelError::Weights {
-        path: dir.to_owned(),
-        message,
-    })
-}
-
 /// Load a Hugging Face BERT directory as a classifier with `num_labels` outputs. A base model's
 /// head (and pooler, if absent) is initialised as HF does (normal(0, 0.02), zero bias) from
 /// `head_seed`.
@@ -191,16 +174,9 @@ pub fn load<B: Backend>(
     device: &B::Device,
 ) -> Result<LoadedModel<B>, ModelError> {
     let config = BertConfig::read(dir)?;
-    let path = weights_path(dir)?;
-    let bytes = std::fs::read(&path).map_err(|e| ModelError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Weights {
-        path: path.clone(),
-        message: format!("not a valid safetensors file: {e}"),
-    })?;
-    let names: BTreeSet<String> = st.names().into_iter().map(str::to_owned).collect();
+    let weights = super::weights::read(dir, true)?;
+    let path = weights.path.clone();
+    let names: BTreeSet<String> = weights.tensors.keys().cloned().collect();
     let prefix = if names.iter().any(|n| n.starts_with("bert.")) {
         "bert."
     } else {
@@ -211,7 +187,7 @@ pub fn load<B: Backend>(
     // the config must first be shown to describe weights this file can hold: otherwise a
     // config claiming a huge model aborts on allocation (found by the model_dir fuzz target).
     let needed = config.min_weights();
-    let held = bytes.len() as u128 / 4;
+    let held = weights.file_len as u128 / 4;
     if needed > held {
         return Err(ModelError::Weights {
             path: path.clone(),
@@ -250,11 +226,8 @@ pub fn load<B: Backend>(
             continue;
         };
         used.insert(found.clone());
-        let view = st.tensor(&found).map_err(|e| ModelError::Weights {
-            path: path.clone(),
-            message: format!("{found}: {e}"),
-        })?;
-        if view.shape() != expected.as_slice() {
+        let stored = &weights.tensors[&found];
+        if stored.shape != expected {
             let hint = if is_head(&name) {
                 " (the checkpoint's head has a different number of labels)"
             } else {
@@ -262,21 +235,27 @@ pub fn load<B: Backend>(
             };
             problems.push(format!(
                 "  mis-shaped {found}  expected {expected:?}, found {:?}{hint}",
-                view.shape()
+                stored.shape
             ));
             continue;
         }
-        if view.dtype() != Dtype::F32 {
-            problems.push(format!("  dtype      {found}  is {:?}; only F32 checkpoints are read (save with torch_dtype=float32)", view.dtype()));
-            continue;
+        match &stored.values {
+            Some(values) if values.len() == expected.iter().product::<usize>() => {
+                set_slot(slot, values.clone(), &expected, device)
+            }
+            Some(values) => problems.push(format!(
+                "  truncated  {found}  holds {} values for shape {expected:?}",
+                values.len()
+            )),
+            None => problems.push(format!(
+                "  dtype      {found}  is {}; only F32 checkpoints are read (save with torch_dtype=float32)",
+                stored.dtype
+            )),
         }
-        let values = crate::tensorfile::f32_values(view.data());
-        set_slot(slot, values, &expected, device);
     }
-    for n in &names {
+    for (n, stored) in &weights.tensors {
         if !used.contains(n) && !IGNORED_PREFIXES.iter().any(|p| n.starts_with(p)) {
-            let shape = st.tensor(n).map(|v| v.shape().to_vec()).unwrap_or_default();
-            problems.push(format!("  unexpected {n}  shape {shape:?}"));
+            problems.push(format!("  unexpected {n}  shape {:?}", stored.shape));
         }
     }
     if !problems.is_empty() {
@@ -449,26 +428,17 @@ pub struct TensorInfo {
     pub shape: Vec<usize>,
 }
 
-/// The tensors of a directory's `model.safetensors`, by name.
+/// The tensors of a directory's weight file (`model.safetensors` or `pytorch_model.bin`), by
+/// name.
 pub fn tensor_table(dir: &Path) -> Result<Vec<TensorInfo>, ModelError> {
-    let path = weights_path(dir)?;
-    let bytes = std::fs::read(&path).map_err(|e| ModelError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| ModelError::Weights {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    let mut out: Vec<TensorInfo> = meta
-        .tensors()
+    let weights = super::weights::read(dir, false)?;
+    Ok(weights
+        .tensors
         .into_iter()
-        .map(|(name, info)| TensorInfo {
+        .map(|(name, t)| TensorInfo {
             name,
-            dtype: format!("{:?}", info.dtype),
-            shape: info.shape.clone(),
+            dtype: t.dtype,
+            shape: t.shape,
         })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+        .collect())
 }

@@ -8,6 +8,7 @@ mod fused;
 mod hf;
 pub mod inspect;
 mod kernels;
+mod weights;
 
 use std::path::PathBuf;
 
