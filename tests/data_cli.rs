@@ -127,6 +127,59 @@ fn generated_nli_task_writes_both_splits() {
 }
 
 #[test]
+fn generated_veridical_task_writes_a_conflict_only_eval_split_on_request() {
+    let t = tempfile::tempdir().unwrap();
+    let args = |adverbs: &'static str| {
+        [
+            "data",
+            "generate",
+            "veridical",
+            "--train",
+            "200",
+            "--eval",
+            "100",
+            "--shortcut-share",
+            "1.0",
+            "--eval-shortcut-share",
+            "0",
+            "--adverbs",
+            adverbs,
+            "--out",
+            "v",
+        ]
+    };
+    let o = basins(t.path(), &args("2"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let check = |file: &str| {
+        json(&basins(
+            t.path(),
+            &["data", "check", file, "--format", "generated", "--json"],
+        ))
+    };
+    let train = check("v/train.jsonl");
+    assert_eq!(train["rows"], 200);
+    assert_eq!(train["groups"]["shortcut"]["counts"]["agrees"], 200);
+    assert_eq!(
+        train["groups"]["adverb"]["counts"]
+            .as_object()
+            .unwrap()
+            .len(),
+        4,
+        "two adverbs of each kind"
+    );
+    let eval = check("v/eval.jsonl");
+    assert_eq!(eval["rows"], 100);
+    assert_eq!(eval["groups"]["shortcut"]["counts"]["disagrees"], 100);
+    let bad = basins(t.path(), &args("9"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`adverbs` is 9"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
 fn check_lists_the_first_bad_rows_with_file_and_line() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();

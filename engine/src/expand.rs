@@ -190,7 +190,8 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
     })
 }
 
-/// The data a task or diagnostic reads: files, or a `generate/<name>` node.
+/// The data a task or diagnostic reads: files, a `generate/<name>` node, or a
+/// `download/<data set>` node.
 fn data_inputs(
     name: &str,
     format: &Value,
@@ -216,6 +217,19 @@ fn data_inputs(
             (
                 Some(Source::Node(id.clone())),
                 vec![("eval".into(), Source::Node(id))],
+            )
+        }
+        // One node per data set, whichever tasks and diagnostics read it.
+        DataSource::Download(d) => {
+            let id = format!("download/{}", d.dataset.replace('/', "-"));
+            if !nodes.iter().any(|n| n.id == id) {
+                nodes.push(Node::new(id.clone(), "download", json!({ "download": d })));
+            }
+            (
+                d.files
+                    .contains_key("train.tsv")
+                    .then(|| Source::Node(id.clone())),
+                vec![(d.eval_split.clone(), Source::Node(id))],
             )
         }
     }

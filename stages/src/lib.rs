@@ -10,7 +10,8 @@
 //!
 //! Data:
 //! - [`data`]: readers for GLUE, HANS, PAWS and JSONL, and `basins data check`
-//! - [`generate`]: the HANS-style set, the generated NLI task, the pretraining corpus
+//! - [`generate`]: the HANS-style set, the generated NLI tasks, the pretraining corpus
+//! - [`download`]: public data sets fetched from their release and checked against pinned digests
 //! - [`outputs`]: per-example results as the model stages store them
 //!
 //! Analysis:
@@ -30,6 +31,7 @@ pub mod bench;
 pub mod cluster;
 pub mod data;
 pub mod diagnostics;
+pub mod download;
 pub mod eval;
 pub mod generate;
 pub mod interpolate;
@@ -55,6 +57,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::FinetuneKind));
     r.register(Arc::new(kinds::EvaluateKind));
     r.register(Arc::new(kinds::GenerateKind));
+    r.register(Arc::new(kinds::DownloadKind));
     r.register(Arc::new(kinds::PretrainKind));
     r.register(Arc::new(kinds::DiagnosticsKind));
     r.register(Arc::new(kinds::InterpolateKind));

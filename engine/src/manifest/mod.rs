@@ -7,6 +7,7 @@
 
 mod at;
 mod builtin;
+pub mod datasets;
 mod error;
 mod raw;
 mod resolve;

@@ -204,6 +204,8 @@ pub struct RawBuiltin {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTask {
+    /// A data set basins downloads (`glue/cola`), instead of `format` + files.
+    pub source: Option<At<String>>,
     pub format: Option<At<DataFormat>>,
     pub train: Option<At<String>>,
     pub eval: Option<BTreeMap<String, At<String>>>,
@@ -262,6 +264,8 @@ pub struct RawInterpolate {
 #[serde(deny_unknown_fields)]
 pub struct RawDiagnostic {
     pub task: Option<At<String>>,
+    /// A data set basins downloads (`cola/out-of-domain`), instead of `format` + `file`.
+    pub source: Option<At<String>>,
     pub format: Option<At<DataFormat>>,
     pub file: Option<At<String>>,
     pub generate: Option<At<GeneratorSpec>>,
@@ -346,6 +350,7 @@ merge_fields!(RawModel {
     pretrain
 });
 merge_fields!(RawTask {
+    source,
     format,
     train,
     eval,
@@ -385,6 +390,7 @@ merge_fields!(RawInterpolate {
 });
 merge_fields!(RawDiagnostic {
     task,
+    source,
     format,
     file,
     generate,

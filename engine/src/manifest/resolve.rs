@@ -83,6 +83,8 @@ pub enum DataSource {
         eval: BTreeMap<String, PathBuf>,
     },
     Generated(GeneratorSpec),
+    /// A public data set basins downloads and checks (`source = "glue/cola"`).
+    Download(super::datasets::DownloadSpec),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -580,6 +582,51 @@ fn resolve_models(
         .collect()
 }
 
+/// `source = "glue/cola"`: the data set's format and its download, or None without `source`.
+/// With it, the keys that name files or a generator must be absent, and `format`, if given,
+/// must be the data set's.
+fn download(
+    source: &Option<At<String>>,
+    format: &Option<At<DataFormat>>,
+    given: &[(&str, bool)],
+    key: &str,
+) -> Result<Option<(DataFormat, DataSource)>, ManifestError> {
+    let Some(src) = source else { return Ok(None) };
+    let Some(dataset) = super::datasets::find(&src.value) else {
+        let names: Vec<&str> = super::datasets::DATASETS.iter().map(|d| d.name).collect();
+        return Err(invalid(
+            &src.at,
+            &format!("{key}.source"),
+            format!("`{}` is not a data set basins can download", src.value),
+            format!("one of {}", names.join(", ")),
+        ));
+    };
+    if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+        return Err(invalid(
+            &src.at,
+            &format!("{key}.{field}"),
+            format!("`{field}` and `source` both say where the data comes from"),
+            "one of them",
+        ));
+    }
+    if let Some(f) = format.as_ref().filter(|f| f.value != dataset.format) {
+        return Err(invalid(
+            &f.at,
+            &format!("{key}.format"),
+            format!("`{}` is in format {:?}", dataset.name, dataset.format),
+            "no `format` with `source` (it is the data set's), or the data set's",
+        ));
+    }
+    Ok(Some((dataset.format, DataSource::Download(dataset.spec()))))
+}
+
+/// A downloaded data set's labels, in its files' order.
+fn dataset_labels(name: &str) -> Vec<String> {
+    super::datasets::find(name)
+        .map(|d| d.labels.iter().map(|l| l.to_string()).collect())
+        .unwrap_or_default()
+}
+
 fn resolve_source(
     at: &Location,
     key: &str,
@@ -646,22 +693,34 @@ fn resolve_tasks(
             for split in t.eval.iter().flatten() {
                 check_name(&split.1.at, &format!("{key}.eval"), "split", split.0, false)?;
             }
-            let format = t.format.as_ref().ok_or_else(|| {
-                invalid(
-                    &t.at,
-                    &key,
-                    "missing `format`",
-                    "one of cola, mnli, qqp, hans, paws, jsonl, generated",
-                )
-            })?;
-            let source = resolve_source(
-                &t.at,
-                &key,
-                format.value,
-                t.train.as_ref(),
-                t.eval.as_ref(),
-                t.generate.as_ref(),
-            )?;
+            let given = [
+                ("train", t.train.is_some()),
+                ("eval", t.eval.is_some()),
+                ("generate", t.generate.is_some()),
+            ];
+            let downloaded = download(&t.source, &t.format, &given, &key)?;
+            let (format, source) = match downloaded {
+                Some((format, source)) => (format, source),
+                None => {
+                    let format = t.format.as_ref().ok_or_else(|| {
+                        invalid(
+                            &t.at,
+                            &key,
+                            "missing `format`",
+                            "one of cola, mnli, qqp, hans, paws, jsonl, generated (or `source`)",
+                        )
+                    })?;
+                    let source = resolve_source(
+                        &t.at,
+                        &key,
+                        format.value,
+                        t.train.as_ref(),
+                        t.eval.as_ref(),
+                        t.generate.as_ref(),
+                    )?;
+                    (format.value, source)
+                }
+            };
             if let DataSource::Files { eval, .. } = &source {
                 if eval.is_empty() {
                     return Err(invalid(
@@ -672,7 +731,10 @@ fn resolve_tasks(
                     ));
                 }
             }
-            let labels = labels_of(&t.labels, &t.at, &key)?;
+            let labels = match (&t.labels, &t.source) {
+                (None, Some(src)) => dataset_labels(&src.value),
+                _ => labels_of(&t.labels, &t.at, &key)?,
+            };
             let (surface, score) = surface_and_score(
                 &key,
                 &labels,
@@ -684,7 +746,7 @@ fn resolve_tasks(
                 name.clone(),
                 Task {
                     at: t.at.clone(),
-                    format: format.value,
+                    format,
                     source,
                     labels,
                     max_examples: t.max_examples,
@@ -796,6 +858,19 @@ fn resolve_finetune(
                 "missing `train` (the task is finetuned)",
                 "a training file path",
             ));
+        }
+        if let DataSource::Download(d) = &task.source {
+            if !d.files.contains_key("train.tsv") {
+                return Err(invalid(
+                    &task.at,
+                    &format!("tasks.{}.source", t.value),
+                    format!(
+                        "`{}` has no training split (the task is finetuned)",
+                        d.dataset
+                    ),
+                    "a data set with a training split, e.g. glue/cola",
+                ));
+            }
         }
     }
     let seeds = f.seeds.as_ref().ok_or_else(|| {
@@ -1050,30 +1125,40 @@ fn resolve_diagnostics(
                     &ft,
                 ));
             }
-            let format = d.format.as_ref().ok_or_else(|| {
-                invalid(
-                    &d.at,
-                    &key,
-                    "missing `format`",
-                    "one of cola, mnli, qqp, hans, paws, jsonl, generated",
-                )
-            })?;
-            let source =
-                resolve_source(&d.at, &key, format.value, None, None, d.generate.as_ref())?;
-            let source = match (source, &d.file) {
-                (DataSource::Files { .. }, Some(f)) => DataSource::Files {
-                    train: None,
-                    eval: [("file".to_owned(), rel(f))].into(),
-                },
-                (DataSource::Files { .. }, None) => {
-                    return Err(invalid(
-                        &d.at,
-                        &format!("{key}.file"),
-                        "missing `file`",
-                        "the diagnostic set's path",
-                    ))
+            let given = [
+                ("file", d.file.is_some()),
+                ("generate", d.generate.is_some()),
+            ];
+            let (format, source) = match download(&d.source, &d.format, &given, &key)? {
+                Some(downloaded) => downloaded,
+                None => {
+                    let format = d.format.as_ref().ok_or_else(|| {
+                        invalid(
+                            &d.at,
+                            &key,
+                            "missing `format`",
+                            "one of cola, mnli, qqp, hans, paws, jsonl, generated (or `source`)",
+                        )
+                    })?;
+                    let source =
+                        resolve_source(&d.at, &key, format.value, None, None, d.generate.as_ref())?;
+                    let source = match (source, &d.file) {
+                        (DataSource::Files { .. }, Some(f)) => DataSource::Files {
+                            train: None,
+                            eval: [("file".to_owned(), rel(f))].into(),
+                        },
+                        (DataSource::Files { .. }, None) => {
+                            return Err(invalid(
+                                &d.at,
+                                &format!("{key}.file"),
+                                "missing `file`",
+                                "the diagnostic set's path (or `source`)",
+                            ))
+                        }
+                        (gen, _) => gen,
+                    };
+                    (format.value, source)
                 }
-                (gen, _) => gen,
             };
             let labels = match &d.labels {
                 Some(_) => labels_of(&d.labels, &d.at, &key)?,
@@ -1094,7 +1179,7 @@ fn resolve_diagnostics(
                 name.clone(),
                 Diagnostic {
                     task: task.value.clone(),
-                    format: format.value,
+                    format,
                     source,
                     labels,
                     max_examples: d.max_examples,
@@ -1124,6 +1209,7 @@ fn eval_ref(
         match &task.source {
             DataSource::Files { eval, .. } => known.extend(eval.keys().map(|s| format!("{t}.{s}"))),
             DataSource::Generated(_) => known.push(format!("{t}.eval")),
+            DataSource::Download(d) => known.push(format!("{t}.{}", d.eval_split)),
         }
     }
     if let Some((t, s)) = r.value.split_once('.') {

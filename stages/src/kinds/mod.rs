@@ -5,6 +5,7 @@
 mod barriers;
 mod cluster;
 mod diagnostics;
+mod download;
 mod evaluate;
 mod finetune;
 mod generate;
@@ -16,6 +17,7 @@ mod sweep;
 pub use barriers::BarriersKind;
 pub use cluster::ClusterKind;
 pub use diagnostics::DiagnosticsKind;
+pub use download::DownloadKind;
 pub use evaluate::EvaluateKind;
 pub use finetune::FinetuneKind;
 pub use generate::GenerateKind;
@@ -79,9 +81,9 @@ pub fn model_dir(ctx: &StageContext, role: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// A data input: a file (read in the declared format), or a generator node's output for
-/// `split` (`train` or `eval`): `<split>.jsonl` in the generated layout, or `<split>.hans.tsv`
-/// in HANS's.
+/// A data input: a file (read in the declared format), or a generator's or download's node
+/// output for `split` (`train` or `eval`): `<split>.jsonl` in the generated layout,
+/// `<split>.hans.tsv` in HANS's, or a downloaded `<split>.tsv`.
 pub(crate) fn data_file(
     ctx: &StageContext,
     role: &str,
@@ -94,6 +96,8 @@ pub(crate) fn data_file(
             let layouts = [
                 (format!("{split}.jsonl"), DataFormat::Generated),
                 (format!("{split}.hans.tsv"), DataFormat::Hans),
+                // A downloaded data set's files, in the format the task declares.
+                (format!("{split}.tsv"), declared),
             ];
             layouts
                 .into_iter()
