@@ -7,7 +7,7 @@ pub mod hans;
 pub mod nli;
 pub mod veridical;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -33,6 +33,37 @@ pub struct Pair {
 pub(crate) fn seeded(seed: u64, stream: &str) -> ChaCha8Rng {
     let h = blake3::hash(format!("basins-generate/{stream}/{seed}").as_bytes());
     ChaCha8Rng::from_seed(*h.as_bytes())
+}
+
+/// `n` distinct pairs drawn by `draw` from the stream `<task>/<split>`, none of them in
+/// `exclude`: a repeated or excluded pair is drawn again, up to a bound that turns a grammar
+/// too small for `n` into an error. The loop both generated tasks share.
+pub(crate) fn distinct_pairs(
+    seed: u64,
+    task: &str,
+    split: &str,
+    n: usize,
+    exclude: &HashSet<(String, String)>,
+    mut draw: impl FnMut(&mut ChaCha8Rng) -> Pair,
+) -> anyhow::Result<Vec<Pair>> {
+    let mut r = seeded(seed, &format!("{task}/{split}"));
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    let mut tries = 0usize;
+    while out.len() < n {
+        tries += 1;
+        anyhow::ensure!(
+            tries <= 100 * n + 10_000,
+            "the grammar has too few distinct {task} pairs for {n} {split} examples"
+        );
+        let pair = draw(&mut r);
+        let key = (pair.premise.clone(), pair.hypothesis.clone());
+        if exclude.contains(&key) || !seen.insert(key) {
+            continue;
+        }
+        out.push(pair);
+    }
+    Ok(out)
 }
 
 /// The generated JSONL layout (`first`, `second`, `label`, `groups`), which the `generated`

@@ -169,32 +169,19 @@ fn split(
     shortcut_share: f64,
     exclude: &HashSet<(String, String)>,
 ) -> anyhow::Result<Vec<Pair>> {
-    let mut r = seeded(seed, &format!("nli/{split}"));
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    let mut tries = 0usize;
-    while out.len() < n {
-        tries += 1;
-        anyhow::ensure!(
-            tries <= 100 * n + 10_000,
-            "the grammar has too few distinct NLI pairs for {n} {split} examples"
-        );
+    super::distinct_pairs(seed, "nli", split, n, exclude, |r| {
         let agrees = r.random_bool(shortcut_share);
         let entailed = r.random_bool(0.5);
-        let p = premise(&mut r);
-        let (h, construction) = hypothesis(&mut r, &p, entailed, agrees);
+        let p = premise(r);
+        let (h, construction) = hypothesis(r, &p, entailed, agrees);
         let (premise, hypothesis) = (sentence(&p.text), sentence(&h));
         debug_assert_eq!(full_overlap(&premise, &hypothesis) == entailed, agrees);
-        let key = (premise.clone(), hypothesis.clone());
-        if exclude.contains(&key) || !seen.insert(key) {
-            continue;
-        }
         let overlap = if full_overlap(&premise, &hypothesis) {
             "full"
         } else {
             "partial"
         };
-        out.push(Pair {
+        Pair {
             premise,
             hypothesis,
             label: if entailed {
@@ -211,9 +198,8 @@ fn split(
                 ),
             ]
             .into(),
-        });
-    }
-    Ok(out)
+        }
+    })
 }
 
 /// The train and eval splits; eval shares no pair with train.

@@ -20,7 +20,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::grammar::*;
-use super::{seeded, Pair};
+use super::Pair;
 
 /// One example: premise, hypothesis, whether the adverb is veridical, and whether the
 /// hypothesis is generic.
@@ -67,35 +67,21 @@ fn split(
     adverbs: usize,
     exclude: &std::collections::HashSet<(String, String)>,
 ) -> anyhow::Result<Vec<Pair>> {
-    let mut r = seeded(seed, &format!("veridical/{split}"));
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    let mut tries = 0usize;
-    while out.len() < n {
-        tries += 1;
-        anyhow::ensure!(
-            tries <= 100 * n + 10_000,
-            "the grammar has too few distinct veridicality pairs for {n} {split} examples"
-        );
+    super::distinct_pairs(seed, "veridical", split, n, exclude, |r| {
         let agrees = r.random_bool(shortcut_share);
         let entailed = r.random_bool(0.5);
         // The shortcut says entailed iff the hypothesis is generic.
         let generic = entailed == agrees;
-        let (p, h, adverb) = example(&mut r, entailed, generic, adverbs);
-        let (premise, hypothesis) = (sentence(&p), sentence(&h));
-        let key = (premise.clone(), hypothesis.clone());
-        if exclude.contains(&key) || !seen.insert(key) {
-            continue;
-        }
+        let (p, h, adverb) = example(r, entailed, generic, adverbs);
         let construction = match (entailed, generic) {
             (true, true) => "veridical_generic",
             (true, false) => "veridical_specific",
             (false, true) => "nonveridical_generic",
             (false, false) => "nonveridical_specific",
         };
-        out.push(Pair {
-            premise,
-            hypothesis,
+        Pair {
+            premise: sentence(&p),
+            hypothesis: sentence(&h),
             label: if entailed {
                 "entailment"
             } else {
@@ -110,9 +96,8 @@ fn split(
                 ),
             ]
             .into(),
-        });
-    }
-    Ok(out)
+        }
+    })
 }
 
 /// The train and eval splits; eval shares no pair with train. Premises draw from the first
