@@ -30,7 +30,8 @@ impl StageKind for EvaluateKind {
     fn version(&self) -> u32 {
         // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
         // 4: every set scored whole; the loss-surface rows recorded per set.
-        4
+        // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
+        5
     }
     fn uses_device(&self) -> bool {
         true

@@ -31,7 +31,8 @@ impl StageKind for FinetuneKind {
         // 3: Linear layers as one [batch x seq, in] product (weight gradients sum in another order).
         // 4: LayerNorm and GELU as fused CPU operations (`model::fused`); dev-set metrics in
         // the training log from `FrozenBert`.
-        4
+        // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
+        5
     }
     fn uses_device(&self) -> bool {
         true

@@ -44,7 +44,8 @@ impl StageKind for InterpolateKind {
     fn version(&self) -> u32 {
         // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
         // 4: the loss-surface selection (filter, numpy-order shuffle, first n) per set.
-        4
+        // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
+        5
     }
     fn uses_device(&self) -> bool {
         true

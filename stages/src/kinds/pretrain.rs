@@ -30,7 +30,8 @@ impl StageKind for PretrainKind {
         // 6: on GPU backends the masked tokens' positions count the batch's padding (they
         // pointed at other tokens before); CPU outputs are unchanged, the version moves because
         // a GPU study's cached pretraining was wrong.
-        6
+        // 7: subnormal floats flushed to zero (`backend::flush_subnormals`).
+        7
     }
     fn uses_device(&self) -> bool {
         true
