@@ -7,25 +7,9 @@
 
 mod common;
 
-use common::{basins_json, ground_truth_manifest as manifest, json_output, node_output};
-
-/// Adjusted Rand index from its pair-counting definition (Hubert and Arabie): pairs together
-/// in both partitions, in one only, in neither.
-fn ari_by_pairs(a: &[usize], b: &[usize]) -> f64 {
-    let (mut both, mut only_a, mut only_b, mut neither) = (0f64, 0f64, 0f64, 0f64);
-    for i in 0..a.len() {
-        for j in i + 1..a.len() {
-            match (a[i] == a[j], b[i] == b[j]) {
-                (true, true) => both += 1.0,
-                (true, false) => only_a += 1.0,
-                (false, true) => only_b += 1.0,
-                (false, false) => neither += 1.0,
-            }
-        }
-    }
-    2.0 * (both * neither - only_a * only_b)
-        / ((both + only_a) * (only_a + neither) + (both + only_b) * (only_b + neither))
-}
+use common::{
+    ari_by_pairs, basins_json, ground_truth_manifest as manifest, json_output, node_output,
+};
 
 #[test]
 fn strategies_contingency_and_ari_follow_the_scores_and_the_clusters() {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::manifest::sweep::Sweep;
-use crate::manifest::{DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec};
+use crate::manifest::{
+    Checkpoint, DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec,
+};
 use crate::stage::Build;
 
 /// Where a node's input comes from.
@@ -117,7 +119,8 @@ fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
         let wanted = ["barriers/", "cluster/", "diagnostics/"];
         let ups: Vec<String> = nodes
             .iter()
-            .filter(|n| wanted.iter().any(|w| n.id.starts_with(w)))
+            // The final weights' nodes; a kept step's reach the page through `dynamics/`.
+            .filter(|n| wanted.iter().any(|w| n.id.starts_with(w)) && !n.id.contains('@'))
             .map(|n| n.id.clone())
             .collect();
         for id in ups {
@@ -342,8 +345,29 @@ fn finetune_id(task: &str, seed: u64) -> String {
     format!("finetune/{task}/seed={seed}")
 }
 
-fn evaluate_id(m: &Manifest, task: &str, seed: u64) -> String {
-    format!("evaluate/{task}/{}", m.finetune.member_id(seed))
+fn evaluate_id(m: &Manifest, task: &str, seed: u64, at: Checkpoint) -> String {
+    format!(
+        "evaluate/{task}/{}{}",
+        m.finetune.member_id(seed),
+        at.suffix()
+    )
+}
+
+/// The checkpoints a task's basins are mapped at (`[interpolate] at`; the final weights alone
+/// without it).
+fn checkpoints(m: &Manifest) -> Vec<Checkpoint> {
+    m.interpolate
+        .as_ref()
+        .map_or_else(|| vec![Checkpoint::Final], |i| i.at.clone())
+}
+
+/// Params of a node that reads a model at `at`: `checkpoint` only for a kept step, so the
+/// final weights' nodes keep the keys they had before steps existed.
+fn at_step(mut params: Value, at: Checkpoint) -> Value {
+    if let Checkpoint::Step(_) = at {
+        params["checkpoint"] = json!(at.dir());
+    }
+    params
 }
 
 /// Finetuned model `seed`: a finetune node's output, or a zoo member's directory.
@@ -365,20 +389,47 @@ fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
 fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<Node>) {
     let t = &m.tasks[task];
     let sets = eval_sets(m, task, nodes);
-    let evals = eval_params(m, &sets, false);
     if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
         expand_finetune(m, task, base, hyper, nodes);
     }
     let eval_batch = m.interpolate.as_ref().map_or(128, |i| i.batch_size);
-    for &seed in &m.finetune.seeds {
-        // Every set is scored whole; its surface rows are recorded for the barriers.
-        let params = json!({"eval_sets": evals, "batch_size": eval_batch, "labels": t.labels});
-        let n = Node::new(evaluate_id(m, task, seed), "evaluate", params)
-            .input("model", finetuned(m, task, seed));
-        nodes.push(with_eval_inputs(n, &sets));
-    }
     let surface = surface_sets(m, &sets);
-    let cluster = expand_basins(m, task, &surface, nodes);
+    let mut clusters = Vec::new();
+    for at in checkpoints(m) {
+        for &seed in &m.finetune.seeds {
+            // Every set is scored whole; its surface rows are recorded for the barriers. At a
+            // kept step only the loss-surface sets are scored: nothing else reads them there.
+            let scored = match at {
+                Checkpoint::Final => &sets,
+                Checkpoint::Step(_) => &surface,
+            };
+            let params = at_step(
+                json!({"eval_sets": eval_params(m, scored, false), "batch_size": eval_batch, "labels": t.labels}),
+                at,
+            );
+            let n = Node::new(evaluate_id(m, task, seed, at), "evaluate", params)
+                .input("model", finetuned(m, task, seed));
+            nodes.push(with_eval_inputs(n, scored));
+        }
+        if let Some(id) = expand_basins(m, task, &surface, at, nodes) {
+            clusters.push((at, id));
+        }
+    }
+    if clusters.len() > 1 {
+        let mut d = Node::new(
+            format!("dynamics/{task}"),
+            "dynamics",
+            json!({"steps": clusters.iter().map(|(at, _)| at).collect::<Vec<_>>(), "seeds": m.finetune.seeds}),
+        );
+        for (at, id) in &clusters {
+            d = d.input(format!("cluster@{at}"), Source::Node(id.clone()));
+        }
+        nodes.push(d);
+    }
+    let cluster = clusters
+        .iter()
+        .find(|(at, _)| *at == Checkpoint::Final)
+        .map(|(_, id)| id.clone());
     let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
     let mut d = Node::new(
         format!("diagnostics/{task}"),
@@ -388,7 +439,7 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     for &seed in &m.finetune.seeds {
         d = d.input(
             format!("endpoint:{seed}"),
-            Source::Node(evaluate_id(m, task, seed)),
+            Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
         );
     }
     if let Some(id) = cluster {
@@ -426,12 +477,13 @@ fn expand_finetune(
     }
 }
 
-/// Interpolation, barriers and clustering for one task, when the manifest asks for them;
-/// returns the cluster node's id.
+/// Interpolation, barriers and clustering for one task at one checkpoint, when the manifest
+/// asks for them; returns the cluster node's id.
 fn expand_basins(
     m: &Manifest,
     task: &str,
     sets: &[(EvalSet, Source)],
+    at: Checkpoint,
     nodes: &mut Vec<Node>,
 ) -> Option<String> {
     let t = &m.tasks[task];
@@ -439,8 +491,10 @@ fn expand_basins(
     let evals = eval_params(m, sets, false);
     let eval_batch = interp.batch_size;
     let pairs = pairs(&interp.pairs, &m.finetune.seeds);
+    let suffix = at.suffix();
+    let barriers_id = format!("barriers/{task}{suffix}");
     let mut barriers = Node::new(
-        format!("barriers/{task}"),
+        barriers_id.clone(),
         "barriers",
         json!({"alphas": interp.alphas.0, "pairs": pairs, "seeds": m.finetune.seeds,
                "bootstrap": m.report.as_ref().map_or(1000, |r| r.bootstrap)}),
@@ -448,13 +502,16 @@ fn expand_basins(
     for &seed in &m.finetune.seeds {
         barriers = barriers.input(
             format!("endpoint:{seed}"),
-            Source::Node(evaluate_id(m, task, seed)),
+            Source::Node(evaluate_id(m, task, seed, at)),
         );
     }
     let name = |s| m.finetune.member_name(s);
     for &(a, b) in &pairs {
-        let id = format!("interpolate/{task}/{}~{}", name(a), name(b));
-        let params = json!({"alphas": interp.alphas.0, "eval_sets": evals, "batch_size": eval_batch, "labels": t.labels});
+        let id = format!("interpolate/{task}/{}~{}{suffix}", name(a), name(b));
+        let params = at_step(
+            json!({"alphas": interp.alphas.0, "eval_sets": evals, "batch_size": eval_batch, "labels": t.labels}),
+            at,
+        );
         let n = Node::new(id.clone(), "interpolate", params)
             .input("model_a", finetuned(m, task, a))
             .input("model_b", finetuned(m, task, b));
@@ -473,10 +530,9 @@ fn expand_basins(
         // Shown in the report in place of seed numbers.
         params["names"] = json!(members);
     }
-    let id = format!("cluster/{task}");
+    let id = format!("cluster/{task}{suffix}");
     nodes.push(
-        Node::new(id.clone(), "cluster", params)
-            .input("barriers", Source::Node(format!("barriers/{task}"))),
+        Node::new(id.clone(), "cluster", params).input("barriers", Source::Node(barriers_id)),
     );
     Some(id)
 }

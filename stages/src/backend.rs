@@ -275,24 +275,6 @@ pub const NO_WGPU: &str =
 pub const NO_CUDA: &str =
     "this build of basins has no CUDA support (rebuild with `--features cuda`; see the README)";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compute_parses_devices_and_rejects_others() {
-        assert_eq!("cpu".parse(), Ok(Compute::Cpu));
-        assert_eq!("cuda".parse(), Ok(Compute::Cuda(0)));
-        assert_eq!("cuda:3".parse(), Ok(Compute::Cuda(3)));
-        assert_eq!("wgpu".parse(), Ok(Compute::Wgpu));
-        let err = "gpu".parse::<Compute>().unwrap_err();
-        assert!(err.contains("`gpu`") && err.contains("cuda:N"), "{err}");
-        assert!("cuda:x".parse::<Compute>().is_err());
-        assert_eq!("bf16".parse(), Ok(FloatKind::Bf16));
-        assert!("fp8".parse::<FloatKind>().is_err());
-    }
-}
-
 /// Treat subnormal floats as zero, in inputs and results (x86's DAZ and FTZ bits), for this
 /// thread and every thread it starts afterwards (a new thread inherits the floating-point
 /// control word). Call it first thing in `main`, before rayon's and matrixmultiply's worker
@@ -314,5 +296,23 @@ pub fn flush_subnormals() {
     unsafe {
         use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
         _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_parses_devices_and_rejects_others() {
+        assert_eq!("cpu".parse(), Ok(Compute::Cpu));
+        assert_eq!("cuda".parse(), Ok(Compute::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(Compute::Cuda(3)));
+        assert_eq!("wgpu".parse(), Ok(Compute::Wgpu));
+        let err = "gpu".parse::<Compute>().unwrap_err();
+        assert!(err.contains("`gpu`") && err.contains("cuda:N"), "{err}");
+        assert!("cuda:x".parse::<Compute>().is_err());
+        assert_eq!("bf16".parse(), Ok(FloatKind::Bf16));
+        assert!("fp8".parse::<FloatKind>().is_err());
     }
 }

@@ -32,6 +32,7 @@ pub mod cluster;
 pub mod data;
 pub mod diagnostics;
 pub mod download;
+pub mod dynamics;
 pub mod eval;
 pub mod generate;
 pub mod interpolate;
@@ -63,6 +64,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::InterpolateKind));
     r.register(Arc::new(kinds::BarriersKind));
     r.register(Arc::new(kinds::ClusterKind));
+    r.register(Arc::new(kinds::DynamicsKind));
     r.register(Arc::new(kinds::ReportKind));
     r.register(Arc::new(kinds::SweepKind));
     r

@@ -39,6 +39,7 @@ pub type StepProgress<'a> = dyn Fn(u64, u64, &[(&str, f64)]) + 'a;
 /// The manifest layer's type, so that what `[finetune]` resolves to and what training reads
 /// cannot drift apart.
 pub use basins_engine::manifest::FinetuneHyper as Hyper;
+pub use basins_engine::manifest::Keep;
 use basins_engine::manifest::SeedStream;
 
 /// The three random streams a seed controls.
@@ -385,6 +386,9 @@ pub struct FinetuneSpec<'a> {
     pub streams: Streams,
     /// Where periodic checkpoints live; a run finding one there resumes from it.
     pub resume_dir: Option<&'a Path>,
+    /// Where the checkpoints `hyper.keep` asks for are written, as `step=<n>/` model
+    /// directories (one already there, from a run that was killed after it, is kept as is).
+    pub keep_dir: Option<&'a Path>,
 }
 
 /// Scores the model being trained every `eval_every` steps (metrics go into the log).
@@ -431,6 +435,15 @@ pub fn finetune<B: AutodiffBackend>(
         .unwrap_or_else(|| (h.epochs * per_epoch as f64).ceil() as u64)
         .max(1);
     let warmup = (h.warmup_ratio * total as f64).ceil() as u64;
+    if let Some(Keep::Steps(steps)) = &h.keep {
+        if let Some(s) = steps.iter().find(|&&s| s >= total) {
+            anyhow::bail!(
+                "finetune.keep: step {s} is not before the run's last step ({total} steps of batch \
+                 {}); the final weights are always kept (`final`)",
+                h.batch_size
+            );
+        }
+    }
     let mut model = loaded.model;
     let mut opt = AdamW::<B>::new();
     let mut log = Vec::new();
@@ -503,6 +516,22 @@ pub fn finetune<B: AutodiffBackend>(
         }
         if let Some(eval) = eval.filter(|_| h.eval_every > 0 && (step + 1) % h.eval_every == 0) {
             log.push(json!({"step": step + 1, "eval": eval(&model.valid())?}));
+        }
+        if let (Some(keep), Some(dir)) = (&h.keep, spec.keep_dir) {
+            let at = dir.join(format!("step={}", step + 1));
+            if keep.keeps(step + 1, total) && !at.exists() {
+                // Written whole under another name, then renamed: a kill leaves no half copy.
+                let tmp = dir.join(format!(".step={}.partial", step + 1));
+                let _ = std::fs::remove_dir_all(&tmp);
+                crate::model::save(
+                    &model.valid(),
+                    &loaded.config,
+                    spec.labels,
+                    Some(spec.base),
+                    &tmp,
+                )?;
+                std::fs::rename(&tmp, &at)?;
+            }
         }
         if let Some(dir) = spec.resume_dir {
             if h.checkpoint_every > 0 && (step + 1) % h.checkpoint_every == 0 && step + 1 < total {

@@ -104,6 +104,7 @@ fn run_for(
         hyper: &h,
         streams: Streams::new(seed, &h.vary),
         resume_dir: resume,
+        keep_dir: None,
     };
     let step = std::cell::Cell::new(0u64);
     let done = finetune::<CpuTrain>(

@@ -341,3 +341,21 @@ title = "ground truth"
 pub fn json_output(dir: &Path, node: &str, name: &str) -> Value {
     serde_json::from_slice(&node_output(dir, node, name)).unwrap()
 }
+
+/// Adjusted Rand index from its pair-counting definition (Hubert and Arabie): pairs together
+/// in both partitions, in one only, in neither.
+pub fn ari_by_pairs(a: &[usize], b: &[usize]) -> f64 {
+    let (mut both, mut only_a, mut only_b, mut neither) = (0f64, 0f64, 0f64, 0f64);
+    for i in 0..a.len() {
+        for j in i + 1..a.len() {
+            match (a[i] == a[j], b[i] == b[j]) {
+                (true, true) => both += 1.0,
+                (true, false) => only_a += 1.0,
+                (false, true) => only_b += 1.0,
+                (false, false) => neither += 1.0,
+            }
+        }
+    }
+    2.0 * (both * neither - only_a * only_b)
+        / ((both + only_a) * (only_a + neither) + (both + only_b) * (only_b + neither))
+}

@@ -12,6 +12,7 @@ mod error;
 mod raw;
 mod resolve;
 mod spec;
+mod steps;
 pub mod sweep;
 
 use std::fs;
@@ -29,6 +30,7 @@ pub use resolve::{
     Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Strategy, Study, Task,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
+pub use steps::{Checkpoint, Keep};
 
 use raw::{Merge, RawManifest};
 

@@ -239,6 +239,8 @@ pub struct RawFinetune {
     pub grad_clip: Option<At<f64>>,
     pub eval_every: Option<u64>,
     pub checkpoint_every: Option<u64>,
+    /// Intermediate checkpoints kept as outputs (`{ steps = [...] }` or `{ every = n }`).
+    pub keep: Option<At<super::steps::Keep>>,
 }
 
 /// Already finetuned checkpoints to analyse instead of training (`[zoo]`).
@@ -258,6 +260,10 @@ pub struct RawInterpolate {
     pub eval: Option<Vec<At<String>>>,
     pub max_examples: Option<At<u64>>,
     pub batch_size: Option<At<u32>>,
+    /// The checkpoints mapped (`at`): `"final"` and kept steps (`"step=1000"`). Named apart
+    /// from the key so as not to shadow `At::at`, the section's location.
+    #[serde(rename = "at")]
+    pub checkpoints: Option<At<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -378,7 +384,8 @@ merge_fields!(RawFinetune {
     dropout,
     grad_clip,
     eval_every,
-    checkpoint_every
+    checkpoint_every,
+    keep
 });
 merge_fields!(RawZoo { task, dir, members });
 merge_fields!(RawInterpolate {
@@ -386,7 +393,8 @@ merge_fields!(RawInterpolate {
     alphas,
     eval,
     max_examples,
-    batch_size
+    batch_size,
+    checkpoints
 });
 merge_fields!(RawDiagnostic {
     task,

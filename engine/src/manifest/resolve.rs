@@ -12,6 +12,7 @@ use super::builtin::{GeneratorSpec, PretrainSpec};
 use super::error::{did_you_mean, Location, ManifestError};
 use super::raw::*;
 use super::spec::{AlphaGrid, Metric, PairSpec, Surface, Where};
+use super::steps::{Checkpoint, Keep};
 use super::SourceFile;
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,6 +165,10 @@ pub struct FinetuneHyper {
     pub checkpoint_every: u64,
     /// The random streams that follow the seed (the others stay at seed 0's).
     pub vary: Vec<SeedStream>,
+    /// Intermediate checkpoints kept as outputs. Only written when set, so that studies without
+    /// it keep their recipe keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Keep>,
 }
 
 /// The study's finetuned models: trained here from a base model, or given as a zoo of
@@ -228,6 +233,9 @@ pub struct Interpolate {
     pub eval: Option<Vec<EvalSet>>,
     pub max_examples: Option<u64>,
     pub batch_size: u32,
+    /// The checkpoints whose basins are mapped, in training order, `Final` last when asked for
+    /// (`[Final]` by default).
+    pub at: Vec<Checkpoint>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -965,6 +973,7 @@ fn resolve_finetune(
         grad_clip: f.grad_clip.as_ref().map_or(1.0, |x| x.value),
         eval_every: f.eval_every.unwrap_or(0),
         checkpoint_every: f.checkpoint_every.unwrap_or(500),
+        keep: f.keep.as_ref().map(resolve_keep).transpose()?,
         vary: f.vary.clone().unwrap_or_else(|| {
             vec![
                 SeedStream::DataOrder,
@@ -1319,7 +1328,99 @@ fn resolve_interpolate(
         eval,
         max_examples: i.max_examples.as_ref().map(|m| m.value),
         batch_size: i.batch_size.as_ref().map_or(128, |b| b.value),
+        at: resolve_at(i.checkpoints.as_ref(), finetune)?,
     })
+}
+
+/// `[finetune] keep`: at least one step, every one positive.
+fn resolve_keep(k: &At<Keep>) -> Result<Keep, ManifestError> {
+    let expected = "`{ steps = [100, 200] }` (steps >= 1) or `{ every = 100 }` (>= 1)";
+    match &k.value {
+        Keep::Steps(s) if s.is_empty() => Err(invalid(
+            &k.at,
+            "finetune.keep",
+            "no steps to keep",
+            expected,
+        )),
+        Keep::Steps(s) if s.contains(&0) => Err(invalid(
+            &k.at,
+            "finetune.keep",
+            "step 0 is the base model, not a finetuning checkpoint",
+            expected,
+        )),
+        Keep::Every(0) => Err(invalid(&k.at, "finetune.keep", "every = 0", expected)),
+        v => Ok(v.clone()),
+    }
+}
+
+/// `[interpolate] at`: `"final"` and steps the finetune runs keep, each once; sorted into
+/// training order.
+fn resolve_at(
+    at: Option<&At<Vec<String>>>,
+    finetune: &Finetune,
+) -> Result<Vec<Checkpoint>, ManifestError> {
+    let Some(at) = at else {
+        return Ok(vec![Checkpoint::Final]);
+    };
+    let expected = "a list of \"final\" and \"step=<n>\" for steps in [finetune].keep";
+    if at.value.is_empty() {
+        return Err(invalid(&at.at, "interpolate.at", "an empty list", expected));
+    }
+    let mut out = Vec::new();
+    for s in &at.value {
+        let c = Checkpoint::parse(s).ok_or_else(|| {
+            invalid(
+                &at.at,
+                "interpolate.at",
+                format!("`{s}` is not a checkpoint"),
+                expected,
+            )
+        })?;
+        if out.contains(&c) {
+            return Err(invalid(
+                &at.at,
+                "interpolate.at",
+                format!("`{s}` is listed twice"),
+                expected,
+            ));
+        }
+        if let Checkpoint::Step(step) = c {
+            let keep = match &finetune.origin {
+                Origin::Trained { hyper, .. } => hyper.keep.as_ref(),
+                Origin::Zoo { .. } => {
+                    return Err(invalid(
+                        &at.at,
+                        "interpolate.at",
+                        format!("`{s}`: a zoo's models have no kept steps"),
+                        "[\"final\"] with a [zoo]; steps need models the study finetunes",
+                    ))
+                }
+            };
+            if !keep.is_some_and(|k| k.names(step)) {
+                return Err(invalid(
+                    &at.at,
+                    "interpolate.at",
+                    format!("step {step} is not a checkpoint the finetune runs keep"),
+                    format!(
+                        "a step in [finetune].keep ({})",
+                        keep.map_or("not set".into(), |k| serde_json::to_string(k)
+                            .unwrap_or_default())
+                    ),
+                ));
+            }
+        }
+        out.push(c);
+    }
+    if !out.contains(&Checkpoint::Final) {
+        return Err(invalid(
+            &at.at,
+            "interpolate.at",
+            "steps without \"final\": each step's basins are read against the final ones",
+            "\"final\" in the list too",
+        ));
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn resolve_cluster(

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    device, eval_set, load_trained, model_dir, params, surface_rows, Device, EvalSetParams,
+    device, eval_set, load_trained, model_dir_at, params, surface_rows, Device, EvalSetParams,
 };
 use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::outputs::write_set;
@@ -21,6 +21,10 @@ struct EvaluateParams {
     eval_sets: Vec<EvalSetParams>,
     batch_size: usize,
     labels: Vec<String>,
+    /// A kept step's directory in the finetune node's output (`checkpoints/step=<n>/`); the
+    /// final `model/` when absent.
+    #[serde(default)]
+    checkpoint: Option<String>,
 }
 
 impl StageKind for EvaluateKind {
@@ -58,7 +62,7 @@ fn run_evaluate<B: Backend>(
     p: &EvaluateParams,
     device: &B::Device,
 ) -> anyhow::Result<Value> {
-    let dir = model_dir(ctx, "model")?;
+    let dir = model_dir_at(ctx, "model", p.checkpoint.as_deref())?;
     let (loaded, model_labels, enc) = load_trained::<B>(&dir, &p.labels, device)?;
     std::fs::create_dir_all(ctx.out_dir.join("eval"))?;
     ctx.log(format!(

@@ -1,5 +1,6 @@
 //! `finetune`: one seed of one task, from a base model to a finetuned checkpoint.
 
+use anyhow::Context;
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::AutodiffBackend;
@@ -72,12 +73,16 @@ fn run_finetune<B: AutodiffBackend>(
         train.examples.len(),
         train_path.display()
     ));
+    let kept = ctx.resume_dir.join("kept");
+    std::fs::create_dir_all(&kept)?;
     let spec = FinetuneSpec {
         base: &base,
         labels: &p.data.labels,
         hyper: &p.hyper,
         streams,
         resume_dir: Some(ctx.resume_dir),
+        // Beside the resume point, so that a killed run's kept steps survive into the rerun.
+        keep_dir: Some(&kept),
     };
     let dev = match ctx.inputs.contains_key("dev") {
         true => {
@@ -120,11 +125,43 @@ fn run_finetune<B: AutodiffBackend>(
         Some(&base),
         &ctx.out_dir.join("model"),
     )?;
+    let mut steps_kept = Vec::new();
+    if p.hyper.keep.is_some() {
+        let out = ctx.out_dir.join("checkpoints");
+        std::fs::create_dir_all(&out)?;
+        for step in (1..done.steps).filter(|&s| {
+            p.hyper
+                .keep
+                .as_ref()
+                .is_some_and(|k| k.keeps(s, done.steps))
+        }) {
+            let name = format!("step={step}");
+            move_dir(&kept.join(&name), &out.join(&name))
+                .with_context(|| format!("the checkpoint kept at step {step}"))?;
+            steps_kept.push(step);
+        }
+    }
     let log: Vec<String> = done.log.iter().map(|v| v.to_string()).collect();
     std::fs::write(ctx.out_dir.join("train_log.jsonl"), log.join("\n") + "\n")?;
     Ok(json!({
         "steps": done.steps,
         "examples": train.examples.len(),
         "final_loss": done.log.last().map_or(Value::Null, |l| l["loss"].clone()),
+        "kept": steps_kept,
     }))
+}
+
+/// Move a directory within the cache (a rename), or copy it where the two are on different
+/// file systems.
+fn move_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(from.is_dir(), "{} was not written", from.display());
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        std::fs::copy(e.path(), to.join(e.file_name()))?;
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    device, eval_set, load_trained, model_dir, params, surface_rows, Device, EvalSetParams,
+    device, eval_set, load_trained, model_dir_at, params, surface_rows, Device, EvalSetParams,
 };
 use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::interpolate::{lerp, same_shapes};
@@ -26,6 +26,10 @@ struct InterpolateParams {
     eval_sets: Vec<EvalSetParams>,
     batch_size: usize,
     labels: Vec<String>,
+    /// A kept step's directory in the finetune node's output (`checkpoints/step=<n>/`); the
+    /// final `model/` when absent.
+    #[serde(default)]
+    checkpoint: Option<String>,
 }
 
 /// The alphas a path node evaluates: every grid point but the endpoints.
@@ -72,7 +76,11 @@ fn run<B: Backend>(
     p: &InterpolateParams,
     device: &B::Device,
 ) -> anyhow::Result<Value> {
-    let (dir_a, dir_b) = (model_dir(ctx, "model_a")?, model_dir(ctx, "model_b")?);
+    let at = p.checkpoint.as_deref();
+    let (dir_a, dir_b) = (
+        model_dir_at(ctx, "model_a", at)?,
+        model_dir_at(ctx, "model_b", at)?,
+    );
     let (a, labels, enc) = load_trained::<B>(&dir_a, &p.labels, device)?;
     let (b, labels_b, _) = load_trained::<B>(&dir_b, &p.labels, device)?;
     anyhow::ensure!(

@@ -6,6 +6,7 @@ mod barriers;
 mod cluster;
 mod diagnostics;
 mod download;
+mod dynamics;
 mod evaluate;
 mod finetune;
 mod generate;
@@ -18,6 +19,7 @@ pub use barriers::BarriersKind;
 pub use cluster::ClusterKind;
 pub use diagnostics::DiagnosticsKind;
 pub use download::DownloadKind;
+pub use dynamics::DynamicsKind;
 pub use evaluate::EvaluateKind;
 pub use finetune::FinetuneKind;
 pub use generate::GenerateKind;
@@ -58,6 +60,18 @@ fn weights_apart(rel: &str) -> OutputClass {
 /// A model input as a directory: a Hugging Face directory on disk, or an upstream node's
 /// `model/` outputs linked into scratch under their names.
 pub fn model_dir(ctx: &StageContext, role: &str) -> anyhow::Result<PathBuf> {
+    model_dir_at(ctx, role, None)
+}
+
+/// `model_dir` for a model taken at `checkpoint` of an upstream finetune node: its
+/// `checkpoints/step=<n>/` directory (a node param the engine writes for a kept step), or its
+/// final `model/` when `None`.
+pub fn model_dir_at(
+    ctx: &StageContext,
+    role: &str,
+    checkpoint: Option<&str>,
+) -> anyhow::Result<PathBuf> {
+    let prefix = checkpoint.unwrap_or("model/");
     match ctx.input(role)? {
         StageInput::Dir(p) => Ok(p.clone()),
         StageInput::Node { node, files, .. } => {
@@ -65,13 +79,13 @@ pub fn model_dir(ctx: &StageContext, role: &str) -> anyhow::Result<PathBuf> {
             std::fs::create_dir_all(&dir)?;
             let mut any = false;
             for (name, path) in files {
-                if let Some(rest) = name.strip_prefix("model/") {
+                if let Some(rest) = name.strip_prefix(prefix) {
                     std::os::unix::fs::symlink(path, dir.join(rest))
                         .with_context(|| format!("linking {name} of {node}"))?;
                     any = true;
                 }
             }
-            anyhow::ensure!(any, "`{node}` produced no model/ directory");
+            anyhow::ensure!(any, "`{node}` produced no {prefix} directory");
             Ok(dir)
         }
         StageInput::File(p) => bail!(

@@ -1,0 +1,208 @@
+//! Training dynamics through the CLI: finetune runs keep checkpoints at steps, the basins are
+//! mapped at each (`[interpolate] at`), and `dynamics/<task>` reads each step's clustering
+//! against the final one. A kept checkpoint loads as a model directory, as the final one does;
+//! adding a step to `at` plans only that step's nodes and the dynamics.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{ari_by_pairs, basins_json, ground_truth_manifest, json_output};
+use serde_json::Value;
+
+const STEPS: [&str; 3] = ["step=50", "step=100", "final"];
+
+fn manifest(at: &[&str]) -> String {
+    let at: Vec<String> = at.iter().map(|s| format!("\"{s}\"")).collect();
+    ground_truth_manifest(0.5)
+        .replace("max_steps = 200", "max_steps = 200\nkeep = { every = 50 }")
+        .replace(
+            "alphas = { linspace = [0.0, 1.0, 3] }",
+            &format!(
+                "alphas = {{ linspace = [0.0, 1.0, 3] }}\nat = [{}]",
+                at.join(", ")
+            ),
+        )
+}
+
+fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn basins_at_kept_steps_are_read_against_the_final_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("m.toml"), manifest(&STEPS)).unwrap();
+    basins_json(d, &["run", "m.toml", "--json"]);
+
+    // Each finetune run kept steps 50, 100 and 150 of its 200, as model directories.
+    let ft = basins_json(d, &["show", "m.toml", "finetune/nli/seed=0", "--json"]);
+    assert_eq!(ft["metrics"]["kept"], serde_json::json!([50, 100, 150]));
+    let names: BTreeSet<String> = ft["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect();
+    for s in [50, 100, 150] {
+        for f in ["config.json", "model.safetensors", "vocab.txt"] {
+            let name = format!("checkpoints/step={s}/{f}");
+            assert!(names.contains(&name), "no {name} in {names:?}");
+        }
+    }
+    // A kept checkpoint is a model directory (the cache stores files by content: gather them).
+    let ckpt = d.join("step-50");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    for o in ft["outputs"].as_array().unwrap() {
+        if let Some(f) = o["name"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("checkpoints/step=50/")
+        {
+            std::fs::copy(o["path"].as_str().unwrap(), ckpt.join(f)).unwrap();
+        }
+    }
+    let inspect = basins_json(d, &["model", "inspect", ckpt.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        inspect["labels"],
+        serde_json::json!(["entailment", "non-entailment"]),
+        "{inspect}"
+    );
+
+    // Per step: a barrier matrix (symmetric, zero diagonal, non-negative) and a clustering.
+    let mut losses = BTreeSet::new();
+    for at in STEPS {
+        let suffix = if at == "final" {
+            String::new()
+        } else {
+            format!("@{at}")
+        };
+        let b = json_output(d, &format!("barriers/nli{suffix}"), "barriers.json");
+        for (set, s) in b["sets"].as_object().unwrap() {
+            let m = matrix(&s["matrices"]["convexity"]["value"]);
+            assert_eq!(m.len(), 4, "{at} {set}");
+            for (i, row) in m.iter().enumerate() {
+                assert_eq!(row[i], 0.0, "{at} {set}");
+                for (j, &x) in row.iter().enumerate() {
+                    assert_eq!(x, m[j][i], "{at} {set}: not symmetric");
+                    assert!(x >= 0.0, "{at} {set}: negative barrier");
+                }
+            }
+        }
+        let c = json_output(d, &format!("cluster/nli{suffix}"), "cluster.json");
+        assert_eq!(c["assignments"].as_array().unwrap().len(), 4, "{at}");
+        // The models at this step are the kept weights, not the final ones.
+        let e = basins_json(
+            d,
+            &[
+                "show",
+                "m.toml",
+                &format!("evaluate/nli/seed=1{suffix}"),
+                "--json",
+            ],
+        );
+        let loss = e["metrics"]["sets"]["nli.eval"]["loss"].as_f64().unwrap();
+        assert!(loss.is_finite());
+        losses.insert(loss.to_bits());
+    }
+    assert_eq!(losses.len(), 3, "each step's weights score differently");
+
+    let dy = json_output(d, "dynamics/nli", "dynamics.json");
+    let steps = dy["dynamics"]["steps"].as_array().unwrap();
+    let at: Vec<&str> = steps.iter().map(|s| s["at"].as_str().unwrap()).collect();
+    assert_eq!(at, STEPS);
+    for s in steps {
+        let ari = s["ari"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&ari), "ARI {ari} at {}", s["at"]);
+        let acc = s["accuracy"].as_f64().unwrap();
+        let elsewhere = s["elsewhere"].as_array().unwrap().len();
+        assert_eq!(acc, (4 - elsewhere) as f64 / 4.0, "{}", s["at"]);
+    }
+    assert_eq!(steps[2]["ari"], 1.0);
+    assert_eq!(steps[2]["accuracy"], 1.0);
+    // The ARI of each step against the final clustering, recomputed from the cluster nodes.
+    let labels = |node: &str| -> Vec<usize> {
+        serde_json::from_value(json_output(d, node, "cluster.json")["assignments"].clone()).unwrap()
+    };
+    let fin = labels("cluster/nli");
+    for s in &steps[..2] {
+        let at = labels(&format!("cluster/nli@{}", s["at"].as_str().unwrap()));
+        let want = ari_by_pairs(&at, &fin);
+        let got = s["ari"].as_f64().unwrap();
+        // Pair counting is undefined (0/0) where both partitions are trivial.
+        assert!(
+            want.is_nan() || (got - want).abs() < 1e-12,
+            "{}: {got} vs {want}",
+            s["at"]
+        );
+    }
+    assert_eq!(dy["dynamics"]["models"].as_array().unwrap().len(), 4);
+
+    // Step 150 is kept already: adding it to `at` plans only its nodes, the dynamics, and the
+    // report (the page shows the manifest's text).
+    std::fs::write(
+        d.join("m.toml"),
+        manifest(&["step=50", "step=100", "step=150", "final"]),
+    )
+    .unwrap();
+    let plan = basins_json(d, &["plan", "m.toml", "--json"]);
+    let stale: BTreeSet<String> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] != "fresh")
+        .map(|p| p["node"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(stale.contains("dynamics/nli") && stale.contains("cluster/nli@step=150"));
+    for n in &stale {
+        assert!(
+            n.ends_with("@step=150") || n == "dynamics/nli" || n == "report",
+            "{n} would rerun: {stale:?}"
+        );
+    }
+    // 4 evaluate + 6 interpolate + barriers + cluster, the dynamics and the report.
+    assert_eq!(stale.len(), 14, "{stale:?}");
+}
+
+#[test]
+fn steps_the_runs_do_not_keep_are_manifest_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for (at, says) in [
+        (
+            &["step=60", "final"][..],
+            "step 60 is not a checkpoint the finetune runs keep",
+        ),
+        (&["step=50"][..], "steps without \"final\""),
+        (
+            &["step=50", "step=50", "final"][..],
+            "`step=50` is listed twice",
+        ),
+        (&["epoch=1", "final"][..], "`epoch=1` is not a checkpoint"),
+    ] {
+        std::fs::write(d.join("m.toml"), manifest(at)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
+            .current_dir(d)
+            .args(["plan", "m.toml"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{at:?}: {err}");
+        assert!(err.contains(says), "{at:?}: {err}");
+        assert!(
+            err.contains("m.toml:") && err.contains("interpolate.at"),
+            "{err}"
+        );
+    }
+}
