@@ -276,18 +276,6 @@ fn a_zoo_of_checkpoints_is_analysed_without_training() {
     );
 }
 
-/// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 #[test]
 fn the_report_is_written_and_renders_in_a_browser() {
     let t = tempfile::tempdir().unwrap();
@@ -381,7 +369,7 @@ fn the_report_is_written_and_renders_in_a_browser() {
         env!("BASINS_GIT_COMMIT")
     )));
 
-    let Some(browser) = chromium() else {
+    let Some(browser) = common::chromium() else {
         eprintln!("NOTE: no chromium on this machine; the browser rendering check did not run");
         return;
     };

@@ -149,6 +149,58 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
     }
     assert_eq!(dy["dynamics"]["models"].as_array().unwrap().len(), 4);
 
+    // The report's section: the sentence, the table (one row per checkpoint) and two figures,
+    // saved beside the page too; the page renders in a browser.
+    common::basins_ok(d, &["report", "m.toml", "--out", "rep"]);
+    let html = std::fs::read_to_string(d.join("rep/index.html")).unwrap();
+    let section = &html[html
+        .find("id=\"dynamics-nli\"")
+        .expect("no dynamics section")..];
+    for at in STEPS {
+        assert!(
+            section.contains(&format!("<tr><td>{at}</td>")),
+            "no row for {at}"
+        );
+    }
+    for f in ["nli-dynamics-agreement.svg", "nli-dynamics-flow.svg"] {
+        let svg = std::fs::read_to_string(d.join("rep/figures").join(f)).unwrap();
+        assert!(section.contains(&svg[..200]), "{f} is not on the page");
+    }
+    let flow = std::fs::read_to_string(d.join("rep/figures/nli-dynamics-flow.svg")).unwrap();
+    assert_eq!(flow.matches("<polyline").count(), 4, "one line per model");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("rep/report.json")).unwrap()).unwrap();
+    assert_eq!(report["tasks"]["nli"]["dynamics"], dy["dynamics"]);
+    match common::chromium() {
+        Some(browser) => {
+            let url = format!("file://{}", d.join("rep/index.html").display());
+            let dom = std::process::Command::new(browser)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--dump-dom",
+                    &url,
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                dom.status.success(),
+                "{}",
+                String::from_utf8_lossy(&dom.stderr)
+            );
+            let dom = String::from_utf8_lossy(&dom.stdout);
+            assert!(
+                dom.contains("id=\"dynamics-nli\""),
+                "the section did not render"
+            );
+            assert!(dom.contains("Basin flow") && dom.contains("Agreement with the final basins"));
+        }
+        None => {
+            eprintln!("NOTE: no chromium on this machine; the browser rendering check did not run")
+        }
+    }
+
     // Step 150 is kept already: adding it to `at` plans only its nodes, the dynamics, and the
     // report (the page shows the manifest's text).
     std::fs::write(

@@ -116,7 +116,7 @@ fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
             json!({"title": r.title, "bootstrap": r.bootstrap, "study": m.study.name,
                    "config": study_config(m), "manifest": manifest_text(m), "build": build}),
         );
-        let wanted = ["barriers/", "cluster/", "diagnostics/"];
+        let wanted = ["barriers/", "cluster/", "diagnostics/", "dynamics/"];
         let ups: Vec<String> = nodes
             .iter()
             // The final weights' nodes; a kept step's reach the page through `dynamics/`.

@@ -238,12 +238,26 @@ impl Chart {
             let _ = write!(
                 s,
                 "<line x1=\"{l}\" y1=\"{y:.1}\" x2=\"{r}\" y2=\"{y:.1}\" stroke=\"#eee\"/>\
-                 <line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{l}\" y2=\"{y:.1}\" stroke=\"#444\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                 <line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{l}\" y2=\"{y:.1}\" stroke=\"#444\"/>",
                 l - 4.0,
+            );
+            if self.y.categories.is_empty() {
+                let _ = write!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                    l - 6.0,
+                    y + 3.5,
+                    tick_label(v, ys)
+                );
+            }
+        }
+        for (i, name) in self.y.categories.iter().enumerate() {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
                 l - 6.0,
-                y + 3.5,
-                tick_label(v, ys)
+                self.py(i as f64 + 0.5) + 3.5,
+                esc(name)
             );
         }
         let _ = write!(
@@ -293,15 +307,19 @@ pub enum Mark {
     Dot,
 }
 
+/// How wide `legend` draws the box for these entries.
+pub fn legend_width(entries: &[(&str, Mark, String)]) -> f64 {
+    26.0 + 6.0
+        * entries
+            .iter()
+            .map(|e| e.2.chars().count())
+            .max()
+            .unwrap_or(0) as f64
+}
+
 /// A legend box at (`x`, `y`) (its top-left corner), one entry per line.
 pub fn legend(x: f64, y: f64, entries: &[(&str, Mark, String)]) -> String {
-    let width = 26.0
-        + 6.0
-            * entries
-                .iter()
-                .map(|e| e.2.chars().count())
-                .max()
-                .unwrap_or(0) as f64;
+    let width = legend_width(entries);
     let mut s = format!(
         "<rect x=\"{x}\" y=\"{y}\" width=\"{width:.0}\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>",
         6 + 14 * entries.len()

@@ -359,3 +359,15 @@ pub fn ari_by_pairs(a: &[usize], b: &[usize]) -> f64 {
     2.0 * (both * neither - only_a * only_b)
         / ((both + only_a) * (only_a + neither) + (both + only_b) * (only_b + neither))
 }
+
+/// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}

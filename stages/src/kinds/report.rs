@@ -35,7 +35,8 @@ impl StageKind for ReportKind {
         // agree on; the settings as a table.
         // 7: figures with axes, ticks, legends, a dendrogram and a colour bar, each also saved
         // under figures/; strip plots per basin; the manifest's text; the build in provenance.
-        7
+        // 8: the training-dynamics section (with `dynamics/<task>` inputs).
+        8
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -105,11 +106,13 @@ impl StageKind for ReportKind {
                 .unwrap_or(&empty);
             let cluster = &docs[&format!("cluster/{task}/cluster.json")];
             let diagnostics = docs.get(&format!("diagnostics/{task}/diagnostics.json"));
+            let dynamics = docs.get(&format!("dynamics/{task}/dynamics.json"));
             let inputs = TaskInputs {
                 task,
                 barriers,
                 cluster,
                 diagnostics,
+                dynamics,
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);
@@ -135,7 +138,12 @@ impl StageKind for ReportKind {
                 row.extend(sets.iter().map(|set| field(&tests[set]["scores"][i])));
                 csv.write_record(&row)?;
             }
-            summary.insert(task.clone(), json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests, "strategies": agreement}));
+            let mut task_summary = json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests, "strategies": agreement});
+            // Only where steps were mapped, so that other studies' report.json is unchanged.
+            if let Some(d) = dynamics {
+                task_summary["dynamics"] = d["dynamics"].clone();
+            }
+            summary.insert(task.clone(), task_summary);
             pages.push((inputs, tests, agreement));
         }
         let page = html(&p.title, &pages, &p.config, &p.manifest, &provenance);

@@ -23,7 +23,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn new(task: &str, name: &str, caption: String, svg: String) -> Figure {
+    pub(super) fn new(task: &str, name: &str, caption: String, svg: String) -> Figure {
         let safe = |s: &str| -> String {
             s.chars()
                 .map(|c| {
@@ -528,6 +528,7 @@ mod tests {
             barriers: &barriers,
             cluster: &cluster,
             diagnostics: None,
+            dynamics: None,
         };
         let h = heatmap(&t);
         assert_eq!(h.file, "figures/nli-heatmap.svg");

@@ -12,6 +12,7 @@
 //! - [`settings`]: settings, manifest text and provenance
 
 mod analysis;
+mod dynamics;
 mod figures;
 mod settings;
 mod tables;
@@ -57,6 +58,8 @@ pub struct TaskInputs<'a> {
     pub barriers: &'a Value,
     pub cluster: &'a Value,
     pub diagnostics: Option<&'a Value>,
+    /// `dynamics/<task>`'s document, for a study that maps kept steps.
+    pub dynamics: Option<&'a Value>,
 }
 
 impl TaskInputs<'_> {
@@ -157,6 +160,12 @@ pub fn html(
         }
         all.extend(top);
         all.extend(per_score);
+        if let Some(d) = t.dynamics {
+            let (section, figures) = dynamics::section(t.task, d, &t.names());
+            s.push_str(&section);
+            s.push_str(&figure_row(&figures));
+            all.extend(figures);
+        }
     }
     let _ = write!(
         s,

@@ -138,6 +138,7 @@ mod tests {
             barriers,
             cluster,
             diagnostics: None,
+            dynamics: None,
         }
     }
 

@@ -1,0 +1,289 @@
+//! The page's training-dynamics section for a task with kept steps (`dynamics/<task>`): when the
+//! final basins were settled, as a sentence, a table per checkpoint, the agreement curves (ARI
+//! and prediction accuracy against the final clustering) and the basin flow (each model as a
+//! line across checkpoints, at its matched basin, coloured by its final one).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::figures::Figure;
+use super::num;
+use crate::dynamics::PREDICTED;
+use crate::plot::{category, esc, legend, legend_width, Axis, Chart, Mark};
+
+/// The section's HTML (figures inline) and its figures, to be saved as files too.
+pub fn section(task: &str, d: &Value, names: &[String]) -> (String, Vec<Figure>) {
+    let steps = d["dynamics"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut s = format!(
+        "<h3>When the basins formed</h3><p id=\"dynamics-{}\">{}</p>",
+        esc(task),
+        sentence(d)
+    );
+    s.push_str("<table><tr><th>checkpoint</th><th>basins</th><th>adjusted Rand index against the final basins</th><th>models already in their final basin</th><th>models elsewhere</th></tr>");
+    let name_of = |seed: &Value| -> String {
+        let seeds = d["seeds"].as_array();
+        seeds
+            .and_then(|all| all.iter().position(|x| x == seed))
+            .and_then(|i| names.get(i).cloned())
+            .unwrap_or_else(|| seed.to_string())
+    };
+    for st in &steps {
+        let elsewhere: Vec<String> = st["elsewhere"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(name_of)
+            .collect();
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(st["at"].as_str().unwrap_or("")),
+            st["k"],
+            num(&st["ari"]),
+            percent(&st["accuracy"]),
+            if elsewhere.is_empty() {
+                "none".into()
+            } else {
+                esc(&elsewhere.join(", "))
+            }
+        );
+    }
+    s.push_str("</table>");
+    let figures = vec![agreement(task, &steps), flow(task, d, &steps)];
+    (s, figures)
+}
+
+fn percent(v: &Value) -> String {
+    v.as_f64()
+        .map_or("n/a".into(), |x| format!("{:.0}%", 100.0 * x))
+}
+
+/// From which step the final basins are predicted, in words.
+fn sentence(d: &Value) -> String {
+    let models = d["dynamics"]["models"].as_array().map_or(0, Vec::len);
+    match d["dynamics"]["predicted_from"].as_str() {
+        Some(at) => format!(
+            "From <b>{}</b> on, the clustering of the checkpoints alone puts at least {:.0}% of the \
+             {models} models in the basin they end in (labels matched to the final clustering's).",
+            esc(at),
+            100.0 * PREDICTED
+        ),
+        None => format!(
+            "No kept step's clustering puts {:.0}% of the {models} models in the basin they end \
+             in: the final basins are not settled by the last kept step.",
+            100.0 * PREDICTED
+        ),
+    }
+}
+
+fn labels(steps: &[Value]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| s["at"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// ARI and prediction accuracy against the final clustering, per checkpoint.
+fn agreement(task: &str, steps: &[Value]) -> Figure {
+    let series = |key: &str| -> Vec<f64> {
+        steps
+            .iter()
+            .map(|s| s[key].as_f64().unwrap_or(f64::NAN))
+            .collect()
+    };
+    let (ari, acc) = (series("ari"), series("accuracy"));
+    let y = Axis::over(
+        ari.iter().chain(&acc).copied().chain([0.0, 1.0]),
+        5,
+        "agreement",
+    );
+    let chart = Chart::new(
+        460.0,
+        300.0,
+        Axis::categorical(labels(steps), "checkpoint"),
+        y,
+    );
+    let mut s = chart.open(
+        "agreement with the final basins by checkpoint",
+        "Agreement with the final basins",
+    );
+    let entries = [
+        ("#0072B2", ari, "adjusted Rand index"),
+        ("#D55E00", acc, "share in the final basin"),
+    ];
+    for (colour, ys, _) in &entries {
+        let pts: Vec<(f64, f64)> = ys
+            .iter()
+            .enumerate()
+            .filter(|(_, y)| y.is_finite())
+            .map(|(i, y)| (chart.px(i as f64 + 0.5), chart.py(*y)))
+            .collect();
+        let line: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+            line.join(" ")
+        );
+        for (x, y) in pts {
+            let _ = write!(
+                s,
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{colour}\"/>"
+            );
+        }
+    }
+    // The prediction threshold.
+    let ty = chart.py(PREDICTED);
+    let _ = write!(
+        s,
+        "<line x1=\"{}\" y1=\"{ty:.1}\" x2=\"{}\" y2=\"{ty:.1}\" stroke=\"#777\" stroke-dasharray=\"4 3\"/>",
+        chart.area.0, chart.area.2
+    );
+    let legend_entries: Vec<(&str, Mark, String)> = entries
+        .iter()
+        .map(|(c, _, t)| (*c, Mark::Line, t.to_string()))
+        .chain([(
+            "#777",
+            Mark::Line,
+            format!("{:.0}%: predicted", 100.0 * PREDICTED),
+        )])
+        .collect();
+    // Bottom right: both curves end at 1 on the right, and start wherever they start.
+    s.push_str(&legend(
+        chart.area.2 - legend_width(&legend_entries) - 6.0,
+        chart.area.3 - 6.0 - 14.0 * legend_entries.len() as f64 - 6.0,
+        &legend_entries,
+    ));
+    s.push_str("</svg>");
+    Figure::new(
+        task,
+        "dynamics-agreement",
+        "Each checkpoint's clustering against the final one: the adjusted Rand index (1: the \
+         same partition; about 0: no more alike than chance) and the share of models whose \
+         matched basin is already their final one, which is the accuracy of predicting the \
+         final basin from that checkpoint alone. The dashed line is the 90% the page calls \
+         predicted."
+            .into(),
+        s,
+    )
+}
+
+/// Each model as a line across checkpoints at its matched basin, coloured by its final basin.
+fn flow(task: &str, d: &Value, steps: &[Value]) -> Figure {
+    let models = d["dynamics"]["models"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let finals: Vec<usize> = models
+        .iter()
+        .map(|m| m["final_basin"].as_u64().unwrap_or(0) as usize)
+        .collect();
+    let k_final = finals.iter().max().map_or(1, |m| m + 1);
+    let aligned = |i: usize| -> Vec<usize> {
+        steps
+            .iter()
+            .map(|s| s["aligned"][i].as_u64().unwrap_or(0) as usize)
+            .collect()
+    };
+    // A basin with no final counterpart shows as "other" above the final ones.
+    let extra = (0..models.len()).any(|i| aligned(i).iter().any(|&l| l >= k_final));
+    let mut rows: Vec<String> = (0..k_final).map(|c| format!("basin {c}")).collect();
+    if extra {
+        rows.push("other".into());
+    }
+    let n_rows = rows.len();
+    let mut chart = Chart::new(
+        460.0,
+        300.0,
+        Axis::categorical(labels(steps), "checkpoint"),
+        Axis::categorical(rows, "basin (matched)"),
+    );
+    // Room above the plot area for the legend (one line per final basin).
+    chart.area.1 = 12.0 + 14.0 * k_final as f64;
+    let mut s = chart.open("basin flow across checkpoints", "Basin flow");
+    let n = models.len().max(1);
+    for (i, &f) in finals.iter().enumerate() {
+        // Spread the models of a row so that lines do not sit on one another.
+        let offset = 0.2 + 0.6 * (i as f64 + 0.5) / n as f64;
+        let pts: Vec<String> = aligned(i)
+            .iter()
+            .enumerate()
+            .map(|(x, &l)| {
+                format!(
+                    "{:.1},{:.1}",
+                    chart.px(x as f64 + 0.5),
+                    chart.py(l.min(n_rows - 1) as f64 + offset)
+                )
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" stroke-opacity=\"0.8\"/>",
+            pts.join(" "),
+            category(f)
+        );
+    }
+    let entries: Vec<(&str, Mark, String)> = (0..k_final)
+        .map(|c| {
+            let count = finals.iter().filter(|&&f| f == c).count();
+            (
+                category(c),
+                Mark::Line,
+                format!("ends in basin {c} ({count})"),
+            )
+        })
+        .collect();
+    // Above the plot area's top right, clear of the lines.
+    s.push_str(&legend(
+        chart.area.2 - legend_width(&entries),
+        2.0,
+        &entries,
+    ));
+    s.push_str("</svg>");
+    Figure::new(
+        task,
+        "dynamics-flow",
+        "Each model is a line across the checkpoints, at the basin its checkpoint was clustered \
+         into (labels matched to the final clustering's), coloured by the basin it ends in; a \
+         line that changes row is a model that moved."
+            .into(),
+        s,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(predicted: Value) -> Value {
+        json!({"seeds": [3, 5, 8], "dynamics": {
+            "steps": [
+                {"at": "step=10", "k": 2, "ari": -0.2, "accuracy": 0.3333, "aligned": [1, 2, 0], "elsewhere": [3, 5]},
+                {"at": "final", "k": 2, "ari": 1.0, "accuracy": 1.0, "aligned": [0, 0, 1], "elsewhere": []}],
+            "models": [{"seed": 3, "final_basin": 0}, {"seed": 5, "final_basin": 0}, {"seed": 8, "final_basin": 1}],
+            "predicted_from": predicted}})
+    }
+
+    #[test]
+    fn the_section_names_models_and_says_when_basins_are_predicted() {
+        let names = ["a".to_string(), "b".into(), "c".into()];
+        let (html, figs) = section("nli", &doc(Value::Null), &names);
+        assert!(html.contains("not settled by the last kept step"), "{html}");
+        assert!(html.contains("<td>a, b</td>"), "{html}");
+        assert!(
+            html.contains("<td>33%</td>") && html.contains("<td>-0.200</td>"),
+            "{html}"
+        );
+        assert_eq!(figs.len(), 2);
+        // One line per model in the flow; the unmatched cluster gets an "other" row.
+        assert_eq!(figs[1].svg.matches("<polyline").count(), 3);
+        assert!(figs[1].svg.contains(">other<"));
+        assert!(figs[0].svg.contains("step=10") && figs[0].svg.contains(">final<"));
+        let (html, _) = section("nli", &doc(json!("step=10")), &names);
+        assert!(html.contains("From <b>step=10</b> on"), "{html}");
+    }
+}
