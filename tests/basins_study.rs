@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{basins_json, ids, node_output, set};
 use serde_json::Value;
@@ -373,28 +372,10 @@ fn the_report_is_written_and_renders_in_a_browser() {
         eprintln!("NOTE: no chromium on this machine; the browser rendering check did not run");
         return;
     };
-    let url = format!("file://{}", d.join("rep/index.html").display());
+    let page = d.join("rep/index.html");
     let shot = d.join("shot.png");
-    let run = |extra: &[&str]| {
-        Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--window-size=1200,1600",
-            ])
-            .args(extra)
-            .arg(&url)
-            .output()
-            .unwrap()
-    };
-    let dom = run(&["--dump-dom"]);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let run = |extra: &[&str]| common::headless(browser, &page, extra);
+    let dom = common::rendered_dom(browser, &page);
     assert!(
         dom.contains("id=\"summary-nli\""),
         "the page did not render: {dom}"

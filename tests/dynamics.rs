@@ -173,23 +173,7 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
     assert_eq!(report["tasks"]["nli"]["dynamics"], dy["dynamics"]);
     match common::chromium() {
         Some(browser) => {
-            let url = format!("file://{}", d.join("rep/index.html").display());
-            let dom = std::process::Command::new(browser)
-                .args([
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--dump-dom",
-                    &url,
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                dom.status.success(),
-                "{}",
-                String::from_utf8_lossy(&dom.stderr)
-            );
-            let dom = String::from_utf8_lossy(&dom.stdout);
+            let dom = common::rendered_dom(browser, &d.join("rep/index.html"));
             assert!(
                 dom.contains("id=\"dynamics-nli\""),
                 "the section did not render"

@@ -396,18 +396,18 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     let surface = surface_sets(m, &sets);
     let mut clusters = Vec::new();
     for at in checkpoints(m) {
+        // Every set is scored whole; its surface rows are recorded for the barriers. At a kept
+        // step only the loss-surface sets are scored: nothing else reads them there.
+        let scored = match at {
+            Checkpoint::Final => &sets,
+            Checkpoint::Step(_) => &surface,
+        };
+        let params = at_step(
+            json!({"eval_sets": eval_params(m, scored, false), "batch_size": eval_batch, "labels": t.labels}),
+            at,
+        );
         for &seed in &m.finetune.seeds {
-            // Every set is scored whole; its surface rows are recorded for the barriers. At a
-            // kept step only the loss-surface sets are scored: nothing else reads them there.
-            let scored = match at {
-                Checkpoint::Final => &sets,
-                Checkpoint::Step(_) => &surface,
-            };
-            let params = at_step(
-                json!({"eval_sets": eval_params(m, scored, false), "batch_size": eval_batch, "labels": t.labels}),
-                at,
-            );
-            let n = Node::new(evaluate_id(m, task, seed, at), "evaluate", params)
+            let n = Node::new(evaluate_id(m, task, seed, at), "evaluate", params.clone())
                 .input("model", finetuned(m, task, seed));
             nodes.push(with_eval_inputs(n, scored));
         }

@@ -371,3 +371,29 @@ pub fn chromium() -> Option<&'static str> {
                 .is_ok_and(|o| o.status.success())
         })
 }
+
+/// Run headless `browser` on the page at `page` with `extra` flags (a 1200 x 1600 window).
+pub fn headless(browser: &str, page: &Path, extra: &[&str]) -> Output {
+    Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,1600",
+        ])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// The DOM `browser` renders from the page at `page`; the browser must succeed.
+pub fn rendered_dom(browser: &str, page: &Path) -> String {
+    let dom = headless(browser, page, &["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}

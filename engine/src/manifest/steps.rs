@@ -21,12 +21,7 @@ impl Keep {
     /// Whether the run keeps the weights after `step` updates, in a run of `total` steps (the
     /// last step is the final model, never a kept checkpoint).
     pub fn keeps(&self, step: u64, total: u64) -> bool {
-        step >= 1
-            && step < total
-            && match self {
-                Keep::Steps(s) => s.contains(&step),
-                Keep::Every(e) => *e > 0 && step.is_multiple_of(*e),
-            }
+        step >= 1 && step < total && self.names(step)
     }
 
     /// Whether `step` is one this setting names, whatever the run's length (what the manifest

@@ -126,15 +126,10 @@ fn run_finetune<B: AutodiffBackend>(
         &ctx.out_dir.join("model"),
     )?;
     let mut steps_kept = Vec::new();
-    if p.hyper.keep.is_some() {
+    if let Some(keep) = &p.hyper.keep {
         let out = ctx.out_dir.join("checkpoints");
         std::fs::create_dir_all(&out)?;
-        for step in (1..done.steps).filter(|&s| {
-            p.hyper
-                .keep
-                .as_ref()
-                .is_some_and(|k| k.keeps(s, done.steps))
-        }) {
+        for step in (1..done.steps).filter(|&s| keep.keeps(s, done.steps)) {
             let name = format!("step={step}");
             move_dir(&kept.join(&name), &out.join(&name))
                 .with_context(|| format!("the checkpoint kept at step {step}"))?;
