@@ -20,6 +20,9 @@ pub struct Cli {
     /// Use this cache directory instead of the manifest's `[study].cache`.
     #[arg(long, global = true, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Use only models and data already downloaded; never ask the Hub (as HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run every node that is not cached.
     Run(commands::run::Args),
+    /// Download every model and data set the study needs (and nothing else), with their sizes.
+    Fetch(commands::fetch::Args),
     /// Run the study, then copy its report (index.html, report.json, CSVs) into a folder.
     Report(commands::report::Args),
     /// Show what would run and why, without running.

@@ -39,6 +39,19 @@ pub enum CliError {
     NoCache,
     #[error("`{key}` is not a recipe key: {message}")]
     NotAKey { key: String, message: String },
+    #[error("{}", unresolved_text(.0))]
+    Unresolved(Vec<(String, String)>),
+}
+
+fn unresolved_text(refs: &[(String, String)]) -> String {
+    let mut s = format!(
+        "{} Hub model revision(s) not resolved to a commit, so nothing can run:",
+        refs.len()
+    );
+    for (what, why) in refs {
+        s.push_str(&format!("\n  {what}: {why}"));
+    }
+    s
 }
 
 impl CliError {
@@ -53,7 +66,8 @@ impl CliError {
             | CliError::BadRows { .. }
             | CliError::Generator(_)
             | CliError::NoCache
-            | CliError::NotAKey { .. } => ErrorClass::BadInput,
+            | CliError::NotAKey { .. }
+            | CliError::Unresolved(_) => ErrorClass::BadInput,
             CliError::NoReportRecord | CliError::ReportCorruptAgain(_) | CliError::Io { .. } => {
                 ErrorClass::Fault
             }

@@ -78,6 +78,12 @@ pub fn main_with(registry: Registry) -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    if cli.offline {
+        // Read by every Hub client of this process and of the nodes it starts (subprocess and
+        // Slurm executors inherit the environment).
+        // SAFETY: no other thread exists yet (flags are parsed before any work starts).
+        std::env::set_var(basins_stages::hub::OFFLINE_VAR, "1");
+    }
     let cx = commands::Context {
         registry,
         cache: cli.cache,

@@ -150,7 +150,7 @@ impl Study {
     }
 
     fn fetch(&self) -> Output {
-        self.cli(&["run", "m.toml", "--only", "download/*"])
+        self.cli(&["fetch", "m.toml"])
     }
 
     fn show(&self, node: &str) -> Value {

@@ -150,7 +150,10 @@ fn plan_and_why_explain_field_by_field() {
     let out = fx.cli(&["plan", "m.toml"]);
     assert_success(&out, &["plan"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("0 fresh, 1 to run, 18 blocked"), "{text}");
+    assert!(
+        text.contains("0 fresh, 0 to fetch, 1 to run, 18 blocked"),
+        "{text}"
+    );
     fx.run(&[]);
     fx.edit("lr = 2e-5", "lr = 5e-5");
     let out = fx.cli(&["why", "m.toml", "finetune/cola/seed=2"]);

@@ -163,7 +163,7 @@ fn model_with_both_sources_and_bad_ranges() {
     );
     has(
         &e,
-        &["m.toml:5:1: `models.tiny`: a model needs exactly one of `path` and `builtin`"],
+        &["m.toml:5:1: `models.tiny`: a model needs exactly one of `path`, `hub` and `builtin`"],
     );
     let e = refuse("batch_size = 16", "batch_size = 16\ndropout = 1.5");
     has(
@@ -545,5 +545,68 @@ fn sweep_keys_and_values_are_checked() {
     has(
         &sweep("\"finetune.model\" = [\"../x\"]"),
         &["cannot name a sub-study"],
+    );
+}
+
+#[test]
+fn hub_models_are_checked_where_they_are_written() {
+    let e = refuse(
+        "builtin = { layers = 2, hidden = 32 }",
+        "hub = \"a--b/model\"",
+    );
+    has(
+        &e,
+        &[
+            "m.toml:6:7: `models.tiny.hub`",
+            "not a Hugging Face model id",
+        ],
+    );
+    let e = refuse(
+        "builtin = { layers = 2, hidden = 32 }",
+        "hub = \"org/model\"\nrevision = \"has space\"",
+    );
+    has(
+        &e,
+        &["m.toml:7:12: `models.tiny.revision`", "not a revision"],
+    );
+    let e = refuse(
+        "builtin = { layers = 2, hidden = 32 }",
+        "builtin = { layers = 2, hidden = 32 }\nrevision = \"main\"",
+    );
+    has(&e, &["`models.tiny.revision`: `revision` without `hub`"]);
+    let e = refuse(
+        "builtin = { layers = 2, hidden = 32 }",
+        "hub = \"org/model\"\npath = \"models/x\"",
+    );
+    has(&e, &["exactly one of `path`, `hub` and `builtin`"]);
+}
+
+#[test]
+fn hub_zoos_are_checked_where_they_are_written() {
+    let zoo = |z: &str| {
+        refuse(
+            "[finetune]\nmodel = \"tiny\"\ntasks = [\"cola\"]\nseeds = \"0..4\"\nlr = 2e-5\nbatch_size = 16",
+            &format!("[zoo]\ntask = \"cola\"\n{z}"),
+        )
+    };
+    has(
+        &zoo("hub = \"org/m_{0..1}\""),
+        &["`zoo.hub`", "holds 1 checkpoint(s)", "at least 2"],
+    );
+    has(&zoo("hub = \"org/m_{3..3}\""), &["`zoo.hub`", "is empty"]);
+    has(
+        &zoo("hub = \"org/m_{0..3}\"\nmembers = [\"m_0\", \"m_7\"]"),
+        &[
+            "`zoo.members`",
+            "`m_7` is not a model that the Hub pattern `org/m_{0..3}` names",
+        ],
+    );
+    has(
+        &zoo("hub = \"org/m_{0..3}\"\ndir = \"models\""),
+        &["exactly one of `dir` and `hub`"],
+    );
+    has(
+        &zoo("dir = \"models\"\nrevision = \"main\""),
+        &["`zoo.revision`: `revision` without `hub`"],
     );
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::manifest::hub::HubRef;
 use crate::manifest::sweep::Sweep;
 use crate::manifest::{
-    Checkpoint, DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec,
+    Checkpoint, DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
 };
 use crate::stage::Build;
 
@@ -106,6 +107,16 @@ fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build) -> Vec<Node> {
 fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
     let mut nodes = Vec::new();
     let base = base_model(m, &mut nodes);
+    if let Origin::Zoo {
+        members,
+        from: ZooFrom::Hub(refs),
+        tokenizer,
+    } = &m.finetune.origin
+    {
+        for (name, r) in members.iter().zip(refs) {
+            hub_node(name, r, tokenizer.as_ref(), &mut nodes);
+        }
+    }
     for task in &m.finetune.tasks {
         expand_task(m, task, base.as_ref(), &mut nodes);
     }
@@ -181,6 +192,7 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
     };
     Some(match &m.models[name] {
         Model::Path(p) => Source::Dir(p.clone()),
+        Model::Hub(r) => hub_node(name, r, None, nodes),
         Model::Builtin { config, pretrain } => {
             let id = format!("pretrain/{name}");
             nodes.push(Node::new(
@@ -191,6 +203,21 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
             Source::Node(id)
         }
     })
+}
+
+/// A `hub/<name>` node: the repository's files at the resolved commit. Only the repository and
+/// the commit enter its key; the revision a manifest names is how that commit was found. An
+/// unresolved revision leaves `commit` null: the plan shows it, and the CLI refuses to run.
+/// `tokenizer`: where the tokenizer files come from when the repository has none (a zoo's
+/// `tokenizer`); only then in the params, so other keys stay as they were.
+fn hub_node(name: &str, r: &HubRef, tokenizer: Option<&HubRef>, nodes: &mut Vec<Node>) -> Source {
+    let id = format!("hub/{name}");
+    let mut params = json!({"repo": r.repo, "commit": r.commit});
+    if let Some(t) = tokenizer {
+        params["tokenizer"] = json!({"repo": t.repo, "commit": t.commit});
+    }
+    nodes.push(Node::new(id.clone(), "hub", params));
+    Source::Node(id)
 }
 
 /// The data a task or diagnostic reads: files, a `generate/<name>` node, or a
@@ -374,7 +401,12 @@ fn at_step(mut params: Value, at: Checkpoint) -> Value {
 fn finetuned(m: &Manifest, task: &str, seed: u64) -> Source {
     match &m.finetune.origin {
         Origin::Trained { .. } => Source::Node(finetune_id(task, seed)),
-        Origin::Zoo { dir, members } => Source::Dir(dir.join(&members[seed as usize])),
+        Origin::Zoo {
+            members,
+            from: ZooFrom::Dir(dir),
+            ..
+        } => Source::Dir(dir.join(&members[seed as usize])),
+        Origin::Zoo { members, .. } => Source::Node(format!("hub/{}", members[seed as usize])),
     }
 }
 

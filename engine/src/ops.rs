@@ -59,7 +59,7 @@ pub fn status(study: &Study) -> Result<StatusReport, EngineError> {
         let c = by_kind.entry(p.kind.clone()).or_default();
         match p.status {
             Status::Fresh => c.fresh += 1,
-            Status::Run => c.run += 1,
+            Status::Run | Status::Fetch => c.run += 1,
             Status::Blocked => c.blocked += 1,
         }
     }
@@ -555,6 +555,22 @@ pub struct GcSummary {
     /// Objects no record refers to (from interrupted runs).
     pub unreferenced_bytes: u64,
     pub temp_files: usize,
+    /// Resume directories (partial downloads, a killed finetune's last checkpoint) of recipes
+    /// no named study would run now; those of nodes still to run are kept, to resume.
+    pub abandoned_resume_bytes: u64,
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 fn add(map: &mut BTreeMap<String, Bytes>, kind: &str, class: OutputClass, size: u64) {
@@ -587,6 +603,7 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
     })?;
     let mut live_actions = HashSet::new();
     let mut live_objects = HashSet::new();
+    let mut wanted = HashSet::new();
     let mut summary = GcSummary {
         dry_run,
         ..Default::default()
@@ -598,7 +615,13 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
                 other: study.store.root().to_owned(),
             });
         }
-        for rec in study.plan()?.records.into_iter().flatten() {
+        let plan = study.plan()?;
+        for p in &plan.nodes {
+            if let (Some(k), Status::Run | Status::Fetch) = (p.key, p.status) {
+                wanted.insert(k);
+            }
+        }
+        for rec in plan.records.into_iter().flatten() {
             if live_actions.insert(rec.key) {
                 for o in rec.outputs.values() {
                     if live_objects.insert(o.digest) {
@@ -627,6 +650,24 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
             let _ = std::fs::remove_file(record::recipe_path(store, &key));
             let _ = std::fs::remove_file(record::log_path(store, &key));
             let _ = std::fs::remove_dir_all(crate::exec::resume_path(store, &key));
+        }
+    }
+    let resume_root = store.root().join("resume");
+    for entry in std::fs::read_dir(&resume_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let keep = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<Digest>().ok())
+            .is_some_and(|k| wanted.contains(&k) || live_actions.contains(&k));
+        if !keep {
+            summary.abandoned_resume_bytes += dir_bytes(&entry.path());
+            if !dry_run {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
     }
     let report = store.gc(&exclusive, &live_actions, &live_objects, dry_run)?;

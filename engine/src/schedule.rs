@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// Glob over node ids (`*` matches anything); ancestors of matches run too.
     pub only: Option<String>,
+    /// Only the nodes that download (`StageKind::fetches`: `basins fetch`); none is no error.
+    pub fetch_only: bool,
     /// Each node's evaluation threads (`StageContext::eval_threads`); `None`: the stage's own
     /// choice.
     pub eval_threads: Option<usize>,
@@ -125,6 +127,9 @@ pub fn run(
 /// The nodes this run is for: all, or those `--only` matches and what they need.
 fn select_targets(study: &Study, opts: &RunOptions) -> Result<Vec<bool>, EngineError> {
     let n = study.graph.nodes.len();
+    if opts.fetch_only {
+        return Ok((0..n).map(|i| study.fetches(i)).collect());
+    }
     let Some(pattern) = &opts.only else {
         return Ok(vec![true; n]);
     };

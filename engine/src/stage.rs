@@ -33,6 +33,11 @@ pub trait StageKind: Send + Sync {
     fn uses_device(&self) -> bool {
         false
     }
+    /// Whether the node downloads what it outputs (a model or data set from the network): the
+    /// plan says "to fetch" rather than "to run", and `basins fetch` runs exactly these.
+    fn fetches(&self) -> bool {
+        false
+    }
     fn verify_policy(&self) -> VerifyPolicy {
         VerifyPolicy::BitExact
     }

@@ -44,6 +44,8 @@ pub enum Status {
     Fresh,
     /// Its key is known and has no record: it will run.
     Run,
+    /// As `Run`, for a node that downloads (`StageKind::fetches`): `basins fetch` runs it.
+    Fetch,
     /// It will run after an upstream node (its key is not known yet).
     Blocked,
 }
@@ -68,7 +70,15 @@ impl Study {
         registry: Registry,
         cache: Option<PathBuf>,
     ) -> Result<Study, EngineError> {
-        let manifest = Manifest::load(path)?;
+        Study::from_manifest(Manifest::load(path)?, registry, cache)
+    }
+
+    /// A study from a manifest already loaded (and, with Hub models, its revisions resolved).
+    pub fn from_manifest(
+        manifest: Manifest,
+        registry: Registry,
+        cache: Option<PathBuf>,
+    ) -> Result<Study, EngineError> {
         let graph = Graph::new(expand(&manifest, registry.build()))?;
         for n in &graph.nodes {
             if registry.get(&n.kind).is_none() {
@@ -109,6 +119,13 @@ impl Study {
             id: id.to_owned(),
             hint: did_you_mean(id, self.graph.nodes.iter().map(|n| n.id.as_str())),
         })
+    }
+
+    /// Whether node `i` downloads its outputs (a `hub` or `download` node).
+    pub fn fetches(&self, i: usize) -> bool {
+        self.registry
+            .get(&self.graph.nodes[i].kind)
+            .is_some_and(|k| k.fetches())
     }
 
     /// Whether node `i` gets an accelerator slot.
@@ -263,6 +280,7 @@ impl Study {
                         records[i] = Some(rec);
                         (Status::Fresh, Some(*key), vec![])
                     }
+                    _ if self.fetches(i) => (Status::Fetch, Some(*key), self.reasons(i, &res)),
                     _ => (Status::Run, Some(*key), self.reasons(i, &res)),
                 },
                 Resolution::Pending { .. } => (Status::Blocked, None, self.reasons(i, &res)),

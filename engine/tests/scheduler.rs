@@ -87,6 +87,7 @@ fn opts(jobs: usize) -> RunOptions {
         gpus: vec![],
         keep_going: false,
         only: None,
+        fetch_only: false,
         eval_threads: None,
     }
 }

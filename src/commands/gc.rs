@@ -58,7 +58,8 @@ fn print_gc(r: &ops::GcSummary) {
         );
     }
     println!(
-        "  unreferenced objects: {} bytes; abandoned temp files: {}",
-        r.unreferenced_bytes, r.temp_files
+        "  unreferenced objects: {} bytes; abandoned temp files: {}; abandoned resume \
+         directories (partial downloads, killed runs): {} bytes",
+        r.unreferenced_bytes, r.temp_files, r.abandoned_resume_bytes
     );
 }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod data;
 pub mod exec_node;
+pub mod fetch;
 pub mod gc;
 pub mod graph;
 pub mod model;
@@ -16,9 +17,12 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
+use basins_engine::manifest::Manifest;
 use basins_engine::{EngineError, Registry, Study};
+use basins_stages::hub::{self, How, Hub, Pin};
 
 use crate::cli::Command;
+use crate::error::CliError;
 use crate::exit::Exit;
 
 /// What every verb may need besides its own flags.
@@ -30,14 +34,53 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn open(&self, manifest: &Path) -> Result<Study, EngineError> {
-        Study::open(manifest, self.registry.clone(), self.cache.clone())
+    /// Load a study, resolving its Hub revisions to commits first (online, or from what an
+    /// earlier online run remembered). An unresolved revision leaves its `hub/` node without a
+    /// commit: `plan` shows it; [`Context::open_to_run`] refuses.
+    pub fn open(&self, manifest: &Path) -> anyhow::Result<Study> {
+        Ok(self.open_pinned(manifest)?.0)
+    }
+
+    /// [`Context::open`], and the resolution of each Hub reference.
+    pub fn open_pinned(&self, manifest: &Path) -> anyhow::Result<(Study, Vec<Pin>)> {
+        let mut m = Manifest::load(manifest).map_err(EngineError::from)?;
+        let cache = self
+            .cache
+            .clone()
+            .map(|c| std::path::absolute(&c).unwrap_or(c));
+        let root = cache.clone().unwrap_or_else(|| m.study.cache.clone());
+        let pins = hub::pin(&mut m, &root, &Hub::from_env());
+        for p in &pins {
+            if let How::Fallback(why) = &p.how {
+                tracing::warn!(
+                    "{}: using the commit resolved earlier ({}), because {why}",
+                    p.what,
+                    p.commit.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        let study = Study::from_manifest(m, self.registry.clone(), cache)?;
+        Ok((study, pins))
+    }
+
+    /// [`Context::open`] for verbs that run nodes: every Hub revision must be resolved.
+    pub fn open_to_run(&self, manifest: &Path) -> anyhow::Result<Study> {
+        let (study, pins) = self.open_pinned(manifest)?;
+        let unresolved: Vec<(String, String)> = pins
+            .into_iter()
+            .filter_map(|p| p.commit.err().map(|why| (p.what, why)))
+            .collect();
+        if !unresolved.is_empty() {
+            return Err(CliError::Unresolved(unresolved).into());
+        }
+        Ok(study)
     }
 }
 
 pub fn exec(command: Command, cx: &Context) -> anyhow::Result<Exit> {
     match command {
         Command::Run(a) => run::exec(a, cx),
+        Command::Fetch(a) => fetch::exec(a, cx),
         Command::Report(a) => report::exec(a, cx),
         Command::Plan(a) => plan::exec(a, cx),
         Command::Why(a) => plan::exec_why(a, cx),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use basins_engine::study::Status;
 use basins_engine::Study;
+use basins_stages::hub::{How, Pin};
 
 use super::{print_json, Context};
 use crate::exit::Exit;
@@ -24,11 +25,39 @@ pub struct WhyArgs {
 }
 
 pub fn exec(a: PlanArgs, cx: &Context) -> anyhow::Result<Exit> {
-    show_plan(&cx.open(&a.manifest)?, None, a.json)
+    let (study, pins) = cx.open_pinned(&a.manifest)?;
+    show_pins(&pins, a.json);
+    show_plan(&study, None, a.json)
 }
 
 pub fn exec_why(a: WhyArgs, cx: &Context) -> anyhow::Result<Exit> {
     show_plan(&cx.open(&a.manifest)?, Some(a.node), a.json)
+}
+
+/// Which commit each Hub model resolved to, and how; an unresolved one says why. With `--json`
+/// (whose stdout is the node list) only the unresolved ones, on stderr.
+fn show_pins(pins: &[Pin], json: bool) {
+    for p in pins {
+        let line = match (&p.commit, &p.how) {
+            (Err(why), _) => format!("{}: not resolved to a commit: {why}", p.what),
+            (Ok(c), How::Given) => format!("{}: a pinned commit", p.what.replace(c, &c[..12])),
+            (Ok(c), How::Online) => format!("{}: commit {c} (asked the Hub now)", p.what),
+            (Ok(c), How::Remembered) => {
+                format!("{}: commit {c} (resolved earlier; offline)", p.what)
+            }
+            (Ok(c), How::Fallback(_)) => {
+                format!(
+                    "{}: commit {c} (resolved earlier; the Hub was unreachable)",
+                    p.what
+                )
+            }
+        };
+        if !json {
+            println!("hub      {line}");
+        } else if p.commit.is_err() {
+            eprintln!("warning: {line}");
+        }
+    }
 }
 
 fn show_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<Exit> {
@@ -48,9 +77,10 @@ fn show_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<
     let count = |s| plan.nodes.iter().filter(|p| p.status == s).count();
     if only.is_none() {
         println!(
-            "study `{}`: {} fresh, {} to run, {} blocked on upstream",
+            "study `{}`: {} fresh, {} to fetch, {} to run, {} blocked on upstream",
             study.name(),
             count(Status::Fresh),
+            count(Status::Fetch),
             count(Status::Run),
             count(Status::Blocked)
         );
@@ -62,6 +92,7 @@ fn show_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<
         let status = match p.status {
             Status::Fresh => "fresh",
             Status::Run => "run",
+            Status::Fetch => "fetch",
             Status::Blocked => "blocked",
         };
         println!("{status:<8} {}", p.node);

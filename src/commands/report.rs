@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
-    let study = cx.open(&a.manifest)?;
+    let study = cx.open_to_run(&a.manifest)?;
     let kind = study.manifest.study.executor;
     let opts = run::options(&study, &a.slots, kind);
     let out = a

@@ -45,7 +45,7 @@ enum ExecArg {
 }
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
-    let study = cx.open(&a.manifest)?;
+    let study = cx.open_to_run(&a.manifest)?;
     let kind = match a.executor {
         Some(ExecArg::Local) => ExecutorKind::Local,
         Some(ExecArg::Subprocess) => ExecutorKind::Subprocess,
@@ -77,6 +77,7 @@ pub fn options(study: &Study, slots: &Slots, kind: ExecutorKind) -> RunOptions {
         gpus: slots.gpus.clone(),
         keep_going: false,
         only: None,
+        fetch_only: false,
         eval_threads: eval_threads(jobs, kind),
     }
 }

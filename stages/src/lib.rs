@@ -5,6 +5,7 @@
 //! - [`model`]: the BERT classifier in burn, and Hugging Face import/export
 //! - [`text`]: tokenization, sentence pairs, dynamic padding
 //! - [`backend`]: the burn backends a build offers (ndarray CPU; CUDA with `--features cuda`)
+//! - [`hub`]: models from the Hugging Face Hub, resolved to commits and checked
 //! - [`pretrain`], [`train`], [`eval`]: masked-LM pretraining, finetuning, evaluation
 //! - [`interpolate`]: models on the straight line between two others
 //!
@@ -35,6 +36,7 @@ pub mod download;
 pub mod dynamics;
 pub mod eval;
 pub mod generate;
+pub mod hub;
 pub mod interpolate;
 pub mod kinds;
 pub mod model;
@@ -59,6 +61,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::EvaluateKind));
     r.register(Arc::new(kinds::GenerateKind));
     r.register(Arc::new(kinds::DownloadKind));
+    r.register(Arc::new(kinds::HubKind));
     r.register(Arc::new(kinds::PretrainKind));
     r.register(Arc::new(kinds::DiagnosticsKind));
     r.register(Arc::new(kinds::InterpolateKind));

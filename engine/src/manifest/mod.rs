@@ -9,6 +9,7 @@ mod at;
 mod builtin;
 pub mod datasets;
 mod error;
+pub mod hub;
 mod raw;
 mod resolve;
 mod spec;
@@ -28,6 +29,7 @@ pub use raw::{
 pub use resolve::{
     Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, FinetuneHyper,
     Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Strategy, Study, Task,
+    ZooFrom,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 pub use steps::{Checkpoint, Keep};
@@ -42,6 +44,34 @@ pub struct SourceFile {
 }
 
 impl Manifest {
+    /// Every Hub reference the study (and each sweep sub-study) downloads, for resolving
+    /// revisions to commits before expansion.
+    pub fn hub_refs_mut(&mut self) -> Vec<&mut hub::HubRef> {
+        let mut refs: Vec<&mut hub::HubRef> = Vec::new();
+        match &mut self.finetune.origin {
+            Origin::Trained { model, .. } => {
+                if let Some(Model::Hub(r)) = self.models.get_mut(model.as_str()) {
+                    refs.push(r);
+                }
+            }
+            Origin::Zoo {
+                from: ZooFrom::Hub(zoo),
+                tokenizer,
+                ..
+            } => {
+                refs.extend(zoo.iter_mut());
+                refs.extend(tokenizer.iter_mut());
+            }
+            Origin::Zoo { .. } => {}
+        }
+        if let Some(sweep) = &mut self.sweep {
+            for v in &mut sweep.variants {
+                refs.extend(v.manifest.hub_refs_mut());
+            }
+        }
+        refs
+    }
+
     /// Read a manifest and everything it includes, then validate the whole.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let mut sources = Vec::new();

@@ -184,6 +184,10 @@ impl SlurmResources {
 pub struct RawModel {
     /// A Hugging Face model directory (config.json + model.safetensors or pytorch_model.bin).
     pub path: Option<At<String>>,
+    /// A model on the Hugging Face Hub, by repository id (`owner/name`).
+    pub hub: Option<At<String>>,
+    /// With `hub`: a branch, tag or commit (`main` when absent).
+    pub revision: Option<At<String>>,
     /// A small BERT trained by the pipeline itself (`pretrain` stage).
     pub builtin: Option<RawBuiltin>,
     pub pretrain: Option<At<PretrainSpec>>,
@@ -249,7 +253,22 @@ pub struct RawFinetune {
 pub struct RawZoo {
     pub task: Option<At<String>>,
     pub dir: Option<At<String>>,
+    /// Checkpoints on the Hugging Face Hub: a repository id with one `{a..b}` range.
+    pub hub: Option<At<String>>,
+    /// With `hub`: the branch, tag or commit of every member (`main` when absent).
+    pub revision: Option<At<String>>,
     pub members: Option<At<Vec<String>>>,
+    /// With `hub`: where members without tokenizer files take them from (finetuned
+    /// checkpoints are often published without), `{ hub = "owner/name", revision = "..." }`.
+    pub tokenizer: Option<At<RawHubModel>>,
+}
+
+/// A Hub model named inline: `{ hub = "owner/name", revision = "main" }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHubModel {
+    pub hub: String,
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -352,6 +371,8 @@ merge_fields!(RawSlurm {
 });
 merge_fields!(RawModel {
     path,
+    hub,
+    revision,
     builtin,
     pretrain
 });
@@ -387,7 +408,14 @@ merge_fields!(RawFinetune {
     checkpoint_every,
     keep
 });
-merge_fields!(RawZoo { task, dir, members });
+merge_fields!(RawZoo {
+    task,
+    dir,
+    hub,
+    revision,
+    members,
+    tokenizer
+});
 merge_fields!(RawInterpolate {
     pairs,
     alphas,

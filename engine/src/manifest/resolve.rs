@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::at::At;
 use super::builtin::{GeneratorSpec, PretrainSpec};
 use super::error::{did_you_mean, Location, ManifestError};
+use super::hub::{self, HubRef};
 use super::raw::*;
 use super::spec::{AlphaGrid, Metric, PairSpec, Surface, Where};
 use super::steps::{Checkpoint, Keep};
@@ -70,6 +71,8 @@ impl SlurmSettings {
 pub enum Model {
     /// A Hugging Face directory on disk.
     Path(PathBuf),
+    /// A model on the Hugging Face Hub, downloaded by a `hub/<name>` node.
+    Hub(HubRef),
     /// A small BERT pretrained by the pipeline: architecture and pretraining settings.
     Builtin {
         config: Value,
@@ -186,8 +189,22 @@ pub enum Origin {
     /// Finetuned by the study: the base model's name and the hyperparameters with defaults
     /// resolved (what goes into each finetune node's params).
     Trained { model: String, hyper: FinetuneHyper },
-    /// Already finetuned Hugging Face checkpoints, `dir/<member>`, member i being seed i.
-    Zoo { dir: PathBuf, members: Vec<String> },
+    /// Already finetuned Hugging Face checkpoints, member i being seed i.
+    Zoo {
+        members: Vec<String>,
+        from: ZooFrom,
+        /// For Hub members without tokenizer files: the model they take them from.
+        tokenizer: Option<HubRef>,
+    },
+}
+
+/// Where a zoo's checkpoints are.
+#[derive(Debug, Clone, Serialize)]
+pub enum ZooFrom {
+    /// `dir/<member>` on disk.
+    Dir(PathBuf),
+    /// One Hub repository per member, in member order.
+    Hub(Vec<HubRef>),
 }
 
 impl Finetune {
@@ -536,9 +553,18 @@ fn resolve_models(
         .map(|(name, m)| {
             let key = format!("models.{name}");
             check_name(&m.at, "models", "model", &name, true)?;
-            let model = match (&m.path, &m.builtin) {
-                (Some(p), None) => Model::Path(rel(p)),
-                (None, Some(b)) => Model::Builtin {
+            if let (Some(r), None) = (&m.revision, &m.hub) {
+                return Err(invalid(
+                    &r.at,
+                    &format!("{key}.revision"),
+                    "`revision` without `hub`",
+                    "`hub = \"owner/name\"` beside it, or no `revision`",
+                ));
+            }
+            let model = match (&m.path, &m.builtin, &m.hub) {
+                (None, None, Some(h)) => Model::Hub(hub_ref(h, &m.revision, &key)?),
+                (Some(p), None, None) => Model::Path(rel(p)),
+                (None, Some(b), None) => Model::Builtin {
                     config: {
                         builtin_problem(b).map_or(Ok(()), |problem| {
                             Err(invalid(
@@ -580,14 +606,42 @@ fn resolve_models(
                     return Err(invalid(
                         &m.at,
                         &key,
-                        "a model needs exactly one of `path` and `builtin`",
-                        "`path = \"dir\"` or `builtin = { layers = 2, hidden = 64 }`",
+                        "a model needs exactly one of `path`, `hub` and `builtin`",
+                        "`path = \"dir\"`, `hub = \"owner/name\"` or \
+                         `builtin = { layers = 2, hidden = 64 }`",
                     ))
                 }
             };
             Ok((name, model))
         })
         .collect()
+}
+
+/// `hub = "owner/name"` with its optional `revision` (`main` by default).
+fn hub_ref(
+    repo: &At<String>,
+    revision: &Option<At<String>>,
+    key: &str,
+) -> Result<HubRef, ManifestError> {
+    hub::check_repo(&repo.value).map_err(|m| {
+        invalid(
+            &repo.at,
+            &format!("{key}.hub"),
+            m,
+            "a model id like \"sentence-transformers/all-MiniLM-L6-v2\"",
+        )
+    })?;
+    let (rev, at) = revision
+        .as_ref()
+        .map_or(("main", &repo.at), |r| (r.value.as_str(), &r.at));
+    HubRef::new(&repo.value, rev).map_err(|m| {
+        invalid(
+            at,
+            &format!("{key}.revision"),
+            m,
+            "a branch (\"main\"), a tag, or a 40-hex commit",
+        )
+    })
 }
 
 /// `source = "glue/cola"`: the data set's format and its download, or None without `source`.
@@ -944,7 +998,7 @@ fn resolve_finetune(
     // A builtin model has max_position positions: longer inputs have no position embedding.
     let positions = match &models[&model.value] {
         Model::Builtin { config, .. } => config["max_position"].as_u64().map(|p| p as u32),
-        Model::Path(_) => None,
+        Model::Path(_) | Model::Hub(_) => None,
     };
     let max_len = match (&f.max_len, positions) {
         (Some(l), Some(p)) if l.value > p => {
@@ -1008,23 +1062,75 @@ fn resolve_zoo(z: At<RawZoo>, tasks: &BTreeMap<String, Task>) -> Result<Finetune
         let names: Vec<&str> = tasks.keys().map(String::as_str).collect();
         return Err(dangling(task, "zoo.task", " task", &names));
     }
-    let dir_at = z.dir.as_ref().ok_or_else(|| {
-        invalid(
-            &z.at,
-            "zoo.dir",
-            "missing `dir`",
-            "a folder with one finetuned checkpoint per subdirectory",
-        )
-    })?;
-    let dir = rel(dir_at);
-    let found = checkpoints_in(&dir).map_err(|e| {
-        invalid(
-            &dir_at.at,
-            "zoo.dir",
-            format!("cannot list {}: {e}", dir.display()),
-            "a folder with one finetuned checkpoint per subdirectory",
-        )
-    })?;
+    let (from, found, found_at, found_where) = match (&z.dir, &z.hub) {
+        (Some(dir_at), None) => {
+            if let Some(r) = &z.revision {
+                return Err(invalid(
+                    &r.at,
+                    "zoo.revision",
+                    "`revision` without `hub`",
+                    "`hub = \"owner/name_{0..10}\"` beside it, or no `revision`",
+                ));
+            }
+            let dir = rel(dir_at);
+            let found = checkpoints_in(&dir).map_err(|e| {
+                invalid(
+                    &dir_at.at,
+                    "zoo.dir",
+                    format!("cannot list {}: {e}", dir.display()),
+                    "a folder with one finetuned checkpoint per subdirectory",
+                )
+            })?;
+            let shown = dir.display().to_string();
+            (ZooFrom::Dir(dir), found, dir_at, shown)
+        }
+        (None, Some(pattern)) => {
+            let repos = hub::expand_pattern(&pattern.value).map_err(|m| {
+                invalid(
+                    &pattern.at,
+                    "zoo.hub",
+                    m,
+                    "model ids with one range, like \"connectivity/feather_berts_{0..100}\"",
+                )
+            })?;
+            let refs = repos
+                .iter()
+                .map(|r| {
+                    hub_ref(
+                        &At {
+                            value: r.clone(),
+                            at: pattern.at.clone(),
+                        },
+                        &z.revision,
+                        "zoo",
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let names: Vec<String> = refs.iter().map(|r| r.name().to_owned()).collect();
+            if let Some(dup) = (1..names.len()).find(|&i| names[..i].contains(&names[i])) {
+                return Err(invalid(
+                    &pattern.at,
+                    "zoo.hub",
+                    format!("two members would be called `{}`", names[dup]),
+                    "model ids whose names (after `/`) differ",
+                ));
+            }
+            let shown = format!("the Hub pattern `{}`", pattern.value);
+            (ZooFrom::Hub(refs), names, pattern, shown)
+        }
+        _ => {
+            return Err(invalid(
+                &z.at,
+                "zoo",
+                "a zoo needs exactly one of `dir` and `hub`",
+                "`dir = \"folder of checkpoints\"` or `hub = \"owner/name_{0..100}\"`",
+            ))
+        }
+    };
+    let (where_key, what) = match &from {
+        ZooFrom::Dir(_) => ("zoo.dir", "is not a subdirectory of {} holding config.json"),
+        ZooFrom::Hub(_) => ("zoo.hub", "is not a model that {} names"),
+    };
     let members = match &z.members {
         Some(chosen) => {
             for name in chosen.iter() {
@@ -1040,28 +1146,25 @@ fn resolve_zoo(z: At<RawZoo>, tasks: &BTreeMap<String, Task>) -> Result<Finetune
                         &known,
                     );
                     if let ManifestError::Invalid { message, .. } = &mut e {
-                        *message = format!(
-                            "`{name}` is not a subdirectory of {} holding config.json",
-                            dir.display()
-                        );
+                        *message = format!("`{name}` {}", what.replace("{}", &found_where));
                     }
                     return Err(e);
                 }
             }
             chosen.value.clone()
         }
-        None => found,
+        None => found.clone(),
     };
     // Members name nodes (`evaluate/mnli/model=<member>`) and report rows.
     for m in &members {
-        let at = z.members.as_ref().map_or(&dir_at.at, |c| &c.at);
+        let at = z.members.as_ref().map_or(&found_at.at, |c| &c.at);
         check_name(at, "zoo.members", "zoo member", m, true)?;
     }
     if members.len() > super::spec::MAX_SEEDS as usize {
         return Err(invalid(
-            &dir_at.at,
-            "zoo.dir",
-            format!("{} holds {} checkpoints", dir.display(), members.len()),
+            &found_at.at,
+            where_key,
+            format!("{found_where} holds {} checkpoints", members.len()),
             format!(
                 "at most {} (list a subset in `members`, or split the zoo)",
                 super::spec::MAX_SEEDS
@@ -1070,19 +1173,58 @@ fn resolve_zoo(z: At<RawZoo>, tasks: &BTreeMap<String, Task>) -> Result<Finetune
     }
     if members.len() < 2 {
         return Err(invalid(
-            &dir_at.at,
-            "zoo.dir",
+            &found_at.at,
+            where_key,
             format!(
-                "{} holds {} checkpoint(s) (subdirectories with config.json)",
-                dir.display(),
-                members.len()
+                "{found_where} holds {} checkpoint(s){}",
+                members.len(),
+                match from {
+                    ZooFrom::Dir(_) => " (subdirectories with config.json)",
+                    ZooFrom::Hub(_) => "",
+                }
             ),
             "at least 2 checkpoints to compare",
         ));
     }
+    // A chosen subset of Hub members keeps its references, in the chosen order.
+    let from = match from {
+        ZooFrom::Hub(refs) => ZooFrom::Hub(
+            members
+                .iter()
+                .map(|m| refs[found.iter().position(|f| f == m).expect("checked above")].clone())
+                .collect(),
+        ),
+        dir => dir,
+    };
+    let tokenizer = match (&z.tokenizer, &from) {
+        (None, _) => None,
+        (Some(t), ZooFrom::Hub(_)) => {
+            let repo = At {
+                value: t.hub.clone(),
+                at: t.at.clone(),
+            };
+            let rev = t.revision.clone().map(|value| At {
+                value,
+                at: t.at.clone(),
+            });
+            Some(hub_ref(&repo, &rev, "zoo.tokenizer")?)
+        }
+        (Some(t), ZooFrom::Dir(_)) => {
+            return Err(invalid(
+                &t.at,
+                "zoo.tokenizer",
+                "`tokenizer` with a `dir` zoo",
+                "tokenizer files in each member's directory (or a `hub` zoo)",
+            ))
+        }
+    };
     Ok(Finetune {
         seeds: (0..members.len() as u64).collect(),
-        origin: Origin::Zoo { dir, members },
+        origin: Origin::Zoo {
+            members,
+            from,
+            tokenizer,
+        },
         tasks: vec![task.value.clone()],
     })
 }

@@ -25,6 +25,9 @@ impl StageKind for DownloadKind {
     fn version(&self) -> u32 {
         1
     }
+    fn fetches(&self) -> bool {
+        true
+    }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DownloadParams = params(ctx)?;
         let spec = p.download;

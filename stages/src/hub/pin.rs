@@ -1,0 +1,153 @@
+//! Resolving a manifest's Hub revisions to commits, before the plan. Online, every branch or tag
+//! is asked of the Hub each time (so a new upstream commit shows as a `plan` reason: the
+//! `hub/<name>` node's key holds the commit) and the answer is remembered under the cache root
+//! (`hub/refs/<owner>/<name>/<revision>.json`, like `huggingface_hub`'s `refs/`). Offline, or
+//! when the Hub cannot be reached, the remembered commit is used and the plan says so; with no
+//! remembered commit the reference stays unresolved, the plan lists it, and `run` refuses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use basins_engine::manifest::Manifest;
+use percent_encoding::utf8_percent_encode;
+use serde::{Deserialize, Serialize};
+
+use super::client::{Hub, HubError};
+
+/// Where a revision's commit came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum How {
+    /// The revision is a commit.
+    Given,
+    /// Asked of the Hub now.
+    Online,
+    /// Remembered from an earlier resolution, because basins is offline.
+    Remembered,
+    /// Remembered, because the Hub could not be reached (the error).
+    Fallback(String),
+}
+
+/// One reference's resolution.
+#[derive(Debug, Clone)]
+pub struct Pin {
+    /// `owner/name@revision`.
+    pub what: String,
+    /// The commit, or why there is none.
+    pub commit: Result<String, String>,
+    pub how: How,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Remembered {
+    commit: String,
+    /// Seconds since the epoch when the Hub said so.
+    resolved_at: u64,
+}
+
+fn ref_path(root: &Path, repo: &str, revision: &str) -> PathBuf {
+    let rev = utf8_percent_encode(revision, percent_encoding::NON_ALPHANUMERIC).to_string();
+    root.join("hub")
+        .join("refs")
+        .join(repo)
+        .join(format!("{rev}.json"))
+}
+
+fn remembered(root: &Path, repo: &str, revision: &str) -> Option<String> {
+    let text = std::fs::read_to_string(ref_path(root, repo, revision)).ok()?;
+    let r: Remembered = serde_json::from_str(&text).ok()?;
+    basins_engine::manifest::hub::is_commit(&r.commit).then_some(r.commit)
+}
+
+fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
+    let r = Remembered {
+        commit: commit.to_owned(),
+        resolved_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let path = ref_path(root, repo, revision);
+    let bytes = serde_json::to_vec_pretty(&r).expect("serialises");
+    // Written whole or not at all; remembering is a convenience for offline plans, so failing
+    // to write it is a warning, not an error.
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().expect("under the cache root");
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, &bytes)?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        tracing::warn!("could not remember {repo}@{revision} -> {commit}: {e}");
+    }
+}
+
+/// Resolve every unpinned Hub reference of `manifest` (and its sweep's sub-studies), filling in
+/// the commits. Each distinct `repo@revision` is asked once. Returns one entry per distinct
+/// reference, in the order the manifest has them.
+pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &Hub) -> Vec<Pin> {
+    let mut done: BTreeMap<(String, String), Pin> = BTreeMap::new();
+    let mut order = Vec::new();
+    for r in manifest.hub_refs_mut() {
+        let key = (r.repo.clone(), r.revision.clone());
+        if !done.contains_key(&key) {
+            let pin = resolve(&r.repo, &r.revision, r.commit.as_deref(), cache_root, hub);
+            order.push(key.clone());
+            done.insert(key.clone(), pin);
+        }
+        r.commit = done[&key].commit.as_ref().ok().cloned();
+    }
+    order.into_iter().map(|k| done[&k].clone()).collect()
+}
+
+fn resolve(repo: &str, revision: &str, given: Option<&str>, root: &Path, hub: &Hub) -> Pin {
+    let what = format!("{repo}@{revision}");
+    if let Some(c) = given {
+        return Pin {
+            what,
+            commit: Ok(c.to_owned()),
+            how: How::Given,
+        };
+    }
+    let fallback = |how: How, why: String| match remembered(root, repo, revision) {
+        Some(c) => Pin {
+            what: what.clone(),
+            commit: Ok(c),
+            how,
+        },
+        None => Pin {
+            what: what.clone(),
+            commit: Err(why),
+            how: How::Remembered,
+        },
+    };
+    if hub.offline() {
+        return fallback(
+            How::Remembered,
+            "offline, and never resolved online: run `basins fetch` where the Hub can be \
+             reached, or pin `revision` to a commit"
+                .to_owned(),
+        );
+    }
+    tracing::info!("resolving {what} at {}", hub.endpoint());
+    match hub.model_info(repo, revision) {
+        Ok(info) => {
+            remember(root, repo, revision, &info.sha);
+            Pin {
+                what,
+                commit: Ok(info.sha),
+                how: How::Online,
+            }
+        }
+        // The Hub's answer about the model (401, 404) is final; a network failure is not.
+        Err(e @ (HubError::Unreachable { .. } | HubError::Status { code: 500.., .. })) => {
+            let why = e.to_string();
+            fallback(How::Fallback(why.clone()), why)
+        }
+        Err(e) => Pin {
+            what,
+            commit: Err(e.to_string()),
+            how: How::Online,
+        },
+    }
+}

@@ -1,0 +1,168 @@
+//! `hub`: a Hugging Face model at a resolved commit, downloaded as the node's outputs
+//! (`model/<file>`, the directory every model input reads). The files are those `hub::select`
+//! picks, each checked against the Hub's sha256 (LFS) or git blob id before it is published.
+//! Bytes arrive in the node's resume directory, which survives a failed or killed run of the
+//! same key, so the next try resumes with a `Range` request; nothing reaches the cache until
+//! every file is whole and checked. The cache is the store: a second run (any study on the same
+//! cache root) finds the node cached and makes no request.
+
+use anyhow::{bail, Context};
+use basins_engine::record::OutputClass;
+use basins_engine::{StageContext, StageKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{params, weights_apart};
+use crate::hub::{self, Hub, HubError};
+
+pub struct HubKind;
+
+#[derive(Deserialize)]
+struct HubParams {
+    repo: String,
+    commit: Option<String>,
+    /// Where the tokenizer comes from when the repository has none (a zoo's `tokenizer`).
+    #[serde(default)]
+    tokenizer: Option<Source>,
+}
+
+#[derive(Deserialize)]
+struct Source {
+    repo: String,
+    commit: Option<String>,
+}
+
+/// The commit a node was given, or the error that it has none.
+fn commit_of(repo: &str, commit: Option<String>) -> anyhow::Result<String> {
+    commit.ok_or_else(|| {
+        anyhow::anyhow!(
+            "model `{repo}`: its revision was not resolved to a commit (see `basins plan`)"
+        )
+    })
+}
+
+/// The model's info at `commit`, checked to be for that commit.
+fn info_at(hub: &Hub, repo: &str, commit: &str) -> anyhow::Result<hub::ModelInfo> {
+    let info = hub.model_info(repo, commit)?;
+    if !info.sha.eq_ignore_ascii_case(commit) {
+        bail!(
+            "{}: asked for commit {commit} of `{repo}`, the Hub answered for {}",
+            hub.endpoint(),
+            info.sha
+        );
+    }
+    Ok(info)
+}
+
+/// Tries per file: a broken connection resumes, a corrupted file starts over.
+const TRIES: usize = 3;
+
+impl StageKind for HubKind {
+    fn name(&self) -> &'static str {
+        "hub"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn fetches(&self) -> bool {
+        true
+    }
+    fn output_class(&self, rel: &str) -> OutputClass {
+        match rel {
+            r if r.ends_with(".bin") => OutputClass::Checkpoint,
+            r => weights_apart(r),
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: HubParams = params(ctx)?;
+        let commit = commit_of(&p.repo, p.commit)?;
+        let hub = Hub::from_env();
+        let info = info_at(&hub, &p.repo, &commit)?;
+        let picked = hub::select(&p.repo, &info.siblings, p.tokenizer.is_some())
+            .map_err(anyhow::Error::msg)?;
+        // (repository, commit, file) for every file to fetch.
+        let mut files: Vec<(&str, &str, &hub::Sibling)> = picked
+            .into_iter()
+            .map(|f| (p.repo.as_str(), commit.as_str(), f))
+            .collect();
+        let tok_info;
+        let tok_commit;
+        if let (Some(t), false) = (&p.tokenizer, hub::has_tokenizer(&info.siblings)) {
+            tok_commit = commit_of(&t.repo, t.commit.clone())?;
+            tok_info = info_at(&hub, &t.repo, &tok_commit)?;
+            let extra =
+                hub::tokenizer_files(&t.repo, &tok_info.siblings).map_err(anyhow::Error::msg)?;
+            ctx.log(format!(
+                "`{}` has no tokenizer: taking {} file(s) from `{}`@{tok_commit}",
+                p.repo,
+                extra.len(),
+                t.repo
+            ));
+            files.extend(
+                extra
+                    .into_iter()
+                    .map(|f| (t.repo.as_str(), tok_commit.as_str(), f)),
+            );
+        }
+        let total: u64 = files.iter().filter_map(|f| f.2.expected_size()).sum();
+        ctx.log(format!(
+            "{}@{commit}: {} files, {total} bytes, from {}",
+            p.repo,
+            files.len(),
+            hub.endpoint()
+        ));
+        let model_dir = ctx.output("model")?;
+        std::fs::create_dir_all(&model_dir)?;
+        let mut before = 0u64;
+        let (mut fetched, mut resumed) = (0u64, 0u64);
+        let mut listed = serde_json::Map::new();
+        for (repo, at, file) in files {
+            let partial = ctx.resume_dir.join(format!("{}.part", file.rfilename));
+            let had = std::fs::metadata(&partial).map_or(0, |m| m.len());
+            resumed += had;
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let got = hub.download(repo, at, file, &partial, |done, _| {
+                    ctx.progress(before + done, total.max(before + done))
+                });
+                match got {
+                    Ok(n) => {
+                        fetched += n;
+                        break;
+                    }
+                    Err(e) if e.retryable() && tries < TRIES => {
+                        ctx.log(format!("try {tries} of {TRIES}: {e}"));
+                        tracing::warn!("{}: {e}; trying again", ctx.node);
+                    }
+                    Err(e @ HubError::Broken { .. }) => {
+                        return Err(anyhow::Error::new(e).context(format!(
+                        "downloading `{}` of `{repo}` ({TRIES} tries; `basins run` again resumes)",
+                        file.rfilename
+                    )))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let size = std::fs::metadata(&partial)?.len();
+            let dest = ctx.output(&format!("model/{}", file.rfilename))?;
+            std::fs::rename(&partial, &dest)
+                .with_context(|| format!("moving {} into the outputs", partial.display()))?;
+            before += size;
+            let (kind, digest) = file.expected_digest().unwrap_or(("size", String::new()));
+            ctx.log(format!("{}: {size} bytes, {kind} checked", file.rfilename));
+            listed.insert(
+                file.rfilename.clone(),
+                json!({"bytes": size, "digest": kind, "value": digest, "repo": repo}),
+            );
+        }
+        Ok(json!({
+            "repo": p.repo,
+            "commit": commit,
+            "files": listed,
+            "bytes": before,
+            "fetched_bytes": fetched,
+            "resumed_from_bytes": resumed,
+        }))
+    }
+}
