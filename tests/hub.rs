@@ -704,3 +704,28 @@ fn the_cola_manifest_fetches_and_runs_with_no_manual_step() {
             .unwrap();
     assert!(report["tasks"]["cola"].is_object(), "{report}");
 }
+
+/// The acceptance point a new user meets first: on a clean clone, with no network and nothing
+/// downloaded, `basins plan manifests/cola.toml` works and lists what is to fetch.
+#[test]
+fn the_shipped_cola_manifest_plans_with_no_network() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(root)
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env("BASINS_DATA_URL", "http://127.0.0.1:9")
+        .args(["--cache", cache.path().to_str().unwrap()])
+        .args(["plan", "manifests/cola.toml"])
+        .output()
+        .unwrap();
+    let t = ok(&out);
+    assert!(t.contains("0 fresh, 3 to fetch"), "{t}");
+    for node in [
+        "hub/bert",
+        "download/glue-cola",
+        "download/cola-out-of-domain",
+    ] {
+        assert!(t.contains(&format!("fetch    {node}")), "{t}");
+    }
+}

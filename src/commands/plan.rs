@@ -37,7 +37,16 @@ pub fn exec_why(a: WhyArgs, cx: &Context) -> anyhow::Result<Exit> {
 /// Which commit each Hub model resolved to, and how; an unresolved one says why. With `--json`
 /// (whose stdout is the node list) only the unresolved ones, on stderr.
 fn show_pins(pins: &[Pin], json: bool) {
+    // A zoo's members unresolved for one reason are shown as a few lines and a count.
+    let mut shown_for: std::collections::BTreeMap<&str, usize> = Default::default();
     for p in pins {
+        if let Err(why) = &p.commit {
+            let n = shown_for.entry(why.as_str()).or_default();
+            *n += 1;
+            if *n > 3 {
+                continue;
+            }
+        }
         let line = match (&p.commit, &p.how) {
             (Err(why), _) => format!("{}: not resolved to a commit: {why}", p.what),
             (Ok(c), How::Given) => format!("{}: a pinned commit", p.what.replace(c, &c[..12])),
@@ -56,6 +65,14 @@ fn show_pins(pins: &[Pin], json: bool) {
             println!("hub      {line}");
         } else if p.commit.is_err() {
             eprintln!("warning: {line}");
+        }
+    }
+    for n in shown_for.values().filter(|&&n| n > 3) {
+        let line = format!("... and {} more not resolved for the same reason", n - 3);
+        if json {
+            eprintln!("warning: {line}");
+        } else {
+            println!("hub      {line}");
         }
     }
 }

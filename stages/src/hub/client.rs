@@ -36,8 +36,8 @@ pub enum HubError {
     )]
     Offline { what: String },
     #[error(
-        "cannot reach the Hub at {endpoint} ({url}): {message}. With no network, use --offline \
-         and models already downloaded; behind a mirror, set {ENDPOINT_VAR}"
+        "cannot reach the Hub at {endpoint}: {message}. With no network, use --offline and \
+         models already downloaded; behind a mirror, set {ENDPOINT_VAR}"
     )]
     Unreachable {
         endpoint: String,

@@ -88,10 +88,27 @@ fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
 pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &Hub) -> Vec<Pin> {
     let mut done: BTreeMap<(String, String), Pin> = BTreeMap::new();
     let mut order = Vec::new();
+    // Once the Hub is unreachable, the other references are not asked (a 100-member zoo would
+    // wait for 100 timeouts): they take the remembered commits, as offline.
+    let mut away: Option<String> = None;
     for r in manifest.hub_refs_mut() {
         let key = (r.repo.clone(), r.revision.clone());
         if !done.contains_key(&key) {
-            let pin = resolve(&r.repo, &r.revision, r.commit.as_deref(), cache_root, hub);
+            let pin = resolve(
+                &r.repo,
+                &r.revision,
+                r.commit.as_deref(),
+                cache_root,
+                hub,
+                &away,
+            );
+            if let How::Fallback(why) = &pin.how {
+                away = Some(why.clone());
+            } else if let (Err(why), None) = (&pin.commit, &away) {
+                if why.starts_with("cannot reach the Hub") {
+                    away = Some(why.clone());
+                }
+            }
             order.push(key.clone());
             done.insert(key.clone(), pin);
         }
@@ -100,7 +117,14 @@ pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &Hub) -> Vec<Pin> {
     order.into_iter().map(|k| done[&k].clone()).collect()
 }
 
-fn resolve(repo: &str, revision: &str, given: Option<&str>, root: &Path, hub: &Hub) -> Pin {
+fn resolve(
+    repo: &str,
+    revision: &str,
+    given: Option<&str>,
+    root: &Path,
+    hub: &Hub,
+    away: &Option<String>,
+) -> Pin {
     let what = format!("{repo}@{revision}");
     if let Some(c) = given {
         return Pin {
@@ -128,6 +152,9 @@ fn resolve(repo: &str, revision: &str, given: Option<&str>, root: &Path, hub: &H
              reached, or pin `revision` to a commit"
                 .to_owned(),
         );
+    }
+    if let Some(why) = away {
+        return fallback(How::Fallback(why.clone()), why.clone());
     }
     tracing::info!("resolving {what} at {}", hub.endpoint());
     match hub.model_info(repo, revision) {
