@@ -149,6 +149,36 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
     }
     assert_eq!(dy["dynamics"]["models"].as_array().unwrap().len(), 4);
 
+    // The barrier from each kept step to the model's own final weights: one value per model
+    // and step, finite and >= 0, with its mean and each final basin's mean.
+    let own = &dy["own_final"];
+    assert_eq!(own["barrier"], "convexity");
+    let own_steps = own["steps"].as_array().unwrap();
+    assert_eq!(own_steps.len(), 2);
+    for st in own_steps {
+        let b: Vec<f64> = st["barriers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(b.len(), 4, "{st}");
+        assert!(b.iter().all(|x| x.is_finite() && *x >= 0.0), "{st}");
+        let mean = b.iter().sum::<f64>() / 4.0;
+        assert!((st["mean"].as_f64().unwrap() - mean).abs() < 1e-12, "{st}");
+    }
+    // Its paths are interpolate nodes of their own, one per model and kept step.
+    let path = basins_json(
+        d,
+        &[
+            "show",
+            "m.toml",
+            "interpolate/nli/0@step=50~final",
+            "--json",
+        ],
+    );
+    assert!(path["metrics"].is_object(), "{path}");
+
     // The report's section: the sentence, the table (one row per checkpoint) and two figures,
     // saved beside the page too; the page renders in a browser.
     common::basins_ok(d, &["report", "m.toml", "--out", "rep"]);
@@ -162,7 +192,11 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
             "no row for {at}"
         );
     }
-    for f in ["nli-dynamics-agreement.svg", "nli-dynamics-flow.svg"] {
+    for f in [
+        "nli-dynamics-agreement.svg",
+        "nli-dynamics-flow.svg",
+        "nli-dynamics-own-final.svg",
+    ] {
         let svg = std::fs::read_to_string(d.join("rep/figures").join(f)).unwrap();
         assert!(section.contains(&svg[..200]), "{f} is not on the page");
     }
@@ -203,12 +237,16 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
     assert!(stale.contains("dynamics/nli") && stale.contains("cluster/nli@step=150"));
     for n in &stale {
         assert!(
-            n.ends_with("@step=150") || n == "dynamics/nli" || n == "report",
+            n.ends_with("@step=150")
+                || n.ends_with("@step=150~final")
+                || n == "dynamics/nli"
+                || n == "report",
             "{n} would rerun: {stale:?}"
         );
     }
-    // 4 evaluate + 6 interpolate + barriers + cluster, the dynamics and the report.
-    assert_eq!(stale.len(), 14, "{stale:?}");
+    // 4 evaluate + 6 interpolate + 4 paths to the own final weights + barriers + cluster, the
+    // dynamics and the report.
+    assert_eq!(stale.len(), 18, "{stale:?}");
 }
 
 #[test]

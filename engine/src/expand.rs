@@ -448,14 +448,18 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
         }
     }
     if clusters.len() > 1 {
-        let mut d = Node::new(
-            format!("dynamics/{task}"),
-            "dynamics",
-            json!({"steps": clusters.iter().map(|(at, _)| at).collect::<Vec<_>>(), "seeds": m.finetune.seeds}),
-        );
+        let mut params = json!({"steps": clusters.iter().map(|(at, _)| at).collect::<Vec<_>>(), "seeds": m.finetune.seeds});
+        let mut d = Node::new(format!("dynamics/{task}"), "dynamics", Value::Null);
         for (at, id) in &clusters {
             d = d.input(format!("cluster@{at}"), Source::Node(id.clone()));
         }
+        if let Some(own) = own_paths(m, task, &surface, &clusters, nodes) {
+            for (role, id) in own.inputs {
+                d = d.input(role, Source::Node(id));
+            }
+            params["own"] = own.params;
+        }
+        d.params = params;
         nodes.push(d);
     }
     let cluster = clusters
@@ -507,6 +511,68 @@ fn expand_finetune(
         }
         nodes.push(n);
     }
+}
+
+/// The paths from each model's kept checkpoints to its own final weights, on the clustering's
+/// set: does a run leave the basin it was in at step s? What the `dynamics` node reads.
+struct OwnPaths {
+    params: Value,
+    inputs: Vec<(String, String)>,
+}
+
+fn own_paths(
+    m: &Manifest,
+    task: &str,
+    surface: &[(EvalSet, Source)],
+    clusters: &[(Checkpoint, String)],
+    nodes: &mut Vec<Node>,
+) -> Option<OwnPaths> {
+    let (interp, c) = (m.interpolate.as_ref()?, m.cluster.as_ref()?);
+    let set_name = c
+        .eval
+        .clone()
+        .map(|e| e.name())
+        .or_else(|| surface.first().map(|s| s.0.name()))?;
+    let set: Vec<(EvalSet, Source)> = surface
+        .iter()
+        .filter(|(e, _)| e.name() == set_name)
+        .cloned()
+        .collect();
+    let t = &m.tasks[task];
+    let mut inputs = Vec::new();
+    for &seed in &m.finetune.seeds {
+        inputs.push((
+            format!("end:{seed}"),
+            evaluate_id(m, task, seed, Checkpoint::Final),
+        ));
+    }
+    for &(at, _) in clusters.iter().filter(|(at, _)| *at != Checkpoint::Final) {
+        let params = at_step(
+            json!({"alphas": interp.alphas.0, "eval_sets": eval_params(m, &set, false),
+                   "batch_size": interp.batch_size, "labels": t.labels, "to_final": true}),
+            at,
+        );
+        for &seed in &m.finetune.seeds {
+            let id = format!(
+                "interpolate/{task}/{}{}~final",
+                m.finetune.member_name(seed),
+                at.suffix()
+            );
+            let n = Node::new(id.clone(), "interpolate", params.clone())
+                .input("model_a", finetuned(m, task, seed))
+                .input("model_b", finetuned(m, task, seed));
+            nodes.push(with_eval_inputs(n, &set));
+            inputs.push((format!("own:{seed}{}", at.suffix()), id));
+            inputs.push((
+                format!("start:{seed}{}", at.suffix()),
+                evaluate_id(m, task, seed, at),
+            ));
+        }
+    }
+    Some(OwnPaths {
+        params: json!({"set": set_name, "alphas": interp.alphas.0, "barrier": c.barrier}),
+        inputs,
+    })
 }
 
 /// Interpolation, barriers and clustering for one task at one checkpoint, when the manifest

@@ -56,6 +56,44 @@ pub struct Dynamics {
     pub predicted_from: Option<String>,
 }
 
+/// The barrier on the path from each model's checkpoint at one kept step to its own final
+/// weights (the clustering's barrier kind, on its set): low when the run stayed in the basin it
+/// was in at that step, high when it crossed into another one afterwards.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OwnStep {
+    pub at: String,
+    /// Per model, in `seeds` order.
+    pub barriers: Vec<f64>,
+    pub mean: f64,
+    pub max: f64,
+    /// Mean over the models of each final basin (index = basin).
+    pub by_final_basin: Vec<f64>,
+}
+
+/// [`OwnStep`] from one step's barriers and each model's final basin.
+pub fn own_step(at: &str, barriers: Vec<f64>, finals: &[usize]) -> OwnStep {
+    let k = finals.iter().max().map_or(0, |m| m + 1);
+    let mean_of = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let by_final_basin = (0..k)
+        .map(|c| {
+            let v: Vec<f64> = barriers
+                .iter()
+                .zip(finals)
+                .filter(|(_, &f)| f == c)
+                .map(|(b, _)| *b)
+                .collect();
+            mean_of(&v)
+        })
+        .collect();
+    OwnStep {
+        at: at.to_owned(),
+        mean: mean_of(&barriers),
+        max: barriers.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        barriers,
+        by_final_basin,
+    }
+}
+
 /// Relabel `step` to agree with `target` as much as possible (Hungarian assignment on the
 /// contingency table). Ties go to the lower label, so the result is deterministic.
 pub fn align(step: &[usize], target: &[usize]) -> Vec<usize> {

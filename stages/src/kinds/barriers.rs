@@ -105,7 +105,7 @@ fn node_files<'a>(
 
 /// One model's per-example losses and correctness on a set's loss-surface rows (a path's
 /// endpoint), and those rows.
-struct Endpoint {
+pub(crate) struct Endpoint {
     loss: Vec<f32>,
     correct: Vec<u8>,
     rows: Vec<usize>,
@@ -120,35 +120,35 @@ fn endpoints(
 ) -> anyhow::Result<BTreeMap<u64, Endpoint>> {
     seeds
         .iter()
-        .map(|&seed| {
-            let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
-            let s = StoredSet::read(node, files, set)?;
-            let key = format!("eval/{set}.surface.json");
-            let file = files
-                .get(&key)
-                .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
-            let doc: Value = serde_json::from_slice(&std::fs::read(file)?)?;
-            let rows: Vec<usize> = serde_json::from_value(doc["rows"].clone())
-                .map_err(|e| anyhow::anyhow!("{}: no row list: {e}", file.display()))?;
-            anyhow::ensure!(
-                rows.iter().all(|&r| r < s.loss.len()),
-                "{}: a surface row lies past the {} scored rows",
-                file.display(),
-                s.loss.len()
-            );
-            Ok((
-                seed,
-                Endpoint {
-                    loss: rows.iter().map(|&r| s.loss[r]).collect(),
-                    correct: rows
-                        .iter()
-                        .map(|&r| u8::from(s.gold[r] == s.predicted[r]))
-                        .collect(),
-                    rows,
-                },
-            ))
-        })
+        .map(|&seed| Ok((seed, endpoint(ctx, &format!("endpoint:{seed}"), set)?)))
         .collect()
+}
+
+/// The endpoint an evaluate node (input `role`) gives on `set`'s loss-surface rows.
+pub(crate) fn endpoint(ctx: &StageContext, role: &str, set: &str) -> anyhow::Result<Endpoint> {
+    let (node, files) = node_files(ctx, role)?;
+    let s = StoredSet::read(node, files, set)?;
+    let key = format!("eval/{set}.surface.json");
+    let file = files
+        .get(&key)
+        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
+    let doc: Value = serde_json::from_slice(&std::fs::read(file)?)?;
+    let rows: Vec<usize> = serde_json::from_value(doc["rows"].clone())
+        .map_err(|e| anyhow::anyhow!("{}: no row list: {e}", file.display()))?;
+    anyhow::ensure!(
+        rows.iter().all(|&r| r < s.loss.len()),
+        "{}: a surface row lies past the {} scored rows",
+        file.display(),
+        s.loss.len()
+    );
+    Ok(Endpoint {
+        loss: rows.iter().map(|&r| s.loss[r]).collect(),
+        correct: rows
+            .iter()
+            .map(|&r| u8::from(s.gold[r] == s.predicted[r]))
+            .collect(),
+        rows,
+    })
 }
 
 /// One path: the endpoints from the evaluate nodes, the interior from the interpolate node.
@@ -159,7 +159,24 @@ fn load_path(
     set: &str,
     ends: &BTreeMap<u64, Endpoint>,
 ) -> anyhow::Result<Path> {
-    let (node, files) = node_files(ctx, &format!("path:{a}~{b}"))?;
+    path_between(
+        ctx,
+        &format!("path:{a}~{b}"),
+        grid,
+        set,
+        (&ends[&a], &ends[&b]),
+    )
+}
+
+/// The path an interpolate node (input `role`) scored between the endpoints `a` and `b`.
+pub(crate) fn path_between(
+    ctx: &StageContext,
+    role: &str,
+    grid: &[f64],
+    set: &str,
+    (end_a, end_b): (&Endpoint, &Endpoint),
+) -> anyhow::Result<Path> {
+    let (node, files) = node_files(ctx, role)?;
     let key = format!("path/{set}.safetensors");
     let file = files
         .get(&key)
@@ -174,7 +191,7 @@ fn load_path(
         .and_then(|r| serde_json::from_str::<Value>(r).ok())
         .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
     anyhow::ensure!(
-        rows.as_ref() == Some(&ends[&a].rows) && rows.as_ref() == Some(&ends[&b].rows),
+        rows.as_ref() == Some(&end_a.rows) && rows.as_ref() == Some(&end_b.rows),
         "{set}: `{node}` scored other rows than the endpoints' loss-surface selection"
     );
     let loss = st.tensor("loss")?;
@@ -191,8 +208,8 @@ fn load_path(
         "{key}: {rows} alphas, the grid has {} inside (0, 1)",
         interior.len()
     );
-    let (la, ca) = (ends[&a].loss.clone(), ends[&a].correct.clone());
-    let (lb, cb) = (ends[&b].loss.clone(), ends[&b].correct.clone());
+    let (la, ca) = (end_a.loss.clone(), end_a.correct.clone());
+    let (lb, cb) = (end_b.loss.clone(), end_b.correct.clone());
     anyhow::ensure!(
         la.len() == n && lb.len() == n,
         "{set}: the endpoints were scored on {} and {} examples, the path on {n}",

@@ -30,6 +30,10 @@ struct InterpolateParams {
     /// final `model/` when absent.
     #[serde(default)]
     checkpoint: Option<String>,
+    /// Model b at its final weights whatever `checkpoint` says: the path from a model's kept
+    /// step to its own end (`interpolate/<task>/<m>@step=<n>~final`).
+    #[serde(default)]
+    to_final: bool,
 }
 
 /// The alphas a path node evaluates: every grid point but the endpoints.
@@ -79,7 +83,7 @@ fn run<B: Backend>(
     let at = p.checkpoint.as_deref();
     let (dir_a, dir_b) = (
         model_dir_at(ctx, "model_a", at)?,
-        model_dir_at(ctx, "model_b", at)?,
+        model_dir_at(ctx, "model_b", if p.to_final { None } else { at })?,
     );
     let (a, labels, enc) = load_trained::<B>(&dir_a, &p.labels, device)?;
     let (b, labels_b, _) = load_trained::<B>(&dir_b, &p.labels, device)?;

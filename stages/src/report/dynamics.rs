@@ -53,8 +53,120 @@ pub fn section(task: &str, d: &Value, names: &[String]) -> (String, Vec<Figure>)
         );
     }
     s.push_str("</table>");
-    let figures = vec![agreement(task, &steps), flow(task, d, &steps)];
+    let mut figures = vec![agreement(task, &steps), flow(task, d, &steps)];
+    if let Some(own) = d["own_final"].as_object() {
+        s.push_str(&own_sentence(own));
+        figures.push(own_final(task, d, own));
+    }
     (s, figures)
+}
+
+/// Whether the runs leave the basin they were in at the kept steps, in words.
+fn own_sentence(own: &serde_json::Map<String, Value>) -> String {
+    let steps = own["steps"].as_array().cloned().unwrap_or_default();
+    let parts: Vec<String> = steps
+        .iter()
+        .map(|st| {
+            format!(
+                "{} mean {} (largest {})",
+                esc(st["at"].as_str().unwrap_or("")),
+                num(&st["mean"]),
+                num(&st["max"])
+            )
+        })
+        .collect();
+    format!(
+        "<p>The {} barrier on {} between each model's checkpoint and its own final weights: {}.          A barrier near zero means the run stayed in one basin from that step to the end; a          high one, that it crossed a ridge afterwards.</p>",
+        esc(own["barrier"].as_str().unwrap_or("")),
+        esc(own["set"].as_str().unwrap_or("")),
+        parts.join("; ")
+    )
+}
+
+/// The barrier from each kept step to the model's own final weights: a line per model, coloured
+/// by its final basin, and each basin's mean.
+fn own_final(task: &str, d: &Value, own: &serde_json::Map<String, Value>) -> Figure {
+    let steps = own["steps"].as_array().cloned().unwrap_or_default();
+    let finals: Vec<usize> = d["dynamics"]["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["final_basin"].as_u64().unwrap_or(0) as usize)
+        .collect();
+    let k_final = finals.iter().max().map_or(1, |m| m + 1);
+    let value = |st: &Value, i: usize| st["barriers"][i].as_f64().unwrap_or(f64::NAN);
+    let all = steps
+        .iter()
+        .flat_map(|st| (0..finals.len()).map(move |i| value(st, i)))
+        .filter(|v| v.is_finite());
+    let y = Axis::over(all.chain([0.0]), 5, "barrier to its own final weights");
+    let names: Vec<String> = steps
+        .iter()
+        .map(|s| s["at"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let mut chart = Chart::new(460.0, 300.0, Axis::categorical(names, "checkpoint"), y);
+    chart.area.1 = 12.0 + 14.0 * k_final as f64;
+    let mut s = chart.open(
+        "barrier from each checkpoint to the model's final weights",
+        "Barrier to its own final weights",
+    );
+    let line = |ys: Vec<f64>| -> String {
+        ys.iter()
+            .enumerate()
+            .filter(|(_, y)| y.is_finite())
+            .map(|(x, y)| format!("{:.1},{:.1}", chart.px(x as f64 + 0.5), chart.py(*y)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, &f) in finals.iter().enumerate() {
+        let ys: Vec<f64> = steps.iter().map(|st| value(st, i)).collect();
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1\" stroke-opacity=\"0.45\"/>",
+            line(ys),
+            category(f)
+        );
+    }
+    for c in 0..k_final {
+        let ys: Vec<f64> = steps
+            .iter()
+            .map(|st| st["by_final_basin"][c].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"/>",
+            line(ys),
+            category(c)
+        );
+    }
+    let entries: Vec<(&str, Mark, String)> = (0..k_final)
+        .map(|c| {
+            (
+                category(c),
+                Mark::Line,
+                format!("ends in basin {c}: mean (thick), models (thin)"),
+            )
+        })
+        .collect();
+    s.push_str(&legend(
+        chart.area.2 - legend_width(&entries),
+        2.0,
+        &entries,
+    ));
+    s.push_str("</svg>");
+    Figure::new(
+        task,
+        "dynamics-own-final",
+        format!(
+            "For each model, the {} barrier on {} along the straight line from its checkpoint at \
+             each kept step to its own final weights (thin lines), and the mean over the models \
+             of each final basin (thick). A model whose line stays near zero never left the \
+             basin it was in at that step.",
+            own["barrier"].as_str().unwrap_or(""),
+            own["set"].as_str().unwrap_or("")
+        ),
+        s,
+    )
 }
 
 fn percent(v: &Value) -> String {
@@ -285,5 +397,17 @@ mod tests {
         assert!(figs[0].svg.contains("step=10") && figs[0].svg.contains(">final<"));
         let (html, _) = section("nli", &doc(json!("step=10")), &names);
         assert!(html.contains("From <b>step=10</b> on"), "{html}");
+        // With the own-final barriers: a sentence and a third figure, a line per model plus
+        // one per final basin.
+        let mut d = doc(Value::Null);
+        d["own_final"] = json!({"set": "nli.eval", "barrier": "convexity", "steps": [
+            {"at": "step=10", "barriers": [0.1, 0.0, 0.4], "mean": 0.1667, "max": 0.4, "by_final_basin": [0.05, 0.4]}]});
+        let (html, figs) = section("nli", &d, &names);
+        assert!(
+            html.contains("step=10 mean 0.167 (largest 0.400)"),
+            "{html}"
+        );
+        assert_eq!(figs.len(), 3);
+        assert_eq!(figs[2].svg.matches("<polyline").count(), 5);
     }
 }
