@@ -205,6 +205,10 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("rep/report.json")).unwrap()).unwrap();
     assert_eq!(report["tasks"]["nli"]["dynamics"], dy["dynamics"]);
+    assert_eq!(
+        report["tasks"]["nli"]["dynamics_own_final"],
+        dy["own_final"]
+    );
     match common::chromium() {
         Some(browser) => {
             let dom = common::rendered_dom(browser, &d.join("rep/index.html"));

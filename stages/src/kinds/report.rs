@@ -36,7 +36,8 @@ impl StageKind for ReportKind {
         // 7: figures with axes, ticks, legends, a dendrogram and a colour bar, each also saved
         // under figures/; strip plots per basin; the manifest's text; the build in provenance.
         // 8: the training-dynamics section (with `dynamics/<task>` inputs).
-        8
+        // 9: the barrier to the own final weights in that section and in report.json.
+        9
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -142,6 +143,9 @@ impl StageKind for ReportKind {
             // Only where steps were mapped, so that other studies' report.json is unchanged.
             if let Some(d) = dynamics {
                 task_summary["dynamics"] = d["dynamics"].clone();
+                if !d["own_final"].is_null() {
+                    task_summary["dynamics_own_final"] = d["own_final"].clone();
+                }
             }
             summary.insert(task.clone(), task_summary);
             pages.push((inputs, tests, agreement));
