@@ -429,6 +429,16 @@ fn a_hub_model_is_resolved_fetched_once_resumed_and_checked() {
             "{name}"
         );
     }
+    // A resumed download gives what a whole one gives, down to the output hash that every
+    // downstream key is made of.
+    let whole = Study::new(&hub.url, &format!("hub = \"{REPO}\""));
+    ok(&whole.cli(&["fetch", "m.toml"]));
+    let hash = |st: &Study| -> Value {
+        let out = st.cli(&["show", "m.toml", "hub/bert", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["record"]["output_hash"].clone()
+    };
+    assert!(hash(&s).is_string());
+    assert_eq!(hash(&s), hash(&whole));
     let partials: Vec<PathBuf> = common::walk(&s.path().join("cache"))
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".part"))

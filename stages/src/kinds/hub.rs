@@ -111,15 +111,14 @@ impl StageKind for HubKind {
             files.len(),
             hub.endpoint()
         ));
-        let model_dir = ctx.output("model")?;
-        std::fs::create_dir_all(&model_dir)?;
-        let mut before = 0u64;
-        let (mut fetched, mut resumed) = (0u64, 0u64);
+        // Every file is fetched and checked in the resume directory first (which survives a
+        // failure, so no whole file is fetched twice), then all are moved into the outputs.
+        let (mut before, mut fetched, mut resumed) = (0u64, 0u64, 0u64);
         let mut listed = serde_json::Map::new();
+        let mut done = Vec::new();
         for (repo, at, file) in files {
             let partial = ctx.resume_dir.join(format!("{}.part", file.rfilename));
-            let had = std::fs::metadata(&partial).map_or(0, |m| m.len());
-            resumed += had;
+            resumed += std::fs::metadata(&partial).map_or(0, |m| m.len());
             let mut tries = 0;
             loop {
                 tries += 1;
@@ -137,17 +136,15 @@ impl StageKind for HubKind {
                     }
                     Err(e @ HubError::Broken { .. }) => {
                         return Err(anyhow::Error::new(e).context(format!(
-                        "downloading `{}` of `{repo}` ({TRIES} tries; `basins run` again resumes)",
-                        file.rfilename
-                    )))
+                            "downloading `{}` of `{repo}` ({TRIES} tries; `basins run` again \
+                             resumes)",
+                            file.rfilename
+                        )))
                     }
                     Err(e) => return Err(e.into()),
                 }
             }
             let size = std::fs::metadata(&partial)?.len();
-            let dest = ctx.output(&format!("model/{}", file.rfilename))?;
-            std::fs::rename(&partial, &dest)
-                .with_context(|| format!("moving {} into the outputs", partial.display()))?;
             before += size;
             let (kind, digest) = file.expected_digest().unwrap_or(("size", String::new()));
             ctx.log(format!("{}: {size} bytes, {kind} checked", file.rfilename));
@@ -155,14 +152,26 @@ impl StageKind for HubKind {
                 file.rfilename.clone(),
                 json!({"bytes": size, "digest": kind, "value": digest, "repo": repo}),
             );
+            done.push((partial, file.rfilename.clone()));
         }
+        for (partial, name) in done {
+            let dest = ctx.output(&format!("model/{name}"))?;
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&partial, &dest)
+                .with_context(|| format!("moving {} into the outputs", partial.display()))?;
+        }
+        // How much this run fetched is logged, not returned: metrics are part of what
+        // downstream keys hash, and a resumed download must give the same outputs as a whole one.
+        ctx.log(format!(
+            "fetched {fetched} bytes now ({resumed} were already here from an earlier try)"
+        ));
         Ok(json!({
             "repo": p.repo,
             "commit": commit,
             "files": listed,
             "bytes": before,
-            "fetched_bytes": fetched,
-            "resumed_from_bytes": resumed,
         }))
     }
 }
