@@ -39,6 +39,51 @@ fn matrix(v: &Value) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// The expected accuracy of predicting each model's final basin by the nearer of one reference
+/// run per basin, over every choice of the references (ties to the lower basin); None when some
+/// model's basin has no other member or there is one basin.
+fn exact_one_reference_accuracy(b: &[Vec<f64>], finals: &[usize]) -> Option<f64> {
+    let k = finals.iter().max().unwrap() + 1;
+    if k < 2 {
+        return None;
+    }
+    let mut total = 0.0;
+    for i in 0..finals.len() {
+        let pools: Vec<Vec<usize>> = (0..k)
+            .map(|c| {
+                (0..finals.len())
+                    .filter(|&j| j != i && finals[j] == c)
+                    .collect()
+            })
+            .collect();
+        if pools.iter().any(Vec::is_empty) {
+            return None;
+        }
+        // Every combination of one reference per basin.
+        let mut choices: Vec<Vec<usize>> = vec![vec![]];
+        for pool in &pools {
+            choices = choices
+                .iter()
+                .flat_map(|c| pool.iter().map(move |&j| [c.clone(), vec![j]].concat()))
+                .collect();
+        }
+        let right = choices
+            .iter()
+            .filter(|refs| {
+                let mut best = (f64::INFINITY, 0);
+                for (c, &j) in refs.iter().enumerate() {
+                    if b[i][j] < best.0 {
+                        best = (b[i][j], c);
+                    }
+                }
+                best.1 == finals[i]
+            })
+            .count();
+        total += right as f64 / choices.len() as f64;
+    }
+    Some(total / finals.len() as f64)
+}
+
 #[test]
 fn basins_at_kept_steps_are_read_against_the_final_ones() {
     let t = tempfile::tempdir().unwrap();
@@ -167,6 +212,62 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
         let mean = b.iter().sum::<f64>() / 4.0;
         assert!((st["mean"].as_f64().unwrap() - mean).abs() < 1e-12, "{st}");
     }
+    // Predicting the final basin at each checkpoint. By the clustering: its accuracy, at the
+    // cost of its share of every pair's path (one interior alpha here) and its own endpoint on
+    // the clustering's rows. By nearest references: with one reference a basin, the exact
+    // expectation over every choice of them, recomputed here from the barrier matrices,
+    // against the node's average over 200 random draws.
+    let set = own["set"].as_str().unwrap().to_owned();
+    let rows = json_output(
+        d,
+        "evaluate/nli/seed=0",
+        &format!("eval/{set}.surface.json"),
+    )["rows"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    let pred = dy["prediction"].as_array().unwrap();
+    assert_eq!(pred.len(), 3);
+    for (p, s) in pred.iter().zip(steps) {
+        assert_eq!(p["at"], s["at"]);
+        assert_eq!(p["clustering"]["accuracy"], s["accuracy"]);
+        assert_eq!(
+            p["clustering"]["forward_passes"],
+            (4 * 3 / 2 * rows + 4 * rows).div_ceil(4)
+        );
+        let suffix = match p["at"].as_str().unwrap() {
+            "final" => String::new(),
+            at => format!("@{at}"),
+        };
+        let b = matrix(
+            &json_output(d, &format!("barriers/nli{suffix}"), "barriers.json")["sets"][&set]
+                ["matrices"]["convexity"]["value"],
+        );
+        let expected = exact_one_reference_accuracy(&b, &fin);
+        let one = p["centroid"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["references"] == 1);
+        match (expected, one) {
+            (Some(e), Some(c)) => {
+                let got = c["accuracy"].as_f64().unwrap();
+                assert!((got - e).abs() < 0.08, "{}: {got} vs exact {e}", p["at"]);
+                assert_eq!(
+                    c["forward_passes"],
+                    2 * rows + rows,
+                    "two paths and its endpoint"
+                );
+            }
+            (None, None) => {}
+            (e, c) => panic!("{}: exact {e:?}, node {c:?}", p["at"]),
+        }
+    }
+    // Each set's correlation with the final coordinate is the report's (another code path).
+    let corr = dy["correlations"].as_array().unwrap();
+    assert_eq!(corr.len(), 3);
+    let last = &corr[2]["sets"];
+
     // Its paths are interpolate nodes of their own, one per model and kept step.
     let path = basins_json(
         d,
@@ -196,6 +297,7 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
         "nli-dynamics-agreement.svg",
         "nli-dynamics-flow.svg",
         "nli-dynamics-own-final.svg",
+        "nli-dynamics-prediction.svg",
     ] {
         let svg = std::fs::read_to_string(d.join("rep/figures").join(f)).unwrap();
         assert!(section.contains(&svg[..200]), "{f} is not on the page");
@@ -209,6 +311,23 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
         report["tasks"]["nli"]["dynamics_own_final"],
         dy["own_final"]
     );
+    assert_eq!(
+        report["tasks"]["nli"]["dynamics_prediction"]["steps"],
+        dy["prediction"]
+    );
+    for c in last.as_array().unwrap() {
+        let name = c["set"].as_str().unwrap();
+        let theirs = &report["tasks"]["nli"]["tests"][name]["pearson_vs_coordinate"];
+        assert_eq!(
+            c["at_step"], c["final_score"],
+            "{name}: the same score at the end"
+        );
+        match (c["final_score"]["r"].as_f64(), theirs["r"].as_f64()) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1e-9, "{name}: {a} vs {b}"),
+            (None, None) => {}
+            (a, b) => panic!("{name}: {a:?} vs the report's {b:?}"),
+        }
+    }
     match common::chromium() {
         Some(browser) => {
             let dom = common::rendered_dom(browser, &d.join("rep/index.html"));

@@ -418,6 +418,12 @@ fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
     n
 }
 
+/// Reference runs per final basin from which `dynamics/<task>` predicts each run's final basin
+/// at a kept step, and the random choices of references it averages over: one to three runs a
+/// basin is what a study that wants to stop runs early would train to the end.
+const PREDICT_REFERENCES: [usize; 3] = [1, 2, 3];
+const PREDICT_DRAWS: usize = 200;
+
 fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<Node>) {
     let t = &m.tasks[task];
     let sets = eval_sets(m, task, nodes);
@@ -448,19 +454,38 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
         }
     }
     if clusters.len() > 1 {
-        let mut params = json!({"steps": clusters.iter().map(|(at, _)| at).collect::<Vec<_>>(), "seeds": m.finetune.seeds});
+        // Every set's score (each set's correlation with the spectral coordinate), and which
+        // of them a kept step's evaluate node scores too.
+        let mut scored = eval_params(m, &sets, true);
+        for v in scored.as_array_mut().into_iter().flatten() {
+            let name = v["name"].as_str().unwrap_or_default();
+            v["at_steps"] = json!(surface.iter().any(|(e, _)| e.name() == name));
+        }
+        let mut params = json!({
+            "steps": clusters.iter().map(|(at, _)| at).collect::<Vec<_>>(),
+            "seeds": m.finetune.seeds,
+            "scored": scored,
+            "predict": {"references": PREDICT_REFERENCES, "draws": PREDICT_DRAWS},
+        });
         let mut d = Node::new(format!("dynamics/{task}"), "dynamics", Value::Null);
         for (at, id) in &clusters {
-            d = d.input(format!("cluster@{at}"), Source::Node(id.clone()));
+            d = d
+                .input(format!("cluster@{at}"), Source::Node(id.clone()))
+                .input(
+                    format!("barriers@{at}"),
+                    Source::Node(format!("barriers/{task}{}", at.suffix())),
+                );
         }
+        // A clustering always has its set among the loss-surface sets, so this is always
+        // there when `clusters` is.
         if let Some(own) = own_paths(m, task, &surface, &clusters, nodes) {
             for (role, id) in own.inputs {
                 d = d.input(role, Source::Node(id));
             }
             params["own"] = own.params;
+            d.params = params;
+            nodes.push(d);
         }
-        d.params = params;
-        nodes.push(d);
     }
     let cluster = clusters
         .iter()

@@ -6,11 +6,22 @@
 //! models already in their final basin (the accuracy of predicting the final basin from that
 //! step's clustering alone), and which models are not; per model, the step from which it stays
 //! in its final basin.
+//!
+//! Beyond the clustering of a step, two cheaper or more telling reads of it: the final basin
+//! predicted from a few reference runs (each run goes to the final basin whose references are
+//! nearest by the step's barriers, `by_centroid`), with the forward passes each prediction
+//! costs; and each scored set's correlation with the step's spectral coordinate, both the
+//! score at that step (the paper's per-step plot) and the final score (how early the geometry
+//! tells the strategy a run ends with).
 
 use pathfinding::prelude::{kuhn_munkres, Matrix};
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::cluster::adjusted_rand;
+use crate::cluster::{adjusted_rand, Square};
+use crate::stats::{pearson, Pearson};
 
 /// The accuracy from which the final basin counts as predicted (the 90%).
 pub const PREDICTED: f64 = 0.9;
@@ -91,6 +102,91 @@ pub fn own_step(at: &str, barriers: Vec<f64>, finals: &[usize]) -> OwnStep {
         max: barriers.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         barriers,
         by_final_basin,
+    }
+}
+
+/// Predicting the final basins at one step by nearest reference runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CentroidPrediction {
+    /// Reference runs per final basin.
+    pub references: usize,
+    /// Share of models put in their final basin, averaged over `draws` random choices of the
+    /// references (each model predicted with itself left out of them).
+    pub accuracy: f64,
+    pub draws: usize,
+    /// Forward passes (one model on one row) a prediction costs: the paths to the references
+    /// on the clustering's rows, plus the run's own checkpoint on those rows.
+    pub forward_passes: u64,
+}
+
+/// Expected accuracy of predicting each model's final basin from the barriers `b` of one step:
+/// per draw, `r` references per final basin chosen at random among the other models of that
+/// basin, and the model assigned to the basin whose references have the lowest mean barrier to
+/// it (ties to the lower basin). None when a basin has fewer than `r` other models for some
+/// model, or there is one basin only (nothing to predict).
+pub fn centroid_accuracy(
+    b: &Square,
+    finals: &[usize],
+    r: usize,
+    draws: usize,
+    seed: u64,
+) -> Option<f64> {
+    let k = finals.iter().max().map_or(0, |m| m + 1);
+    let n = finals.len();
+    if k < 2 || r == 0 || draws == 0 || b.len() != n {
+        return None;
+    }
+    let members: Vec<Vec<usize>> = (0..k)
+        .map(|c| (0..n).filter(|&i| finals[i] == c).collect())
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut hits = 0usize;
+    for i in 0..n {
+        let pools: Vec<Vec<usize>> = members
+            .iter()
+            .map(|m| m.iter().copied().filter(|&j| j != i).collect())
+            .collect();
+        if pools.iter().any(|p| p.len() < r) {
+            return None;
+        }
+        for _ in 0..draws {
+            let mut best = (f64::INFINITY, 0);
+            for (c, pool) in pools.iter().enumerate() {
+                let refs = pool.choose_multiple(&mut rng, r);
+                let mean = refs.map(|&j| b[i][j]).sum::<f64>() / r as f64;
+                if mean < best.0 {
+                    best = (mean, c);
+                }
+            }
+            hits += usize::from(best.1 == finals[i]);
+        }
+    }
+    Some(hits as f64 / (n * draws) as f64)
+}
+
+/// One scored set's Pearson correlation with a step's spectral coordinate: of the score at that
+/// step (where the set is scored at steps) and of the final score.
+#[derive(Debug, Clone, Serialize)]
+pub struct Correlation {
+    pub set: String,
+    pub at_step: Option<Pearson>,
+    pub final_score: Option<Pearson>,
+}
+
+/// Pearson's r of `scores` against `coordinate`, None where a score is missing.
+pub fn correlate(coordinate: &[f64], scores: Option<&[f64]>) -> Option<Pearson> {
+    pearson(coordinate, scores?)
+}
+
+/// A step's spectral coordinate (distance to its cluster 0's centroid minus to its cluster
+/// 1's) turned to the final labels: negated when the step's cluster 0 matches a higher final
+/// basin than its cluster 1, so that a negative value always leans to the lower-numbered final
+/// basin and correlations keep one sign across steps.
+pub fn orient(coordinate: &[f64], step: &[usize], aligned: &[usize]) -> Vec<f64> {
+    let matched = |c: usize| step.iter().position(|&l| l == c).map(|i| aligned[i]);
+    match (matched(0), matched(1)) {
+        (Some(a), Some(b)) if a > b => coordinate.iter().map(|x| -x).collect(),
+        _ => coordinate.to_vec(),
     }
 }
 
@@ -220,6 +316,52 @@ mod tests {
         assert_eq!(settled, ["step=2", "step=2", "step=3", "step=1", "step=1"]);
         assert_eq!(d.models[2].switches, 2, "into the other basin and back");
         assert_eq!(d.predicted_from.as_deref(), Some("step=3"));
+    }
+
+    #[test]
+    fn nearest_references_predict_clear_basins_and_refuse_small_ones() {
+        // Two tight basins {0, 1, 2} and {3, 4, 5}, far apart; model 2 sits between.
+        let far = 1.0;
+        let mut b: Vec<Vec<f64>> = (0..6)
+            .map(|i| {
+                (0..6)
+                    .map(|j| match (i == j, (i < 3) == (j < 3)) {
+                        (true, _) => 0.0,
+                        (false, true) => 0.1,
+                        (false, false) => far,
+                    })
+                    .collect()
+            })
+            .collect();
+        let finals = [0, 0, 0, 1, 1, 1];
+        assert_eq!(centroid_accuracy(&b, &finals, 1, 20, 0), Some(1.0));
+        assert_eq!(centroid_accuracy(&b, &finals, 2, 20, 0), Some(1.0));
+        // Three references per basin: a basin has only two others for its own members.
+        assert_eq!(centroid_accuracy(&b, &finals, 3, 20, 0), None);
+        assert_eq!(centroid_accuracy(&b, &[0; 6], 1, 20, 0), None);
+        // Model 0 closer to the other basin's model 3 than to its own: with one reference per
+        // basin it is wrong whenever model 3 is drawn (1 of 3 draws of the other basin, each
+        // draw of its own basin at 0.1), and so is model 3 whenever model 0 is drawn.
+        b[0][3] = 0.0;
+        b[3][0] = 0.0;
+        let acc = centroid_accuracy(&b, &finals, 1, 3000, 1).unwrap();
+        // Models 0 and 3 each wrong when the other is drawn, with chance 1/3.
+        assert!((acc - (6.0 - 2.0 / 3.0) / 6.0).abs() < 0.02, "{acc}");
+    }
+
+    #[test]
+    fn the_coordinate_keeps_its_sign_across_relabellings() {
+        let c = [-1.0, -0.5, 0.5, 1.0];
+        // Step cluster 0 is final basin 1: negated.
+        assert_eq!(
+            orient(&c, &[0, 0, 1, 1], &[1, 1, 0, 0]),
+            [1.0, 0.5, -0.5, -1.0]
+        );
+        assert_eq!(orient(&c, &[0, 0, 1, 1], &[0, 0, 1, 1]), c);
+        assert_eq!(orient(&c, &[0, 0, 0, 0], &[1, 1, 1, 1]), c);
+        let r = correlate(&c, Some(&[0.1, 0.2, 0.8, 0.9])).unwrap();
+        assert!(r.r > 0.9);
+        assert!(correlate(&c, None).is_none());
     }
 
     #[test]

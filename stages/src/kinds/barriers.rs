@@ -111,6 +111,13 @@ pub(crate) struct Endpoint {
     rows: Vec<usize>,
 }
 
+impl Endpoint {
+    /// The loss-surface rows (each path scores these at every interior alpha).
+    pub(crate) fn rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 /// Every model's endpoint on `set`, read once from its evaluate node (each model ends
 /// seeds - 1 paths).
 fn endpoints(

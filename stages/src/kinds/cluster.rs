@@ -144,7 +144,7 @@ impl StageKind for ClusterKind {
 }
 
 /// A JSON matrix with no nulls.
-fn square(m: &Value) -> Result<Square, String> {
+pub(crate) fn square(m: &Value) -> Result<Square, String> {
     let rows = m.as_array().ok_or("missing")?;
     rows.iter()
         .map(|r| {

@@ -1,14 +1,26 @@
 //! `dynamics`: one task's clusterings at its kept steps and at the end, read against the final
-//! one (`crate::dynamics`). Inputs `cluster@<checkpoint>`, in training order in the params.
+//! one (`crate::dynamics`). Inputs `cluster@<checkpoint>` and `barriers@<checkpoint>`, in
+//! training order in the params; the evaluate nodes of each model at each checkpoint
+//! (`start:<seed>@<step>`, `end:<seed>`) for the scores and the own-final paths.
+
+use std::collections::BTreeMap;
 
 use basins_engine::{StageContext, StageInput, StageKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::barriers::{endpoint, path_between};
+use super::cluster::square;
+use super::interpolate::interior;
 use super::params;
 use crate::barriers::KINDS;
-use crate::dynamics::{dynamics, own_step, Clustering, OwnStep};
+use crate::data::DataFormat;
+use crate::diagnostics::{analyse, ScoreSpec};
+use crate::dynamics::{
+    centroid_accuracy, correlate, dynamics, orient, own_step, CentroidPrediction, Clustering,
+    Correlation, Dynamics, OwnStep, PREDICTED,
+};
+use crate::outputs::StoredSet;
 
 pub struct DynamicsKind;
 
@@ -17,10 +29,13 @@ struct DynamicsParams {
     /// `step=<n>` ..., `final`: the order of the clusterings.
     steps: Vec<String>,
     seeds: Vec<u64>,
-    /// The paths from each kept step to the model's own final weights: inputs
-    /// `own:<seed>@<step>` (interpolate), `start:<seed>@<step>` and `end:<seed>` (evaluate).
-    #[serde(default)]
-    own: Option<OwnParams>,
+    /// The clustering's set, grid and barrier kind, and the paths from each kept step to the
+    /// model's own final weights: inputs `own:<seed>@<step>` (interpolate), `start:<seed>@<step>`
+    /// and `end:<seed>` (evaluate).
+    own: OwnParams,
+    /// Every eval set's primary score; `at_steps`: the kept steps' evaluate nodes score it too.
+    scored: Vec<ScoredSet>,
+    predict: PredictParams,
 }
 
 #[derive(Deserialize)]
@@ -30,17 +45,82 @@ struct OwnParams {
     barrier: String,
 }
 
+#[derive(Deserialize)]
+struct ScoredSet {
+    name: String,
+    format: DataFormat,
+    #[serde(default)]
+    score: Option<ScoreSpec>,
+    at_steps: bool,
+}
+
+#[derive(Deserialize)]
+struct PredictParams {
+    references: Vec<usize>,
+    draws: usize,
+}
+
+/// One checkpoint's predictions of the final basins, and what each cost.
+#[derive(Serialize)]
+struct Prediction {
+    at: String,
+    /// By the checkpoint's own clustering (all pairs at that step): the share in the final
+    /// basin, and the forward passes per run (its share of the pairs' paths and its endpoint).
+    clustering: Value,
+    /// By the nearest final basin's reference runs, per number of references.
+    centroid: Vec<CentroidPrediction>,
+}
+
+/// The evaluate node of model `seed` at checkpoint `at`.
+fn evaluate_role(seed: u64, at: &str) -> String {
+    if at == "final" {
+        format!("end:{seed}")
+    } else {
+        format!("start:{seed}@{at}")
+    }
+}
+
+/// Each model's primary score on `set` at checkpoint `at`, in `seeds` order.
+fn scores(
+    ctx: &StageContext,
+    seeds: &[u64],
+    set: &ScoredSet,
+    at: &str,
+) -> anyhow::Result<Vec<f64>> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            let role = evaluate_role(seed, at);
+            let StageInput::Node { node, files, .. } = ctx.input(&role)? else {
+                anyhow::bail!("input `{role}` is not an evaluate node");
+            };
+            let stored = StoredSet::read(node, files, &set.name)?;
+            Ok(analyse(&stored, set.format, set.score.as_ref())
+                .primary
+                .value)
+        })
+        .collect()
+}
+
+/// One checkpoint's file from a node input, parsed.
+fn node_json(ctx: &StageContext, role: &str, file: &str) -> anyhow::Result<Value> {
+    let StageInput::Node { node, files, .. } = ctx.input(role)? else {
+        anyhow::bail!("input `{role}` is not a node");
+    };
+    let path = files
+        .get(file)
+        .ok_or_else(|| anyhow::anyhow!("`{node}` has no {file}"))?;
+    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+}
+
 /// Each kept step's barriers from every model to its own final weights.
 fn own_barriers(
     ctx: &StageContext,
     p: &DynamicsParams,
-    own: &OwnParams,
+    kind: usize,
     finals: &[usize],
 ) -> anyhow::Result<Vec<OwnStep>> {
-    let kind = KINDS
-        .iter()
-        .position(|k| *k == own.barrier)
-        .ok_or_else(|| anyhow::anyhow!("unknown barrier kind `{}`", own.barrier))?;
+    let own = &p.own;
     let ends = p
         .seeds
         .iter()
@@ -66,30 +146,123 @@ fn own_barriers(
     Ok(out)
 }
 
+/// Each checkpoint's predictions: by its clustering and by nearest references.
+fn predictions(
+    ctx: &StageContext,
+    p: &DynamicsParams,
+    d: &Dynamics,
+    finals: &[usize],
+) -> anyhow::Result<Vec<Prediction>> {
+    let n = p.seeds.len() as u64;
+    let k = finals.iter().max().map_or(0, |m| m + 1) as u64;
+    let first = p
+        .seeds
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no models"))?;
+    let rows = endpoint(ctx, &format!("end:{first}"), &p.own.set)?.rows() as u64;
+    let path = interior(&p.own.alphas).len() as u64 * rows;
+    p.steps
+        .iter()
+        .zip(&d.steps)
+        .map(|(at, step)| {
+            let doc = node_json(ctx, &format!("barriers@{at}"), "barriers.json")?;
+            let b = square(&doc["sets"][&p.own.set]["matrices"][&p.own.barrier]["value"])
+                .map_err(|e| anyhow::anyhow!("the barriers at {at} on `{}`: {e}", p.own.set))?;
+            let centroid = p
+                .predict
+                .references
+                .iter()
+                .filter_map(|&r| {
+                    centroid_accuracy(&b, finals, r, p.predict.draws, 0).map(|accuracy| {
+                        CentroidPrediction {
+                            references: r,
+                            accuracy,
+                            draws: p.predict.draws,
+                            forward_passes: r as u64 * k * path + rows,
+                        }
+                    })
+                })
+                .collect();
+            // All n (n - 1) / 2 paths and n endpoints, shared by the n runs.
+            let clustering = (n * (n - 1) / 2 * path + n * rows).div_ceil(n.max(1));
+            Ok(Prediction {
+                at: at.clone(),
+                clustering: json!({"accuracy": step.accuracy, "forward_passes": clustering}),
+                centroid,
+            })
+        })
+        .collect()
+}
+
+/// The first kept step from which every later checkpoint's accuracy is >= `PREDICTED`; none
+/// when only the final one is.
+fn predicted_from(steps: &[String], accuracy: &[f64]) -> Option<String> {
+    let from = accuracy
+        .iter()
+        .rposition(|&a| a < PREDICTED)
+        .map_or(0, |i| i + 1);
+    (from + 1 < steps.len()).then(|| steps[from].clone())
+}
+
+/// Each scored set's correlation with every checkpoint's spectral coordinate (turned to the
+/// final labels), at that checkpoint's score and at the final one.
+fn correlations(
+    ctx: &StageContext,
+    p: &DynamicsParams,
+    d: &Dynamics,
+    clusterings: &[Clustering],
+    coordinates: &[Vec<f64>],
+) -> anyhow::Result<Vec<Value>> {
+    let finals: BTreeMap<&str, Vec<f64>> = p
+        .scored
+        .iter()
+        .map(|s| Ok((s.name.as_str(), scores(ctx, &p.seeds, s, "final")?)))
+        .collect::<anyhow::Result<_>>()?;
+    let mut out = Vec::new();
+    for ((c, step), coordinate) in clusterings.iter().zip(&d.steps).zip(coordinates) {
+        let oriented = orient(coordinate, &c.assignments, &step.aligned);
+        let mut sets = Vec::new();
+        for s in &p.scored {
+            let here = match (c.at.as_str(), s.at_steps) {
+                ("final", _) => Some(finals[s.name.as_str()].clone()),
+                (at, true) => Some(scores(ctx, &p.seeds, s, at)?),
+                (_, false) => None,
+            };
+            sets.push(Correlation {
+                set: s.name.clone(),
+                at_step: correlate(&oriented, here.as_deref()),
+                final_score: correlate(&oriented, Some(&finals[s.name.as_str()])),
+            });
+        }
+        out.push(json!({"at": c.at, "coordinate": oriented, "sets": sets}));
+    }
+    Ok(out)
+}
+
 impl StageKind for DynamicsKind {
     fn name(&self) -> &'static str {
         "dynamics"
     }
     fn version(&self) -> u32 {
         // 2: the barrier from each kept step to the model's own final weights (`own_final`).
-        2
+        // 3: predictions by nearest reference runs with their forward passes (`prediction`),
+        // each set's correlation with the spectral coordinate per checkpoint (`correlations`).
+        3
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DynamicsParams = params(ctx)?;
+        let mut coordinates = Vec::new();
         let clusterings = p
             .steps
             .iter()
             .map(|at| {
-                let role = format!("cluster@{at}");
-                let StageInput::Node { node, files, .. } = ctx.input(&role)? else {
-                    anyhow::bail!("input `{role}` is not a node");
-                };
-                let path = files
-                    .get("cluster.json")
-                    .ok_or_else(|| anyhow::anyhow!("`{node}` has no cluster.json"))?;
-                let c: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+                let c = node_json(ctx, &format!("cluster@{at}"), "cluster.json")?;
                 let assignments = serde_json::from_value(c["assignments"].clone())
-                    .map_err(|e| anyhow::anyhow!("`{node}`: cluster.json assignments: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("cluster.json at {at}: assignments: {e}"))?;
+                coordinates.push(
+                    serde_json::from_value(c["coordinate"].clone())
+                        .map_err(|e| anyhow::anyhow!("cluster.json at {at}: coordinate: {e}"))?,
+                );
                 Ok(Clustering {
                     at: at.clone(),
                     assignments,
@@ -98,32 +271,67 @@ impl StageKind for DynamicsKind {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let d = dynamics(&clusterings, &p.seeds)?;
         let finals: Vec<usize> = d.models.iter().map(|m| m.final_basin).collect();
-        let own = match &p.own {
-            Some(o) => Some(json!({
-                "set": o.set,
-                "barrier": o.barrier,
-                "steps": own_barriers(ctx, &p, o, &finals)?,
-            })),
-            None => None,
-        };
-        for s in &d.steps {
+        let kind = KINDS
+            .iter()
+            .position(|k| *k == p.own.barrier)
+            .ok_or_else(|| anyhow::anyhow!("unknown barrier kind `{}`", p.own.barrier))?;
+        let own = json!({
+            "set": p.own.set,
+            "barrier": p.own.barrier,
+            "steps": own_barriers(ctx, &p, kind, &finals)?,
+        });
+        let prediction = predictions(ctx, &p, &d, &finals)?;
+        let centroid_from: BTreeMap<String, Option<String>> = p
+            .predict
+            .references
+            .iter()
+            .map(|&r| {
+                let acc: Vec<f64> = prediction
+                    .iter()
+                    .map(|s| {
+                        s.centroid
+                            .iter()
+                            .find(|c| c.references == r)
+                            .map_or(0.0, |c| c.accuracy)
+                    })
+                    .collect();
+                (r.to_string(), predicted_from(&p.steps, &acc))
+            })
+            .collect();
+        let correlations = correlations(ctx, &p, &d, &clusterings, &coordinates)?;
+        for (s, pr) in d.steps.iter().zip(&prediction) {
+            let centroid: Vec<String> = pr
+                .centroid
+                .iter()
+                .map(|c| format!("{:.0}% from {} a basin", 100.0 * c.accuracy, c.references))
+                .collect();
             ctx.log(format!(
-                "{}: k = {}, ARI {:.3} against the final basins, {:.0}% already in theirs",
+                "{}: k = {}, ARI {:.3} against the final basins, {:.0}% already in theirs; \
+                 nearest references: {}",
                 s.at,
                 s.k,
                 s.ari,
-                100.0 * s.accuracy
+                100.0 * s.accuracy,
+                if centroid.is_empty() {
+                    "none".into()
+                } else {
+                    centroid.join(", ")
+                }
             ));
         }
         std::fs::write(
             ctx.out_dir.join("dynamics.json"),
-            serde_json::to_vec_pretty(&json!({"seeds": p.seeds, "dynamics": d, "own_final": own}))?,
+            serde_json::to_vec_pretty(&json!({
+                "seeds": p.seeds, "dynamics": d, "own_final": own, "prediction": prediction,
+                "predicted_from_centroid": centroid_from, "correlations": correlations,
+            }))?,
         )?;
         Ok(json!({
             "ari": d.steps.iter().map(|s| s.ari).collect::<Vec<_>>(),
             "accuracy": d.steps.iter().map(|s| s.accuracy).collect::<Vec<_>>(),
             "predicted_from": d.predicted_from,
-            "own_final_mean": own.as_ref().map(|o| o["steps"].as_array().map(|v| v.iter().map(|s| s["mean"].clone()).collect::<Vec<_>>())),
+            "predicted_from_centroid": centroid_from,
+            "own_final_mean": own["steps"].as_array().map(|v| v.iter().map(|s| s["mean"].clone()).collect::<Vec<_>>()),
         }))
     }
 }

@@ -37,7 +37,9 @@ impl StageKind for ReportKind {
         // under figures/; strip plots per basin; the manifest's text; the build in provenance.
         // 8: the training-dynamics section (with `dynamics/<task>` inputs).
         // 9: the barrier to the own final weights in that section and in report.json.
-        9
+        // 10: predictions by nearest reference runs with their forward passes, and each set's
+        // correlation with the spectral coordinate per checkpoint (section and report.json).
+        10
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -146,6 +148,11 @@ impl StageKind for ReportKind {
                 if !d["own_final"].is_null() {
                     task_summary["dynamics_own_final"] = d["own_final"].clone();
                 }
+                task_summary["dynamics_prediction"] = json!({
+                    "steps": d["prediction"],
+                    "predicted_from_centroid": d["predicted_from_centroid"],
+                });
+                task_summary["dynamics_correlations"] = d["correlations"].clone();
             }
             summary.insert(task.clone(), task_summary);
             pages.push((inputs, tests, agreement));

@@ -58,7 +58,211 @@ pub fn section(task: &str, d: &Value, names: &[String]) -> (String, Vec<Figure>)
         s.push_str(&own_sentence(own));
         figures.push(own_final(task, d, own));
     }
+    if let Some(pred) = d["prediction"].as_array().filter(|p| !p.is_empty()) {
+        s.push_str(&prediction_table(d, pred));
+        figures.push(prediction(task, pred));
+    }
+    if let Some(c) = d["correlations"].as_array().filter(|c| !c.is_empty()) {
+        s.push_str(&correlation_table(c));
+    }
     (s, figures)
+}
+
+/// A forward-pass count in words a reader takes in at a glance (`1.6 M`, `41 k`).
+fn passes(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x >= 1e6 => format!("{:.1} M", x / 1e6),
+        Some(x) if x >= 1e4 => format!("{:.0} k", x / 1e3),
+        Some(x) => format!("{x:.0}"),
+        None => "&ndash;".into(),
+    }
+}
+
+/// The numbers of reference runs a basin the predictions were made with, ascending.
+fn reference_counts(pred: &[Value]) -> Vec<u64> {
+    pred.iter()
+        .flat_map(|p| p["centroid"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["references"].as_u64())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// One checkpoint's prediction from `r` references a basin, if it was made.
+fn by_references(p: &Value, r: u64) -> Option<&Value> {
+    p["centroid"]
+        .as_array()
+        .and_then(|v| v.iter().find(|c| c["references"].as_u64() == Some(r)))
+}
+
+/// The final basin predicted at each checkpoint, by its clustering and by nearest reference
+/// runs, with what each prediction costs.
+fn prediction_table(d: &Value, pred: &[Value]) -> String {
+    let refs = reference_counts(pred);
+    let mut s = String::from(
+        "<p>Predicting each run's final basin from its checkpoint: by the checkpoint's own \
+         clustering (every pair interpolated at that step), or by the nearest of the final \
+         basins' reference runs (the mean barrier at that step to a few runs per basin that were \
+         trained to the end; accuracy averaged over random choices of them, the run itself never \
+         among them). Forward passes are one model on one loss-surface row, per predicted run.",
+    );
+    let from: Vec<String> = refs
+        .iter()
+        .map(|r| {
+            let at = d["predicted_from_centroid"][r.to_string()].as_str();
+            format!(
+                "{r} a basin: {}",
+                at.map_or("not before the end".into(), |a| format!("from {}", esc(a)))
+            )
+        })
+        .collect();
+    if !from.is_empty() {
+        let _ = write!(
+            s,
+            " At least {:.0}% with reference runs, {}.",
+            100.0 * PREDICTED,
+            from.join("; ")
+        );
+    }
+    s.push_str(
+        "</p><table><tr><th>checkpoint</th><th>by its clustering</th><th>forward passes</th>",
+    );
+    for r in &refs {
+        let _ = write!(
+            s,
+            "<th>{r} reference{} a basin</th><th>forward passes</th>",
+            if *r == 1 { "" } else { "s" }
+        );
+    }
+    s.push_str("</tr>");
+    for p in pred {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>",
+            esc(p["at"].as_str().unwrap_or("")),
+            percent(&p["clustering"]["accuracy"]),
+            passes(&p["clustering"]["forward_passes"])
+        );
+        for r in &refs {
+            match by_references(p, *r) {
+                Some(c) => {
+                    let _ = write!(
+                        s,
+                        "<td>{}</td><td>{}</td>",
+                        percent(&c["accuracy"]),
+                        passes(&c["forward_passes"])
+                    );
+                }
+                None => s.push_str("<td>n/a</td><td>&ndash;</td>"),
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+    s
+}
+
+/// Each set's Pearson correlation with the spectral coordinate at each checkpoint.
+fn correlation_table(c: &[Value]) -> String {
+    let sets: Vec<String> = c[0]["sets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["set"].as_str().map(str::to_owned))
+        .collect();
+    let mut s = String::from(
+        "<p>Each set's score against the checkpoint's spectral coordinate (Pearson r, p in \
+         brackets; the coordinate turned so that negative leans to final basin 0 at every \
+         checkpoint): the score at that checkpoint, where the set is scored at kept steps, and \
+         the score the model ends with. A strong r for the final score at an early checkpoint \
+         means the basin geometry there already tells the strategy a run ends with.</p>\
+         <table><tr><th>checkpoint</th>",
+    );
+    for name in &sets {
+        let _ = write!(
+            s,
+            "<th>{0}: at the checkpoint</th><th>{0}: final score</th>",
+            esc(name)
+        );
+    }
+    s.push_str("</tr>");
+    let r = |v: &Value| -> String {
+        match (v["r"].as_f64(), v["p"].as_f64()) {
+            (Some(r), Some(p)) => format!(
+                "{r:.2} ({})",
+                if p < 0.001 {
+                    "p &lt; 0.001".into()
+                } else {
+                    format!("p = {p:.3}")
+                }
+            ),
+            _ => "&ndash;".into(),
+        }
+    };
+    for step in c {
+        let _ = write!(s, "<tr><td>{}</td>", esc(step["at"].as_str().unwrap_or("")));
+        for name in &sets {
+            let set = step["sets"]
+                .as_array()
+                .and_then(|v| v.iter().find(|x| x["set"].as_str() == Some(name)))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let _ = write!(
+                s,
+                "<td>{}</td><td>{}</td>",
+                r(&set["at_step"]),
+                r(&set["final_score"])
+            );
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+    s
+}
+
+/// Prediction accuracy by checkpoint: by the clustering and by each number of references.
+fn prediction(task: &str, pred: &[Value]) -> Figure {
+    let mut entries: Vec<(&str, Vec<f64>, String)> = vec![(
+        "#D55E00",
+        pred.iter()
+            .map(|p| p["clustering"]["accuracy"].as_f64().unwrap_or(f64::NAN))
+            .collect(),
+        "by the checkpoint's clustering".into(),
+    )];
+    let palette = ["#009E73", "#0072B2", "#CC79A7", "#E69F00"];
+    let refs = reference_counts(pred);
+    for (i, r) in refs.iter().enumerate() {
+        entries.push((
+            palette[i % palette.len()],
+            pred.iter()
+                .map(|p| {
+                    by_references(p, *r)
+                        .and_then(|c| c["accuracy"].as_f64())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect(),
+            format!(
+                "nearest of {r} reference{} a basin",
+                if *r == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    curves(
+        task,
+        "dynamics-prediction",
+        pred,
+        &entries,
+        (
+            "share predicted",
+            "prediction of the final basin by checkpoint",
+            "Predicting the final basin",
+        ),
+        "The accuracy of predicting each run's final basin from its checkpoint alone: by the \
+         checkpoint's clustering of all runs, and by the mean barrier to a few reference runs of \
+         each final basin (averaged over random choices of them). The dashed line is the 90% the \
+         page calls predicted; the table above gives each prediction's forward passes."
+            .into(),
+    )
 }
 
 /// Whether the runs leave the basin they were in at the kept steps, in words.
@@ -207,11 +411,51 @@ fn agreement(task: &str, steps: &[Value]) -> Figure {
             .map(|s| s[key].as_f64().unwrap_or(f64::NAN))
             .collect()
     };
-    let (ari, acc) = (series("ari"), series("accuracy"));
+    let entries = [
+        ("#0072B2", series("ari"), "adjusted Rand index".to_string()),
+        (
+            "#D55E00",
+            series("accuracy"),
+            "share in the final basin".to_string(),
+        ),
+    ];
+    curves(
+        task,
+        "dynamics-agreement",
+        steps,
+        &entries,
+        (
+            "agreement",
+            "agreement with the final basins by checkpoint",
+            "Agreement with the final basins",
+        ),
+        "Each checkpoint's clustering against the final one: the adjusted Rand index (1: the \
+         same partition; about 0: no more alike than chance) and the share of models whose \
+         matched basin is already their final one, which is the accuracy of predicting the \
+         final basin from that checkpoint alone. The dashed line is the 90% the page calls \
+         predicted."
+            .into(),
+    )
+}
+
+/// Lines with dots across the checkpoints (`steps`' `at`), the 90% threshold dashed, a legend
+/// at the bottom right (every curve here ends at 1 on the right). `text`: the y axis's name,
+/// the figure's accessible name and its title.
+fn curves(
+    task: &str,
+    id: &str,
+    steps: &[Value],
+    entries: &[(&str, Vec<f64>, String)],
+    text: (&str, &str, &str),
+    caption: String,
+) -> Figure {
     let y = Axis::over(
-        ari.iter().chain(&acc).copied().chain([0.0, 1.0]),
+        entries
+            .iter()
+            .flat_map(|(_, ys, _)| ys.iter().copied())
+            .chain([0.0, 1.0]),
         5,
-        "agreement",
+        text.0,
     );
     let chart = Chart::new(
         460.0,
@@ -219,15 +463,8 @@ fn agreement(task: &str, steps: &[Value]) -> Figure {
         Axis::categorical(labels(steps), "checkpoint"),
         y,
     );
-    let mut s = chart.open(
-        "agreement with the final basins by checkpoint",
-        "Agreement with the final basins",
-    );
-    let entries = [
-        ("#0072B2", ari, "adjusted Rand index"),
-        ("#D55E00", acc, "share in the final basin"),
-    ];
-    for (colour, ys, _) in &entries {
+    let mut s = chart.open(text.1, text.2);
+    for (colour, ys, _) in entries {
         let pts: Vec<(f64, f64)> = ys
             .iter()
             .enumerate()
@@ -256,31 +493,20 @@ fn agreement(task: &str, steps: &[Value]) -> Figure {
     );
     let legend_entries: Vec<(&str, Mark, String)> = entries
         .iter()
-        .map(|(c, _, t)| (*c, Mark::Line, t.to_string()))
+        .map(|(c, _, t)| (*c, Mark::Line, t.clone()))
         .chain([(
             "#777",
             Mark::Line,
             format!("{:.0}%: predicted", 100.0 * PREDICTED),
         )])
         .collect();
-    // Bottom right: both curves end at 1 on the right, and start wherever they start.
     s.push_str(&legend(
         chart.area.2 - legend_width(&legend_entries) - 6.0,
         chart.area.3 - 6.0 - 14.0 * legend_entries.len() as f64 - 6.0,
         &legend_entries,
     ));
     s.push_str("</svg>");
-    Figure::new(
-        task,
-        "dynamics-agreement",
-        "Each checkpoint's clustering against the final one: the adjusted Rand index (1: the \
-         same partition; about 0: no more alike than chance) and the share of models whose \
-         matched basin is already their final one, which is the accuracy of predicting the \
-         final basin from that checkpoint alone. The dashed line is the 90% the page calls \
-         predicted."
-            .into(),
-        s,
-    )
+    Figure::new(task, id, caption, s)
 }
 
 /// Each model as a line across checkpoints at its matched basin, coloured by its final basin.
@@ -409,5 +635,33 @@ mod tests {
         );
         assert_eq!(figs.len(), 3);
         assert_eq!(figs[2].svg.matches("<polyline").count(), 5);
+
+        // Predictions by nearest references and the correlations: a table each, a figure with
+        // one line for the clustering and one per number of references.
+        d["prediction"] = json!([
+            {"at": "step=10", "clustering": {"accuracy": 0.3333, "forward_passes": 1_638_400},
+             "centroid": [{"references": 1, "accuracy": 0.95, "draws": 200, "forward_passes": 41_472}]},
+            {"at": "final", "clustering": {"accuracy": 1.0, "forward_passes": 1_638_400},
+             "centroid": [{"references": 1, "accuracy": 1.0, "draws": 200, "forward_passes": 41_472}]}]);
+        d["predicted_from_centroid"] = json!({"1": "step=10"});
+        d["correlations"] = json!([
+            {"at": "step=10", "coordinate": [0.1, 0.2, -0.3], "sets": [
+                {"set": "conflict", "at_step": null, "final_score": {"r": -0.81, "p": 0.0004}}]},
+            {"at": "final", "coordinate": [0.1, 0.2, -0.3], "sets": [
+                {"set": "conflict", "at_step": {"r": -0.9, "p": 0.02}, "final_score": {"r": -0.9, "p": 0.02}}]}]);
+        let (html, figs) = section("nli", &d, &names);
+        assert_eq!(figs.len(), 4);
+        assert_eq!(figs[3].file, "figures/nli-dynamics-prediction.svg");
+        assert_eq!(figs[3].svg.matches("<polyline").count(), 2);
+        assert!(html.contains("1 a basin: from step=10"), "{html}");
+        assert!(
+            html.contains("<td>step=10</td><td>33%</td><td>1.6 M</td><td>95%</td><td>41 k</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>step=10</td><td>&ndash;</td><td>-0.81 (p &lt; 0.001)</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>-0.90 (p = 0.020)</td>"), "{html}");
     }
 }
