@@ -37,6 +37,9 @@ struct Seen {
     auth: Option<String>,
 }
 
+/// A repository's files at one revision: name -> bytes.
+type Files = BTreeMap<String, Vec<u8>>;
+
 struct State {
     mode: Mode,
     /// The commit `main` points at.
@@ -45,6 +48,8 @@ struct State {
     repos: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// Other files by URL path (a data set's release archive).
     files: BTreeMap<String, Vec<u8>>,
+    /// (repo, branch or tag) -> (its commit, its files): revisions other than `main`.
+    revisions: BTreeMap<(String, String), (String, Files)>,
     seen: Vec<Seen>,
 }
 
@@ -65,6 +70,12 @@ impl Hub {
             .into_iter()
             .filter(|s| s.url.contains("/resolve/"))
             .collect()
+    }
+    fn add_revision(&self, repo: &str, rev: &str, commit: &str, files: BTreeMap<String, Vec<u8>>) {
+        self.state.lock().unwrap().revisions.insert(
+            (repo.to_owned(), rev.to_owned()),
+            (commit.to_owned(), files),
+        );
     }
     fn add_repo(&self, repo: &str, files: BTreeMap<String, Vec<u8>>) {
         self.state
@@ -129,6 +140,17 @@ fn respond(rq: tiny_http::Request, st: &mut State) {
             let _ = rq.respond(tiny_http::Response::empty(404));
             return;
         };
+        // A revision asked for by its name or by its commit.
+        let named = st
+            .revisions
+            .iter()
+            .find(|((r, name), (c, _))| r == repo && (name == rev || c == rev))
+            .map(|(_, v)| v);
+        if let Some((commit, files)) = named {
+            let body = info(repo, commit, files).to_string();
+            let _ = rq.respond(tiny_http::Response::from_string(body));
+            return;
+        }
         let commit = match rev {
             "main" => st.main.clone(),
             c if c == COMMIT_A || c == COMMIT_B => c.to_owned(),
@@ -151,11 +173,19 @@ fn respond(rq: tiny_http::Request, st: &mut State) {
     // /{owner}/{name}/resolve/{commit}/{file}
     let parts: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
     let found = match parts.as_slice() {
-        [owner, name, "resolve", _commit, file] => st
-            .repos
-            .get(&format!("{owner}/{name}"))
-            .and_then(|f| f.get(*file))
-            .map(|b| (file.to_string(), b.clone())),
+        [owner, name, "resolve", commit, file] => {
+            let repo = format!("{owner}/{name}");
+            // A revision's own files at its commit; the repository's otherwise.
+            let at_revision = st
+                .revisions
+                .iter()
+                .find(|((r, _), (c, _))| *r == repo && c == commit)
+                .map(|(_, (_, files))| files);
+            at_revision
+                .or_else(|| st.repos.get(&repo))
+                .and_then(|f| f.get(*file))
+                .map(|b| (file.to_string(), b.clone()))
+        }
         _ => None,
     };
     let Some((file, mut bytes)) = found else {
@@ -219,6 +249,7 @@ fn serve() -> Hub {
         main: COMMIT_A.to_owned(),
         repos: [(REPO.to_owned(), minilm)].into(),
         files: BTreeMap::new(),
+        revisions: BTreeMap::new(),
         seen: vec![],
     }));
     let st = state.clone();
@@ -555,6 +586,130 @@ alphas = [0.0, 0.5, 1.0]
     assert_eq!(
         ours, theirs,
         "the same weights score the same, from the Hub or not"
+    );
+}
+
+/// A zoo whose members keep intermediate steps, as the paper's QQP models do on the Hub: the
+/// study's own runs (kept at step 1 of 2) published once as a folder (`checkpoint-{step}`
+/// subfolders) and once on the Hub (a `step_{step}` branch per repository). Mapped at
+/// `step=1` and `final`, each zoo scores and interpolates exactly as the runs themselves.
+#[test]
+fn a_zoo_maps_its_members_steps_from_subfolders_and_from_hub_revisions() {
+    let hub = serve();
+    let s = Study::new(&hub.url, &format!("hub = \"{REPO}\""));
+    let trained = std::fs::read_to_string(s.path().join("m.toml"))
+        .unwrap()
+        .replace("max_len = 32", "max_len = 32\nkeep = { every = 1 }")
+        + "\n[interpolate]\nalphas = [0.0, 0.5, 1.0]\nat = [\"step=1\", \"final\"]\n";
+    std::fs::write(s.path().join("m.toml"), trained).unwrap();
+    ok(&s.cli(&["run", "m.toml"]));
+
+    // Each run's final weights and its step 1, as files.
+    let dir_zoo = tempfile::tempdir().unwrap();
+    let files_of = |seed: u64, prefix: &str| -> BTreeMap<String, Vec<u8>> {
+        outputs(&s, &format!("finetune/nli/seed={seed}"))
+            .into_iter()
+            .filter_map(|(n, p)| {
+                let f = n.strip_prefix(prefix)?.to_owned();
+                Some((f, std::fs::read(p).unwrap()))
+            })
+            .collect()
+    };
+    for seed in 0..2u64 {
+        let (fin, step) = (
+            files_of(seed, "model/"),
+            files_of(seed, "checkpoints/step=1/"),
+        );
+        assert!(step.contains_key("model.safetensors"), "{:?}", step.keys());
+        assert_ne!(fin["model.safetensors"], step["model.safetensors"]);
+        let member = dir_zoo.path().join(format!("steps_{seed}"));
+        std::fs::create_dir_all(member.join("checkpoint-1")).unwrap();
+        for (f, b) in &fin {
+            std::fs::write(member.join(f), b).unwrap();
+        }
+        for (f, b) in &step {
+            std::fs::write(member.join("checkpoint-1").join(f), b).unwrap();
+        }
+        hub.add_repo(&format!("me/steps_{seed}"), fin);
+        hub.add_revision(&format!("me/steps_{seed}"), "step_1", COMMIT_B, step);
+    }
+    let zoo_manifest = |from: &str, steps: &str| {
+        format!(
+            r#"[study]
+name = "zoo"
+cache = "cache"
+
+[tasks.nli]
+format = "generated"
+generate = {{ generator = "nli", seed = 0, train = 64, eval = 24 }}
+labels = ["entailment", "non-entailment"]
+
+[zoo]
+task = "nli"
+{from}
+steps = "{steps}"
+
+[interpolate]
+alphas = [0.0, 0.5, 1.0]
+at = ["step=1", "final"]
+"#
+        )
+    };
+    let metrics = |st: &Study, node: &str| -> Value {
+        let out = st.cli(&["show", "m.toml", node, "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["metrics"].clone()
+    };
+    let zoos = [
+        (
+            format!("dir = \"{}\"", dir_zoo.path().display()),
+            "checkpoint-{step}",
+        ),
+        ("hub = \"me/steps_{0..2}\"".to_owned(), "step_{step}"),
+    ];
+    for (from, steps) in zoos {
+        let z = Study {
+            dir: tempfile::tempdir().unwrap(),
+            endpoint: hub.url.clone(),
+        };
+        std::fs::write(z.path().join("m.toml"), zoo_manifest(&from, steps)).unwrap();
+        let plan = ok(&z.cli(&["plan", "m.toml"]));
+        ok(&z.cli(&["run", "m.toml"]));
+        if steps.starts_with("step_") {
+            // The step's revision is a node of its own, at the branch's commit.
+            assert!(plan.contains("fetch    hub/steps_0@step=1"), "{plan}");
+            assert_eq!(metrics(&z, "hub/steps_1@step=1")["commit"], COMMIT_B);
+            assert_eq!(metrics(&z, "hub/steps_1")["commit"], COMMIT_A);
+        }
+        for (ours, theirs) in [
+            (
+                "evaluate/nli/seed=1@step=1",
+                "evaluate/nli/model=steps_1@step=1",
+            ),
+            ("evaluate/nli/seed=0", "evaluate/nli/model=steps_0"),
+            (
+                "interpolate/nli/0~1@step=1",
+                "interpolate/nli/steps_0~steps_1@step=1",
+            ),
+            ("interpolate/nli/0~1", "interpolate/nli/steps_0~steps_1"),
+        ] {
+            let (a, b) = (metrics(&s, ours), metrics(&z, theirs));
+            assert!(a.is_object(), "{ours}: {a}");
+            assert_eq!(a, b, "{from}: {ours} and {theirs} read the same weights");
+        }
+    }
+    // A zoo without `steps` cannot map steps, and says where they would be named.
+    let z = Study {
+        dir: tempfile::tempdir().unwrap(),
+        endpoint: hub.url.clone(),
+    };
+    let no_steps = zoo_manifest("hub = \"me/steps_{0..2}\"", "x").replace("steps = \"x\"\n", "");
+    std::fs::write(z.path().join("m.toml"), no_steps).unwrap();
+    let out = z.cli(&["plan", "m.toml"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("zoo does not say where its members keep steps") && said.contains("m.toml"),
+        "{said}"
     );
 }
 

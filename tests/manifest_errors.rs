@@ -609,4 +609,11 @@ fn hub_zoos_are_checked_where_they_are_written() {
         &zoo("dir = \"models\"\nrevision = \"main\""),
         &["`zoo.revision`: `revision` without `hub`"],
     );
+    // `steps` must say where step n is: with `{step}`, a relative name, no `..`.
+    for bad in ["checkpoint", "../ckpt-{step}", "/abs/{step}", "a b {step}"] {
+        has(
+            &zoo(&format!("hub = \"org/m_{{0..3}}\"\nsteps = \"{bad}\"")),
+            &["`zoo.steps`", "does not name where step n is", "{step}"],
+        );
+    }
 }

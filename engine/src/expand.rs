@@ -111,10 +111,23 @@ fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
         members,
         from: ZooFrom::Hub(refs),
         tokenizer,
+        steps,
     } = &m.finetune.origin
     {
         for (name, r) in members.iter().zip(refs) {
             hub_node(name, r, tokenizer.as_ref(), &mut nodes);
+        }
+        // Each mapped step's revision of every member: `hub/<member>@step=<n>`.
+        for (n, refs) in steps.iter().flat_map(|s| &s.hub) {
+            for (name, r) in members.iter().zip(refs) {
+                let at = Checkpoint::Step(*n);
+                hub_node(
+                    &format!("{name}{}", at.suffix()),
+                    r,
+                    tokenizer.as_ref(),
+                    &mut nodes,
+                );
+            }
         }
     }
     for task in &m.finetune.tasks {
@@ -388,25 +401,45 @@ fn checkpoints(m: &Manifest) -> Vec<Checkpoint> {
         .map_or_else(|| vec![Checkpoint::Final], |i| i.at.clone())
 }
 
-/// Params of a node that reads a model at `at`: `checkpoint` only for a kept step, so the
-/// final weights' nodes keep the keys they had before steps existed.
-fn at_step(mut params: Value, at: Checkpoint) -> Value {
-    if let Checkpoint::Step(_) = at {
+/// Params of a node that reads a model at `at`: `checkpoint` only for a kept step of a
+/// finetune node (whose output holds every kept step), so the final weights' nodes keep the
+/// keys they had before steps existed. A zoo's step is an input of its own (`finetuned_at`).
+fn at_step(m: &Manifest, mut params: Value, at: Checkpoint) -> Value {
+    if let (Checkpoint::Step(_), Origin::Trained { .. }) = (at, &m.finetune.origin) {
         params["checkpoint"] = json!(at.dir());
     }
     params
 }
 
-/// Finetuned model `seed`: a finetune node's output, or a zoo member's directory.
+/// Finetuned model `seed` at its final weights.
 fn finetuned(m: &Manifest, task: &str, seed: u64) -> Source {
-    match &m.finetune.origin {
-        Origin::Trained { .. } => Source::Node(finetune_id(task, seed)),
-        Origin::Zoo {
-            members,
-            from: ZooFrom::Dir(dir),
-            ..
-        } => Source::Dir(dir.join(&members[seed as usize])),
-        Origin::Zoo { members, .. } => Source::Node(format!("hub/{}", members[seed as usize])),
+    finetuned_at(m, task, seed, Checkpoint::Final)
+}
+
+/// Finetuned model `seed` at checkpoint `at`: a finetune node's output (the step chosen by the
+/// reader's `checkpoint` param), a zoo member's directory or its step's subfolder, or the
+/// `hub/` node of the member's repository or of its step's revision.
+fn finetuned_at(m: &Manifest, task: &str, seed: u64, at: Checkpoint) -> Source {
+    match (&m.finetune.origin, at) {
+        (Origin::Trained { .. }, _) => Source::Node(finetune_id(task, seed)),
+        (
+            Origin::Zoo {
+                members,
+                from: ZooFrom::Dir(dir),
+                steps,
+                ..
+            },
+            at,
+        ) => {
+            let member = dir.join(&members[seed as usize]);
+            match (at, steps) {
+                (Checkpoint::Step(n), Some(s)) => Source::Dir(member.join(s.at(n))),
+                _ => Source::Dir(member),
+            }
+        }
+        (Origin::Zoo { members, .. }, at) => {
+            Source::Node(format!("hub/{}{}", members[seed as usize], at.suffix()))
+        }
     }
 }
 
@@ -441,12 +474,13 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
             Checkpoint::Step(_) => &surface,
         };
         let params = at_step(
+            m,
             json!({"eval_sets": eval_params(m, scored, false), "batch_size": eval_batch, "labels": t.labels}),
             at,
         );
         for &seed in &m.finetune.seeds {
             let n = Node::new(evaluate_id(m, task, seed, at), "evaluate", params.clone())
-                .input("model", finetuned(m, task, seed));
+                .input("model", finetuned_at(m, task, seed, at));
             nodes.push(with_eval_inputs(n, scored));
         }
         if let Some(id) = expand_basins(m, task, &surface, at, nodes) {
@@ -573,6 +607,7 @@ fn own_paths(
     }
     for &(at, _) in clusters.iter().filter(|(at, _)| *at != Checkpoint::Final) {
         let params = at_step(
+            m,
             json!({"alphas": interp.alphas.0, "eval_sets": eval_params(m, &set, false),
                    "batch_size": interp.batch_size, "labels": t.labels, "to_final": true}),
             at,
@@ -584,7 +619,7 @@ fn own_paths(
                 at.suffix()
             );
             let n = Node::new(id.clone(), "interpolate", params.clone())
-                .input("model_a", finetuned(m, task, seed))
+                .input("model_a", finetuned_at(m, task, seed, at))
                 .input("model_b", finetuned(m, task, seed));
             nodes.push(with_eval_inputs(n, &set));
             inputs.push((format!("own:{seed}{}", at.suffix()), id));
@@ -632,12 +667,13 @@ fn expand_basins(
     for &(a, b) in &pairs {
         let id = format!("interpolate/{task}/{}~{}{suffix}", name(a), name(b));
         let params = at_step(
+            m,
             json!({"alphas": interp.alphas.0, "eval_sets": evals, "batch_size": eval_batch, "labels": t.labels}),
             at,
         );
         let n = Node::new(id.clone(), "interpolate", params)
-            .input("model_a", finetuned(m, task, a))
-            .input("model_b", finetuned(m, task, b));
+            .input("model_a", finetuned_at(m, task, a, at))
+            .input("model_b", finetuned_at(m, task, b, at));
         nodes.push(with_eval_inputs(n, sets));
         barriers = barriers.input(format!("path:{a}~{b}"), Source::Node(id));
     }

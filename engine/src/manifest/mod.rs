@@ -29,7 +29,7 @@ pub use raw::{
 pub use resolve::{
     Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, FinetuneHyper,
     Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Strategy, Study, Task,
-    ZooFrom,
+    ZooFrom, ZooSteps,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 pub use steps::{Checkpoint, Keep};
@@ -57,10 +57,14 @@ impl Manifest {
             Origin::Zoo {
                 from: ZooFrom::Hub(zoo),
                 tokenizer,
+                steps,
                 ..
             } => {
                 refs.extend(zoo.iter_mut());
                 refs.extend(tokenizer.iter_mut());
+                if let Some(st) = steps {
+                    refs.extend(st.hub.values_mut().flatten());
+                }
             }
             Origin::Zoo { .. } => {}
         }

@@ -261,6 +261,10 @@ pub struct RawZoo {
     /// With `hub`: where members without tokenizer files take them from (finetuned
     /// checkpoints are often published without), `{ hub = "owner/name", revision = "..." }`.
     pub tokenizer: Option<At<RawHubModel>>,
+    /// Where each member keeps its weights at training step n, `{step}` standing for n: a
+    /// subfolder of the member's directory (`dir`, e.g. "checkpoint-{step}") or a revision of
+    /// its repository (`hub`, e.g. "step_{step}").
+    pub steps: Option<At<String>>,
 }
 
 /// A Hub model named inline: `{ hub = "owner/name", revision = "main" }`.

@@ -195,7 +195,26 @@ pub enum Origin {
         from: ZooFrom,
         /// For Hub members without tokenizer files: the model they take them from.
         tokenizer: Option<HubRef>,
+        /// Where the members keep intermediate steps (`[zoo] steps`), when they do.
+        steps: Option<ZooSteps>,
     },
+}
+
+/// A zoo's intermediate checkpoints: `template` with `{step}` replaced by n names a subfolder
+/// of each member's directory (`dir` zoos) or a revision of its repository (`hub` zoos).
+#[derive(Debug, Clone, Serialize)]
+pub struct ZooSteps {
+    pub template: String,
+    /// Hub zoos: for each step `[interpolate] at` maps, each member's revision holding it, in
+    /// member order (resolved to commits before the plan, like the members' own revisions).
+    pub hub: BTreeMap<u64, Vec<HubRef>>,
+}
+
+impl ZooSteps {
+    /// The subfolder or revision holding step `n`.
+    pub fn at(&self, n: u64) -> String {
+        self.template.replace("{step}", &n.to_string())
+    }
 }
 
 /// Where a zoo's checkpoints are.
@@ -406,6 +425,8 @@ pub(super) fn resolve(
     let study = resolve_study(path, raw.study)?;
     let models = resolve_models(path, raw.models.unwrap_or_default(), raw.zoo.is_some())?;
     let tasks = resolve_tasks(raw.tasks.unwrap_or_default())?;
+    // Where `[zoo] steps` was written, for errors found once the mapped steps are known.
+    let mut zoo_steps_at = None;
     let finetune = match (raw.finetune, raw.zoo) {
         (Some(_), Some(z)) => return Err(invalid(
             &z.at,
@@ -413,7 +434,10 @@ pub(super) fn resolve(
             "a study either finetunes models ([finetune]) or analyses given ones ([zoo]), not both",
             "one of [finetune] and [zoo]",
         )),
-        (None, Some(z)) => resolve_zoo(z, &tasks)?,
+        (None, Some(z)) => {
+            zoo_steps_at = z.steps.as_ref().map(|s| s.at.clone());
+            resolve_zoo(z, &tasks)?
+        }
         (f, None) => resolve_finetune(path, f, &models, &tasks)?,
     };
     let diagnostics = resolve_diagnostics(raw.diagnostics.unwrap_or_default(), &tasks, &finetune)?;
@@ -421,6 +445,35 @@ pub(super) fn resolve(
         .interpolate
         .map(|i| resolve_interpolate(i, &tasks, &diagnostics, &finetune))
         .transpose()?;
+    let mut finetune = finetune;
+    if let (
+        Some(i),
+        Origin::Zoo {
+            from: ZooFrom::Hub(refs),
+            steps: Some(st),
+            ..
+        },
+    ) = (&interpolate, &mut finetune.origin)
+    {
+        for at in &i.at {
+            if let Checkpoint::Step(n) = at {
+                let revision = st.at(*n);
+                let step_refs = refs
+                    .iter()
+                    .map(|r| HubRef::new(&r.repo, &revision))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|m| {
+                        invalid(
+                            &zoo_steps_at.clone().unwrap_or_else(|| top(path)),
+                            "zoo.steps",
+                            format!("step {n}: revision `{revision}`: {m}"),
+                            "a branch or tag name with `{step}`, like \"step_{step}\"",
+                        )
+                    })?;
+                st.hub.insert(*n, step_refs);
+            }
+        }
+    }
     let cluster = raw
         .cluster
         .map(|c| resolve_cluster(c, &tasks, &diagnostics, finetune.seeds.len()))
@@ -1218,12 +1271,40 @@ fn resolve_zoo(z: At<RawZoo>, tasks: &BTreeMap<String, Task>) -> Result<Finetune
             ))
         }
     };
+    let steps = match &z.steps {
+        None => None,
+        Some(t) => {
+            let ok = t.value.contains("{step}")
+                && !t.value.starts_with('/')
+                && !t
+                    .value
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..")
+                && t.value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "{}-_./=".contains(c));
+            if !ok {
+                return Err(invalid(
+                    &t.at,
+                    "zoo.steps",
+                    format!("`{}` does not name where step n is", t.value),
+                    "a relative subfolder (`dir`) or a revision (`hub`) with `{step}` in it, \
+                     like \"checkpoint-{step}\" (letters, digits, - _ . / =)",
+                ));
+            }
+            Some(ZooSteps {
+                template: t.value.clone(),
+                hub: BTreeMap::new(),
+            })
+        }
+    };
     Ok(Finetune {
         seeds: (0..members.len() as u64).collect(),
         origin: Origin::Zoo {
             members,
             from,
             tokenizer,
+            steps,
         },
         tasks: vec![task.value.clone()],
     })
@@ -1527,17 +1608,23 @@ fn resolve_at(
             ));
         }
         if let Checkpoint::Step(step) = c {
-            let keep = match &finetune.origin {
-                Origin::Trained { hyper, .. } => hyper.keep.as_ref(),
-                Origin::Zoo { .. } => {
-                    return Err(invalid(
+            let keep =
+                match &finetune.origin {
+                    Origin::Trained { hyper, .. } => hyper.keep.as_ref(),
+                    // Any step: the zoo's `steps` says where each is; a missing one is an error
+                    // naming the folder or revision when the study is planned.
+                    Origin::Zoo { steps: Some(_), .. } => {
+                        out.push(c);
+                        continue;
+                    }
+                    Origin::Zoo { steps: None, .. } => return Err(invalid(
                         &at.at,
                         "interpolate.at",
-                        format!("`{s}`: a zoo's models have no kept steps"),
-                        "[\"final\"] with a [zoo]; steps need models the study finetunes",
-                    ))
-                }
-            };
+                        format!("`{s}`: the zoo does not say where its members keep steps"),
+                        "`steps = \"checkpoint-{step}\"` (a subfolder) or `\"step_{step}\"` (a \
+                         Hub revision) in [zoo], or [\"final\"] alone",
+                    )),
+                };
             if !keep.is_some_and(|k| k.names(step)) {
                 return Err(invalid(
                     &at.at,
