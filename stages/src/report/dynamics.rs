@@ -68,14 +68,21 @@ pub fn section(task: &str, d: &Value, names: &[String]) -> (String, Vec<Figure>)
     (s, figures)
 }
 
-/// A forward-pass count in words a reader takes in at a glance (`1.6 M`, `41 k`).
+/// A forward-pass count with thousands separators (`37,422`), so that costs side by side
+/// compare at a glance.
 fn passes(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) if x >= 1e6 => format!("{:.1} M", x / 1e6),
-        Some(x) if x >= 1e4 => format!("{:.0} k", x / 1e3),
-        Some(x) => format!("{x:.0}"),
-        None => "&ndash;".into(),
+    let Some(n) = v.as_u64() else {
+        return "&ndash;".into();
+    };
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
     }
+    out
 }
 
 /// The numbers of reference runs a basin the predictions were made with, ascending.
@@ -280,7 +287,9 @@ fn own_sentence(own: &serde_json::Map<String, Value>) -> String {
         })
         .collect();
     format!(
-        "<p>The {} barrier on {} between each model's checkpoint and its own final weights: {}.          A barrier near zero means the run stayed in one basin from that step to the end; a          high one, that it crossed a ridge afterwards.</p>",
+        "<p>The {} barrier on {} between each model's checkpoint and its own final weights: {}. \
+         A barrier near zero means the run stayed in one basin from that step to the end; a \
+         high one, that it crossed a ridge afterwards.</p>",
         esc(own["barrier"].as_str().unwrap_or("")),
         esc(own["set"].as_str().unwrap_or("")),
         parts.join("; ")
@@ -655,7 +664,9 @@ mod tests {
         assert_eq!(figs[3].svg.matches("<polyline").count(), 2);
         assert!(html.contains("1 a basin: from step=10"), "{html}");
         assert!(
-            html.contains("<td>step=10</td><td>33%</td><td>1.6 M</td><td>95%</td><td>41 k</td>"),
+            html.contains(
+                "<td>step=10</td><td>33%</td><td>1,638,400</td><td>95%</td><td>41,472</td>"
+            ),
             "{html}"
         );
         assert!(
