@@ -190,6 +190,17 @@ pub fn orient(coordinate: &[f64], step: &[usize], aligned: &[usize]) -> Vec<f64>
     }
 }
 
+/// The index of the first kept step from which every later checkpoint's accuracy (in training
+/// order, the final one last) is >= `PREDICTED`; None when only the final checkpoint is
+/// (trivially: it is the target).
+pub fn predicted_from(accuracy: &[f64]) -> Option<usize> {
+    let from = accuracy
+        .iter()
+        .rposition(|&a| a < PREDICTED)
+        .map_or(0, |i| i + 1);
+    (from + 1 < accuracy.len()).then_some(from)
+}
+
 /// Relabel `step` to agree with `target` as much as possible (Hungarian assignment on the
 /// contingency table). Ties go to the lower label, so the result is deterministic.
 pub fn align(step: &[usize], target: &[usize]) -> Vec<usize> {
@@ -257,12 +268,8 @@ pub fn dynamics(clusterings: &[Clustering], seeds: &[u64]) -> anyhow::Result<Dyn
             }
         })
         .collect();
-    // None when only the final clustering reaches it (trivially: it is the target).
-    let from = steps
-        .iter()
-        .rposition(|s| s.accuracy < PREDICTED)
-        .map_or(0, |p| p + 1);
-    let predicted_from = (from + 1 < steps.len()).then(|| steps[from].at.clone());
+    let accuracy: Vec<f64> = steps.iter().map(|s| s.accuracy).collect();
+    let predicted_from = predicted_from(&accuracy).map(|i| steps[i].at.clone());
     Ok(Dynamics {
         steps,
         models,

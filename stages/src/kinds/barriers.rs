@@ -93,7 +93,8 @@ fn path_sets(ctx: &StageContext, p: &BarrierParams) -> anyhow::Result<Vec<String
         .collect())
 }
 
-fn node_files<'a>(
+/// A node input's id and its output files by name.
+pub(crate) fn node_files<'a>(
     ctx: &'a StageContext,
     role: &str,
 ) -> anyhow::Result<(&'a str, &'a BTreeMap<String, PathBuf>)> {

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use basins_engine::{StageContext, StageInput, StageKind};
+use basins_engine::{StageContext, StageKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::barriers::{endpoint, path_between};
+use super::barriers::{endpoint, node_files, path_between};
 use super::cluster::square;
 use super::interpolate::interior;
 use super::params;
@@ -17,8 +17,8 @@ use crate::barriers::KINDS;
 use crate::data::DataFormat;
 use crate::diagnostics::{analyse, ScoreSpec};
 use crate::dynamics::{
-    centroid_accuracy, correlate, dynamics, orient, own_step, CentroidPrediction, Clustering,
-    Correlation, Dynamics, OwnStep, PREDICTED,
+    centroid_accuracy, correlate, dynamics, orient, own_step, predicted_from, CentroidPrediction,
+    Clustering, Correlation, Dynamics, OwnStep,
 };
 use crate::outputs::StoredSet;
 
@@ -90,10 +90,7 @@ fn scores(
     seeds
         .iter()
         .map(|&seed| {
-            let role = evaluate_role(seed, at);
-            let StageInput::Node { node, files, .. } = ctx.input(&role)? else {
-                anyhow::bail!("input `{role}` is not an evaluate node");
-            };
+            let (node, files) = node_files(ctx, &evaluate_role(seed, at))?;
             let stored = StoredSet::read(node, files, &set.name)?;
             Ok(analyse(&stored, set.format, set.score.as_ref())
                 .primary
@@ -104,9 +101,7 @@ fn scores(
 
 /// One checkpoint's file from a node input, parsed.
 fn node_json(ctx: &StageContext, role: &str, file: &str) -> anyhow::Result<Value> {
-    let StageInput::Node { node, files, .. } = ctx.input(role)? else {
-        anyhow::bail!("input `{role}` is not a node");
-    };
+    let (node, files) = node_files(ctx, role)?;
     let path = files
         .get(file)
         .ok_or_else(|| anyhow::anyhow!("`{node}` has no {file}"))?;
@@ -124,13 +119,13 @@ fn own_barriers(
     let ends = p
         .seeds
         .iter()
-        .map(|s| endpoint(ctx, &format!("end:{s}"), &own.set))
+        .map(|&s| endpoint(ctx, &evaluate_role(s, "final"), &own.set))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for at in p.steps.iter().filter(|a| *a != "final") {
         let mut values = Vec::new();
         for (seed, end) in p.seeds.iter().zip(&ends) {
-            let start = endpoint(ctx, &format!("start:{seed}@{at}"), &own.set)?;
+            let start = endpoint(ctx, &evaluate_role(*seed, at), &own.set)?;
             let path = path_between(
                 ctx,
                 &format!("own:{seed}@{at}"),
@@ -159,7 +154,7 @@ fn predictions(
         .seeds
         .first()
         .ok_or_else(|| anyhow::anyhow!("no models"))?;
-    let rows = endpoint(ctx, &format!("end:{first}"), &p.own.set)?.rows() as u64;
+    let rows = endpoint(ctx, &evaluate_role(*first, "final"), &p.own.set)?.rows() as u64;
     let path = interior(&p.own.alphas).len() as u64 * rows;
     p.steps
         .iter()
@@ -192,16 +187,6 @@ fn predictions(
             })
         })
         .collect()
-}
-
-/// The first kept step from which every later checkpoint's accuracy is >= `PREDICTED`; none
-/// when only the final one is.
-fn predicted_from(steps: &[String], accuracy: &[f64]) -> Option<String> {
-    let from = accuracy
-        .iter()
-        .rposition(|&a| a < PREDICTED)
-        .map_or(0, |i| i + 1);
-    (from + 1 < steps.len()).then(|| steps[from].clone())
 }
 
 /// Each scored set's correlation with every checkpoint's spectral coordinate (turned to the
@@ -295,7 +280,10 @@ impl StageKind for DynamicsKind {
                             .map_or(0.0, |c| c.accuracy)
                     })
                     .collect();
-                (r.to_string(), predicted_from(&p.steps, &acc))
+                (
+                    r.to_string(),
+                    predicted_from(&acc).map(|i| p.steps[i].clone()),
+                )
             })
             .collect();
         let correlations = correlations(ctx, &p, &d, &clusterings, &coordinates)?;
