@@ -40,7 +40,10 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
     let d = t.path();
     std::fs::write(d.join("m.toml"), manifest()).unwrap();
     let first = basins(d, &["run", "m.toml", "--json"]);
-    assert_eq!(set(&first, "executed").len(), 2 + 1 + 4 + 4 + 6 + 1 + 1 + 1);
+    assert_eq!(
+        set(&first, "executed").len(),
+        2 + 1 + 4 + 4 + 6 + 1 + 1 + 1 + 1
+    );
 
     // A path node evaluates only the interior alphas (3 of 5), on each set's loss-surface
     // rows: the first 40 of the task's eval set, 8 selected HANS rows.
@@ -158,6 +161,92 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
     assert_eq!(order, vec![0, 1, 2, 3]);
     assert!(c["stability"]["replicates"].as_u64().unwrap() > 0);
 
+    // The controls: the barrier partition is the cluster node's, and the output-similarity
+    // matrices are what the evaluate nodes' stored outputs give, recomputed here from the
+    // surface rows by the definitions (share of differing predictions; mean Jensen-Shannon
+    // divergence, natural log).
+    let ctl = output_json(d, "controls/nli", "controls.json");
+    assert_eq!(ctl["set"], "nli.eval");
+    assert_eq!(ctl["rows"], 40);
+    assert_eq!(
+        ctl["partitions"][0]["partition"]["labels"],
+        c["assignments"]
+    );
+    let stored: Vec<(Vec<usize>, Vec<Vec<f64>>)> = (0..seeds)
+        .map(|s| {
+            let node = format!("evaluate/nli/seed={s}");
+            let shown = basins(d, &["show", "m.toml", &node, "--json"]);
+            let files: std::collections::BTreeMap<String, std::path::PathBuf> = shown["outputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    (
+                        o["name"].as_str().unwrap().into(),
+                        o["path"].as_str().unwrap().into(),
+                    )
+                })
+                .collect();
+            let set = basins_stages::outputs::StoredSet::read(&node, &files, "nli.eval").unwrap();
+            let rows =
+                basins_stages::outputs::StoredSet::surface_rows(&node, &files, "nli.eval", 60)
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(rows, (0..40).collect::<Vec<_>>(), "the first 40 rows");
+            let probs = rows
+                .iter()
+                .map(|&r| set.probs[r].iter().map(|&p| f64::from(p)).collect())
+                .collect();
+            (rows.iter().map(|&r| set.predicted[r]).collect(), probs)
+        })
+        .collect();
+    let kl = |p: &[f64], m: &[f64]| -> f64 {
+        p.iter()
+            .zip(m)
+            .filter(|(x, _)| **x > 0.0)
+            .map(|(x, y)| x * (x / y).ln())
+            .sum()
+    };
+    for i in 0..seeds {
+        for j in 0..seeds {
+            let differ = (0..40)
+                .filter(|&r| stored[i].0[r] != stored[j].0[r])
+                .count();
+            assert_eq!(
+                ctl["partitions"][1]["matrix"][i][j].as_f64().unwrap(),
+                differ as f64 / 40.0,
+                "disagreement {i} {j}"
+            );
+            let js: f64 = (0..40)
+                .map(|r| {
+                    let norm = |v: &[f64]| -> Vec<f64> {
+                        let s: f64 = v.iter().sum();
+                        v.iter().map(|x| x / s).collect()
+                    };
+                    let (p, q) = (norm(&stored[i].1[r]), norm(&stored[j].1[r]));
+                    let m: Vec<f64> = p.iter().zip(&q).map(|(a, b)| (a + b) / 2.0).collect();
+                    (kl(&p, &m) + kl(&q, &m)) / 2.0
+                })
+                .sum::<f64>()
+                / 40.0;
+            let got = ctl["partitions"][2]["matrix"][i][j].as_f64().unwrap();
+            assert!(
+                (got - js).abs() < 1e-12,
+                "Jensen-Shannon {i} {j}: {got} vs {js}"
+            );
+        }
+    }
+    // The robustness table holds the study's own setting, which reproduces its partition.
+    let own: Vec<&Value> = ctl["robustness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["reported"] == true && v["group"] == "definition")
+        .collect();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0]["setting"], "convexity");
+    assert_eq!(own[0]["ari_vs_reported"], 1.0);
+
     // Changing only the alpha grid reruns the paths and the barriers; the cluster and the
     // diagnostics rerun only if their input's content changed (early cutoff); nothing else.
     let text = std::fs::read_to_string(d.join("m.toml")).unwrap();
@@ -172,7 +261,7 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
     for (x, y) in [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)] {
         must.push(format!("interpolate/nli/{x}~{y}"));
     }
-    let may = ids(&["cluster/nli", "diagnostics/nli"]);
+    let may = ids(&["cluster/nli", "diagnostics/nli", "controls/nli"]);
     assert!(must.iter().all(|m| executed.contains(m)), "{executed:?}");
     assert!(
         executed.iter().all(|e| must.contains(e) || may.contains(e)),
@@ -315,10 +404,27 @@ fn the_report_is_written_and_renders_in_a_browser() {
     // Each row says how many rows its score and the loss surface cover.
     assert_eq!(tests["hans"]["counts"]["rows"], 60);
     assert_eq!(tests["hans"]["counts"]["surface_rows"], 8);
+    // The paper's protocol: the 8 surface rows are among the 10 the score is taken on.
+    assert_eq!(tests["hans"]["counts"]["shared"], 8);
     assert!(
-        html.contains("60 (10 / 8)"),
-        "rows scored (score / surface)"
+        html.contains("60 (10 / 8 / 8)"),
+        "rows (scored / loss surface / both)"
     );
+    // The controls section: the three partitions side by side and the robustness table, on
+    // the page and in report.json; the clustering set's score is the paper's, not held out,
+    // so the page says how much it shares with the surface.
+    for id in [
+        "partitions-nli",
+        "robustness-nli",
+        "controls-verdict-nli",
+        "circularity-nli",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let ctl = &report["tasks"]["nli"]["controls"];
+    assert_eq!(ctl["partitions"].as_array().unwrap().len(), 3);
+    assert!(ctl["robustness"].as_array().unwrap().len() >= 8);
+    assert!(!html.contains(">0.000 ("), "a p-value printed as 0.000");
     // Holm-corrected p-values sit beside the raw ones.
     let mw = &tests["hans"]["comparisons"][0]["mann_whitney"];
     assert!(mw["p_holm"].as_f64().unwrap() >= mw["p"].as_f64().unwrap());

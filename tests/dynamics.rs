@@ -262,6 +262,84 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
             (None, None) => {}
             (e, c) => panic!("{}: exact {e:?}, node {c:?}", p["at"]),
         }
+        // The baselines. Every run in the largest final basin: its share, no forward pass.
+        let largest = (0..2)
+            .map(|c| fin.iter().filter(|&&f| f == c).count())
+            .max()
+            .unwrap();
+        assert_eq!(p["majority"]["accuracy"], largest as f64 / 4.0);
+        assert_eq!(p["majority"]["forward_passes"], 0);
+        // By output disagreement with one reference a basin: the exact expectation over every
+        // choice, from each model's stored predictions on the surface rows at this checkpoint,
+        // at the cost of the run's own evaluation there.
+        let at = p["at"].as_str().unwrap();
+        let predicted: Vec<Vec<u64>> = (0..4)
+            .map(|seed| {
+                let node = if at == "final" {
+                    format!("evaluate/nli/seed={seed}")
+                } else {
+                    format!("evaluate/nli/seed={seed}@{at}")
+                };
+                let shown = basins_json(d, &["show", "m.toml", &node, "--json"]);
+                let files: std::collections::BTreeMap<String, std::path::PathBuf> = shown
+                    ["outputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| {
+                        (
+                            o["name"].as_str().unwrap().into(),
+                            o["path"].as_str().unwrap().into(),
+                        )
+                    })
+                    .collect();
+                let stored = basins_stages::outputs::StoredSet::read(&node, &files, &set).unwrap();
+                let surface = basins_stages::outputs::StoredSet::surface_rows(
+                    &node,
+                    &files,
+                    &set,
+                    stored.gold.len(),
+                )
+                .unwrap()
+                .unwrap();
+                surface
+                    .iter()
+                    .map(|&r| stored.predicted[r] as u64)
+                    .collect()
+            })
+            .collect();
+        let disagree: Vec<Vec<f64>> = (0..4)
+            .map(|i| {
+                (0..4)
+                    .map(|j| {
+                        let n = predicted[i].len() as f64;
+                        predicted[i]
+                            .iter()
+                            .zip(&predicted[j])
+                            .filter(|(a, b)| a != b)
+                            .count() as f64
+                            / n
+                    })
+                    .collect()
+            })
+            .collect();
+        let one = p["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["references"] == 1);
+        match (exact_one_reference_accuracy(&disagree, &fin), one) {
+            (Some(e), Some(c)) => {
+                let got = c["accuracy"].as_f64().unwrap();
+                assert!((got - e).abs() < 0.08, "{at} outputs: {got} vs exact {e}");
+                assert_eq!(
+                    c["forward_passes"], rows,
+                    "one evaluation on the surface rows"
+                );
+            }
+            (None, None) => {}
+            (e, c) => panic!("{at} outputs: exact {e:?}, node {c:?}"),
+        }
     }
     // Each set's correlation with the final coordinate is the report's (another code path).
     let corr = dy["correlations"].as_array().unwrap();

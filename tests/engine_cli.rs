@@ -100,7 +100,12 @@ fn a_changed_param_reruns_only_that_node_and_its_descendants() {
     let run = fx.run(&[]);
     assert_eq!(
         set(&run, "executed"),
-        ids(&["cluster/cola", "diagnostics/cola", "report"])
+        ids(&[
+            "cluster/cola",
+            "diagnostics/cola",
+            "controls/cola",
+            "report"
+        ])
     );
     // The alpha grid: interpolation and everything after it, never finetuning or evaluation.
     fx.edit("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 3]");
@@ -116,6 +121,7 @@ fn a_changed_param_reruns_only_that_node_and_its_descendants() {
         "barriers/cola",
         "cluster/cola",
         "diagnostics/cola",
+        "controls/cola",
         "report",
     ]
     .iter()
@@ -141,7 +147,8 @@ fn a_changed_param_reruns_only_that_node_and_its_descendants() {
             .count(),
         4
     );
-    assert_eq!(executed.len(), 4 + 6 + 4);
+    // 4 evaluations, 6 paths, barriers, cluster, diagnostics, controls, report.
+    assert_eq!(executed.len(), 4 + 6 + 5);
 }
 
 #[test]
@@ -151,7 +158,7 @@ fn plan_and_why_explain_field_by_field() {
     assert_success(&out, &["plan"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("0 fresh, 0 to fetch, 1 to run, 18 blocked"),
+        text.contains("0 fresh, 0 to fetch, 1 to run, 19 blocked"),
         "{text}"
     );
     fx.run(&[]);
@@ -472,7 +479,8 @@ fn gc_keeps_what_the_manifest_uses_and_reports_bytes() {
     fx.edit("linspace = [0.0, 1.0, 5]", "linspace = [0.0, 1.0, 3]");
     fx.run(&[]);
     let dry = fx.json(&["gc", "m.toml", "--dry-run", "--json"]);
-    assert_eq!(dry["removed_actions"], 10, "{dry}");
+    // The 6 paths, their barriers, cluster, diagnostics, controls and report.
+    assert_eq!(dry["removed_actions"], 11, "{dry}");
     assert_eq!(dry["kept_actions"], NODES);
     assert!(
         dry["removed_by_kind"]["interpolate"]["results"]
@@ -488,11 +496,11 @@ fn gc_keeps_what_the_manifest_uses_and_reports_bytes() {
     );
     assert_eq!(
         walk(&fx.cache().join("actions")).len(),
-        NODES + 10,
+        NODES + 11,
         "a dry run removed something"
     );
     let real = fx.json(&["gc", "m.toml", "--json"]);
-    assert_eq!(real["removed_actions"], 10);
+    assert_eq!(real["removed_actions"], 11);
     assert_eq!(walk(&fx.cache().join("actions")).len(), NODES);
     assert!(
         set(&fx.run(&[]), "executed").is_empty(),
@@ -645,7 +653,12 @@ fn a_stage_kind_version_bump_reruns_that_kind_and_downstream() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         set(&v, "executed"),
-        ids(&["cluster/cola", "diagnostics/cola", "report"])
+        ids(&[
+            "cluster/cola",
+            "diagnostics/cola",
+            "controls/cola",
+            "report"
+        ])
     );
 }
 
@@ -773,7 +786,8 @@ fn report_copies_only_intact_objects_and_respects_the_umask() {
 }
 
 /// A set's primary metric is read by the diagnostics node alone: changing it reruns that node
-/// (and the report, if its output changed), never an evaluation or a path.
+/// (and what reads its output, the controls and the report, if it changed), never an
+/// evaluation or a path.
 #[test]
 fn a_changed_metric_reruns_only_the_diagnostics() {
     let fx = Fixture::new();
@@ -787,7 +801,7 @@ fn a_changed_metric_reruns_only_the_diagnostics() {
     assert!(
         executed
             .iter()
-            .all(|e| e == "diagnostics/cola" || e == "report"),
+            .all(|e| ["diagnostics/cola", "controls/cola", "report"].contains(&e.as_str())),
         "{executed:?}"
     );
 }

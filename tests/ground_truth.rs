@@ -46,7 +46,11 @@ fn strategies_contingency_and_ari_follow_the_scores_and_the_clusters() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(executed, ["diagnostics/nli", "report"], "{rerun}");
+    assert_eq!(
+        executed,
+        ["diagnostics/nli", "controls/nli", "report"],
+        "{rerun}"
+    );
 
     let diag = json_output(d, "diagnostics/nli", "diagnostics.json");
     let strategy = &diag["sets"]["hans"]["strategy"];

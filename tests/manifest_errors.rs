@@ -355,6 +355,22 @@ fn surface_and_score_are_checked_against_the_set() {
     );
     let e = refuse(
         "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nmetric_held_out = true",
+    );
+    has(
+        &e,
+        &[
+            "`diagnostics.ood.metric_held_out`: `metric_held_out` without `metric`",
+            "metric = \"accuracy\" beside it",
+        ],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nmetric = \"accuracy\"\nmetric_held_out = \"yes\"",
+    );
+    has(&e, &["metric_held_out", "bool"]);
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
         "file = \"data/ood.tsv\"\nlabels = [\"0\", \"1\", \"2\"]\nmetric = \"f1\"",
     );
     has(
@@ -512,6 +528,17 @@ fn a_strategy_needs_a_finite_threshold_and_two_names() {
     has(
         &e,
         &["`diagnostics.ood.strategy.threshold`", "a finite number"],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nstrategy = { above = \"a\", below = \"b\", kinds = \" \" }",
+    );
+    has(
+        &e,
+        &[
+            "`diagnostics.ood.strategy.kinds`",
+            "the name of a group column",
+        ],
     );
     let e = refuse(
         "file = \"data/ood.tsv\"",

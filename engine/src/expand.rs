@@ -140,7 +140,13 @@ fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
             json!({"title": r.title, "bootstrap": r.bootstrap, "study": m.study.name,
                    "config": study_config(m), "manifest": manifest_text(m), "build": build}),
         );
-        let wanted = ["barriers/", "cluster/", "diagnostics/", "dynamics/"];
+        let wanted = [
+            "barriers/",
+            "cluster/",
+            "controls/",
+            "diagnostics/",
+            "dynamics/",
+        ];
         let ups: Vec<String> = nodes
             .iter()
             // The final weights' nodes; a kept step's reach the page through `dynamics/`.
@@ -537,10 +543,50 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
             Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
         );
     }
-    if let Some(id) = cluster {
-        d = d.input("cluster", Source::Node(id));
+    if let Some(id) = &cluster {
+        d = d.input("cluster", Source::Node(id.clone()));
     }
     nodes.push(d);
+    if let (Some(id), Some(c)) = (cluster, &m.cluster) {
+        nodes.push(controls(m, task, &id, c, &surface));
+    }
+}
+
+/// Relabellings for the permutation p-value of a partition's agreement with the strategies.
+const CONTROL_PERMUTATIONS: usize = 10_000;
+
+/// `controls/<task>`: the final basins against output-similarity baselines and other analysis
+/// choices, from the stored outputs of the final models (no forward pass).
+fn controls(
+    m: &Manifest,
+    task: &str,
+    cluster: &str,
+    c: &crate::manifest::Cluster,
+    surface: &[(EvalSet, Source)],
+) -> Node {
+    let set = c
+        .eval
+        .clone()
+        .map(|e| e.name())
+        .or_else(|| surface.first().map(|s| s.0.name()));
+    let mut n = Node::new(
+        format!("controls/{task}"),
+        "controls",
+        json!({"set": set, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta,
+               "seeds": m.finetune.seeds,
+               "bootstrap": m.report.as_ref().map_or(1000, |r| r.bootstrap),
+               "permutations": CONTROL_PERMUTATIONS}),
+    )
+    .input("barriers", Source::Node(format!("barriers/{task}")))
+    .input("cluster", Source::Node(cluster.to_owned()))
+    .input("diagnostics", Source::Node(format!("diagnostics/{task}")));
+    for &seed in &m.finetune.seeds {
+        n = n.input(
+            format!("endpoint:{seed}"),
+            Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
+        );
+    }
+    n
 }
 
 /// One finetune node per seed, from the base model on the task's training data.

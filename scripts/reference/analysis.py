@@ -12,7 +12,13 @@ MODE is one of:
                (spectral_embedding(drop_first=False) + k_means), as in the official
                src/constellations/theoretical/clustering.py;
   stats        scipy.stats.mannwhitneyu (method="auto"), permutation_test of the mean
-               difference, pearsonr, and numpy's default_rng(seed).permutation(n).
+               difference, pearsonr, and numpy's default_rng(seed).permutation(n);
+  controls     the output-similarity baselines (pairwise prediction disagreement with numpy,
+               mean Jensen-Shannon divergence with scipy.spatial.distance.jensenshannon
+               squared), scipy.stats.spearmanr, and the adjusted Rand index
+               (sklearn.metrics.adjusted_rand_score) with its one-sided permutation p-value:
+               exact over every distinct relabelling (itertools) when they are few, else a
+               numpy Monte Carlo estimate.
 
 Each case in CASES.json is answered by one result in OUT.json, in order.
 """
@@ -139,13 +145,64 @@ def stats(cases):
     return out
 
 
+def controls(cases):
+    import itertools
+
+    from scipy import stats as st
+    from scipy.spatial.distance import jensenshannon
+    from sklearn.metrics import adjusted_rand_score
+
+    out = []
+    for c in cases:
+        kind = c["kind"]
+        if kind == "disagreement":
+            p = np.array(c["predicted"])
+            d = (p[:, None, :] != p[None, :, :]).mean(axis=2)
+            out.append({"matrix": d.tolist()})
+        elif kind == "jensen_shannon":
+            probs = np.array(c["probs"], dtype=np.float64)  # [model, row, label]
+            m = len(probs)
+            d = np.zeros((m, m))
+            for i in range(m):
+                for j in range(i + 1, m):
+                    js = jensenshannon(probs[i], probs[j], axis=1) ** 2
+                    d[i, j] = d[j, i] = js.mean()
+            out.append({"matrix": d.tolist()})
+        elif kind == "spearman":
+            r = st.spearmanr(c["x"], c["y"])
+            out.append({"r": float(r.statistic), "p": float(r.pvalue)})
+        elif kind == "ari_exact":
+            a, labels = c["partition"], c["labels"]
+            observed = adjusted_rand_score(labels, a)
+            arrangements = set(itertools.permutations(labels))
+            hits = sum(adjusted_rand_score(l, a) >= observed - 1e-12 for l in arrangements)
+            out.append(
+                {"ari": observed, "p": hits / len(arrangements), "relabellings": len(arrangements)}
+            )
+        elif kind == "ari_monte_carlo":
+            a, labels = c["partition"], np.array(c["labels"])
+            observed = adjusted_rand_score(labels, a)
+            rng = np.random.default_rng(c["seed"])
+            r = c["resamples"]
+            hits = sum(
+                adjusted_rand_score(rng.permutation(labels), a) >= observed - 1e-12
+                for _ in range(r)
+            )
+            out.append({"ari": observed, "p": (hits + 1) / (r + 1)})
+        else:
+            raise SystemExit(f"unknown controls case kind {kind!r}")
+    return out
+
+
 def main():
     if len(sys.argv) != 4:
         raise SystemExit(__doc__)
     mode, cases_path, out_path = sys.argv[1:]
     with open(cases_path) as f:
         cases = json.load(f)
-    run = {"barriers": barriers, "clustering": clustering, "stats": stats}[mode]
+    run = {"barriers": barriers, "clustering": clustering, "stats": stats, "controls": controls}[
+        mode
+    ]
     with open(out_path, "w") as f:
         json.dump(run(cases), f)
 

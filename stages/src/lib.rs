@@ -19,6 +19,7 @@
 //! - [`diagnostics`]: metrics per diagnostic group
 //! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
 //! - [`cluster`]: spectral and hierarchical clustering, stability
+//! - [`controls`]: output-similarity baselines and robustness of a partition
 //! - [`report`]: the study's HTML page and `report.json`
 //! - [`sweep`]: a sweep's comparison of its sub-studies
 //! - [`plot`]: SVG charts (ticks, axes, legends, colour-blind-safe colours) for both pages
@@ -30,6 +31,7 @@ pub mod backend;
 pub mod barriers;
 pub mod bench;
 pub mod cluster;
+pub mod controls;
 pub mod data;
 pub mod diagnostics;
 pub mod download;
@@ -67,6 +69,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::InterpolateKind));
     r.register(Arc::new(kinds::BarriersKind));
     r.register(Arc::new(kinds::ClusterKind));
+    r.register(Arc::new(kinds::ControlsKind));
     r.register(Arc::new(kinds::DynamicsKind));
     r.register(Arc::new(kinds::ReportKind));
     r.register(Arc::new(kinds::SweepKind));

@@ -56,6 +56,8 @@ pub fn write_set(
 pub struct StoredSet {
     pub labels: Vec<String>,
     pub loss: Vec<f32>,
+    /// Predicted distributions, `[example][label]`.
+    pub probs: Vec<Vec<f32>>,
     pub gold: Vec<usize>,
     pub predicted: Vec<usize>,
     /// group name -> value per example ("" where an example has none).
@@ -104,6 +106,16 @@ impl StoredSet {
         let groups: BTreeMap<String, Vec<String>> =
             serde_json::from_slice(&std::fs::read(get("groups.json")?)?)?;
         let n = loss.len();
+        let probs_t = st.tensor("probs")?;
+        let width = labels.len();
+        anyhow::ensure!(
+            probs_t.shape() == [n, width],
+            "{}: `probs` is {:?}, expected [{n}, {width}]",
+            path.display(),
+            probs_t.shape()
+        );
+        let flat = crate::tensorfile::f32_values(probs_t.data());
+        let probs: Vec<Vec<f32>> = flat.chunks(width.max(1)).map(<[f32]>::to_vec).collect();
         anyhow::ensure!(
             gold.len() == n && predicted.len() == n && groups.values().all(|g| g.len() == n),
             "{}: per-example columns differ in length",
@@ -112,10 +124,35 @@ impl StoredSet {
         Ok(StoredSet {
             labels,
             loss,
+            probs,
             gold,
             predicted,
             groups,
         })
+    }
+
+    /// The rows of set `name` that the loss surface holds, from a node's
+    /// `eval/<name>.surface.json` (None when the node recorded no surface for it), each
+    /// checked to lie inside the set's `rows`.
+    pub fn surface_rows(
+        node: &str,
+        files: &BTreeMap<String, PathBuf>,
+        name: &str,
+        rows: usize,
+    ) -> anyhow::Result<Option<Vec<usize>>> {
+        let Some(path) = files.get(&format!("eval/{name}.surface.json")) else {
+            return Ok(None);
+        };
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)
+            .with_context(|| format!("{}: not JSON (output of `{node}`)", path.display()))?;
+        let surface: Vec<usize> = serde_json::from_value(doc["rows"].clone())
+            .with_context(|| format!("{}: no row list", path.display()))?;
+        anyhow::ensure!(
+            surface.iter().all(|&r| r < rows),
+            "{}: a surface row lies past the {rows} scored rows",
+            path.display()
+        );
+        Ok(Some(surface))
     }
 
     /// Example indices per value of one group column.

@@ -7,7 +7,10 @@
 //! - a permutation test on the difference of means with `scipy.stats.permutation_test`'s
 //!   definition: every relabelling when there are at most `resamples` of them (exact), else
 //!   `resamples` random ones with the +1 correction; two-sided p = 2 min(p_less, p_greater);
-//! - Pearson's r with its t-test p-value;
+//! - Pearson's r with its t-test p-value, and Spearman's rho (Pearson on average ranks, the
+//!   same t-test: `scipy.stats.spearmanr`), which scores bunched at 0 and 1 move less;
+//! - the adjusted Rand index of a partition against labels with a permutation p-value
+//!   (relabel the models) and a bootstrap interval over models;
 //! - Holm's step-down correction for several tests in one report.
 //!
 //! Every test refuses non-finite input (None), so a NaN score can never become a p-value.
@@ -241,6 +244,163 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<Pearson> {
     Some(Pearson { r, p })
 }
 
+/// Spearman's rho and its two-sided p-value: Pearson's r of the average ranks with the same
+/// t-test, as `scipy.stats.spearmanr` computes both. None as for [`pearson`] (a constant
+/// sample has no ranks to correlate).
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<Pearson> {
+    if x.len() != y.len() || !all_finite(x) || !all_finite(y) {
+        return None;
+    }
+    pearson(&ranks(x).0, &ranks(y).0)
+}
+
+/// The adjusted Rand index of a partition against labels, and how surprising it is.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct AriTest {
+    pub ari: f64,
+    /// One-sided permutation p-value: the share of relabellings of the models (the labels'
+    /// counts kept) whose index reaches the observed one.
+    pub p: f64,
+    /// `exact` when every distinct relabelling was scored, else `monte_carlo` with the +1
+    /// correction.
+    pub method: String,
+    pub relabellings: usize,
+}
+
+/// The adjusted Rand index of `partition` against `labels` with its permutation p-value. When
+/// the distinct arrangements of `labels` number at most `resamples`, every one is scored
+/// (multiset permutations in lexicographic order) and p is exact; otherwise `resamples`
+/// seeded shuffles give p = (count + 1) / (resamples + 1). Ties within 1e-12 count as reaching
+/// it. None with fewer than 2 models or lengths that differ.
+pub fn ari_permutation(
+    partition: &[usize],
+    labels: &[usize],
+    resamples: usize,
+    seed: u64,
+) -> Option<AriTest> {
+    let n = labels.len();
+    if n < 2 || partition.len() != n {
+        return None;
+    }
+    let ari = crate::cluster::adjusted_rand(partition, labels);
+    let reaches = |l: &[usize]| crate::cluster::adjusted_rand(partition, l) >= ari - 1e-12;
+    let mut counts = std::collections::BTreeMap::<usize, usize>::new();
+    for &l in labels {
+        *counts.entry(l).or_default() += 1;
+    }
+    // n! / prod(count!) distinct arrangements.
+    let mut arrangements = 1.0f64;
+    let mut placed = 0usize;
+    for &c in counts.values() {
+        arrangements *= binomial(placed + c, c).unwrap_or(f64::INFINITY);
+        placed += c;
+    }
+    if arrangements <= resamples as f64 {
+        let mut l: Vec<usize> = labels.to_vec();
+        l.sort_unstable();
+        let (mut hit, mut total) = (0usize, 0usize);
+        loop {
+            hit += usize::from(reaches(&l));
+            total += 1;
+            if !next_permutation(&mut l) {
+                break;
+            }
+        }
+        Some(AriTest {
+            ari,
+            p: hit as f64 / total as f64,
+            method: "exact".into(),
+            relabellings: total,
+        })
+    } else {
+        let mut l = labels.to_vec();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut hit = 0usize;
+        for _ in 0..resamples {
+            l.shuffle(&mut rng);
+            hit += usize::from(reaches(&l));
+        }
+        Some(AriTest {
+            ari,
+            p: (hit + 1) as f64 / (resamples + 1) as f64,
+            method: "monte_carlo".into(),
+            relabellings: resamples,
+        })
+    }
+}
+
+/// The next lexicographic arrangement of `v` in place (false after the last one).
+fn next_permutation(v: &mut [usize]) -> bool {
+    let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
+        return false;
+    };
+    let j = (i..v.len())
+        .rev()
+        .find(|&j| v[j] > v[i - 1])
+        .expect("v[i] > v[i-1]");
+    v.swap(i - 1, j);
+    v[i..].reverse();
+    true
+}
+
+/// A percentile bootstrap interval.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+    /// Replicates that gave a number (a resample can hold one label only and is then
+    /// skipped, counted here).
+    pub replicates: usize,
+    pub skipped: usize,
+}
+
+/// `resamples` bootstrap resamples of `n` models: indices drawn with replacement, seeded, so
+/// that several statistics can share the same draws (a paired comparison).
+pub fn bootstrap_draws(n: usize, resamples: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..resamples)
+        .map(|_| (0..n).map(|_| rng.random_range(0..n)).collect())
+        .collect()
+}
+
+/// The 95% percentile interval of bootstrap replicates, each a number or None where its
+/// resample did not define the statistic (counted as skipped). None when none gave a number.
+pub fn interval(replicates: &[Option<f64>]) -> Option<Interval> {
+    let mut values: Vec<f64> = replicates
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(Interval {
+        low: crate::barriers::percentile(&values, 0.025),
+        high: crate::barriers::percentile(&values, 0.975),
+        replicates: values.len(),
+        skipped: replicates.len() - values.len(),
+    })
+}
+
+/// A 95% percentile interval of `statistic` over `resamples` bootstrap resamples of the models
+/// ([`bootstrap_draws`]). `statistic` gets the drawn indices and returns None where the
+/// resample does not define it.
+pub fn bootstrap_models(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    mut statistic: impl FnMut(&[usize]) -> Option<f64>,
+) -> Option<Interval> {
+    let values: Vec<Option<f64>> = bootstrap_draws(n, resamples, seed)
+        .iter()
+        .map(|idx| statistic(idx))
+        .collect();
+    interval(&values)
+}
+
 /// Holm's step-down adjustment of several p-values (family-wise error), in the input order:
 /// sorted ascending, the i-th smallest (from 0) becomes max over j <= i of min(1, (m - j) p_j).
 pub fn holm(p: &[f64]) -> Vec<f64> {
@@ -318,5 +478,42 @@ mod tests {
             assert!((a - b).abs() < 1e-15, "{h:?}");
         }
         assert_eq!(holm(&[0.5, 0.9]), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn spearman_and_the_ari_tests_behave() {
+        // scipy.stats.spearmanr([1,2,3,4,5], [5,6,7,8,7]) -> 0.8207826816681233,
+        // p = 0.08858700531354381
+        let s = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 6.0, 7.0, 8.0, 7.0]).unwrap();
+        assert!((s.r - 0.820_782_681_668_123_3).abs() < 1e-12, "{}", s.r);
+        assert!((s.p - 0.088_587_005_313_543_81).abs() < 1e-10, "{}", s.p);
+        assert!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_none());
+        // Six models, two labels of three: 20 arrangements, 2 of them the partition itself
+        // (either labelling) -> p = 2 / 20.
+        let t = ari_permutation(&[0, 0, 0, 1, 1, 1], &[1, 1, 1, 0, 0, 0], 1000, 0).unwrap();
+        assert_eq!(
+            (t.ari, t.method.as_str(), t.relabellings),
+            (1.0, "exact", 20)
+        );
+        assert!((t.p - 0.1).abs() < 1e-15, "{}", t.p);
+        // Past the budget: random relabellings, never below 1 / (resamples + 1).
+        let mc = ari_permutation(&[0, 0, 0, 1, 1, 1], &[1, 1, 1, 0, 0, 0], 10, 0).unwrap();
+        assert_eq!(mc.method, "monte_carlo");
+        assert!(mc.p >= 1.0 / 11.0);
+        let mut v = vec![0, 0, 1];
+        let mut seen = vec![v.clone()];
+        while next_permutation(&mut v) {
+            seen.push(v.clone());
+        }
+        assert_eq!(seen, vec![vec![0, 0, 1], vec![0, 1, 0], vec![1, 0, 0]]);
+        // A perfect partition's interval is [1, 1]; a resample of one label is skipped.
+        let a = [0, 0, 0, 1, 1, 1];
+        let ci = bootstrap_models(6, 200, 3, |idx| {
+            let x: Vec<usize> = idx.iter().map(|&i| a[i]).collect();
+            (x.iter().any(|&l| l != x[0])).then(|| crate::cluster::adjusted_rand(&x, &x))
+        })
+        .unwrap();
+        assert_eq!((ci.low, ci.high), (1.0, 1.0));
+        assert_eq!(ci.replicates + ci.skipped, 200);
     }
 }

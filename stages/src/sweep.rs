@@ -1,8 +1,10 @@
 //! A sweep's comparison of its sub-studies (`[sweep]` in a manifest): per sub-study and task,
 //! the basins found, and per diagnostic set the gap between the basins' mean scores (largest
 //! minus smallest cluster mean), its Mann-Whitney p, and, where the set declares strategies,
-//! the adjusted Rand index of basins against them; as a table and, for one numeric swept key,
-//! as curves against its value.
+//! the adjusted Rand index of basins against them with its permutation p; as a table and, for
+//! one numeric swept key, as curves against its value. Each sub-study is one more test of the
+//! same question, so every p-value also gets Holm's correction across the sub-studies
+//! ([`holm_across`]).
 
 use std::fmt::Write as _;
 
@@ -28,6 +30,8 @@ pub fn summarise(label: &str, values: &Value, report: &Value) -> Value {
                     - means.iter().copied().fold(f64::INFINITY, f64::min)
             });
             let first = &row["comparisons"][0]["mann_whitney"];
+            // The controls' permutation test of the basins against the strategies, where run.
+            let ari_p = t["controls"]["partitions"][0]["strategies"][set]["test"]["p"].clone();
             sets.insert(
                 set.clone(),
                 json!({
@@ -37,6 +41,7 @@ pub fn summarise(label: &str, values: &Value, report: &Value) -> Value {
                     "p": first["p"],
                     "p_holm": first["p_holm"],
                     "ari": t["strategies"][set]["ari"],
+                    "ari_p": ari_p,
                     "contingency": t["strategies"][set]["contingency"],
                 }),
             );
@@ -47,6 +52,32 @@ pub fn summarise(label: &str, values: &Value, report: &Value) -> Value {
         );
     }
     json!({"label": label, "values": values, "tasks": tasks})
+}
+
+/// Holm's correction across the sub-studies, per task and set: each sub-study's Mann-Whitney p
+/// (`p_sweep_holm`) and its ARI permutation p (`ari_p_sweep_holm`) as one family of tests.
+pub fn holm_across(rows: &mut [Value]) {
+    let mut families: std::collections::BTreeSet<(String, String)> = Default::default();
+    for r in rows.iter() {
+        for (task, t) in r["tasks"].as_object().into_iter().flatten() {
+            for (set, _) in t["sets"].as_object().into_iter().flatten() {
+                families.insert((task.clone(), set.clone()));
+            }
+        }
+    }
+    for (task, set) in families {
+        for (field, out) in [("p", "p_sweep_holm"), ("ari_p", "ari_p_sweep_holm")] {
+            let at: Vec<(usize, f64)> = rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| Some((i, r["tasks"][&task]["sets"][&set][field].as_f64()?)))
+                .collect();
+            let ps: Vec<f64> = at.iter().map(|a| a.1).collect();
+            for ((i, _), adj) in at.iter().zip(crate::stats::holm(&ps)) {
+                rows[*i]["tasks"][&task]["sets"][&set][out] = json!(adj);
+            }
+        }
+    }
 }
 
 fn num(v: &Value) -> String {
@@ -86,7 +117,7 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
         }
     }
     s.push_str("<table id=\"sweep\"><tr><th>sub-study</th><th>task</th><th>basins (sizes)</th>");
-    s.push_str("<th>set</th><th>score</th><th>gap between basins</th><th>Mann-Whitney p (Holm)</th><th>ARI basins vs strategies</th></tr>");
+    s.push_str("<th>set</th><th>score</th><th>gap between basins</th><th>Mann-Whitney p (Holm in the study; Holm across the sweep)</th><th>ARI basins vs strategies (permutation p; Holm across the sweep)</th></tr>");
     for r in rows {
         let label = r["label"].as_str().unwrap_or("");
         for (task, set) in &pairs {
@@ -94,7 +125,7 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
             let c = &t["sets"][set];
             let _ = write!(
                 s,
-                "<tr><td><a href=\"{l}/index.html\">{l}</a></td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                "<tr><td><a href=\"{l}/index.html\">{l}</a></td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({}; {})</td><td>{} ({}; {})</td></tr>",
                 esc(task),
                 t["k"],
                 esc(&t["sizes"].to_string()),
@@ -103,12 +134,19 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
                 num(&c["gap"]),
                 num(&c["p"]),
                 num(&c["p_holm"]),
+                num(&c["p_sweep_holm"]),
                 num(&c["ari"]),
+                num(&c["ari_p"]),
+                num(&c["ari_p_sweep_holm"]),
                 l = esc(label)
             );
         }
     }
-    s.push_str("</table>");
+    s.push_str(
+        "</table><p>Each sub-study tests the same question once more: the p-values \
+                 after the semicolons are corrected by Holm's method across the sub-studies, \
+                 per task and set.</p>",
+    );
     if keys.len() == 1 {
         let key = &keys[0];
         let x: Vec<Option<f64>> = rows.iter().map(|r| r["values"][key].as_f64()).collect();
@@ -167,4 +205,29 @@ fn curve(title: &str, key: &str, x: &[f64], y: &[Option<f64>]) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holm_is_taken_across_the_sub_studies_per_set() {
+        let row = |p: f64, ari_p: Option<f64>| json!({"tasks": {"nli": {"sets": {"conflict": {"p": p, "ari_p": ari_p}}}}});
+        let mut rows = vec![row(0.01, Some(0.2)), row(0.04, None), row(0.02, Some(0.01))];
+        holm_across(&mut rows);
+        let got = |i: usize, f: &str| rows[i]["tasks"]["nli"]["sets"]["conflict"][f].as_f64();
+        let near = |i: usize, f: &str, want: f64| {
+            let v = got(i, f).unwrap_or(f64::NAN);
+            assert!((v - want).abs() < 1e-12, "{f} of row {i}: {v} vs {want}");
+        };
+        // Sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (as stats::holm).
+        near(0, "p_sweep_holm", 0.03);
+        near(2, "p_sweep_holm", 0.04);
+        near(1, "p_sweep_holm", 0.04);
+        // A sub-study without the test is not in the family: two p-values, not three.
+        near(2, "ari_p_sweep_holm", 0.02);
+        near(0, "ari_p_sweep_holm", 0.2);
+        assert_eq!(got(1, "ari_p_sweep_holm"), None);
+    }
 }

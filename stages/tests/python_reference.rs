@@ -1,6 +1,8 @@
 //! basins' analysis against independent Python references (`scripts/reference/analysis.py`):
 //! barriers against the definitions of the paper's `metrics.py`, spectral clustering against
-//! scikit-learn, the statistics against SciPy, the surface shuffle against numpy.
+//! scikit-learn, the statistics against SciPy, the surface shuffle against numpy, and the
+//! controls (output-similarity baselines, Spearman, the adjusted Rand index's permutation test)
+//! against numpy, SciPy and scikit-learn.
 //!
 //! The references need Python 3 with numpy, scipy and scikit-learn: `$BASINS_PYTHON`, else
 //! `python3`. The tests are `#[ignore]`d, so a machine without the references shows them as
@@ -13,8 +15,9 @@ use std::process::Command;
 
 use basins_stages::barriers::{convexity, endpoint};
 use basins_stages::cluster::{canonical, median_delta, spectral, Square};
+use basins_stages::controls::{disagreement, jensen_shannon};
 use basins_stages::data::select::numpy_permutation;
-use basins_stages::stats::{mann_whitney, pearson, permutation};
+use basins_stages::stats::{ari_permutation, mann_whitney, pearson, permutation, spearman};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -381,6 +384,178 @@ fn statistics_equal_scipy_and_the_shuffle_equals_numpy() {
     );
     eprintln!(
         "stats: {} cases agree with scipy and numpy ({exact} exact Mann-Whitney)",
+        cases.len()
+    );
+}
+
+#[test]
+#[ignore = "needs Python with numpy, scipy and scikit-learn; scripts/test runs it with scripts/python-ref"]
+fn controls_equal_numpy_scipy_and_scikit_learn() {
+    let Some(py) = python() else { return };
+    let mut rng = ChaCha8Rng::seed_from_u64(30);
+    let mut cases: Vec<Value> = Vec::new();
+    for _ in 0..30 {
+        let (m, rows, labels) = (
+            rng.random_range(2..=8),
+            rng.random_range(1..=60),
+            rng.random_range(2..=3),
+        );
+        let predicted: Vec<Vec<usize>> = (0..m)
+            .map(|_| (0..rows).map(|_| rng.random_range(0..labels)).collect())
+            .collect();
+        cases.push(json!({"kind": "disagreement", "predicted": predicted}));
+    }
+    for c in 0..30 {
+        let (m, rows, labels) = (
+            rng.random_range(2..=6),
+            rng.random_range(1..=40),
+            rng.random_range(2..=3),
+        );
+        // Softmax of random logits; every third case nearly one-hot (a confident model).
+        let scale = if c % 3 == 0 { 20.0 } else { 3.0 };
+        let probs: Vec<Vec<Vec<f32>>> = (0..m)
+            .map(|_| {
+                (0..rows)
+                    .map(|_| {
+                        let z: Vec<f64> = (0..labels)
+                            .map(|_| (rng.random::<f64>() - 0.5) * scale)
+                            .collect();
+                        let e: Vec<f64> = z.iter().map(|v| v.exp()).collect();
+                        let t: f64 = e.iter().sum();
+                        e.iter().map(|v| (v / t) as f32).collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        cases.push(json!({"kind": "jensen_shannon", "probs": probs}));
+    }
+    for c in 0..60 {
+        let n = rng.random_range(3..=30);
+        let x: Vec<f64> = (0..n)
+            .map(|_| {
+                let v = rng.random::<f64>();
+                // Half the cases bunched at 0 and 1 with ties, as conflict-set scores are.
+                if c % 2 == 0 {
+                    (v * 3.0).round() / 3.0
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let y: Vec<f64> = x.iter().map(|v| v + rng.random::<f64>()).collect();
+        cases.push(json!({"kind": "spearman", "x": x, "y": y}));
+    }
+    for _ in 0..40 {
+        let n = rng.random_range(4..=8);
+        let partition: Vec<usize> = (0..n).map(|_| rng.random_range(0..3)).collect();
+        // Labels that agree with the partition more often than chance.
+        let labels: Vec<usize> = partition
+            .iter()
+            .map(|&p| {
+                if rng.random::<f64>() < 0.6 {
+                    p % 2
+                } else {
+                    rng.random_range(0..2)
+                }
+            })
+            .collect();
+        cases.push(json!({"kind": "ari_exact", "partition": partition, "labels": labels}));
+    }
+    for seed in 0..4u64 {
+        let partition: Vec<usize> = (0..20).map(|i| usize::from(i >= 9)).collect();
+        let labels: Vec<usize> = partition
+            .iter()
+            .map(|&p| {
+                if rng.random::<f64>() < 0.25 + 0.1 * seed as f64 {
+                    1 - p
+                } else {
+                    p
+                }
+            })
+            .collect();
+        cases.push(
+            json!({"kind": "ari_monte_carlo", "partition": partition, "labels": labels,
+                          "resamples": 4000, "seed": seed}),
+        );
+    }
+    let answers = reference(&py, "controls", &json!(cases));
+    let matrix = |v: &Value| -> Vec<Vec<f64>> { serde_json::from_value(v.clone()).unwrap() };
+    let usizes = |v: &Value| -> Vec<usize> { serde_json::from_value(v.clone()).unwrap() };
+    let mut mc_worst = 0.0f64;
+    for (case, want) in cases.iter().zip(&answers) {
+        match case["kind"].as_str().unwrap() {
+            "disagreement" => {
+                let p: Vec<Vec<usize>> = serde_json::from_value(case["predicted"].clone()).unwrap();
+                assert_eq!(disagreement(&p), matrix(&want["matrix"]), "{case}");
+            }
+            "jensen_shannon" => {
+                let p: Vec<Vec<Vec<f32>>> = serde_json::from_value(case["probs"].clone()).unwrap();
+                let (got, want) = (jensen_shannon(&p), matrix(&want["matrix"]));
+                for (a, b) in got.iter().flatten().zip(want.iter().flatten()) {
+                    // scipy renormalises in float64 as basins does; the sums differ in order.
+                    assert!((a - b).abs() < 1e-12, "{case}: {a} vs {b}");
+                }
+            }
+            "spearman" => {
+                let (x, y): (Vec<f64>, Vec<f64>) = (
+                    serde_json::from_value(case["x"].clone()).unwrap(),
+                    serde_json::from_value(case["y"].clone()).unwrap(),
+                );
+                let r = spearman(&x, &y).unwrap();
+                assert!(
+                    (r.r - f(&want["r"])).abs() < 1e-12,
+                    "{case}: r {} vs {want}",
+                    r.r
+                );
+                assert!(
+                    (r.p - f(&want["p"])).abs() < 1e-10,
+                    "{case}: p {} vs {want}",
+                    r.p
+                );
+            }
+            "ari_exact" => {
+                let t = ari_permutation(
+                    &usizes(&case["partition"]),
+                    &usizes(&case["labels"]),
+                    100_000,
+                    0,
+                )
+                .unwrap();
+                assert_eq!(t.method, "exact", "{case}");
+                assert_eq!(
+                    t.relabellings as u64,
+                    want["relabellings"].as_u64().unwrap()
+                );
+                assert!(
+                    (t.ari - f(&want["ari"])).abs() < 1e-12,
+                    "{case}: {t:?} vs {want}"
+                );
+                assert!(
+                    (t.p - f(&want["p"])).abs() < 1e-12,
+                    "{case}: {t:?} vs {want}"
+                );
+            }
+            _ => {
+                let r = case["resamples"].as_u64().unwrap() as usize;
+                let t =
+                    ari_permutation(&usizes(&case["partition"]), &usizes(&case["labels"]), r, 7)
+                        .unwrap();
+                assert_eq!(t.method, "monte_carlo");
+                assert!(
+                    (t.ari - f(&want["ari"])).abs() < 1e-12,
+                    "{case}: {t:?} vs {want}"
+                );
+                // Two independent Monte Carlo estimates of one p: within 4 standard errors of
+                // their difference.
+                let p = f(&want["p"]);
+                let se = (2.0 * p * (1.0 - p) / r as f64).sqrt() + 1.0 / r as f64;
+                mc_worst = mc_worst.max((t.p - p).abs() / se);
+                assert!((t.p - p).abs() <= 4.0 * se, "{case}: p {} vs {p}", t.p);
+            }
+        }
+    }
+    eprintln!(
+        "controls: {} cases agree with numpy, scipy and scikit-learn (Monte Carlo p within {mc_worst:.1} standard errors)",
         cases.len()
     );
 }

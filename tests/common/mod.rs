@@ -46,8 +46,8 @@ title = "test study"
 "#;
 
 /// Nodes in `MANIFEST`: pretrain, 4 finetune, 4 evaluate, 6 interpolate, barriers, cluster,
-/// diagnostics, report.
-pub const NODES: usize = 19;
+/// diagnostics, controls, report.
+pub const NODES: usize = 20;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,

@@ -223,6 +223,8 @@ pub struct RawTask {
     /// The primary metric of each eval split, over the rows `metric_where` selects.
     pub metric: Option<At<Metric>>,
     pub metric_where: Option<At<Where>>,
+    /// Score only on `metric_where` rows outside the loss surface (held out from clustering).
+    pub metric_held_out: Option<At<bool>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -305,6 +307,7 @@ pub struct RawDiagnostic {
     pub surface: Option<At<Surface>>,
     pub metric: Option<At<Metric>>,
     pub metric_where: Option<At<Where>>,
+    pub metric_held_out: Option<At<bool>>,
     pub strategy: Option<At<crate::manifest::Strategy>>,
 }
 
@@ -392,7 +395,8 @@ merge_fields!(RawTask {
     fields,
     surface,
     metric,
-    metric_where
+    metric_where,
+    metric_held_out
 });
 merge_fields!(RawFinetune {
     model,
@@ -440,7 +444,8 @@ merge_fields!(RawDiagnostic {
     fields,
     surface,
     metric,
-    metric_where
+    metric_where,
+    metric_held_out
 });
 merge_fields!(RawCluster {
     eval,

@@ -121,29 +121,33 @@ pub struct Strategy {
     pub threshold: f64,
     pub above: String,
     pub below: String,
+    /// A group column whose values are the set's kinds of conflict (the veridicality set's
+    /// `construction`: the rule says entailment on one kind, non-entailment on the other). With
+    /// it a model's strategy comes from its accuracy on each kind: at or above `threshold` on
+    /// every kind `above`, below it on every kind `below`, the rule on exactly the kinds of one
+    /// gold label `always <the other label>`, otherwise `mixed`; so a model that answers one
+    /// label everywhere is no longer named by half its rows. Left out of the params when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<String>,
 }
 
 impl Strategy {
     fn half() -> f64 {
         0.5
     }
-
-    /// The strategy of a model with this score.
-    pub fn label(&self, score: f64) -> &str {
-        if score >= self.threshold {
-            &self.above
-        } else {
-            &self.below
-        }
-    }
 }
 
-/// A set's primary score: a metric over the rows `filter` selects (all when empty).
+/// A set's primary score: a metric over the rows `filter` selects (all when empty), and with
+/// `held_out` only over those the set's loss surface does not hold, so that a basin found on
+/// the surface rows is scored on rows it was not found on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Score {
     pub metric: Metric,
     #[serde(default, rename = "where")]
     pub filter: Where,
+    /// Left out of the params when false, so studies that do not ask keep their keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_out: bool,
 }
 
 /// The finetuning hyperparameters with every default filled in: what the manifest layer writes
@@ -856,6 +860,7 @@ fn resolve_tasks(
                 t.surface.as_ref(),
                 t.metric.as_ref(),
                 t.metric_where.as_ref(),
+                t.metric_held_out.as_ref(),
             )?;
             Ok((
                 name.clone(),
@@ -890,6 +895,11 @@ fn check_strategy(s: &At<Strategy>, key: &str) -> Result<Strategy, ManifestError
         ))
     } else if v.above == v.below {
         Some(("below", "a name different from `above`"))
+    } else if v.kinds.as_ref().is_some_and(|k| k.trim().is_empty()) {
+        Some((
+            "kinds",
+            "the name of a group column, e.g. kinds = \"construction\"",
+        ))
     } else {
         None
     };
@@ -902,6 +912,7 @@ fn check_strategy(s: &At<Strategy>, key: &str) -> Result<Strategy, ManifestError
                 match field {
                     "threshold" => v.threshold.to_string(),
                     "above" => format!("{:?}", v.above),
+                    "kinds" => format!("{:?}", v.kinds.as_deref().unwrap_or_default()),
                     _ => format!("{:?}", v.below),
                 }
             ),
@@ -1402,6 +1413,7 @@ fn resolve_diagnostics(
                 d.surface.as_ref(),
                 d.metric.as_ref(),
                 d.metric_where.as_ref(),
+                d.metric_held_out.as_ref(),
             )?;
             let strategy = match &d.strategy {
                 Some(s) => Some(check_strategy(s, &key)?),
@@ -1720,6 +1732,7 @@ fn surface_and_score(
     surface: Option<&At<Surface>>,
     metric: Option<&At<Metric>>,
     metric_where: Option<&At<Where>>,
+    metric_held_out: Option<&At<bool>>,
 ) -> Result<(Option<Surface>, Option<Score>), ManifestError> {
     let check_where = |w: &Where, at: &Location, field: &str| -> Result<(), ManifestError> {
         for (column, values) in &w.0 {
@@ -1765,6 +1778,7 @@ fn surface_and_score(
         (Some(m), w) => Some(Score {
             metric: m.value,
             filter: w.map(|w| w.value.clone()).unwrap_or_default(),
+            held_out: metric_held_out.is_some_and(|h| h.value),
         }),
         (None, Some(w)) => {
             return Err(invalid(
@@ -1776,6 +1790,14 @@ fn surface_and_score(
         }
         (None, None) => None,
     };
+    if let (None, Some(h)) = (metric, metric_held_out) {
+        return Err(invalid(
+            &h.at,
+            &format!("{key}.metric_held_out"),
+            "`metric_held_out` without `metric`",
+            "metric = \"accuracy\" beside it",
+        ));
+    }
     Ok((surface.map(|s| s.value.clone()), score))
 }
 

@@ -5,14 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use basins_engine::{StageContext, StageInput, StageKind};
+use basins_engine::{StageContext, StageKind};
 use safetensors::SafeTensors;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params;
+use super::{node_files, params};
 use crate::barriers::{Path, PathBarriers, KINDS};
 use crate::outputs::StoredSet;
 use crate::tensorfile::{f32_values, i64_values, Entry};
@@ -91,17 +90,6 @@ fn path_sets(ctx: &StageContext, p: &BarrierParams) -> anyhow::Result<Vec<String
         .filter_map(|k| k.strip_prefix("path/")?.strip_suffix(".safetensors"))
         .map(str::to_owned)
         .collect())
-}
-
-/// A node input's id and its output files by name.
-pub(crate) fn node_files<'a>(
-    ctx: &'a StageContext,
-    role: &str,
-) -> anyhow::Result<(&'a str, &'a BTreeMap<String, PathBuf>)> {
-    match ctx.input(role)? {
-        StageInput::Node { node, files, .. } => Ok((node, files)),
-        _ => anyhow::bail!("input `{role}` is not a node"),
-    }
 }
 
 /// One model's per-example losses and correctness on a set's loss-surface rows (a path's

@@ -7,7 +7,7 @@ use safetensors::SafeTensors;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params;
+use super::{params, square};
 use crate::barriers::KINDS;
 use crate::cluster::{
     adjusted_rand, affinity_range, average_linkage, check, median_delta, silhouette, spectral,
@@ -141,21 +141,6 @@ impl StageKind for ClusterKind {
             json!({"k": k, "sizes": sizes, "silhouette": out["silhouette"], "stability_mean_ari": out["stability"]["mean_ari"], "delta": delta, "nearly_constant": nearly_constant}),
         )
     }
-}
-
-/// A JSON matrix with no nulls.
-pub(crate) fn square(m: &Value) -> Result<Square, String> {
-    let rows = m.as_array().ok_or("missing")?;
-    rows.iter()
-        .map(|r| {
-            r.as_array()
-                .ok_or("not a matrix")?
-                .iter()
-                .map(|v| v.as_f64().ok_or("some pairs were not interpolated"))
-                .collect::<Result<Vec<f64>, _>>()
-        })
-        .collect::<Result<_, _>>()
-        .map_err(str::to_owned)
 }
 
 /// Recluster each bootstrap replicate of the barrier matrix with the same k: the adjusted

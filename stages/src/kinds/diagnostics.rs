@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use basins_engine::manifest::Strategy;
 
 use crate::data::DataFormat;
-use crate::diagnostics::{analyse, spread, ScoreSpec, SetDiagnostics};
+use crate::diagnostics::{
+    analyse, behaviour_label, behaviour_names, kind_scores, spread, KindScore, ScoreSpec,
+    SetDiagnostics, THRESHOLDS,
+};
 use crate::outputs::StoredSet;
 
 pub struct DiagnosticsKind;
@@ -44,7 +47,11 @@ impl StageKind for DiagnosticsKind {
         // 3: declared scores (`metric`, `metric_where`), PAWS scored by F1, rows per score.
         // 4: diagnostics.csv written by the csv crate (a carriage return in a group value is
         // quoted now).
-        4
+        // 5: held-out scores (`metric_held_out`); each score counts the rows it shares with
+        // the loss surface (`score_surface_overlap`, `primary.surface_overlap`); strategies
+        // from behaviour on each kind of conflict (`strategy.kinds`), every name a strategy can
+        // take (`names`), and the labels at thresholds 0.3 to 0.7 (`thresholds`).
+        5
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DiagnosticsParams = params(ctx)?;
@@ -56,6 +63,9 @@ impl StageKind for DiagnosticsKind {
         ])?;
         for set in &p.eval_sets {
             let mut per_model: BTreeMap<u64, SetDiagnostics> = BTreeMap::new();
+            // With a strategy's `kinds`: each model's accuracy on each kind of conflict.
+            let mut kinds: BTreeMap<u64, Vec<KindScore>> = BTreeMap::new();
+            let mut label_set: Vec<String> = Vec::new();
             let (mut rows, mut surface_rows) = (0usize, None);
             for &seed in &p.seeds {
                 let role = format!("endpoint:{seed}");
@@ -64,8 +74,23 @@ impl StageKind for DiagnosticsKind {
                 };
                 let stored = StoredSet::read(node, files, &set.name)?;
                 rows = stored.gold.len();
-                surface_rows = surface_count(files, &set.name)?.or(surface_rows);
-                let d = analyse(&stored, set.format, set.score.as_ref());
+                let surface = StoredSet::surface_rows(node, files, &set.name, rows)?;
+                surface_rows = surface.as_ref().map(Vec::len).or(surface_rows);
+                let d = analyse(&stored, set.format, set.score.as_ref(), surface.as_deref());
+                if let Some(column) = set.strategy.as_ref().and_then(|s| s.kinds.as_ref()) {
+                    let held_out = set.score.as_ref().is_some_and(|s| s.held_out);
+                    let exclude = surface.as_deref().filter(|_| held_out);
+                    let k = kind_scores(&stored, column, exclude);
+                    anyhow::ensure!(
+                        !k.is_empty(),
+                        "the strategy of `{}` takes its kinds from the group `{column}`, which \
+                         no row of the set has (its groups: {:?})",
+                        set.name,
+                        stored.groups.keys().collect::<Vec<_>>()
+                    );
+                    kinds.insert(seed, k);
+                }
+                label_set = stored.labels.clone();
                 // A score that is not a number never reaches a statistic unflagged.
                 anyhow::ensure!(
                     d.primary.value.is_finite(),
@@ -80,6 +105,11 @@ impl StageKind for DiagnosticsKind {
                 per_model.insert(seed, d);
             }
             let score_rows = per_model.values().next().map_or(0, |d| d.primary.examples);
+            // Rows the score shares with the loss surface (the same for every model).
+            let score_surface_overlap = per_model
+                .values()
+                .next()
+                .and_then(|d| d.primary.surface_overlap);
             let primary: Vec<f64> = per_model.values().map(|d| d.primary.value).collect();
             let name = per_model
                 .values()
@@ -94,18 +124,29 @@ impl StageKind for DiagnosticsKind {
                 "rows": rows,
                 "score_rows": score_rows,
                 "surface_rows": surface_rows,
+                "score_surface_overlap": score_surface_overlap,
                 "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
                 "per_model": per_model,
             });
             if let Some(s) = &set.strategy {
-                let labels = strategies(s, &per_model);
+                let names = match s.kinds {
+                    Some(_) => behaviour_names(s, &label_set),
+                    None => vec![s.above.clone(), s.below.clone()],
+                };
+                let labels = strategies(s, &per_model, &kinds, s.threshold);
                 let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
                 for l in labels.values() {
                     *counts.entry(l.as_str()).or_default() += 1;
                 }
                 ctx.log(format!("{}: strategies {counts:?}", set.name));
                 m["strategies"] = json!(counts);
-                doc["strategy"] = json!({"rule": s, "labels": labels, "counts": counts});
+                // The labels again at other thresholds: how much the agreement rests on one.
+                let thresholds: Vec<Value> = THRESHOLDS
+                    .iter()
+                    .map(|&t| json!({"threshold": t, "labels": strategies(s, &per_model, &kinds, t)}))
+                    .collect();
+                doc["strategy"] = json!({"rule": s, "names": names, "labels": labels,
+                    "counts": counts, "kinds": kinds, "thresholds": thresholds});
             }
             metrics.insert(set.name.clone(), m);
             report.insert(set.name.clone(), doc);
@@ -119,24 +160,25 @@ impl StageKind for DiagnosticsKind {
     }
 }
 
-/// Each model's strategy (seed -> name) by its primary score.
-fn strategies(s: &Strategy, per_model: &BTreeMap<u64, SetDiagnostics>) -> BTreeMap<String, String> {
+/// Each model's strategy (seed -> name) at threshold `t`: by its accuracy on each kind of
+/// conflict where the strategy names `kinds`, else by its primary score.
+fn strategies(
+    s: &Strategy,
+    per_model: &BTreeMap<u64, SetDiagnostics>,
+    kinds: &BTreeMap<u64, Vec<KindScore>>,
+    t: f64,
+) -> BTreeMap<String, String> {
     per_model
         .iter()
-        .map(|(seed, d)| (seed.to_string(), s.label(d.primary.value).to_owned()))
+        .map(|(seed, d)| {
+            let label = match kinds.get(seed) {
+                Some(k) => behaviour_label(s, k, t),
+                None if d.primary.value >= t => s.above.clone(),
+                None => s.below.clone(),
+            };
+            (seed.to_string(), label)
+        })
         .collect()
-}
-
-/// How many rows the set's loss surface holds, from an evaluate node's `surface.json`.
-fn surface_count(
-    files: &BTreeMap<String, std::path::PathBuf>,
-    set: &str,
-) -> anyhow::Result<Option<usize>> {
-    let Some(path) = files.get(&format!("eval/{set}.surface.json")) else {
-        return Ok(None);
-    };
-    let doc: Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    Ok(doc["rows"].as_array().map(Vec::len))
 }
 
 /// Accuracy per group cell: its spread across models.

@@ -9,11 +9,13 @@ use basins_engine::{StageContext, StageKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::barriers::{endpoint, node_files, path_between};
-use super::cluster::square;
+use super::barriers::{endpoint, path_between};
 use super::interpolate::interior;
 use super::params;
+use super::{node_files, square};
 use crate::barriers::KINDS;
+use crate::cluster::Square;
+use crate::controls::disagreement;
 use crate::data::DataFormat;
 use crate::diagnostics::{analyse, ScoreSpec};
 use crate::dynamics::{
@@ -69,6 +71,13 @@ struct Prediction {
     clustering: Value,
     /// By the nearest final basin's reference runs, per number of references.
     centroid: Vec<CentroidPrediction>,
+    /// Baselines a cheaper predictor sets: every run in the largest final basin (no forward
+    /// pass); the nearest references by the run's score on the clustering's set at the
+    /// checkpoint (one evaluation of the run on the score's rows); and by how often its
+    /// predictions there disagree with the references' (one evaluation on the surface rows).
+    majority: Value,
+    score: Vec<CentroidPrediction>,
+    outputs: Vec<CentroidPrediction>,
 }
 
 /// The evaluate node of model `seed` at checkpoint `at`.
@@ -87,14 +96,47 @@ fn scores(
     set: &ScoredSet,
     at: &str,
 ) -> anyhow::Result<Vec<f64>> {
-    seeds
+    Ok(step_scores(ctx, seeds, set, at)?.0)
+}
+
+/// Each model's primary score on `set` at checkpoint `at` (NaN where it is not a number), and
+/// the rows the score takes.
+fn step_scores(
+    ctx: &StageContext,
+    seeds: &[u64],
+    set: &ScoredSet,
+    at: &str,
+) -> anyhow::Result<(Vec<f64>, u64)> {
+    let mut rows = 0;
+    let values = seeds
         .iter()
         .map(|&seed| {
             let (node, files) = node_files(ctx, &evaluate_role(seed, at))?;
             let stored = StoredSet::read(node, files, &set.name)?;
-            Ok(analyse(&stored, set.format, set.score.as_ref())
-                .primary
-                .value)
+            let surface = StoredSet::surface_rows(node, files, &set.name, stored.gold.len())?;
+            let d = analyse(&stored, set.format, set.score.as_ref(), surface.as_deref());
+            rows = d.primary.examples as u64;
+            Ok(d.primary.value)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((values, rows))
+}
+
+/// Each model's predicted labels on `set`'s loss-surface rows at checkpoint `at`.
+fn step_predictions(
+    ctx: &StageContext,
+    seeds: &[u64],
+    set: &str,
+    at: &str,
+) -> anyhow::Result<Vec<Vec<usize>>> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            let (node, files) = node_files(ctx, &evaluate_role(seed, at))?;
+            let stored = StoredSet::read(node, files, set)?;
+            let surface = StoredSet::surface_rows(node, files, set, stored.gold.len())?
+                .ok_or_else(|| anyhow::anyhow!("`{node}` recorded no surface rows for `{set}`"))?;
+            Ok(surface.iter().map(|&r| stored.predicted[r]).collect())
         })
         .collect()
 }
@@ -156,6 +198,33 @@ fn predictions(
         .ok_or_else(|| anyhow::anyhow!("no models"))?;
     let rows = endpoint(ctx, &evaluate_role(*first, "final"), &p.own.set)?.rows() as u64;
     let path = interior(&p.own.alphas).len() as u64 * rows;
+    let largest = (0..k as usize)
+        .map(|c| finals.iter().filter(|&&f| f == c).count())
+        .max()
+        .unwrap_or(0);
+    let majority = json!({"accuracy": largest as f64 / n.max(1) as f64, "forward_passes": 0});
+    let set = p
+        .scored
+        .iter()
+        .find(|s| s.name == p.own.set)
+        .ok_or_else(|| anyhow::anyhow!("the clustering's set `{}` is not scored", p.own.set))?;
+    // Nearest references by a distance matrix over the models, per number of references.
+    let nearest = |m: &Square, cost: u64| -> Vec<CentroidPrediction> {
+        p.predict
+            .references
+            .iter()
+            .filter_map(|&r| {
+                centroid_accuracy(m, finals, r, p.predict.draws, 0).map(|accuracy| {
+                    CentroidPrediction {
+                        references: r,
+                        accuracy,
+                        draws: p.predict.draws,
+                        forward_passes: cost,
+                    }
+                })
+            })
+            .collect()
+    };
     p.steps
         .iter()
         .zip(&d.steps)
@@ -180,10 +249,28 @@ fn predictions(
                 .collect();
             // All n (n - 1) / 2 paths and n endpoints, shared by the n runs.
             let clustering = (n * (n - 1) / 2 * path + n * rows).div_ceil(n.max(1));
+            let (score, score_rows) = step_scores(ctx, &p.seeds, set, at)?;
+            let by_score: Square = score
+                .iter()
+                .map(|a| score.iter().map(|b| (a - b).abs()).collect())
+                .collect();
+            let predicted = step_predictions(ctx, &p.seeds, &p.own.set, at)?;
             Ok(Prediction {
                 at: at.clone(),
                 clustering: json!({"accuracy": step.accuracy, "forward_passes": clustering}),
                 centroid,
+                majority: majority.clone(),
+                // A score that is not a number predicts nothing (never basin 0 by default).
+                score: if score.iter().all(|s| s.is_finite()) {
+                    nearest(&by_score, score_rows)
+                } else {
+                    ctx.log(format!(
+                        "{at}: a score on `{}` is not a number: no score predictor",
+                        set.name
+                    ));
+                    Vec::new()
+                },
+                outputs: nearest(&disagreement(&predicted), rows),
             })
         })
         .collect()
@@ -232,7 +319,9 @@ impl StageKind for DynamicsKind {
         // 2: the barrier from each kept step to the model's own final weights (`own_final`).
         // 3: predictions by nearest reference runs with their forward passes (`prediction`),
         // each set's correlation with the spectral coordinate per checkpoint (`correlations`).
-        3
+        // 4: baselines beside them (`majority`, nearest references by `score` and by output
+        // disagreement, `outputs`); held-out scores honoured.
+        4
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DynamicsParams = params(ctx)?;

@@ -4,6 +4,7 @@
 
 mod barriers;
 mod cluster;
+mod controls;
 mod diagnostics;
 mod download;
 mod dynamics;
@@ -18,6 +19,7 @@ mod sweep;
 
 pub use barriers::BarriersKind;
 pub use cluster::ClusterKind;
+pub use controls::ControlsKind;
 pub use diagnostics::DiagnosticsKind;
 pub use download::DownloadKind;
 pub use dynamics::DynamicsKind;
@@ -48,6 +50,32 @@ use crate::text::TextEncoder;
 fn params<T: DeserializeOwned>(ctx: &StageContext) -> anyhow::Result<T> {
     serde_json::from_value(ctx.params.clone())
         .with_context(|| format!("the params of node `{}`", ctx.node))
+}
+
+/// A node input's id and its output files by name.
+pub(crate) fn node_files<'a>(
+    ctx: &'a StageContext,
+    role: &str,
+) -> anyhow::Result<(&'a str, &'a BTreeMap<String, PathBuf>)> {
+    match ctx.input(role)? {
+        StageInput::Node { node, files, .. } => Ok((node, files)),
+        _ => anyhow::bail!("input `{role}` is not a node"),
+    }
+}
+
+/// A JSON matrix with no nulls.
+pub(crate) fn square(m: &serde_json::Value) -> Result<crate::cluster::Square, String> {
+    let rows = m.as_array().ok_or("missing")?;
+    rows.iter()
+        .map(|r| {
+            r.as_array()
+                .ok_or("not a matrix")?
+                .iter()
+                .map(|v| v.as_f64().ok_or("some pairs were not interpolated"))
+                .collect::<Result<Vec<f64>, _>>()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(str::to_owned)
 }
 
 /// Weights are checkpoints (gc reports them apart); everything else is a result.

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::params;
+use crate::controls::Controls;
 use crate::report::{cluster_tests, html, strategy_agreement, ManifestText, TaskInputs};
 
 pub struct ReportKind;
@@ -39,7 +40,10 @@ impl StageKind for ReportKind {
         // 9: the barrier to the own final weights in that section and in report.json.
         // 10: predictions by nearest reference runs with their forward passes, and each set's
         // correlation with the spectral coordinate per checkpoint (section and report.json).
-        10
+        // 11: the controls section (output-similarity baselines, robustness, ARI inference;
+        // with `controls/<task>` inputs), Spearman beside Pearson, rows shared by score and
+        // surface, p-values never printed as 0.000.
+        11
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -103,6 +107,15 @@ impl StageKind for ReportKind {
                 .chain(sets.iter().map(String::as_str)),
         )?;
         let empty = Value::Null;
+        // The typed controls documents, read before the pages borrow them.
+        let mut controls: BTreeMap<&String, Controls> = BTreeMap::new();
+        for task in &tasks {
+            if let Some(v) = docs.get(&format!("controls/{task}/controls.json")) {
+                let c = serde_json::from_value(v.clone())
+                    .map_err(|e| anyhow::anyhow!("controls/{task}/controls.json: {e}"))?;
+                controls.insert(task, c);
+            }
+        }
         for task in &tasks {
             let barriers = docs
                 .get(&format!("barriers/{task}/barriers.json"))
@@ -110,12 +123,14 @@ impl StageKind for ReportKind {
             let cluster = &docs[&format!("cluster/{task}/cluster.json")];
             let diagnostics = docs.get(&format!("diagnostics/{task}/diagnostics.json"));
             let dynamics = docs.get(&format!("dynamics/{task}/dynamics.json"));
+            let controls = controls.get(task);
             let inputs = TaskInputs {
                 task,
                 barriers,
                 cluster,
                 diagnostics,
                 dynamics,
+                controls,
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);
@@ -142,6 +157,9 @@ impl StageKind for ReportKind {
                 csv.write_record(&row)?;
             }
             let mut task_summary = json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests, "strategies": agreement});
+            if let Some(c) = controls {
+                task_summary["controls"] = serde_json::to_value(c)?;
+            }
             // Only where steps were mapped, so that other studies' report.json is unchanged.
             if let Some(d) = dynamics {
                 task_summary["dynamics"] = d["dynamics"].clone();

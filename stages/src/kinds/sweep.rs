@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::params;
-use crate::sweep::{html, summarise};
+use crate::sweep::{holm_across, html, summarise};
 
 pub struct SweepKind;
 
@@ -29,7 +29,8 @@ impl StageKind for SweepKind {
     }
     fn version(&self) -> u32 {
         // 2: each sub-study's figures/ copied too; the curves drawn with round ticks.
-        2
+        // 3: the ARI permutation p per sub-study, and Holm's correction across sub-studies.
+        3
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: SweepParams = params(ctx)?;
@@ -52,6 +53,7 @@ impl StageKind for SweepKind {
             let report: Value = serde_json::from_slice(&std::fs::read(report)?)?;
             rows.push(summarise(&v.label, &v.values, &report));
         }
+        holm_across(&mut rows);
         std::fs::write(ctx.output("index.html")?, html(&p.title, &p.keys, &rows))?;
         std::fs::write(
             ctx.output("sweep.json")?,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::TaskInputs;
 use crate::diagnostics::spread;
-use crate::stats::{holm, mann_whitney, pearson, permutation};
+use crate::stats::{holm, mann_whitney, pearson, permutation, spearman};
 
 /// Relabellings the permutation test enumerates exactly (or draws at random past that).
 const PERMUTATIONS: usize = 100_000;
@@ -33,14 +33,14 @@ pub fn cluster_tests(t: &TaskInputs) -> Value {
         let primary = set["primary"].as_str().unwrap_or("");
         let in_distribution = set["diagnostic"] == json!(false);
         let score = per_model(&|m| m["primary"]["value"].as_f64());
-        let counts = json!({"rows": set["rows"], "score_rows": set["score_rows"], "surface_rows": set["surface_rows"]});
+        let counts = json!({"rows": set["rows"], "score_rows": set["score_rows"], "surface_rows": set["surface_rows"], "shared": set["score_surface_overlap"]});
         let mut row = score_row(t, name, primary, in_distribution, score);
         row["counts"] = counts.clone();
         rows.insert(name.clone(), row);
         if in_distribution && primary != "accuracy" {
             let acc = per_model(&|m| m["overall"]["accuracy"].as_f64());
             let mut row = score_row(t, name, "accuracy", true, acc);
-            row["counts"] = json!({"rows": set["rows"], "score_rows": set["rows"], "surface_rows": set["surface_rows"]});
+            row["counts"] = json!({"rows": set["rows"], "score_rows": set["rows"], "surface_rows": set["surface_rows"], "shared": set["surface_rows"]});
             rows.insert(format!("{name} accuracy"), row);
         }
     }
@@ -63,10 +63,9 @@ pub fn strategy_agreement(t: &TaskInputs) -> Value {
         let Some(rule) = set.get("strategy") else {
             continue;
         };
-        let names: Vec<String> = [&rule["rule"]["above"], &rule["rule"]["below"]]
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
+        // Every name a strategy can take, in column order (with `kinds`: also "always <label>"
+        // and "mixed").
+        let names: Vec<String> = serde_json::from_value(rule["names"].clone()).unwrap_or_default();
         let labels: Vec<Option<usize>> = seeds
             .iter()
             .map(|s| {
@@ -103,6 +102,7 @@ pub fn strategy_agreement(t: &TaskInputs) -> Value {
             json!({
                 "strategies": names,
                 "threshold": rule["rule"]["threshold"],
+                "kinds": rule["rule"]["kinds"],
                 "labels": labels.iter().map(|&l| &names[l]).collect::<Vec<_>>(),
                 "contingency": table,
                 "ari": if ari.is_finite() && note.is_none() { json!(ari) } else { Value::Null },
@@ -191,5 +191,7 @@ fn score_row(
         "per_cluster": per_cluster,
         "comparisons": comparisons,
         "pearson_vs_coordinate": pearson(&cx, &sy),
+        // Scores bunch at 0 and 1 on a conflict set: the rank correlation moves less with them.
+        "spearman_vs_coordinate": spearman(&cx, &sy),
     })
 }

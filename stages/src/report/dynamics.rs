@@ -166,6 +166,67 @@ fn prediction_table(d: &Value, pred: &[Value]) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</table>");
+    s.push_str(&baseline_table(pred, &refs));
+    s
+}
+
+/// The predictions a cheaper read of each checkpoint gives, beside the barrier's: every run
+/// in the largest final basin, and the nearest references by the run's score or by how often
+/// its predictions disagree with theirs; each with its forward passes per predicted run.
+fn baseline_table(pred: &[Value], refs: &[u64]) -> String {
+    let Some(first) = pred.first().filter(|p| !p["majority"].is_null()) else {
+        return String::new();
+    };
+    let cost = |kind: &str| -> String {
+        first[kind]
+            .as_array()
+            .and_then(|v| v.first())
+            .map_or("&ndash;".into(), |c| passes(&c["forward_passes"]))
+    };
+    let mut s = format!(
+        "<p>Baselines, each predicting the same final basins: every run in the largest final \
+         basin (no forward pass); the nearest references by the run's score on the clustering's \
+         set at the checkpoint ({} forward passes: one evaluation of the run on the score's \
+         rows); by how often its predictions on the loss-surface rows disagree with the \
+         references' ({} forward passes). The references' own evaluations serve every predicted \
+         run and are not counted.</p><table id=\"dynamics-baselines\"><tr><th>checkpoint</th>\
+         <th>largest basin</th>",
+        cost("score"),
+        cost("outputs")
+    );
+    for kind in ["score", "outputs"] {
+        for r in refs {
+            let _ = write!(
+                s,
+                "<th>by {}, {r} reference{} a basin</th>",
+                if kind == "score" { "score" } else { "outputs" },
+                if *r == 1 { "" } else { "s" }
+            );
+        }
+    }
+    s.push_str("</tr>");
+    for p in pred {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td>",
+            esc(p["at"].as_str().unwrap_or("")),
+            percent(&p["majority"]["accuracy"])
+        );
+        for kind in ["score", "outputs"] {
+            for r in refs {
+                let hit = p[kind]
+                    .as_array()
+                    .and_then(|v| v.iter().find(|c| c["references"].as_u64() == Some(*r)));
+                let _ = write!(
+                    s,
+                    "<td>{}</td>",
+                    hit.map_or("n/a".into(), |c| percent(&c["accuracy"]))
+                );
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
     s
 }
 
@@ -649,7 +710,10 @@ mod tests {
         // one line for the clustering and one per number of references.
         d["prediction"] = json!([
             {"at": "step=10", "clustering": {"accuracy": 0.3333, "forward_passes": 1_638_400},
-             "centroid": [{"references": 1, "accuracy": 0.95, "draws": 200, "forward_passes": 41_472}]},
+             "centroid": [{"references": 1, "accuracy": 0.95, "draws": 200, "forward_passes": 41_472}],
+             "majority": {"accuracy": 0.65, "forward_passes": 0},
+             "score": [{"references": 1, "accuracy": 0.8, "draws": 200, "forward_passes": 484}],
+             "outputs": [{"references": 1, "accuracy": 0.9, "draws": 200, "forward_passes": 486}]},
             {"at": "final", "clustering": {"accuracy": 1.0, "forward_passes": 1_638_400},
              "centroid": [{"references": 1, "accuracy": 1.0, "draws": 200, "forward_passes": 41_472}]}]);
         d["predicted_from_centroid"] = json!({"1": "step=10"});
@@ -663,6 +727,15 @@ mod tests {
         assert_eq!(figs[3].file, "figures/nli-dynamics-prediction.svg");
         assert_eq!(figs[3].svg.matches("<polyline").count(), 2);
         assert!(html.contains("1 a basin: from step=10"), "{html}");
+        // The baselines beside it, with what each costs.
+        assert!(
+            html.contains("(484 forward passes: one evaluation"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>step=10</td><td>65%</td><td>80%</td><td>90%</td>"),
+            "{html}"
+        );
         assert!(
             html.contains(
                 "<td>step=10</td><td>33%</td><td>1,638,400</td><td>95%</td><td>41,472</td>"

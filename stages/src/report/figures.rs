@@ -529,6 +529,7 @@ mod tests {
             cluster: &cluster,
             diagnostics: None,
             dynamics: None,
+            controls: None,
         };
         let h = heatmap(&t);
         assert_eq!(h.file, "figures/nli-heatmap.svg");

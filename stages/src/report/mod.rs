@@ -6,12 +6,14 @@
 //! `clusters.csv`.
 //!
 //! - [`analysis`]: the statistics (per-basin spread, tests, Holm, strategies)
+//! - [`controls`]: the barrier basins beside output-similarity baselines, and their robustness
 //! - [`verdict`]: the sentence at the top of each task
 //! - [`figures`]: the SVG figures
 //! - [`tables`]: the HTML tables
 //! - [`settings`]: settings, manifest text and provenance
 
 mod analysis;
+mod controls;
 mod dynamics;
 mod figures;
 mod settings;
@@ -31,6 +33,17 @@ pub use verdict::verdict;
 /// A number to 3 decimals, or a dash.
 fn num(v: &Value) -> String {
     v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.3}"))
+}
+
+/// A p-value: 3 decimals down to 0.001, then scientific (`2.3e-4`), never "0.000"; a dash
+/// when missing.
+fn pval(v: &Value) -> String {
+    match v.as_f64() {
+        Some(p) if p >= 0.001 => format!("{p:.3}"),
+        Some(p) if p > 0.0 => format!("{p:.1e}"),
+        Some(_) => "&lt; 1e-300".into(),
+        None => "&ndash;".into(),
+    }
 }
 
 /// A number to 4 decimals, or a dash.
@@ -60,6 +73,8 @@ pub struct TaskInputs<'a> {
     pub diagnostics: Option<&'a Value>,
     /// `dynamics/<task>`'s document, for a study that maps kept steps.
     pub dynamics: Option<&'a Value>,
+    /// `controls/<task>`'s document.
+    pub controls: Option<&'a crate::controls::Controls>,
 }
 
 impl TaskInputs<'_> {
@@ -154,6 +169,9 @@ pub fn html(
             tables::id_comparison(tests),
             tables::strategies(agreement, t)
         );
+        if let Some(c) = t.controls {
+            s.push_str(&controls::section(t, c));
+        }
         let per_score = figures::scores(t, tests);
         for pair in per_score.chunks(2) {
             s.push_str(&figure_row(pair));

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use super::{esc, num, TaskInputs};
+use super::{esc, num, pval, TaskInputs};
 
 /// The contingency tables of basins against strategies, with their ARI.
 pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
@@ -23,13 +23,20 @@ pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
             );
             continue;
         };
+        let by = match a["kinds"].as_str() {
+            Some(kinds) => format!(
+                "accuracy &ge; {} on each kind of <code>{}</code>",
+                num(&a["threshold"]),
+                esc(kinds)
+            ),
+            None => format!("score &ge; {} / below", num(&a["threshold"])),
+        };
         let _ = write!(
             s,
-            "<table id=\"strategies-{}-{}\"><tr><th>{} (score &ge; {} / below)</th>",
+            "<table id=\"strategies-{}-{}\"><tr><th>{} ({by})</th>",
             esc(t.task),
             esc(set),
-            esc(set),
-            num(&a["threshold"])
+            esc(set)
         );
         for n in names {
             let _ = write!(s, "<th>{}</th>", esc(n.as_str().unwrap_or("")));
@@ -74,13 +81,14 @@ pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
 
 /// Every score's spread per basin and its tests.
 pub fn scores(tests: &Value, k: usize) -> String {
-    let mut s =
-        String::from("<table><tr><th>set</th><th>score</th><th>rows scored (score / surface)</th>");
+    let mut s = String::from(
+        "<table><tr><th>set</th><th>score</th><th>rows (scored / loss surface / both)</th>",
+    );
     for c in 0..k {
         let _ = write!(s, "<th>cluster {c}: mean &plusmn; sd (n)</th>");
     }
     s.push_str(
-        "<th>Mann-Whitney p (Holm)</th><th>permutation p (Holm)</th><th>Pearson r vs coordinate</th></tr>",
+        "<th>Mann-Whitney p (Holm)</th><th>permutation p (Holm)</th><th>Pearson r vs coordinate (p)</th><th>Spearman &rho; (p)</th></tr>",
     );
     let f = num;
     let mut notes = Vec::new();
@@ -95,11 +103,12 @@ pub fn scores(tests: &Value, k: usize) -> String {
         let c = &t["counts"];
         let _ = write!(
             s,
-            "<tr><td>{set}</td><td>{}{id}</td><td>{} ({} / {})</td>",
+            "<tr><td>{set}</td><td>{}{id}</td><td>{} ({} / {} / {})</td>",
             esc(t["primary"].as_str().unwrap_or("")),
             count(&c["rows"]),
             count(&c["score_rows"]),
-            count(&c["surface_rows"])
+            count(&c["surface_rows"]),
+            count(&c["shared"])
         );
         for c in 0..k {
             let p = &t["per_cluster"][c];
@@ -114,13 +123,15 @@ pub fn scores(tests: &Value, k: usize) -> String {
         let first = &t["comparisons"][0];
         let _ = write!(
             s,
-            "<td>{} ({})</td><td>{} ({})</td><td>{} (p {})</td></tr>",
-            f(&first["mann_whitney"]["p"]),
-            f(&first["mann_whitney"]["p_holm"]),
-            f(&first["permutation"]["p"]),
-            f(&first["permutation"]["p_holm"]),
+            "<td>{} ({})</td><td>{} ({})</td><td>{} ({})</td><td>{} ({})</td></tr>",
+            pval(&first["mann_whitney"]["p"]),
+            pval(&first["mann_whitney"]["p_holm"]),
+            pval(&first["permutation"]["p"]),
+            pval(&first["permutation"]["p_holm"]),
             f(&t["pearson_vs_coordinate"]["r"]),
-            f(&t["pearson_vs_coordinate"]["p"])
+            pval(&t["pearson_vs_coordinate"]["p"]),
+            f(&t["spearman_vs_coordinate"]["r"]),
+            pval(&t["spearman_vs_coordinate"]["p"])
         );
         if let Some(ex) = t["excluded"].as_array().filter(|e| !e.is_empty()) {
             let names: Vec<String> = ex.iter().map(|n| esc(n.as_str().unwrap_or(""))).collect();
@@ -134,7 +145,13 @@ pub fn scores(tests: &Value, k: usize) -> String {
     if !notes.is_empty() {
         let _ = write!(s, "<p class=\"note\">{}.</p>", notes.join("; "));
     }
-    s.push_str("<p>Holm's correction is taken over every comparison in this table.</p>");
+    s.push_str(
+        "<p>Holm's correction is taken over every comparison in this table. The basins are \
+         clusters found from the data, so these tests treat them as fixed: a p-value here says \
+         the scores differ between the groups found, not that such groups exist. \
+         <i>both</i>: score rows that are also loss-surface rows; above 0, the basins were found \
+         partly on the rows they are scored on.</p>",
+    );
     s
 }
 

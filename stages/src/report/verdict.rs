@@ -124,6 +124,10 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
             (None, None) => String::new(),
         });
     }
+    if let Some(c) = t.controls {
+        s.push(' ');
+        s.push_str(&super::controls::sentence(c));
+    }
     s
 }
 
@@ -139,6 +143,7 @@ mod tests {
             cluster,
             diagnostics: None,
             dynamics: None,
+            controls: None,
         }
     }
 

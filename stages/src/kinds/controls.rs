@@ -1,0 +1,269 @@
+//! `controls`: is the barrier partition more than the models' outputs, and does it survive
+//! other analysis choices? From the stored outputs of one task's final models: the evaluate
+//! nodes' predictions and distributions on the clustering set's loss-surface rows, the barriers
+//! node's matrices and mean curves, the cluster node's partition and the diagnostics node's
+//! scores and strategies (the analysis is [`crate::controls`]).
+
+use std::collections::BTreeMap;
+
+use basins_engine::manifest::{BarrierKind, ClusterMethod};
+use basins_engine::{StageContext, StageKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{node_files, params, square};
+use crate::barriers::KINDS;
+use crate::cluster::Square;
+use crate::controls::{
+    analyse, max_minus_larger_endpoint, Clustering, Inputs, Method, Width, SOURCES,
+};
+use crate::outputs::StoredSet;
+
+pub struct ControlsKind;
+
+#[derive(Deserialize)]
+struct ControlsParams {
+    /// The clustering's eval set.
+    set: String,
+    barrier: BarrierKind,
+    method: ClusterMethod,
+    /// `{"fixed": k}` or `"eigengap"`, as the cluster node's params.
+    k: Value,
+    /// A number or `"median"`, as the cluster node's params.
+    delta: Value,
+    seeds: Vec<u64>,
+    bootstrap: usize,
+    permutations: usize,
+}
+
+/// The name of the "largest loss minus the larger endpoint" definition in the robustness table.
+pub const MAX_MINUS_ENDPOINT: &str = "max_minus_endpoint";
+
+impl ControlsParams {
+    fn clustering(&self) -> anyhow::Result<Clustering> {
+        let delta = match &self.delta {
+            Value::String(s) if s == "median" => Width::TimesMedian(1.0),
+            v => Width::Fixed(
+                v.as_f64()
+                    .filter(|d| *d > 0.0 && d.is_finite())
+                    .ok_or_else(|| anyhow::anyhow!("`{v}` is not a kernel width"))?,
+            ),
+        };
+        Ok(Clustering {
+            method: match self.method {
+                ClusterMethod::Spectral => Method::Spectral,
+                ClusterMethod::Hierarchical => Method::Hierarchical,
+            },
+            k: self.k["fixed"].as_u64().map(|k| k as usize),
+            delta,
+        })
+    }
+}
+
+impl StageKind for ControlsKind {
+    fn name(&self) -> &'static str {
+        "controls"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: ControlsParams = params(ctx)?;
+        let barrier = serde_json::to_value(p.barrier)?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let barriers_doc = json_file(ctx, "barriers", "barriers.json")?;
+        let cluster = json_file(ctx, "cluster", "cluster.json")?;
+        let diagnostics = json_file(ctx, "diagnostics", "diagnostics.json")?;
+        let reported: Vec<usize> = serde_json::from_value(cluster["assignments"].clone())
+            .map_err(|e| anyhow::anyhow!("cluster.json: no assignments: {e}"))?;
+        let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())
+            .map_err(|e| anyhow::anyhow!("cluster.json: no seeds: {e}"))?;
+        anyhow::ensure!(
+            seeds == p.seeds,
+            "cluster.json's models differ from the study's"
+        );
+        let barriers = matrices(&barriers_doc, &p.set, &p.seeds)?;
+        let (mut predicted, mut probs, mut rows) = (Vec::new(), Vec::new(), None);
+        for &seed in &p.seeds {
+            let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
+            let s = StoredSet::read(node, files, &p.set)?;
+            let surface =
+                StoredSet::surface_rows(node, files, &p.set, s.gold.len())?.ok_or_else(|| {
+                    anyhow::anyhow!("`{node}` recorded no loss-surface rows for `{}`", p.set)
+                })?;
+            anyhow::ensure!(
+                rows.as_ref().is_none_or(|r| *r == surface),
+                "`{node}` has other loss-surface rows on `{}` than the other models",
+                p.set
+            );
+            predicted.push(surface.iter().map(|&r| s.predicted[r]).collect());
+            probs.push(surface.iter().map(|&r| s.probs[r].clone()).collect());
+            rows = Some(surface);
+        }
+        let Known {
+            strategies,
+            names,
+            thresholds,
+            scores,
+        } = known(&diagnostics, &p.seeds)?;
+        let inputs = Inputs {
+            set: p.set.clone(),
+            rows: rows.map_or(0, |r| r.len()),
+            barrier,
+            barriers,
+            reported,
+            clustering: p.clustering()?,
+            predicted,
+            probs,
+            strategies,
+            strategy_names: names,
+            thresholds,
+            scores,
+            permutations: p.permutations,
+            bootstrap: p.bootstrap,
+            seed: 0,
+        };
+        ctx.log(format!(
+            "controls on `{}`: {} models, {} rows, {} bootstrap resamples",
+            p.set,
+            p.seeds.len(),
+            inputs.rows,
+            p.bootstrap
+        ));
+        let c = analyse(&inputs)?;
+        std::fs::write(
+            ctx.out_dir.join("controls.json"),
+            serde_json::to_vec_pretty(&c)?,
+        )?;
+        let summary: serde_json::Map<String, Value> = SOURCES
+            .iter()
+            .filter_map(|s| c.source(s))
+            .map(|s| {
+                let ari: BTreeMap<&String, Option<f64>> = s
+                    .strategies
+                    .iter()
+                    .map(|(set, f)| (set, f.test.as_ref().map(|t| t.ari)))
+                    .collect();
+                (
+                    s.source.clone(),
+                    json!({"k": s.partition.k, "ari_vs_barrier": s.ari_vs_barrier, "ari_vs_strategies": ari}),
+                )
+            })
+            .collect();
+        ctx.log(format!("{}", Value::Object(summary.clone())));
+        Ok(Value::Object(summary))
+    }
+}
+
+/// An input node's JSON document.
+fn json_file(ctx: &StageContext, role: &str, file: &str) -> anyhow::Result<Value> {
+    let (node, files) = node_files(ctx, role)?;
+    let path = files
+        .get(file)
+        .ok_or_else(|| anyhow::anyhow!("`{node}` has no {file}"))?;
+    serde_json::from_slice(&std::fs::read(path)?)
+        .map_err(|e| anyhow::anyhow!("{} (output of `{node}`): {e}", path.display()))
+}
+
+/// Every barrier definition's matrix on `set`, and the largest mean loss along each path
+/// minus its larger endpoint, from the stored mean curves.
+fn matrices(doc: &Value, set: &str, seeds: &[u64]) -> anyhow::Result<BTreeMap<String, Square>> {
+    let s = &doc["sets"][set];
+    let mut out = BTreeMap::new();
+    for kind in KINDS {
+        let m = square(&s["matrices"][kind]["value"]).map_err(|e| {
+            anyhow::anyhow!(
+                "the {kind} barrier matrix on `{set}`: {e}; the controls need every pair"
+            )
+        })?;
+        out.insert(kind.to_owned(), m);
+    }
+    let n = seeds.len();
+    let mut m = vec![vec![0.0; n]; n];
+    for (i, a) in seeds.iter().enumerate() {
+        for (j, b) in seeds.iter().enumerate().skip(i + 1) {
+            let curve: Vec<f64> = serde_json::from_value(
+                s["curves"][format!("{a}~{b}")]["loss"].clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("no mean loss curve for {a}~{b} on `{set}`: {e}"))?;
+            let v = max_minus_larger_endpoint(&curve);
+            anyhow::ensure!(
+                v.is_finite(),
+                "the loss curve {a}~{b} on `{set}` is not finite"
+            );
+            m[i][j] = v;
+            m[j][i] = v;
+        }
+    }
+    out.insert(MAX_MINUS_ENDPOINT.to_owned(), m);
+    Ok(out)
+}
+
+/// What diagnostics.json knows of the models: declared strategies (per set: each model's index
+/// into the set's strategy names), the same drawn at other thresholds, and every set's primary
+/// score per model.
+struct Known {
+    strategies: BTreeMap<String, Vec<usize>>,
+    names: BTreeMap<String, Vec<String>>,
+    thresholds: BTreeMap<String, Vec<(f64, Vec<usize>)>>,
+    scores: BTreeMap<String, Vec<f64>>,
+}
+
+fn known(doc: &Value, seeds: &[u64]) -> anyhow::Result<Known> {
+    let (mut strategies, mut scores, mut thresholds, mut all_names) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    let sets = doc["sets"]
+        .as_object()
+        .ok_or_else(|| anyhow::anyhow!("diagnostics.json has no sets"))?;
+    for (name, set) in sets {
+        let score: Vec<f64> = seeds
+            .iter()
+            .map(|s| set["per_model"][s.to_string()]["primary"]["value"].as_f64())
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect();
+        scores.insert(name.clone(), score);
+        let Some(rule) = set.get("strategy") else {
+            continue;
+        };
+        let names: Vec<String> = serde_json::from_value(rule["names"].clone())
+            .map_err(|e| anyhow::anyhow!("diagnostics.json: `{name}` names no strategies: {e}"))?;
+        let index = |labels: &Value| -> anyhow::Result<Vec<usize>> {
+            seeds
+                .iter()
+                .map(|s| {
+                    let l = labels[s.to_string()].as_str();
+                    l.and_then(|l| names.iter().position(|n| n == l))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "diagnostics.json: model {s} of `{name}` has no strategy"
+                            )
+                        })
+                })
+                .collect()
+        };
+        strategies.insert(name.clone(), index(&rule["labels"])?);
+        let drawn: Vec<(f64, Vec<usize>)> = rule["thresholds"]
+            .as_array()
+            .ok_or_else(|| anyhow::anyhow!("diagnostics.json: `{name}` has no thresholds"))?
+            .iter()
+            .map(|t| {
+                let at = t["threshold"].as_f64().unwrap_or(f64::NAN);
+                Ok((at, index(&t["labels"])?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        thresholds.insert(name.clone(), drawn);
+        all_names.insert(name.clone(), names);
+    }
+    Ok(Known {
+        strategies,
+        names: all_names,
+        thresholds,
+        scores,
+    })
+}
