@@ -32,7 +32,10 @@ fn recipes(path: &Path) -> BTreeMap<String, String> {
     let registry = basins_stages::registry();
     let env = json!({"backend": m.study.backend, "precision": m.study.precision});
     // Relative to the checkout (or beside it: `../shared/...`), so that any clone agrees.
-    let rel = |p: &Path| match (p.strip_prefix(root), root.parent().map(|up| p.strip_prefix(up))) {
+    let rel = |p: &Path| match (
+        p.strip_prefix(root),
+        root.parent().map(|up| p.strip_prefix(up)),
+    ) {
         (Ok(r), _) => r.to_string_lossy().into_owned(),
         (_, Some(Ok(r))) => format!("../{}", r.to_string_lossy()),
         _ => p.to_string_lossy().into_owned(),
