@@ -824,7 +824,7 @@ fn the_cola_manifest_fetches_and_runs_with_no_manual_step() {
     for (from, to) in [
         ("cache = \"../.basins\"", "cache = \"cache\""),
         ("seeds = \"0..10\"", "seeds = \"0..2\""),
-        ("epochs = 3", "max_steps = 4"),
+        ("epochs = 6 ", "max_steps = 4 "),
         ("linspace = [0.0, 1.0, 10]", "linspace = [0.0, 1.0, 3]"),
         ("max_examples = 512", "max_examples = 48"),
     ] {
