@@ -140,7 +140,7 @@ fn a_study_on_wgpu_agrees_with_the_cpu_and_verifies() {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("m.toml"), manifest(backend)).unwrap();
         let run = json(dir, &["run", "m.toml", "--json"]);
-        assert_eq!(set(&run, "executed").len(), 12, "{backend}: {run}");
+        assert_eq!(set(&run, "executed").len(), 13, "{backend}: {run}");
     }
     // Pretraining (60 steps): its last logged loss and the held-out masked-token loss.
     let (a, b) = (
@@ -261,7 +261,7 @@ fn a_study_on_wgpu_agrees_with_the_cpu_and_verifies() {
     let v = json(&gpu, &["verify", "m.toml", "--json"]);
     assert_eq!(
         (v["checked"].as_u64(), v["not_cached"].as_u64()),
-        (Some(12), Some(0)),
+        (Some(13), Some(0)),
         "{v}"
     );
     for node in v["nodes"].as_array().unwrap() {
