@@ -174,24 +174,8 @@ fn paths_barriers_and_clusters_from_a_generated_study() {
     );
     let stored: Vec<(Vec<usize>, Vec<Vec<f64>>)> = (0..seeds)
         .map(|s| {
-            let node = format!("evaluate/nli/seed={s}");
-            let shown = basins(d, &["show", "m.toml", &node, "--json"]);
-            let files: std::collections::BTreeMap<String, std::path::PathBuf> = shown["outputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| {
-                    (
-                        o["name"].as_str().unwrap().into(),
-                        o["path"].as_str().unwrap().into(),
-                    )
-                })
-                .collect();
-            let set = basins_stages::outputs::StoredSet::read(&node, &files, "nli.eval").unwrap();
-            let rows =
-                basins_stages::outputs::StoredSet::surface_rows(&node, &files, "nli.eval", 60)
-                    .unwrap()
-                    .unwrap();
+            let (set, rows) = common::stored_set(d, &format!("evaluate/nli/seed={s}"), "nli.eval");
+            let rows = rows.unwrap();
             assert_eq!(rows, (0..40).collect::<Vec<_>>(), "the first 40 rows");
             let probs = rows
                 .iter()

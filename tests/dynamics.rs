@@ -280,28 +280,8 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
                 } else {
                     format!("evaluate/nli/seed={seed}@{at}")
                 };
-                let shown = basins_json(d, &["show", "m.toml", &node, "--json"]);
-                let files: std::collections::BTreeMap<String, std::path::PathBuf> = shown
-                    ["outputs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|o| {
-                        (
-                            o["name"].as_str().unwrap().into(),
-                            o["path"].as_str().unwrap().into(),
-                        )
-                    })
-                    .collect();
-                let stored = basins_stages::outputs::StoredSet::read(&node, &files, &set).unwrap();
-                let surface = basins_stages::outputs::StoredSet::surface_rows(
-                    &node,
-                    &files,
-                    &set,
-                    stored.gold.len(),
-                )
-                .unwrap()
-                .unwrap();
+                let (stored, surface) = common::stored_set(d, &node, &set);
+                let surface = surface.unwrap();
                 surface
                     .iter()
                     .map(|&r| stored.predicted[r] as u64)

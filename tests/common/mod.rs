@@ -342,6 +342,31 @@ pub fn json_output(dir: &Path, node: &str, name: &str) -> Value {
     serde_json::from_slice(&node_output(dir, node, name)).unwrap()
 }
 
+/// One evaluated set of a node of `m.toml` in `dir`, read back as the analysis stages read it,
+/// and the rows of its loss surface (where the node recorded them).
+pub fn stored_set(
+    dir: &Path,
+    node: &str,
+    set: &str,
+) -> (basins_stages::outputs::StoredSet, Option<Vec<usize>>) {
+    let shown = basins_json(dir, &["show", "m.toml", node, "--json"]);
+    let files: std::collections::BTreeMap<String, PathBuf> = shown["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().into(),
+                o["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let stored = basins_stages::outputs::StoredSet::read(node, &files, set).unwrap();
+    let rows = stored.gold.len();
+    let surface = basins_stages::outputs::StoredSet::surface_rows(node, &files, set, rows).unwrap();
+    (stored, surface)
+}
+
 /// Adjusted Rand index from its pair-counting definition (Hubert and Arabie): pairs together
 /// in both partitions, in one only, in neither.
 pub fn ari_by_pairs(a: &[usize], b: &[usize]) -> f64 {
