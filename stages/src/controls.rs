@@ -520,9 +520,11 @@ fn robustness(inp: &Inputs, k: usize) -> Vec<Variant> {
             silhouette: silhouette(m, &partition.labels),
             eigengap,
             ari_vs_reported: adjusted_rand(&inp.reported, &partition.labels),
+            // Only strategies that tell models apart: with one, an index of 0 says nothing.
             ari_vs_strategies: inp
                 .strategies
                 .iter()
+                .filter(|(_, l)| l.iter().any(|&x| x != l[0]))
                 .map(|(set, l)| (set.clone(), adjusted_rand(&partition.labels, l)))
                 .collect(),
             partition,

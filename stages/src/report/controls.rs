@@ -558,5 +558,9 @@ mod tests {
         let own = one.robustness.iter().find(|v| v.reported).unwrap();
         assert_eq!(own.ari_vs_reported, 1.0);
         assert_eq!(one.thresholds["conflict"][0].ari["barrier"], None);
+        assert!(one
+            .robustness
+            .iter()
+            .all(|v| v.ari_vs_strategies.is_empty()));
     }
 }
