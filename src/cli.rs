@@ -43,6 +43,8 @@ pub enum Command {
     Why(commands::plan::WhyArgs),
     /// A node's outputs, metrics and provenance.
     Show(commands::show::Args),
+    /// Write a node's cached checkpoint as a Hugging Face directory.
+    Export(commands::export::Args),
     /// Re-execute cached nodes into scratch and compare with the cache.
     Verify(commands::verify::Args),
     /// Remove cached results that none of the named manifests uses.

@@ -41,6 +41,22 @@ pub enum CliError {
     NotAKey { key: String, message: String },
     #[error("{}", unresolved_text(.0))]
     Unresolved(Vec<(String, String)>),
+    #[error("`{0}` has no cached result yet: run the study first (`basins run`)")]
+    NotCached(String),
+    #[error("`{node}`'s cached file `{name}` was corrupt: it is quarantined; run the study again, then export")]
+    ExportCorrupt { node: String, name: String },
+    #[error("`{node}` holds no checkpoint{}{}", step.map(|s| format!(" at step {s}")).unwrap_or_default(), if steps.is_empty() { String::new() } else { format!(" (steps it kept: {steps}; pass --step)") })]
+    NoCheckpoint {
+        node: String,
+        step: Option<u64>,
+        steps: String,
+    },
+    #[error("{}: not empty; export writes a new directory (choose another, or empty it)", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("{}: holds the report of another study ({other}); pass --out DIR to write this one elsewhere, or --overwrite to replace it", dir.display())]
+    ReportOfAnother { dir: PathBuf, other: String },
+    #[error("{}: not a report folder (it holds other files); pass --out DIR to write the report elsewhere", .0.display())]
+    NotAReportFolder(PathBuf),
 }
 
 fn unresolved_text(refs: &[(String, String)]) -> String {
@@ -67,10 +83,16 @@ impl CliError {
             | CliError::Generator(_)
             | CliError::NoCache
             | CliError::NotAKey { .. }
-            | CliError::Unresolved(_) => ErrorClass::BadInput,
-            CliError::NoReportRecord | CliError::ReportCorruptAgain(_) | CliError::Io { .. } => {
-                ErrorClass::Fault
-            }
+            | CliError::Unresolved(_)
+            | CliError::NotCached(_)
+            | CliError::NoCheckpoint { .. }
+            | CliError::NotEmpty(_)
+            | CliError::ReportOfAnother { .. }
+            | CliError::NotAReportFolder(_) => ErrorClass::BadInput,
+            CliError::NoReportRecord
+            | CliError::ReportCorruptAgain(_)
+            | CliError::ExportCorrupt { .. }
+            | CliError::Io { .. } => ErrorClass::Fault,
         }
     }
 

@@ -93,8 +93,26 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Err(e) => {
             // Not `eprintln!`, which panics when stderr cannot be written (an exec-node's stderr
             // is a file in the cache, and the cache may be the full disk being reported).
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", error_chain(&e));
             ExitCode::from(exit::code_of(&e))
         }
     }
+}
+
+/// An error and its causes joined by ": ", each said once: many errors already include their
+/// cause's text in their own message (an I/O error inside "cannot read manifest ...: ..."),
+/// and anyhow's `{:#}` would print it a second time.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

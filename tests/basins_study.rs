@@ -263,25 +263,48 @@ fn a_zoo_of_checkpoints_is_analysed_without_training() {
     std::fs::write(d.join("m.toml"), manifest()).unwrap();
     basins(d, &["run", "m.toml", "--json"]);
     let names = ["alpha", "bravo", "charlie", "delta"];
+    // Each checkpoint leaves the cache the documented way, `basins export`, as a Hugging Face
+    // directory that `model predict` loads.
+    std::fs::create_dir_all(d.join("zoo")).unwrap();
     for (seed, name) in names.iter().enumerate() {
         let dir = d.join("zoo").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let node = basins_json(
-            d,
-            &[
-                "show",
-                "m.toml",
-                &format!("finetune/nli/seed={seed}"),
-                "--json",
-            ],
-        );
-        for o in node["outputs"].as_array().unwrap() {
-            if let Some(f) = o["name"].as_str().unwrap().strip_prefix("model/") {
-                std::fs::copy(o["path"].as_str().unwrap(), dir.join(f)).unwrap();
-            }
-        }
+        let node = format!("finetune/nli/seed={seed}");
+        common::basins_ok(d, &["export", "m.toml", &node, dir.to_str().unwrap()]);
         assert!(dir.join("config.json").exists() && dir.join("model.safetensors").exists());
     }
+    let predicted = basins_json(
+        d,
+        &[
+            "model",
+            "predict",
+            "zoo/alpha",
+            "--pair",
+            "the cat sat",
+            "the cat sat",
+            "--json",
+        ],
+    );
+    assert!(predicted.to_string().contains("entailment"), "{predicted}");
+    let text = String::from_utf8_lossy(
+        &common::basins_ok(d, &["show", "m.toml", "finetune/nli/seed=0"]).stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("basins export MANIFEST finetune/nli/seed=0 DIR"),
+        "{text}"
+    );
+    // A node without a checkpoint, and a folder that is not empty, are refused (exit 2).
+    let bad = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(bad(&["export", "m.toml", "barriers/nli", "zoo/x"]).contains("holds no checkpoint"));
+    assert!(bad(&["export", "m.toml", "finetune/nli/seed=0", "zoo/alpha"]).contains("not empty"));
     let trained = std::fs::read_to_string(d.join("m.toml")).unwrap();
     let start = trained.find("[models.tiny]").unwrap();
     let tasks = trained.find("[tasks.nli]").unwrap();
@@ -391,8 +414,14 @@ fn the_report_is_written_and_renders_in_a_browser() {
     // The paper's protocol: the 8 surface rows are among the 10 the score is taken on.
     assert_eq!(tests["hans"]["counts"]["shared"], 8);
     assert!(
-        html.contains("60 (10 / 8 / 8)"),
-        "rows (scored / loss surface / both)"
+        html.contains("<td>10 of 60</td><td>8 of 8</td>"),
+        "rows scored of the set's, and of them loss-surface rows"
+    );
+    // A newcomer's page: how to read it, a row per model, links to the data files.
+    assert!(html.contains("id=\"how-to-read\""));
+    assert_eq!(html.matches("<tr class=\"model\">").count(), 4);
+    assert!(
+        html.contains("<a href=\"clusters.csv\">") && html.contains("<a href=\"report.json\">")
     );
     // The controls section: the three partitions side by side and the robustness table, on
     // the page and in report.json; the clustering set's score is the paper's, not held out,
@@ -438,17 +467,18 @@ fn the_report_is_written_and_renders_in_a_browser() {
         svg
     };
     let heat = figure("nli-heatmap.svg");
-    assert!(heat.contains(">barrier</text>") && heat.contains("<path d=\"M"));
+    assert!(heat.contains(">barrier (nats)</text>") && heat.contains("<path d=\"M"));
+    assert!(heat.contains(">basin 0 ("), "the bands' legend");
     let paths = figure("nli-paths.svg");
     for label in [
         "interpolation weight α",
         ">0.25</text>",
-        "within a basin: median, IQR",
+        "within basin 0: median barrier",
     ] {
         assert!(paths.contains(label), "{label}");
     }
     let scatter = figure("nli-scatter-hans.svg");
-    assert!(scatter.contains("centroid-distance coordinate") && scatter.contains("basin 0 ("));
+    assert!(scatter.contains("spectral coordinate") && scatter.contains("basin 0 ("));
     assert!(figure("nli-strip-nli.eval_accuracy.svg").contains("(n = "));
     // The manifest as it was, and the build that made the page.
     assert!(html.contains("<summary>manifest <code>m.toml</code></summary>"));
@@ -486,4 +516,42 @@ fn the_report_is_written_and_renders_in_a_browser() {
         "a blank page compresses to almost nothing: {} bytes",
         png.len()
     );
+}
+
+/// With k = 3 on four models one basin is a single model: the summary says so before anything
+/// else, and each test names the basins it compares.
+#[test]
+fn three_basins_of_four_models_are_flagged() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(
+        d.join("m.toml"),
+        format!("{}\n[report]\n", manifest().replace("k = 2", "k = 3")),
+    )
+    .unwrap();
+    common::basins_ok(d, &["report", "m.toml", "--out", "rep"]);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(d.join("rep/report.json")).unwrap()).unwrap();
+    let sizes: Vec<u64> = serde_json::from_value(report["tasks"]["nli"]["sizes"].clone()).unwrap();
+    assert_eq!(sizes.len(), 3);
+    let singles = sizes.iter().filter(|&&n| n == 1).count();
+    assert!(singles >= 1, "{sizes:?}");
+    let page = d.join("rep/index.html");
+    let html = match common::chromium() {
+        Some(browser) => common::rendered_dom(browser, &page),
+        None => {
+            eprintln!("NOTE: no chromium on this machine; checked the HTML without rendering it");
+            std::fs::read_to_string(&page).unwrap()
+        }
+    };
+    let verdict_start = html.find("id=\"verdict-nli\"").expect("a verdict");
+    let verdict = &html[verdict_start..html[verdict_start..].find("</p>").unwrap() + verdict_start];
+    assert!(verdict.contains("Caution: basin"), "{verdict}");
+    assert_eq!(
+        verdict.matches("holds a single model").count(),
+        singles,
+        "{verdict}"
+    );
+    // Each basin against the rest, and the table names which.
+    assert!(html.contains("vs the rest</td>"), "no comparison named");
 }

@@ -62,6 +62,11 @@ impl Preimage {
 pub enum DirtyReason {
     /// Never run in this study (no earlier record for this node id).
     New,
+    /// Never run from this manifest file: the other reasons compare with the last run of a
+    /// study of the same name from another file (a copy of the study, in the same cache).
+    OtherFile {
+        study: String,
+    },
     SchemeChanged {
         old: u32,
         new: u32,
@@ -106,12 +111,17 @@ impl fmt::Display for DirtyReason {
         use DirtyReason::*;
         match self {
             New => write!(f, "new: never run in this study"),
+            OtherFile { study } => write!(
+                f,
+                "never run from this manifest file; compared with the last run of study \
+                 `{study}` from another file"
+            ),
             SchemeChanged { old, new } => write!(f, "hashing scheme changed: v{old} -> v{new}"),
             KindVersionChanged { kind, old, new } => {
                 write!(f, "stage kind `{kind}` version changed: {old} -> {new}")
             }
             ParamChanged { param, old, new } => {
-                write!(f, "param `{param}` changed: {old} -> {new}")
+                write!(f, "param `{param}` changed: {}", change(old, new))
             }
             EnvChanged { name, old, new } => write!(
                 f,
@@ -122,11 +132,62 @@ impl fmt::Display for DirtyReason {
             InputChanged { role, old, new } => write!(f, "input `{role}` changed: {old} -> {new}"),
             InputAdded { role } => write!(f, "input `{role}` added"),
             InputRemoved { role } => write!(f, "input `{role}` removed"),
+            UpstreamPending { role, node } if role == node => {
+                write!(f, "input `{node}` must run first")
+            }
             UpstreamPending { role, node } => {
                 write!(f, "input `{role}` waits on `{node}`, which must run first")
             }
             RecordMissing => write!(f, "same recipe, but its cached result is gone"),
         }
+    }
+}
+
+/// A changed value in one line: `old -> new` when both are short; for texts (a manifest a
+/// report node keeps), the first line that differs; for lists, their lengths and the first
+/// entry that differs. A plan that printed a whole manifest twice as one reason read as noise.
+fn change(old: &Value, new: &Value) -> String {
+    const SHORT: usize = 60;
+    let (o, n) = (old.to_string(), new.to_string());
+    if o.len() <= SHORT && n.len() <= SHORT {
+        return format!("{o} -> {n}");
+    }
+    let clip = |s: &str| -> String {
+        if s.chars().count() > SHORT {
+            format!("{}...", s.chars().take(SHORT).collect::<String>())
+        } else {
+            s.to_owned()
+        }
+    };
+    match (old, new) {
+        (Value::String(a), Value::String(b)) => {
+            let (al, bl): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+            let at = (0..al.len().max(bl.len()))
+                .find(|&k| al.get(k) != bl.get(k))
+                .unwrap_or(0);
+            let line = |l: Option<&&str>| l.map_or("(no line)".to_owned(), |l| clip(l.trim()));
+            format!(
+                "line {}: `{}` -> `{}`",
+                at + 1,
+                line(al.get(at)),
+                line(bl.get(at))
+            )
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            let at = (0..a.len().max(b.len())).find(|&k| a.get(k) != b.get(k));
+            let entry = |v: Option<&Value>| v.map_or("(none)".to_owned(), |v| clip(&v.to_string()));
+            match at {
+                Some(k) => format!(
+                    "{} -> {} entries; first difference at [{k}]: {} -> {}",
+                    a.len(),
+                    b.len(),
+                    entry(a.get(k)),
+                    entry(b.get(k))
+                ),
+                None => format!("{} -> {} entries", a.len(), b.len()),
+            }
+        }
+        _ => format!("{} -> {}", clip(&o), clip(&n)),
     }
 }
 

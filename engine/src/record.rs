@@ -190,30 +190,49 @@ pub fn load_recipe(store: &Store, key: &Digest) -> Result<Recipe, EngineError> {
     Ok(recipe)
 }
 
-/// The last key each node id of a study ran under: what `plan` and `why` diff against.
-pub fn index_path(store: &Store, study: &str, node: &str) -> PathBuf {
-    store
-        .root()
-        .join("index")
-        .join(study)
-        .join(Digest::of_tagged("node-id", node.as_bytes()).to_hex())
+/// Where an index of the last key each node id ran under is kept: per study name, and per study
+/// name and manifest file (`Scope`).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every run of a study of this name, from any manifest file (the newest wins).
+    Study(&'a str),
+    /// Runs of this study from this manifest file: what `plan` and `why` diff against first,
+    /// so that two copies of one study in one cache do not explain each other's changes.
+    Manifest { study: &'a str, manifest: &'a Path },
 }
 
-pub fn read_index(store: &Store, study: &str, node: &str) -> Option<Digest> {
-    let s = std::fs::read_to_string(index_path(store, study, node)).ok()?;
+/// The last key each node id ran under in `scope`: what `plan` and `why` diff against.
+pub fn index_path(store: &Store, scope: Scope<'_>, node: &str) -> PathBuf {
+    let node = Digest::of_tagged("node-id", node.as_bytes()).to_hex();
+    match scope {
+        Scope::Study(study) => store.root().join("index").join(study).join(node),
+        Scope::Manifest { study, manifest } => {
+            let file = Digest::of_tagged("manifest-path", manifest.as_os_str().as_encoded_bytes());
+            store
+                .root()
+                .join("index")
+                .join(study)
+                .join(format!("manifest-{}", &file.to_hex()[..16]))
+                .join(node)
+        }
+    }
+}
+
+pub fn read_index(store: &Store, scope: Scope<'_>, node: &str) -> Option<Digest> {
+    let s = std::fs::read_to_string(index_path(store, scope, node)).ok()?;
     s.trim().parse().ok()
 }
 
 pub fn write_index(
     store: &Store,
-    study: &str,
+    scope: Scope<'_>,
     node: &str,
     key: &Digest,
 ) -> Result<(), EngineError> {
-    if read_index(store, study, node) == Some(*key) {
+    if read_index(store, scope, node) == Some(*key) {
         return Ok(());
     }
-    basins_cache::write_atomic(&index_path(store, study, node), key.to_hex().as_bytes())?;
+    basins_cache::write_atomic(&index_path(store, scope, node), key.to_hex().as_bytes())?;
     Ok(())
 }
 

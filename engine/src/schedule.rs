@@ -508,7 +508,9 @@ impl<'a> Run<'a> {
 
     /// Node `i` has a current record: remember it and release its children.
     fn done(&mut self, i: usize, rec: ActionRecord) -> Result<(), EngineError> {
-        record::write_index(&self.study.store, self.study.name(), &rec.node, &rec.key)?;
+        for scope in self.study.index_scopes() {
+            record::write_index(&self.study.store, scope, &rec.node, &rec.key)?;
+        }
         // Nodes waiting with the same key are now cached: look them up again.
         let twins: Vec<usize> = (self.ready.iter().copied())
             .filter(|&j| j != i && self.keys[j] == Some(rec.key))

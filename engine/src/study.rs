@@ -21,6 +21,8 @@ pub struct Study {
     pub store: Store,
     pub registry: Registry,
     env: BTreeMap<String, String>,
+    /// The manifest file, canonical: it scopes the index `plan` and `why` diff against.
+    file: PathBuf,
 }
 
 /// A node's recipe, when every input's digest is known.
@@ -57,6 +59,19 @@ pub struct NodePlan {
     pub status: Status,
     pub key: Option<Digest>,
     pub reasons: Vec<DirtyReason>,
+    /// For a node that must run only because nodes upstream must: the changes upstream that
+    /// are the reason, each with the nodes it was found in (what `why` names first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+}
+
+/// A change upstream of a node, and where it was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cause {
+    /// The change, as `plan` words it.
+    pub reason: String,
+    /// The nodes it was found in, in the DAG's order.
+    pub nodes: Vec<String>,
 }
 
 pub struct Plan {
@@ -97,12 +112,14 @@ impl Study {
             ("precision".to_string(), ser_name(&manifest.study.precision)),
         ]
         .into();
+        let file = std::fs::canonicalize(&manifest.path).unwrap_or_else(|_| manifest.path.clone());
         Ok(Study {
             manifest,
             graph,
             store,
             registry,
             env,
+            file,
         })
     }
 
@@ -117,7 +134,10 @@ impl Study {
     pub fn node_index(&self, id: &str) -> Result<usize, EngineError> {
         self.graph.get(id).ok_or_else(|| EngineError::NoSuchNode {
             id: id.to_owned(),
-            hint: did_you_mean(id, self.graph.nodes.iter().map(|n| n.id.as_str())),
+            hint: swapped_pair(id)
+                .filter(|s| self.graph.get(s).is_some())
+                .map(|s| format!("did you mean `{s}`? (pairs are named smaller seed first)"))
+                .or_else(|| did_you_mean(id, self.graph.nodes.iter().map(|n| n.id.as_str()))),
         })
     }
 
@@ -225,15 +245,39 @@ impl Study {
         })
     }
 
-    /// The pre-image this node last ran under in this study, if any.
-    pub fn previous(&self, i: usize) -> Option<(Digest, Preimage)> {
-        let old = record::read_index(&self.store, self.name(), &self.graph.nodes[i].id)?;
+    /// The indexes a finished node is recorded in: this manifest file's, then the study name's.
+    pub fn index_scopes(&self) -> [record::Scope<'_>; 2] {
+        [
+            record::Scope::Manifest {
+                study: self.name(),
+                manifest: &self.file,
+            },
+            record::Scope::Study(self.name()),
+        ]
+    }
+
+    /// The pre-image this node last ran under from this manifest file or, when it never ran
+    /// from it, in another file of a study of the same name (`false`).
+    pub fn previous(&self, i: usize) -> Option<(Digest, Preimage, bool)> {
+        let id = &self.graph.nodes[i].id;
+        let [here, named] = self.index_scopes();
+        let (old, same_file) = match record::read_index(&self.store, here, id) {
+            Some(k) => (k, true),
+            None => (record::read_index(&self.store, named, id)?, false),
+        };
         if let Ok(Some(rec)) = record::load_record(&self.store, &old) {
-            return Some((old, rec.preimage));
+            return Some((old, rec.preimage, same_file));
         }
         record::load_recipe(&self.store, &old)
             .ok()
-            .map(|r| (old, r.preimage))
+            .map(|r| (old, r.preimage, same_file))
+    }
+
+    /// Whether the cache holds no result at all (a new cache, or one `--cache` or a manifest
+    /// copied elsewhere pointed at by accident).
+    pub fn cache_is_empty(&self) -> bool {
+        let actions = self.store.root().join("actions");
+        std::fs::read_dir(&actions).map_or(true, |mut d| d.next().is_none())
     }
 
     /// Why node `i` must run, given its resolution.
@@ -255,8 +299,19 @@ impl Study {
         };
         let mut reasons = match &prev {
             None => vec![DirtyReason::New],
-            Some((old_key, _)) if Some(*old_key) == key => vec![DirtyReason::RecordMissing],
-            Some((_, old)) => diff(old, kind_version, &node.params, &self.env, &inputs),
+            Some((old_key, _, _)) if Some(*old_key) == key => vec![DirtyReason::RecordMissing],
+            Some((_, old, same_file)) => {
+                let mut r = diff(old, kind_version, &node.params, &self.env, &inputs);
+                if !same_file {
+                    r.insert(
+                        0,
+                        DirtyReason::OtherFile {
+                            study: self.name().to_owned(),
+                        },
+                    );
+                }
+                r
+            }
         };
         reasons.extend(
             waiting
@@ -291,16 +346,101 @@ impl Study {
                 status,
                 key,
                 reasons,
+                causes: vec![],
             });
         }
-        Ok(Plan {
-            nodes: plans
-                .into_iter()
-                .map(|p| p.expect("every node planned"))
-                .collect(),
-            records,
-        })
+        let mut nodes: Vec<NodePlan> = plans
+            .into_iter()
+            .map(|p| p.expect("every node planned"))
+            .collect();
+        self.trace_causes(&mut nodes);
+        Ok(Plan { nodes, records })
     }
+
+    /// For each node that must run, the changes that make it: its own (a param, the kind's
+    /// version, a data file, never run) or, where it has none, those of the upstream nodes
+    /// that must run before it, followed through the DAG. A learning-rate edit then explains
+    /// `barriers/x` as "param `lr` changed, in `finetune/x/seed=0` and 19 more", not as 190
+    /// inputs that wait.
+    fn trace_causes(&self, nodes: &mut [NodePlan]) {
+        use std::collections::BTreeSet;
+        let n = nodes.len();
+        let mut found: Vec<BTreeMap<String, BTreeSet<usize>>> = vec![BTreeMap::new(); n];
+        for &i in &self.graph.order {
+            if nodes[i].status == Status::Fresh {
+                continue;
+            }
+            let node = &self.graph.nodes[i];
+            let upstream_of = |role: &str| {
+                node.inputs
+                    .iter()
+                    .find(|x| x.role == role)
+                    .and_then(|x| match &x.source {
+                        Source::Node(up) => self
+                            .graph
+                            .get(up)
+                            .filter(|&j| nodes[j].status != Status::Fresh),
+                        _ => None,
+                    })
+            };
+            let mut ups = BTreeSet::new();
+            let mut own = BTreeMap::new();
+            for r in &nodes[i].reasons {
+                let up = match r {
+                    DirtyReason::UpstreamPending { node: up, .. } => self
+                        .graph
+                        .get(up)
+                        .filter(|&j| nodes[j].status != Status::Fresh),
+                    DirtyReason::InputChanged { role, .. } => upstream_of(role),
+                    _ => None,
+                };
+                match up {
+                    Some(j) => {
+                        ups.insert(j);
+                    }
+                    None if matches!(r, DirtyReason::OtherFile { .. }) => {}
+                    None => {
+                        own.insert(r.to_string(), BTreeSet::from([i]));
+                    }
+                }
+            }
+            if own.is_empty() {
+                for j in ups {
+                    for (reason, at) in found[j].clone() {
+                        own.entry(reason).or_default().extend(at);
+                    }
+                }
+                nodes[i].causes = own
+                    .iter()
+                    .map(|(reason, at)| Cause {
+                        reason: reason.clone(),
+                        nodes: at.iter().map(|&k| self.graph.nodes[k].id.clone()).collect(),
+                    })
+                    .collect();
+            }
+            found[i] = own;
+        }
+    }
+}
+
+/// `interpolate/x/7~3` as `interpolate/x/3~7`: a pair is unordered, and spelling
+/// similarity would suggest `7~13` first.
+fn swapped_pair(id: &str) -> Option<String> {
+    let (head, last) = id.rsplit_once('/').unwrap_or(("", id));
+    let (pair, tail) = last
+        .split_once('@')
+        .map_or((last, None), |(p, t)| (p, Some(t)));
+    let (a, b) = pair.split_once('~')?;
+    let swapped = format!("{b}~{a}");
+    let mut out = if head.is_empty() {
+        swapped
+    } else {
+        format!("{head}/{swapped}")
+    };
+    if let Some(t) = tail {
+        out = format!("{out}@{t}");
+    }
+    Some(out)
 }
 
 fn ser_name<T: Serialize>(v: &T) -> String {

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod data;
 pub mod exec_node;
+pub mod export;
 pub mod fetch;
 pub mod gc;
 pub mod graph;
@@ -77,6 +78,38 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Where the study's cache is and why there: the first line of `plan`, `run` and
+    /// `report`. An empty cache is said as such, with the rule that put it there (a copy of a
+    /// manifest saved in another folder gets a cache of its own, because `cache` is relative to
+    /// the manifest's folder), since "everything is new" otherwise reads like a bug.
+    pub fn cache_line(&self, study: &Study) -> String {
+        let root = study.store.root().display().to_string();
+        let manifest = &study.manifest.path;
+        let folder = manifest.parent().filter(|p| !p.as_os_str().is_empty());
+        let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+        let default = canonical(folder.unwrap_or(Path::new("."))).map(|f| f.join(".basins"));
+        let why = if self.cache.is_some() {
+            "given by --cache".to_owned()
+        } else if default.is_some() && default == canonical(study.store.root()) {
+            format!("the default, `.basins` beside {}", manifest.display())
+        } else {
+            format!(
+                "`cache` in [study] of {}, relative to the manifest's folder",
+                manifest.display()
+            )
+        };
+        if !study.cache_is_empty() {
+            return format!("cache    {root} ({why})");
+        }
+        format!(
+            "cache    {root} ({why}) is empty: nothing has run with it yet, so every node is \
+             new. A copy of a manifest in another folder gets a cache of its own; to reuse \
+             another study's results, point `cache` (or --cache) at its cache"
+        )
+    }
+}
+
 pub fn exec(command: Command, cx: &Context) -> anyhow::Result<Exit> {
     match command {
         Command::Run(a) => run::exec(a, cx),
@@ -86,6 +119,7 @@ pub fn exec(command: Command, cx: &Context) -> anyhow::Result<Exit> {
         Command::Why(a) => plan::exec_why(a, cx),
         Command::Status(a) => status::exec(a, cx),
         Command::Show(a) => show::exec(a, cx),
+        Command::Export(a) => export::exec(a, cx),
         Command::Verify(a) => verify::exec(a, cx),
         Command::Gc(a) => gc::exec(a, cx),
         Command::Graph(a) => graph::exec(a, cx),

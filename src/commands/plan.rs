@@ -26,6 +26,11 @@ pub struct WhyArgs {
 
 pub fn exec(a: PlanArgs, cx: &Context) -> anyhow::Result<Exit> {
     let (study, pins) = cx.open_pinned(&a.manifest)?;
+    if a.json {
+        eprintln!("{}", cx.cache_line(&study));
+    } else {
+        println!("{}", cx.cache_line(&study));
+    }
     show_pins(&pins, a.json);
     show_plan(&study, None, a.json)
 }
@@ -33,6 +38,10 @@ pub fn exec(a: PlanArgs, cx: &Context) -> anyhow::Result<Exit> {
 pub fn exec_why(a: WhyArgs, cx: &Context) -> anyhow::Result<Exit> {
     show_plan(&cx.open(&a.manifest)?, Some(a.node), a.json)
 }
+
+/// At most this many of a node's own reasons in `plan` (`why` shows 10, `--json` all): a
+/// barriers node waits on every pair.
+const REASONS_SHOWN: usize = 3;
 
 /// Which commit each Hub model resolved to, and how; an unresolved one says why. With `--json`
 /// (whose stdout is the node list) only the unresolved ones, on stderr.
@@ -119,8 +128,25 @@ fn show_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<
                 p.key.map(|k| k.short()).unwrap_or_default()
             );
         }
-        for r in &p.reasons {
+        for c in &p.causes {
+            let more = match c.nodes.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            println!(
+                "         because upstream, in `{}`{more}: {}",
+                c.nodes[0], c.reason
+            );
+        }
+        let shown = if only.is_some() { 10 } else { REASONS_SHOWN };
+        for r in p.reasons.iter().take(shown) {
             println!("         {r}");
+        }
+        if p.reasons.len() > shown {
+            println!(
+                "         ... and {} more (`--json` lists them)",
+                p.reasons.len() - shown
+            );
         }
     }
     Ok(Exit::Ok)

@@ -18,6 +18,9 @@ pub struct Args {
     /// Open index.html in the desktop's browser afterwards.
     #[arg(long)]
     open: bool,
+    /// Replace a report folder that another study's report (or other files) is in.
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     slots: Slots,
     #[command(flatten)]
@@ -26,11 +29,15 @@ pub struct Args {
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     let study = cx.open_to_run(&a.manifest)?;
+    eprintln!("{}", cx.cache_line(&study));
     let kind = study.manifest.study.executor;
     let opts = run::options(&study, &a.slots, kind);
     let out = a
         .out
         .unwrap_or_else(|| a.manifest.parent().unwrap_or(Path::new(".")).join("report"));
+    // Before the run, which may take minutes, not after.
+    let owner = Owner::of(&study, &a.manifest);
+    let earlier = owner.check(&out, a.overwrite)?;
     // A report object found corrupt on the way out is quarantined and its node rerun, once.
     for attempt in 0..2 {
         let summary = run::run_study(&study, &opts, kind, false, &a.progress)?;
@@ -38,7 +45,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
             Exit::Ok => {}
             other => return Ok(other),
         }
-        match copy_report(&study, &out)? {
+        match copy_report(&study, &out, &owner, earlier.as_ref())? {
             Copied::Done => break,
             Copied::Recompute(name) if attempt == 0 => eprintln!(
                 "the cached report file `{name}` was corrupt: it is quarantined and the report \
@@ -68,9 +75,63 @@ enum Copied {
     Recompute(String),
 }
 
-/// Copy the report node's outputs into `out` (replacing what an earlier report put there),
-/// each checked against its digest first.
-fn copy_report(study: &Study, out: &Path) -> anyhow::Result<Copied> {
+/// Which study a report folder holds: `.basins-report` in it says, with the files it wrote, so
+/// that a copy of a manifest beside the demo's does not overwrite the demo's page without a
+/// word, and so that files an earlier report wrote and this one does not are removed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Owner {
+    study: String,
+    manifest: PathBuf,
+    #[serde(default)]
+    files: Vec<String>,
+}
+
+const OWNER_FILE: &str = ".basins-report";
+
+impl Owner {
+    fn of(study: &Study, manifest: &Path) -> Owner {
+        Owner {
+            study: study.name().to_owned(),
+            manifest: std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_owned()),
+            files: vec![],
+        }
+    }
+
+    /// Whether this study may write into `out`; the folder's earlier owner, if any.
+    fn check(&self, out: &Path, overwrite: bool) -> Result<Option<Owner>, CliError> {
+        let Ok(mut entries) = std::fs::read_dir(out) else {
+            return Ok(None);
+        };
+        if entries.next().is_none() {
+            return Ok(None);
+        }
+        let marker = out.join(OWNER_FILE);
+        let earlier: Option<Owner> = std::fs::read(&marker)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match earlier {
+            Some(e) if e.manifest != self.manifest && !overwrite => {
+                Err(CliError::ReportOfAnother {
+                    dir: out.to_owned(),
+                    other: format!("study `{}` from {}", e.study, e.manifest.display()),
+                })
+            }
+            Some(e) => Ok(Some(e)),
+            // A report written before the marker existed: taken as this study's.
+            None if out.join("index.html").is_file() || overwrite => Ok(None),
+            None => Err(CliError::NotAReportFolder(out.to_owned())),
+        }
+    }
+}
+
+/// Copy the report node's outputs into `out` (replacing what an earlier report put there, and
+/// removing what it wrote that this one does not), each checked against its digest first.
+fn copy_report(
+    study: &Study,
+    out: &Path,
+    owner: &Owner,
+    earlier: Option<&Owner>,
+) -> anyhow::Result<Copied> {
     let outputs = match ops::checked_outputs(study, "report") {
         Ok(Some(ops::Checked::Intact(o))) => o,
         Ok(Some(ops::Checked::Dropped(name))) => return Ok(Copied::Recompute(name)),
@@ -94,5 +155,32 @@ fn copy_report(study: &Study, out: &Path) -> anyhow::Result<Copied> {
         let bytes = std::fs::read(path).map_err(CliError::io("reading", path))?;
         std::fs::write(&dest, bytes).map_err(CliError::io("writing", &dest))?;
     }
+    for stale in earlier
+        .iter()
+        .flat_map(|e| &e.files)
+        .filter(|f| !outputs.iter().any(|(n, _)| n == *f))
+    {
+        if let Ok(p) = basins_engine::paths::under(out, stale) {
+            let _ = std::fs::remove_file(&p);
+            // Folders it leaves empty go too (`remove_dir` keeps any that are not).
+            let mut dir = p.parent();
+            while let Some(d) = dir.filter(|d| *d != out) {
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+    }
+    let owner = Owner {
+        files: outputs.iter().map(|(n, _)| n.clone()).collect(),
+        study: owner.study.clone(),
+        manifest: owner.manifest.clone(),
+    };
+    let marker = out.join(OWNER_FILE);
+    let text = serde_json::to_vec_pretty(&owner).expect("an owner serialises");
+    let tmp = out.join(format!("{OWNER_FILE}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(CliError::io("writing", &tmp))?;
+    std::fs::rename(&tmp, &marker).map_err(CliError::io("renaming into place", &marker))?;
     Ok(Copied::Done)
 }

@@ -46,6 +46,7 @@ enum ExecArg {
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     let study = cx.open_to_run(&a.manifest)?;
+    eprintln!("{}", cx.cache_line(&study));
     let kind = match a.executor {
         Some(ExecArg::Local) => ExecutorKind::Local,
         Some(ExecArg::Subprocess) => ExecutorKind::Subprocess,
@@ -169,6 +170,15 @@ impl<A: Reporter, B: Reporter> Reporter for Both<A, B> {
 }
 
 fn print_summary(study: &Study, s: &RunSummary) {
+    let ran = s.executed.len() + s.reused.len() + s.failed.len() + s.skipped.len();
+    if ran == 0 && !s.interrupted {
+        eprintln!(
+            "{}: all {} nodes cached, nothing ran",
+            study.name(),
+            s.cached.len()
+        );
+        return;
+    }
     eprintln!(
         "{}: {} executed, {} reused from a concurrent run, {} cached, {} failed, {} skipped",
         study.name(),

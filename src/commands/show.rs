@@ -43,6 +43,13 @@ fn print_show(r: &ops::ShowReport) {
             o.name, o.size, o.class, o.path
         );
     }
+    if r.outputs.iter().any(|o| o.name == "model/config.json") {
+        println!(
+            "export  `basins export MANIFEST {} DIR` writes this checkpoint as a Hugging Face \
+             directory (for `basins model inspect|predict`, transformers)",
+            r.node
+        );
+    }
     if !r.metrics.is_null() {
         println!("metrics {}", r.metrics);
     }

@@ -131,6 +131,27 @@ impl Axis {
         Axis::fixed(ticks, title)
     }
 
+    /// The axis kept inside the range a metric can take (an accuracy never runs to 1.001 because
+    /// round ticks widened it): ticks outside `[lo, hi]` dropped, the ends moved to the bound.
+    pub fn within(mut self, lo: f64, hi: f64) -> Axis {
+        if self.lo < lo {
+            self.lo = lo;
+        }
+        if self.hi > hi {
+            self.hi = hi;
+        }
+        let eps = (self.hi - self.lo).abs() * 1e-9;
+        self.ticks
+            .retain(|&t| t >= self.lo - eps && t <= self.hi + eps);
+        for end in [self.lo, self.hi] {
+            if !self.ticks.iter().any(|&t| (t - end).abs() <= eps) {
+                self.ticks.push(end);
+            }
+        }
+        self.ticks.sort_by(f64::total_cmp);
+        self
+    }
+
     /// An axis with the given ticks (their ends are its range; at least two).
     pub fn fixed(ticks: Vec<f64>, title: &str) -> Axis {
         Axis {
@@ -264,28 +285,56 @@ impl Chart {
             s,
             "<rect x=\"{l}\" y=\"{t}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"#444\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\
-             <text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+             ",
             r - l,
             b - t,
             (l + r) / 2.0,
             self.height - 6.0,
             esc(&self.x.title),
-            (t + b) / 2.0,
-            esc(&shorten(&self.y.title, ((b - t) / 5.8) as usize))
         );
+        // A long y title goes on two lines rather than being cut.
+        let lines = wrap(&self.y.title, ((b - t) / 5.8) as usize, 2);
+        let n = lines.len() as f64;
+        for (i, line) in lines.iter().enumerate() {
+            let _ = write!(
+                s,
+                "<text transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                14.0 - 6.0 * (n - 1.0) + 12.0 * i as f64,
+                (t + b) / 2.0,
+                esc(line)
+            );
+        }
         s
     }
+}
+
+/// `text` on at most `lines` lines of at most `max` characters, broken at spaces; the last line
+/// cut with an ellipsis if the text is longer still.
+pub fn wrap(text: &str, max: usize, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let len = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+        if !cur.is_empty() && len > max && out.len() + 1 < lines {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    out.push(shorten(&cur, max));
+    out
 }
 
 /// `text` cut to `max` characters with an ellipsis (axis titles that would run off the figure;
 /// captions carry the whole name).
 pub fn shorten(text: &str, max: usize) -> String {
     match text.chars().count() > max {
-        true => text
-            .chars()
-            .take(max.saturating_sub(1))
-            .chain(['…'])
-            .collect(),
+        true => {
+            let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+            format!("{}…", kept.trim_end())
+        }
         false => text.to_owned(),
     }
 }
@@ -395,6 +444,14 @@ mod tests {
     fn long_titles_are_shortened() {
         assert_eq!(shorten("accuracy", 8), "accuracy");
         assert_eq!(shorten("accuracy on hans", 8), "accurac…");
+        assert_eq!(
+            wrap("conflict accuracy where construction = generic", 24, 2),
+            ["conflict accuracy where", "construction = generic"]
+        );
+        assert_eq!(wrap("a b c d e f", 3, 2), ["a b", "c…"]);
+        let acc = Axis::fixed(vec![0.996, 0.998, 1.0, 1.002], "").within(0.0, 1.0);
+        assert_eq!((acc.lo, acc.hi), (0.996, 1.0));
+        assert_eq!(acc.ticks, vec![0.996, 0.998, 1.0]);
     }
 
     #[test]

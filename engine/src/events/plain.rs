@@ -47,7 +47,7 @@ impl<W: Write> PlainReporter<W> {
         Some(match e {
             Event::RunStarted { run_id, nodes, .. } => {
                 self.nodes = *nodes;
-                format!("run {run_id}: {nodes} nodes")
+                format!("run {run_id}: {nodes} nodes in the study (cached ones are not run again)")
             }
             Event::NodeCached { .. } => {
                 self.finished += 1;
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "run 1-2: 2 nodes",
+                "run 1-2: 2 nodes in the study (cached ones are not run again)",
                 "start   finetune/t/seed=0",
                 "        finetune/t/seed=0: 25/100 (25%), loss 0.700, 320.0 seq/s, eta 15s",
                 "        finetune/t/seed=0: 75/100 (75%), loss 0.500, 320.0 seq/s, eta 7s",

@@ -43,7 +43,10 @@ impl StageKind for ReportKind {
         // 11: the controls section (output-similarity baselines, robustness, ARI inference;
         // with `controls/<task>` inputs), Spearman beside Pearson, rows shared by score and
         // surface, p-values never printed as 0.000.
-        11
+        // 12: a newcomer's page (issue 38): how to read it, a row per model, the path figure as
+        // loss above the chord per basin, the bands' legend, units, cautions for singleton
+        // basins and low silhouette or stability, no "differs" below a score's resolution.
+        12
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;

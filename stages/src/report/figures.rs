@@ -206,35 +206,110 @@ pub fn heatmap(t: &TaskInputs) -> Figure {
     }
     let _ = write!(
         s,
-        "<text transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">barrier</text></svg>",
+        "<text transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">barrier ({})</text>",
         bx + 62.0,
-        top + bh / 2.0
+        top + bh / 2.0,
+        super::barrier_unit(kind)
     );
+    // Which colour of the bands is which basin.
+    let k = assign.iter().max().map_or(0, |m| m + 1);
+    let entries: Vec<(&str, Mark, String)> = (0..k)
+        .map(|c| {
+            let n = assign.iter().filter(|&&a| a == c).count();
+            (category(c), Mark::Dot, format!("basin {c} ({n})"))
+        })
+        .collect();
+    s.push_str(&legend(left + side + 10.0, 24.0, &entries));
+    s.push_str("</svg>");
+    let outside = out_of_block(&order, &assign);
+    let note = if outside.is_empty() {
+        String::new()
+    } else {
+        let who: Vec<&str> = outside.iter().map(|&i| names[i].as_str()).collect();
+        format!(
+            " The dendrogram and the basins disagree on {}: in this order they sit inside \
+             another basin's block (the dendrogram is average linkage; the basins are {} \
+             clustering).",
+            who.join(", "),
+            t.cluster["method"].as_str().unwrap_or("the study's")
+        )
+    };
     Figure::new(
         t.task,
         "heatmap",
         format!(
-            "{kind} barrier between every pair on {set}, rows and columns in the order of the \
-             average-linkage dendrogram above; the bands give each model's basin (grey cells: \
-             pairs not interpolated)."
+            "{kind} barrier ({}) between every pair on {set}, rows and columns in the order of \
+             the average-linkage dendrogram above; the coloured bands give each model's basin \
+             (legend at the top right; grey cells: pairs not interpolated).{note}",
+            super::barrier_unit(kind)
         ),
         s,
     )
 }
 
-/// Loss along every path of the clustering's eval set, within a basin and between basins, with
-/// each group's median and interquartile band at every alpha.
+/// The models (indices) that sit outside their basin's longest contiguous run in the
+/// dendrogram's leaf order: where the dendrogram and the clustering disagree.
+fn out_of_block(order: &[usize], assign: &[usize]) -> Vec<usize> {
+    let basin = |i: usize| assign.get(i).copied();
+    // Each basin's longest run: (start, length) in `order`.
+    let mut best: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+    let mut r = 0;
+    while r < order.len() {
+        let b = basin(order[r]);
+        let mut e = r;
+        while e < order.len() && basin(order[e]) == b {
+            e += 1;
+        }
+        if let Some(b) = b {
+            let cur = best.entry(b).or_insert((r, 0));
+            if e - r > cur.1 {
+                *cur = (r, e - r);
+            }
+        }
+        r = e;
+    }
+    let mut out: Vec<usize> = (0..order.len())
+        .filter(|&r| {
+            basin(order[r])
+                .and_then(|b| best.get(&b))
+                .is_some_and(|&(start, len)| r < start || r >= start + len)
+        })
+        .map(|r| order[r])
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// The loss above the chord (what the convexity barrier measures) along every path of the
+/// clustering's eval set: within each basin (in that basin's colour, as in every other figure)
+/// and between basins (dark grey), each path between basins oriented from the lower-numbered
+/// basin to the higher, with each group's median. Raw losses hid the barrier: endpoints whose
+/// losses differ by nats make the chord steep and the medians U-shaped.
 pub fn paths(t: &TaskInputs) -> Figure {
     let set = t.cluster["eval"].as_str().unwrap_or_default();
+    let kind = t.cluster["barrier"]
+        .as_str()
+        .unwrap_or("convexity")
+        .to_owned();
+    // What the barrier measures each path's height above: its lower convex hull (convexity)
+    // or the chord between its ends (endpoint; accuracy barriers are shown on the loss too).
+    let above = if kind == "convexity" {
+        "its convex hull"
+    } else {
+        "the chord"
+    };
     let b = &t.barriers["sets"][set];
     let alphas: Vec<f64> = serde_json::from_value(b["alphas"].clone()).unwrap_or_default();
-    let seeds = t.seeds();
-    let assign = t.assignments();
+    let (seeds, names, assign) = (t.seeds(), t.names(), t.assignments());
+    let k = assign.iter().max().map_or(1, |m| m + 1);
     let pos = |s: &str| -> Option<usize> {
-        let s: u64 = s.parse().ok()?;
-        seeds.iter().position(|&x| x == s)
+        names.iter().position(|n| n == s).or_else(|| {
+            let s: u64 = s.parse().ok()?;
+            seeds.iter().position(|&x| x == s)
+        })
     };
-    let mut groups: [Vec<Vec<f64>>; 2] = [Vec::new(), Vec::new()];
+    // Groups 0..k: within basin c; group k: between basins.
+    let mut groups: Vec<Vec<Vec<f64>>> = vec![Vec::new(); k + 1];
     for (pair, c) in b["curves"].as_object().into_iter().flatten() {
         let Some((x, y)) = pair.split_once('~') else {
             continue;
@@ -242,21 +317,31 @@ pub fn paths(t: &TaskInputs) -> Figure {
         let (Some(i), Some(j)) = (pos(x), pos(y)) else {
             continue;
         };
-        let loss: Vec<f64> = (c["loss"].as_array().into_iter().flatten())
+        let (Some(&ai), Some(&aj)) = (assign.get(i), assign.get(j)) else {
+            continue;
+        };
+        let mut loss: Vec<f64> = (c["loss"].as_array().into_iter().flatten())
             .map(|v| v.as_f64().unwrap_or(f64::NAN))
             .collect();
-        if loss.len() == alphas.len() {
-            groups[usize::from(assign.get(i) != assign.get(j))].push(loss);
+        if loss.len() != alphas.len() || alphas.len() < 2 {
+            continue;
         }
+        if ai > aj {
+            loss.reverse();
+        }
+        groups[if ai == aj { ai } else { k }].push(excess(&kind, &alphas, &loss));
     }
-    let all = groups.iter().flatten().flatten().copied();
+    let all = groups.iter().flatten().flatten().copied().chain([0.0]);
     let chart = Chart::new(
         460.0,
         300.0,
         Axis::fixed(vec![0.0, 0.25, 0.5, 0.75, 1.0], "interpolation weight α"),
-        Axis::over(all, 5, &format!("loss on {set}")),
+        Axis::over(all, 5, &format!("loss above {above} on {set} (nats)")),
     );
-    let mut s = chart.open("loss along the paths", "Loss along the linear paths");
+    let mut s = chart.open(
+        &format!("loss above {above} along the paths"),
+        &format!("Loss above {above} along the linear paths"),
+    );
     let line = |s: &mut String, ys: &[f64], colour: &str, extra: &str| {
         let pts: Vec<String> = alphas
             .iter()
@@ -270,47 +355,72 @@ pub fn paths(t: &TaskInputs) -> Figure {
             pts.join(" ")
         );
     };
-    const GROUP: [(&str, &str); 2] = [("#0072B2", "within a basin"), ("#D55E00", "between basins")];
+    // Zero: a path on this line has no barrier.
+    let _ = write!(
+        s,
+        "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#000\" stroke-dasharray=\"2 2\"/>",
+        chart.px(0.0),
+        chart.px(1.0),
+        y = chart.py(0.0)
+    );
+    let colour = |g: usize| if g == k { "#444444" } else { category(g) };
+    let label = |g: usize| {
+        if g == k && k == 2 {
+            "between basins (0 to 1)".to_owned()
+        } else if g == k {
+            "between basins (lower to higher)".to_owned()
+        } else {
+            format!("within basin {g}")
+        }
+    };
     for (g, paths) in groups.iter().enumerate() {
         for p in paths {
             line(
                 &mut s,
                 p,
-                GROUP[g].0,
-                "stroke-opacity=\"0.25\" stroke-width=\"1\"",
+                colour(g),
+                "stroke-opacity=\"0.2\" stroke-width=\"1\"",
             );
         }
     }
+    // Each group's median barrier (the median of its paths' peaks) as a level line: the peaks
+    // sit at different α on different paths, so a median curve over α would flatten them.
     let mut entries = Vec::new();
     for (g, paths) in groups.iter().enumerate() {
         if paths.is_empty() {
             continue;
         }
-        let at = |q: f64| -> Vec<f64> {
-            (0..alphas.len())
-                .map(|a| {
-                    let col: Vec<f64> = paths.iter().map(|p| p[a]).collect();
-                    quantile(&col, q).unwrap_or(f64::NAN)
-                })
-                .collect()
-        };
-        let (lo, mid, hi) = (at(0.25), at(0.5), at(0.75));
-        let band: Vec<String> = (alphas.iter().zip(&hi))
-            .chain(alphas.iter().zip(&lo).rev())
-            .filter(|(_, y)| y.is_finite())
-            .map(|(a, y)| format!("{:.1},{:.1}", chart.px(*a), chart.py(*y)))
+        let peaks: Vec<f64> = paths
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(0.0, f64::max)
+            })
             .collect();
-        let _ = write!(
-            s,
-            "<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.18\" stroke=\"none\"/>",
-            band.join(" "),
-            GROUP[g].0
+        let Some(med) = quantile(&peaks, 0.5) else {
+            continue;
+        };
+        let dash = if g == k {
+            " stroke-dasharray=\"6 3\""
+        } else {
+            ""
+        };
+        line(
+            &mut s,
+            &vec![med; alphas.len()],
+            colour(g),
+            &format!("stroke-width=\"2.5\"{dash}"),
         );
-        line(&mut s, &mid, GROUP[g].0, "stroke-width=\"2.5\"");
         entries.push((
-            GROUP[g].0,
+            colour(g),
             Mark::Line,
-            format!("{}: median, IQR ({} paths)", GROUP[g].1, paths.len()),
+            format!(
+                "{}: median barrier {med:.3} ({} paths)",
+                label(g),
+                paths.len()
+            ),
         ));
     }
     s.push_str(&legend(chart.area.0 + 6.0, chart.area.1 + 6.0, &entries));
@@ -319,12 +429,72 @@ pub fn paths(t: &TaskInputs) -> Figure {
         t.task,
         "paths",
         format!(
-            "Loss on {set} along the straight line between each pair (thin lines), within a basin \
-             and between basins; thick lines are each group's median and shaded bands its \
-             interquartile range at each α."
+            "Loss on {set} minus {}, in nats, along the straight line between each pair (thin \
+             lines): each path's highest point is its {kind} barrier. Within each basin and \
+             between basins (from the lower-numbered basin at α = 0 to the higher at α = 1); \
+             the thick level lines are each group's median barrier.",
+            if kind == "convexity" {
+                "the lower convex hull of the sampled losses (the chords of every sub-segment)"
+            } else {
+                "the chord between the two ends' losses"
+            }
         ),
         s,
     )
+}
+
+/// A path's height above what its barrier measures from: the lower convex hull of the sampled
+/// points for the convexity barrier (whose value is the largest such height), the chord between
+/// the ends otherwise (the endpoint barrier's).
+fn excess(kind: &str, alphas: &[f64], loss: &[f64]) -> Vec<f64> {
+    if kind != "convexity" {
+        return above_chord(alphas, loss);
+    }
+    // Andrew's monotone chain: the lower hull of points already in ascending alpha.
+    let mut hull: Vec<(f64, f64)> = Vec::new();
+    for (&x, &y) in alphas.iter().zip(loss) {
+        if !y.is_finite() {
+            continue;
+        }
+        while hull.len() >= 2 {
+            let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
+            // Drop b when it lies on or above the segment from a to (x, y).
+            if (b.0 - a.0) * (y - a.1) - (b.1 - a.1) * (x - a.0) <= 0.0 {
+                hull.pop();
+            } else {
+                break;
+            }
+        }
+        hull.push((x, y));
+    }
+    alphas
+        .iter()
+        .zip(loss)
+        .map(|(&x, &y)| {
+            let at = hull.windows(2).find(|w| x >= w[0].0 && x <= w[1].0);
+            match at {
+                Some(w) if w[1].0 > w[0].0 => {
+                    let t = (x - w[0].0) / (w[1].0 - w[0].0);
+                    y - (w[0].1 + t * (w[1].1 - w[0].1))
+                }
+                _ => 0.0,
+            }
+        })
+        .collect()
+}
+
+/// A path's loss minus the straight line between its two ends' losses.
+fn above_chord(alphas: &[f64], loss: &[f64]) -> Vec<f64> {
+    let (a0, a1) = (alphas[0], alphas[alphas.len() - 1]);
+    let (l0, l1) = (loss[0], loss[loss.len() - 1]);
+    alphas
+        .iter()
+        .zip(loss)
+        .map(|(a, l)| {
+            let w = if a1 > a0 { (a - a0) / (a1 - a0) } else { 0.0 };
+            l - (l0 + w * (l1 - l0))
+        })
+        .collect()
 }
 
 /// Per score: the score against the centroid-distance coordinate, and the score per basin.
@@ -337,6 +507,10 @@ pub fn scores(t: &TaskInputs, tests: &Value) -> Vec<Figure> {
         let primary = row["primary"].as_str().unwrap_or("score");
         let set = row["set"].as_str().unwrap_or(name);
         let y_title = format!("{set} {primary}");
+        let y_title = y_title
+            .strip_suffix(" (held out from the loss surface)")
+            .unwrap_or(&y_title)
+            .to_owned();
         out.push(scatter(
             t,
             name,
@@ -366,39 +540,50 @@ fn scatter(t: &TaskInputs, name: &str, score: &[f64], y_title: &str, r: &Value) 
     let chart = Chart::new(
         340.0,
         270.0,
-        Axis::over(
-            points.iter().map(|p| p.0),
-            4,
-            "centroid-distance coordinate",
-        ),
-        Axis::over(
-            points.iter().map(|p| p.1).chain(ends.into_iter().flatten()),
-            4,
+        Axis::over(points.iter().map(|p| p.0), 4, "spectral coordinate"),
+        bounded(
+            Axis::over(
+                points.iter().map(|p| p.1).chain(ends.into_iter().flatten()),
+                4,
+                y_title,
+            ),
             y_title,
         ),
     );
     let label = match (r["r"].as_f64(), r["p"].as_f64()) {
-        (Some(r), Some(p)) => format!("Pearson r = {r:.2} (p = {p:.3})"),
+        (Some(r), Some(p)) => format!("Pearson r = {r:.2} (p = {})", super::p_text(p)),
         _ => "Pearson r undefined".into(),
     };
     let mut s = chart.open("score against the coordinate", &label);
-    // The least-squares line over the plotted points, drawn across their x range.
+    // The least-squares line over the plotted points, drawn across their x range (kept inside
+    // the frame where the axis is a bounded score's).
+    let (ylo, yhi) = (chart.y.lo, chart.y.hi);
     if let Some((a, b)) = fit {
-        let _ = write!(
-            s,
-            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>",
-            chart.px(x0),
-            chart.py(a + b * x0),
-            chart.px(x1),
-            chart.py(a + b * x1)
-        );
+        // The x range where the line is inside [ylo, yhi].
+        let (mut lo, mut hi) = (x0, x1);
+        if b.abs() > 1e-300 {
+            let (xa, xb) = ((ylo - a) / b, (yhi - a) / b);
+            lo = lo.max(xa.min(xb));
+            hi = hi.min(xa.max(xb));
+        }
+        if lo < hi {
+            let _ = write!(
+                s,
+                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>",
+                chart.px(lo),
+                chart.py(a + b * lo),
+                chart.px(hi),
+                chart.py(a + b * hi)
+            );
+        }
     }
     for &(x, y, c) in &points {
         let _ = write!(
             s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4.5\" fill=\"{}\" stroke=\"white\"/>",
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4.5\" fill=\"{}\" fill-opacity=\"0.55\" stroke=\"{3}\"/>",
             chart.px(x),
             chart.py(y),
+            category(c),
             category(c)
         );
     }
@@ -408,8 +593,10 @@ fn scatter(t: &TaskInputs, name: &str, score: &[f64], y_title: &str, r: &Value) 
         t.task,
         &format!("scatter-{name}"),
         format!(
-            "{y_title} of each model against its centroid-distance coordinate, coloured by \
-             basin; the dashed line is the least-squares fit."
+            "{y_title} of each model against its spectral coordinate, coloured by basin \
+             (translucent, so that models on one spot darken it; {} models); the dashed line is \
+             the least-squares fit.",
+            points.len()
         ),
         s,
     )
@@ -433,15 +620,26 @@ fn strip(t: &TaskInputs, name: &str, score: &[f64], y_title: &str) -> Figure {
         130.0 + 80.0 * k as f64,
         270.0,
         Axis::categorical(names, "basin"),
-        Axis::over(score.iter().copied(), 4, y_title),
+        bounded(Axis::over(score.iter().copied(), 4, y_title), y_title),
     );
     let mut s = chart.open("score by basin", &format!("{name} by basin"));
     for c in 0..k {
         let members = members(c);
         let centre = c as f64 + 0.5;
+        // Models with equal scores (common: accuracy 1.0) side by side, each tie group centred;
+        // others at fixed golden-ratio offsets, so the figure is the same every time.
+        let span = (chart.y.hi - chart.y.lo).abs().max(1e-12);
         for (r, &(_, v)) in members.iter().enumerate() {
-            // A fixed spread (golden-ratio offsets), so the figure is the same every time.
-            let jitter = ((r as f64 * 0.618_034).fract() - 0.5) * 0.5;
+            let ties: Vec<usize> = (0..members.len())
+                .filter(|&q| (members[q].1 - v).abs() < span * 0.01)
+                .collect();
+            let jitter = if ties.len() > 1 {
+                let at = ties.iter().position(|&q| q == r).unwrap_or(0) as f64;
+                let step = (0.8 / ties.len() as f64).min(0.12);
+                (at - (ties.len() as f64 - 1.0) / 2.0) * step
+            } else {
+                ((r as f64 * 0.618_034).fract() - 0.5) * 0.5
+            };
             let _ = write!(
                 s,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.85\"/>",
@@ -468,6 +666,18 @@ fn strip(t: &TaskInputs, name: &str, score: &[f64], y_title: &str) -> Figure {
         format!("{y_title} of the models in each basin (dots); the bar is the basin's median."),
         s,
     )
+}
+
+/// A score axis kept to the range its metric can take: accuracies and rates in [0, 1],
+/// correlations (MCC) in [-1, 1].
+fn bounded(axis: Axis, title: &str) -> Axis {
+    if title.contains("accuracy") || title.contains(" f1") || title.contains("rate") {
+        axis.within(0.0, 1.0)
+    } else if title.contains("mcc") || title.contains("correlation") {
+        axis.within(-1.0, 1.0)
+    } else {
+        axis
+    }
 }
 
 /// Intercept and slope of the least-squares line through the points (none when x is constant).
@@ -538,10 +748,18 @@ mod tests {
             ">0.0</text>",
             ">0.1</text>",
             ">0.5</text>",
-            ">barrier</text>",
+            ">barrier (nats)</text>",
         ] {
             assert!(h.svg.contains(tick), "{tick}");
         }
+        // Both basins are one block each in this order: no disagreement to note.
+        assert!(!h.caption.contains("disagree"), "{}", h.caption);
+        assert!(h.svg.contains("basin 0 (2)") && h.svg.contains("basin 1 (2)"));
+        assert_eq!(out_of_block(&[0, 2, 1, 3], &[0, 0, 1, 1]), vec![1, 3]);
+        assert_eq!(
+            out_of_block(&[0, 1, 3, 2], &[0, 0, 1, 1]),
+            Vec::<usize>::new()
+        );
         // Three merges: three dendrogram links; both axes name every model.
         assert_eq!(h.svg.matches("<path d=\"M").count(), 3);
         assert_eq!(h.svg.matches(">2</text>").count(), 2);
@@ -553,14 +771,26 @@ mod tests {
         let p = paths(&t);
         for label in [
             "interpolation weight α",
-            "loss on dev",
-            "within a basin: median, IQR (2 paths)",
-            "between basins: median, IQR (1 paths)",
+            // The y title, on two lines.
+            ">loss above its convex hull on dev</text>",
+            ">(nats)</text>",
+            "within basin 0: median barrier 0.020 (1 paths)",
+            "within basin 1: median barrier 0.000 (1 paths)",
+            "between basins (0 to 1): median barrier 0.400 (1 paths)",
             ">0.25</text>",
         ] {
             assert!(p.svg.contains(label), "{label}");
         }
-        assert_eq!(p.svg.matches("<polygon").count(), 2);
+        // 0~2 rises 0.4 above its flat chord; 2~3 is on its chord (0.4, 0.45, 0.5).
+        assert_eq!(
+            above_chord(&[0.0, 0.5, 1.0], &[0.5, 0.9, 0.5]),
+            vec![0.0, 0.4, 0.0]
+        );
+        let flat = above_chord(&[0.0, 0.5, 1.0], &[0.4, 0.45, 0.5]);
+        assert!(flat.iter().all(|v| v.abs() < 1e-12), "{flat:?}");
+        assert!(p
+            .svg
+            .contains(">Loss above its convex hull along the linear paths</text>"));
 
         let tests = json!({"hans": {"set": "hans", "primary": "accuracy",
             "scores": [0.2, 0.25, 0.8, null], "pearson_vs_coordinate": {"r": 0.97, "p": 0.03}}});
@@ -569,7 +799,7 @@ mod tests {
         assert_eq!(f[0].file, "figures/nli-scatter-hans.svg");
         for label in [
             "Pearson r = 0.97 (p = 0.030)",
-            "centroid-distance coordinate",
+            "spectral coordinate",
             "hans accuracy",
             "basin 1 (2)",
             "stroke-dasharray",
@@ -587,6 +817,31 @@ mod tests {
             2,
             "a median bar per basin"
         );
+    }
+
+    /// The highest point above the hull is the convexity barrier, on curves that dip below
+    /// their chord and bump on the way (the demo's shape, which the chord alone hid).
+    #[test]
+    fn the_height_above_the_hull_peaks_at_the_convexity_barrier() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let alphas: Vec<f64> = (0..10).map(|i| i as f64 / 9.0).collect();
+        for _ in 0..500 {
+            let y: Vec<f64> = alphas
+                .iter()
+                .map(|a| 3.0 * (a - 0.5f64).powi(2) + rng.random_range(-0.3..0.3))
+                .collect();
+            let top = excess("convexity", &alphas, &y)
+                .into_iter()
+                .fold(0.0f64, f64::max);
+            let want = crate::barriers::convexity(&alphas, &y);
+            assert!((top - want).abs() < 1e-12, "{top} vs {want} on {y:?}");
+            let top = excess("endpoint", &alphas, &y)
+                .into_iter()
+                .fold(0.0f64, f64::max);
+            let want = crate::barriers::endpoint(&alphas, &y);
+            assert!((top - want).abs() < 1e-12, "{top} vs {want} on {y:?}");
+        }
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - [`verdict`]: the sentence at the top of each task
 //! - [`figures`]: the SVG figures
 //! - [`tables`]: the HTML tables
+//! - [`models`]: one row per model, and the models that break their basin's pattern
 //! - [`settings`]: settings, manifest text and provenance
 
 mod analysis;
 mod controls;
 mod dynamics;
 mod figures;
+mod models;
 mod settings;
 mod tables;
 mod verdict;
@@ -39,11 +41,55 @@ fn num(v: &Value) -> String {
 /// when missing.
 fn pval(v: &Value) -> String {
     match v.as_f64() {
-        Some(p) if p >= 0.001 => format!("{p:.3}"),
-        Some(p) if p > 0.0 => format!("{p:.1e}"),
-        Some(_) => "&lt; 1e-300".into(),
+        Some(p) => esc(&p_text(p)),
         None => "&ndash;".into(),
     }
+}
+
+/// [`pval`] as plain text (for SVG text, which is escaped where it is written).
+pub(crate) fn p_text(p: f64) -> String {
+    if p >= 0.001 {
+        format!("{p:.3}")
+    } else if p > 0.0 {
+        format!("{p:.1e}")
+    } else {
+        "< 1e-300".into()
+    }
+}
+
+/// The unit a barrier definition is measured in: the loss's (nats: cross-entropy with the
+/// natural log) or accuracy's (a share of rows).
+pub(crate) fn barrier_unit(kind: &str) -> &'static str {
+    if kind == "accuracy" {
+        "accuracy"
+    } else {
+        "nats"
+    }
+}
+
+/// The short block at the top of the page that says what each part of it shows.
+fn how_to_read() -> &'static str {
+    "<div id=\"how-to-read\" class=\"how\"><h2>How to read this page</h2><ul>\
+     <li>Each <b>model</b> is one finetuning run (a seed, or a member of a zoo). For every pair \
+     of models the loss is evaluated along the straight line between their weights; the \
+     <b>barrier</b> is how far that loss rises above the straight line (the chord) between the \
+     two ends' losses (for the paper's convexity barrier: between any two points of the path), \
+     in <b>nats</b> (cross-entropy with the natural log). Models joined by low \
+     barriers form a <b>basin</b>; basins are numbered 0, 1, ... by the clustering.</li>\
+     <li>The <b>heatmap</b> shows every pair's barrier; the <b>path figure</b> each path's loss \
+     above what the barrier is measured from (its convex hull for the convexity barrier, the \
+     chord between its ends for the endpoint barrier), within each basin and between basins: \
+     each path's peak is its barrier.</li>\
+     <li><b>Each model</b> lists every model with its basin, its scores and its strategy; \
+     <b>Diagnostics by basin</b> tests whether the basins score differently; <b>Is it the \
+     geometry, or the outputs?</b> clusters the same models by their predictions alone, the \
+     baseline any finding about basins has to beat.</li>\
+     <li>The <b>spectral coordinate</b> places each model between the basins (distance to \
+     basin 0's centre minus distance to basin 1's in the spectral embedding: negative on basin \
+     0's side).</li>\
+     <li>Every number is also in <a href=\"report.json\">report.json</a>, one row per model in \
+     <a href=\"clusters.csv\">clusters.csv</a>, and each figure in <code>figures/</code>.</li>\
+     </ul></div>"
 }
 
 /// A number to 4 decimals, or a dash.
@@ -123,30 +169,45 @@ pub fn html(
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:4px 8px;font-size:13px}}\
          .row{{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}}pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}}\
          figure{{margin:0;max-width:560px}}figcaption{{font-size:12px;color:#444}}.verdict{{font-size:15px}}\
-         </style></head><body><h1>{t}</h1>",
-        t = esc(title)
+         .how{{background:#f4f7fb;border:1px solid #d5dde8;padding:0 1em;font-size:14px}}.how h2{{font-size:16px}}\
+         .warning{{color:#8a4b00}}\
+         </style></head><body><h1>{t}</h1>{how}",
+        t = esc(title),
+        how = how_to_read()
     );
     let mut all = Vec::new();
     for (t, tests, agreement) in tasks {
         let k = t.cluster["k"].as_u64().unwrap_or(0) as usize;
-        let sizes = &t.cluster["sizes"];
+        let sizes: Vec<String> = (t.cluster["sizes"].as_array().into_iter().flatten())
+            .map(|n| n.to_string())
+            .collect();
+        let barrier = t.cluster["barrier"].as_str().unwrap_or("");
         let _ = write!(
             s,
-            "<h2>Task {}</h2><p class=\"verdict\" id=\"verdict-{0}\"><b>{}</b></p><p id=\"summary-{0}\">{k} basin(s) of sizes {sizes} by {} clustering of the {} barrier on {}; silhouette {}; stability (mean adjusted Rand index over {} bootstrap replicates) {}.</p>",
+            "<h2>Task {}</h2><p class=\"verdict\" id=\"verdict-{0}\"><b>{}</b></p><p id=\"summary-{0}\">{k} basin(s) of {} models by {} clustering of the {} barrier ({}) on the loss-surface rows of {}; silhouette {}; stability (mean adjusted Rand index over {} bootstrap replicates) {}.</p>",
             esc(t.task),
             verdict(t, tests, agreement),
+            sizes.join(" and "),
             esc(t.cluster["method"].as_str().unwrap_or("")),
-            esc(t.cluster["barrier"].as_str().unwrap_or("")),
+            esc(barrier),
+            barrier_unit(barrier),
             esc(t.cluster["eval"].as_str().unwrap_or("")),
             num(&t.cluster["silhouette"]),
             t.cluster["stability"]["replicates"],
             num(&t.cluster["stability"]["mean_ari"])
         );
+        let width = match &t.cluster["delta"] {
+            Value::String(how) => {
+                format!("<code>delta = \"{}\"</code>, from the barriers", esc(how))
+            }
+            Value::Number(_) => "<code>delta</code> as set in [cluster]".to_owned(),
+            other => esc(&other.to_string()),
+        };
         let _ = write!(
             s,
-            "<p>Affinity exp(-B&sup2; / 2&delta;&sup2;) with &delta; = {} ({}).</p>",
+            "<p>Affinity exp(-B&sup2; / 2&delta;&sup2;) with &delta; = {} {} ({width}).</p>",
             num(&t.cluster["delta_used"]),
-            esc(&t.cluster["delta"].to_string())
+            barrier_unit(barrier)
         );
         if t.cluster["affinity"]["nearly_constant"] == json!(true) {
             let _ = write!(
@@ -162,6 +223,7 @@ pub fn html(
         }
         let top = [figures::heatmap(t), figures::paths(t)];
         s.push_str(&figure_row(&top));
+        s.push_str(&models::table(t, tests, agreement));
         let _ = write!(
             s,
             "<h3>Diagnostics by basin</h3>{}{}{}",

@@ -66,6 +66,28 @@ pub fn table(config: &Value) -> String {
 
 fn flatten(prefix: &str, v: &Value, rows: &mut Vec<(String, String)>) {
     match v {
+        // How the manifest's typed values serialise, read as the manifest says them:
+        // `{"fixed": 2}` is `2`, `{"Diagnostic": "conflict"}` is `conflict (diagnostic)`,
+        // `"All"` is `all`.
+        Value::Object(o) if o.len() == 1 => {
+            let (k, x) = o.iter().next().expect("one entry");
+            if k == "fixed" {
+                rows.push((prefix.to_owned(), human(x)));
+            } else if k.starts_with(|c: char| c.is_ascii_uppercase()) {
+                rows.push((
+                    prefix.to_owned(),
+                    format!("{} ({})", human(x), k.to_lowercase()),
+                ));
+            } else {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, x, rows);
+            }
+        }
+        Value::String(x) if x == "All" => rows.push((prefix.to_owned(), "all".to_owned())),
         Value::Object(o) if !o.is_empty() => {
             for (k, x) in o {
                 let key = if prefix.is_empty() {
@@ -135,6 +157,22 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("<code>x</code>"), "{t}");
+        let t = table(
+            &json!({"cluster": {"eval": {"Diagnostic": "conflict"}, "k": {"fixed": 2}},
+            "interpolate": {"pairs": "All"}}),
+        );
+        assert!(
+            t.contains("<td><code>cluster.eval</code></td><td>conflict (diagnostic)</td>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("<td><code>cluster.k</code></td><td>2</td>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("<td><code>interpolate.pairs</code></td><td>all</td>"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -82,13 +82,13 @@ pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
 /// Every score's spread per basin and its tests.
 pub fn scores(tests: &Value, k: usize) -> String {
     let mut s = String::from(
-        "<table><tr><th>set</th><th>score</th><th>rows (scored / loss surface / both)</th>",
+        "<table><tr><th>set</th><th>score</th><th>rows scored (of the set's)</th><th>of them loss-surface rows (of the surface's)</th>",
     );
     for c in 0..k {
-        let _ = write!(s, "<th>cluster {c}: mean &plusmn; sd (n)</th>");
+        let _ = write!(s, "<th>basin {c}: mean &plusmn; sd (n)</th>");
     }
     s.push_str(
-        "<th>Mann-Whitney p (Holm)</th><th>permutation p (Holm)</th><th>Pearson r vs coordinate (p)</th><th>Spearman &rho; (p)</th></tr>",
+        "<th>compared</th><th>Mann-Whitney p (Holm)</th><th>permutation p (Holm)</th><th>Pearson r vs spectral coordinate (p)</th><th>Spearman &rho; (p)</th></tr>",
     );
     let f = num;
     let mut notes = Vec::new();
@@ -103,12 +103,12 @@ pub fn scores(tests: &Value, k: usize) -> String {
         let c = &t["counts"];
         let _ = write!(
             s,
-            "<tr><td>{set}</td><td>{}{id}</td><td>{} ({} / {} / {})</td>",
+            "<tr><td>{set}</td><td>{}{id}</td><td>{} of {}</td><td>{} of {}</td>",
             esc(t["primary"].as_str().unwrap_or("")),
-            count(&c["rows"]),
             count(&c["score_rows"]),
-            count(&c["surface_rows"]),
-            count(&c["shared"])
+            count(&c["rows"]),
+            count(&c["shared"]),
+            count(&c["surface_rows"])
         );
         for c in 0..k {
             let p = &t["per_cluster"][c];
@@ -120,10 +120,11 @@ pub fn scores(tests: &Value, k: usize) -> String {
                 p["n"]
             );
         }
-        let first = &t["comparisons"][0];
+        let first = strongest(t);
         let _ = write!(
             s,
-            "<td>{} ({})</td><td>{} ({})</td><td>{} ({})</td><td>{} ({})</td></tr>",
+            "<td>{}</td><td>{} ({})</td><td>{} ({})</td><td>{} ({})</td><td>{} ({})</td></tr>",
+            compared(first),
             pval(&first["mann_whitney"]["p"]),
             pval(&first["mann_whitney"]["p_holm"]),
             pval(&first["permutation"]["p"]),
@@ -149,10 +150,33 @@ pub fn scores(tests: &Value, k: usize) -> String {
         "<p>Holm's correction is taken over every comparison in this table. The basins are \
          clusters found from the data, so these tests treat them as fixed: a p-value here says \
          the scores differ between the groups found, not that such groups exist. \
-         <i>both</i>: score rows that are also loss-surface rows; above 0, the basins were found \
-         partly on the rows they are scored on.</p>",
+         With more than two basins each is compared with the rest, and the table shows the \
+         comparison with the smallest p (named in <i>compared</i>). Loss-surface rows among the \
+         scored rows: above 0, the basins were found partly on the rows they are scored on.</p>",
     );
     s
+}
+
+/// A score row's comparison with the smallest Mann-Whitney p (with two basins, the only one).
+pub(super) fn strongest(row: &Value) -> &Value {
+    row["comparisons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| {
+            let p = |c: &Value| c["mann_whitney"]["p"].as_f64().unwrap_or(f64::INFINITY);
+            p(a).total_cmp(&p(b))
+        })
+        .unwrap_or(&Value::Null)
+}
+
+/// Which basins a comparison sets against each other: `basin 0 vs 1`, `basin 2 vs the rest`.
+pub(super) fn compared(c: &Value) -> String {
+    match (c["cluster"].as_u64(), c["against"].as_str()) {
+        (Some(a), Some("cluster 1")) => format!("basin {a} vs 1"),
+        (Some(a), Some(rest)) => format!("basin {a} vs {}", esc(rest)),
+        _ => "&ndash;".into(),
+    }
 }
 
 /// One sentence setting in-distribution accuracy's correlation with the coordinate

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{esc, num, TaskInputs};
+use super::tables::{compared, strongest};
+use super::{barrier_unit, esc, num, pval, TaskInputs};
 
 /// The barrier the clustering used, as a matrix over the models (seed order).
 pub(super) fn barrier_matrix(t: &TaskInputs) -> Vec<Vec<f64>> {
@@ -66,16 +67,25 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
                 .map(|c| assign.iter().filter(|&&a| a == c).count().to_string())
                 .collect();
             format!(
-                "{k} basins of {} models, separated by a median {barrier} barrier of {} between \
-                 basins against {} within them.",
+                "{k} basins of {} models, separated by a median {barrier} barrier of {} {unit} \
+                 between basins against {} within them.",
                 sizes.join(", "),
                 f(median(between)),
-                f(median(within))
+                f(median(within)),
+                unit = barrier_unit(&barrier)
             )
         }
     };
+    let caution = cautions(t, &assign, k);
+    if !caution.is_empty() {
+        s.push_str(&format!(
+            " <span class=\"warning\">Caution: {}.</span>",
+            caution.join("; ")
+        ));
+    }
     if k >= 2 {
         let mut differ = Vec::new();
+        let mut too_fine = Vec::new();
         let mut smallest: Option<(f64, String)> = None;
         for row in tests.as_object().into_iter().flatten().map(|(_, r)| r) {
             let name = format!(
@@ -83,20 +93,42 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
                 esc(row["set"].as_str().unwrap_or("")),
                 esc(row["primary"].as_str().unwrap_or(""))
             );
-            let Some(p) = row["comparisons"][0]["mann_whitney"]["p_holm"].as_f64() else {
+            let best = strongest(row);
+            let Some(p) = best["mann_whitney"]["p_holm"].as_f64() else {
                 continue;
             };
+            let pair = if k > 2 {
+                format!("{}, ", compared(best))
+            } else {
+                String::new()
+            };
             if smallest.as_ref().is_none_or(|(q, _)| p < *q) {
-                smallest = Some((p, name.clone()));
+                smallest = Some((
+                    p,
+                    format!(
+                        "{name} ({pair}p<sub>Holm</sub> = {})",
+                        pval(&best["mann_whitney"]["p_holm"])
+                    ),
+                ));
             }
             if p < 0.05 {
                 let means: Vec<String> = (row["per_cluster"].as_array().into_iter().flatten())
                     .map(|c| num(&c["mean"]))
                     .collect();
-                differ.push(format!(
-                    "{name} ({}; p<sub>Holm</sub> = {p:.2e})",
-                    means.join(" vs ")
-                ));
+                match below_resolution(row) {
+                    Some(rows) => too_fine.push(format!(
+                        "{name} ({}: less than two rows in {rows})",
+                        (row["per_cluster"].as_array().into_iter().flatten())
+                            .map(|c| super::fine(&c["mean"]))
+                            .collect::<Vec<_>>()
+                            .join(" vs ")
+                    )),
+                    None => differ.push(format!(
+                        "{name} ({}; {pair}p<sub>Holm</sub> = {})",
+                        means.join(" vs "),
+                        pval(&best["mann_whitney"]["p_holm"])
+                    )),
+                }
             }
         }
         s.push(' ');
@@ -105,12 +137,19 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
                 "Between the basins these scores differ: {}.",
                 differ.join("; ")
             ),
-            (true, Some((p, name))) => format!(
-                "No score differs between the basins at Holm-corrected p &lt; 0.05 (the \
-                 smallest: {name}, p<sub>Holm</sub> = {p:.2})."
+            (true, Some((_, name))) => format!(
+                "No score differs between the basins at Holm-corrected p &lt; 0.05 by more \
+                 than its resolution (the smallest p: {name})."
             ),
             (true, None) => "No score could be compared between the basins.".into(),
         });
+        if !too_fine.is_empty() {
+            s.push_str(&format!(
+                " Not called a difference, because the basins' means differ by less than two \
+                 scored rows (a model's accuracy moves in steps of one row): {}.",
+                too_fine.join("; ")
+            ));
+        }
     }
     for (set, a) in agreement.as_object().into_iter().flatten() {
         s.push(' ');
@@ -129,6 +168,75 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
         s.push_str(&super::controls::sentence(c));
     }
     s
+}
+
+/// For an accuracy, the number of rows it is scored on when the basins' means differ by less
+/// than two of them (a model's accuracy moves in steps of 1 / rows, its resolution), else
+/// `None`. A test over models can call 1.000 against 0.999 significant; the page should not
+/// call a gap of about one row in a thousand a difference between strategies.
+/// Gaps between basin means under this many rows are not called differences.
+const RESOLUTION_ROWS: f64 = 2.0;
+
+fn below_resolution(row: &Value) -> Option<u64> {
+    if row["primary"] != "accuracy" {
+        return None;
+    }
+    let rows = row["counts"]["score_rows"].as_u64().filter(|&n| n > 0)?;
+    let means: Vec<f64> = (row["per_cluster"].as_array().into_iter().flatten())
+        .filter_map(|c| c["mean"].as_f64())
+        .collect();
+    let lo = means.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (hi - lo < RESOLUTION_ROWS / rows as f64).then_some(rows)
+}
+
+/// What should make a reader doubt the partition: a basin of one model (an outlier, not a
+/// basin), a silhouette well below that of another number of basins, a bootstrap stability
+/// below 0.9.
+fn cautions(t: &TaskInputs, assign: &[usize], k: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if k < 2 {
+        return out;
+    }
+    let names = t.names();
+    for c in 0..k {
+        let members: Vec<usize> = (0..assign.len()).filter(|&i| assign[i] == c).collect();
+        if let [only] = members[..] {
+            out.push(format!(
+                "basin {c} holds a single model ({}), an outlier rather than a basin",
+                esc(names.get(only).map_or("?", String::as_str))
+            ));
+        }
+    }
+    if let Some(controls) = t.controls {
+        let ks: Vec<_> = controls
+            .robustness
+            .iter()
+            .filter(|v| v.group == "k")
+            .collect();
+        let own = ks.iter().find(|v| v.reported).and_then(|v| v.silhouette);
+        let best = ks
+            .iter()
+            .filter(|v| !v.reported)
+            .filter_map(|v| Some((v.silhouette?, v.partition.k)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let (Some(own), Some((other, at))) = (own, best) {
+            if other > own + 0.1 {
+                out.push(format!(
+                    "the silhouette is {own:.2} with {k} basins but {other:.2} with {at}"
+                ));
+            }
+        }
+    }
+    if let Some(st) = t.cluster["stability"]["mean_ari"].as_f64() {
+        if st < 0.9 {
+            out.push(format!(
+                "bootstrap stability {st:.2} (below 0.9): the partition changes when the \
+                 models are resampled"
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -162,12 +270,12 @@ mod tests {
             "comparisons": [{"mann_whitney": {"p": 0.001, "p_holm": 0.004}}]}});
         let v = verdict(&t, &differs, &json!({}));
         assert!(
-            v.starts_with("2 basins of 2, 2 models, separated by a median convexity barrier of 0.350 between basins against 0.020 within them."),
+            v.starts_with("2 basins of 2, 2 models, separated by a median convexity barrier of 0.350 nats between basins against 0.020 within them."),
             "{v}"
         );
         assert!(
             v.contains(
-                "these scores differ: hans accuracy (0.200 vs 0.900; p<sub>Holm</sub> = 4.00e-3)"
+                "these scores differ: hans accuracy (0.200 vs 0.900; p<sub>Holm</sub> = 0.004)"
             ),
             "{v}"
         );
@@ -175,8 +283,24 @@ mod tests {
             "per_cluster": [{"mean": 0.5}, {"mean": 0.52}],
             "comparisons": [{"mann_whitney": {"p": 0.6, "p_holm": 0.8}}]}});
         let v = verdict(&t, &none, &json!({"hans": {"ari": 0.5}}));
-        assert!(v.contains("No score differs between the basins at Holm-corrected p &lt; 0.05 (the smallest: hans accuracy, p<sub>Holm</sub> = 0.80)."), "{v}");
+        assert!(v.contains("No score differs between the basins at Holm-corrected p &lt; 0.05 by more than its resolution (the smallest p: hans accuracy (p<sub>Holm</sub> = 0.800))."), "{v}");
         assert!(v.ends_with("Against the strategies declared on hans, the basins score an adjusted Rand index of 0.50."), "{v}");
+        // 1.000 against 0.9995 on 1000 rows: below one row, so not called a difference even
+        // where the test says p < 0.05.
+        let fine = json!({"dev": {"set": "dev", "primary": "accuracy",
+            "counts": {"score_rows": 1000},
+            "per_cluster": [{"mean": 1.0}, {"mean": 0.9995}],
+            "comparisons": [{"cluster": 0, "against": "cluster 1",
+                "mann_whitney": {"p": 0.01, "p_holm": 0.02}}]}});
+        let v = verdict(&t, &fine, &json!({}));
+        assert!(!v.contains("these scores differ"), "{v}");
+        assert!(v.contains("Not called a difference, because the basins' means differ by less than two scored rows (a model's accuracy moves in steps of one row): dev accuracy (1.0000 vs 0.9995: less than two rows in 1000)."), "{v}");
+        // A basin of one model and a low stability are flagged.
+        let three = json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 2],
+            "eval": "dev", "barrier": "convexity", "stability": {"mean_ari": 0.78}});
+        let v = verdict(&inputs(&three, &barriers), &json!({}), &json!({}));
+        assert!(v.contains("Caution: basin 1 holds a single model (2), an outlier rather than a basin; basin 2 holds a single model (3)"), "{v}");
+        assert!(v.contains("bootstrap stability 0.78 (below 0.9)"), "{v}");
         let one =
             json!({"seeds": [0, 1], "assignments": [0, 0], "eval": "dev", "barrier": "convexity"});
         let v = verdict(&inputs(&one, &barriers), &none, &json!({}));
