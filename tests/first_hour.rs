@@ -144,6 +144,13 @@ fn a_copy_never_run_from_its_file_says_what_it_is_compared_with() {
     let reasons = &why[0]["reasons"];
     assert_eq!(reasons[0]["reason"], "other_file", "{reasons}");
     assert_eq!(reasons[1]["param"], "k.fixed", "{reasons}");
+    // `plan` says it once, not on every node.
+    let text = stdout(&fx.cli(&["plan", "copy.toml"]));
+    assert_eq!(
+        text.matches("never run from this manifest file").count(),
+        1,
+        "{text}"
+    );
 }
 
 #[test]

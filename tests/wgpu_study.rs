@@ -115,19 +115,7 @@ fn train_log(dir: &Path, node: &str) -> Vec<Value> {
 
 /// Per-example losses and predictions of one evaluated set.
 fn per_example(dir: &Path, node: &str, set: &str) -> (Vec<f32>, Vec<usize>) {
-    let show = json(dir, &["show", "m.toml", node, "--json"]);
-    let files = show["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            (
-                o["name"].as_str().unwrap().to_owned(),
-                o["path"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    let s = basins_stages::outputs::StoredSet::read(node, &files, set).unwrap();
+    let (s, _) = common::stored_set(dir, node, set);
     (s.loss, s.predicted)
 }
 

@@ -275,6 +275,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A report node keeps the manifest's text as a param: a one-character edit is one line,
+    /// not the whole manifest printed twice.
+    #[test]
+    fn long_changes_are_said_in_one_line() {
+        let old = json!("[study]\nname = \"demo\"\n\n[finetune]\nlr = 1e-3\nseeds = \"0..20\"\n# a comment long enough to pass the limit of sixty characters\n");
+        let new = json!("[study]\nname = \"demo\"\n\n[finetune]\nlr = 2e-3\nseeds = \"0..20\"\n# a comment long enough to pass the limit of sixty characters\n");
+        assert_eq!(change(&old, &new), "line 5: `lr = 1e-3` -> `lr = 2e-3`");
+        let pairs = |n: u64| json!((0..n).map(|i| [i, i + 1]).collect::<Vec<_>>());
+        assert_eq!(
+            change(&pairs(40), &pairs(30)),
+            "40 -> 30 entries; first difference at [30]: [30,31] -> (none)"
+        );
+        assert_eq!(change(&json!(2e-5), &json!(5e-5)), "0.00002 -> 0.00005");
+        let r = DirtyReason::ParamChanged {
+            param: "manifest".into(),
+            old,
+            new,
+        };
+        assert_eq!(r.to_string().lines().count(), 1);
+    }
+
     fn pre(params: Value) -> Preimage {
         Preimage {
             scheme: SCHEME_VERSION,

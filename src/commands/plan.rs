@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use basins_engine::key::DirtyReason;
 use basins_engine::study::Status;
 use basins_engine::Study;
 use basins_stages::hub::{How, Pin};
@@ -101,7 +102,15 @@ fn show_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<
         return Ok(Exit::Ok);
     }
     let count = |s| plan.nodes.iter().filter(|p| p.status == s).count();
+    let elsewhere = |r: &DirtyReason| matches!(r, DirtyReason::OtherFile { .. });
     if only.is_none() {
+        // Said once, not on every node.
+        if let Some(r) = (plan.nodes.iter())
+            .flat_map(|p| &p.reasons)
+            .find(|r| elsewhere(r))
+        {
+            println!("{r}");
+        }
         println!(
             "study `{}`: {} fresh, {} to fetch, {} to run, {} blocked on upstream",
             study.name(),
@@ -139,13 +148,16 @@ fn show_plan(study: &Study, node: Option<String>, json: bool) -> anyhow::Result<
             );
         }
         let shown = if only.is_some() { 10 } else { REASONS_SHOWN };
-        for r in p.reasons.iter().take(shown) {
+        let reasons: Vec<&DirtyReason> = (p.reasons.iter())
+            .filter(|r| only.is_some() || !elsewhere(r))
+            .collect();
+        for r in reasons.iter().take(shown) {
             println!("         {r}");
         }
-        if p.reasons.len() > shown {
+        if reasons.len() > shown {
             println!(
                 "         ... and {} more (`--json` lists them)",
-                p.reasons.len() - shown
+                reasons.len() - shown
             );
         }
     }

@@ -125,6 +125,15 @@ impl Width {
             Width::TimesMedian(f) => median_delta(b).map_or(1.0, |m| f * m),
         }
     }
+
+    /// The same width as a multiple of `b`'s median, so that it carries over to a matrix of
+    /// another scale (a fixed width on the barrier matrix means nothing on a disagreement one).
+    pub fn relative_to(self, b: &Square) -> Width {
+        match self {
+            Width::Fixed(d) => Width::TimesMedian(median_delta(b).map_or(1.0, |m| d / m)),
+            w => w,
+        }
+    }
 }
 
 /// One partition and what the clustering saw.
@@ -304,10 +313,7 @@ pub fn analyse(inp: &Inputs) -> anyhow::Result<Controls> {
     );
     let k = inp.reported.iter().max().map_or(1, |m| m + 1);
     // The study's kernel width, carried to the baselines relative to each matrix's median.
-    let relative = match inp.clustering.delta {
-        Width::Fixed(d) => Width::TimesMedian(median_delta(reported_matrix).map_or(1.0, |m| d / m)),
-        w => w,
-    };
+    let relative = inp.clustering.delta.relative_to(reported_matrix);
     let baseline = Clustering {
         k: Some(k),
         delta: relative,
@@ -502,10 +508,7 @@ fn robustness(inp: &Inputs, k: usize) -> Vec<Variant> {
         k: Some(k),
         ..inp.clustering
     };
-    let relative = match own.delta {
-        Width::Fixed(d) => Width::TimesMedian(median_delta(b).map_or(1.0, |m| d / m)),
-        w => w,
-    };
+    let relative = own.delta.relative_to(b);
     let mut out = Vec::new();
     let mut push = |group: &str, setting: String, m: &Square, c: Clustering, reported: bool| {
         let partition = c.partition(m);

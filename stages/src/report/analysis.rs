@@ -1,5 +1,5 @@
 //! The numbers under each task's table: per-basin spread of every score, tests between basins
-//! with Holm's correction, correlation with the centroid-distance coordinate, and agreement with
+//! with Holm's correction, correlation with the spectral coordinate, and agreement with
 //! declared strategies.
 
 use serde_json::{json, Value};
@@ -12,7 +12,7 @@ use crate::stats::{holm, mann_whitney, pearson, permutation, spearman};
 const PERMUTATIONS: usize = 100_000;
 
 /// Per-cluster statistics of every eval set's primary score, and Pearson r of each score
-/// against the centroid-distance coordinate. For the task's own (in-distribution) splits also a row for
+/// against the spectral coordinate. For the task's own (in-distribution) splits also a row for
 /// plain accuracy when the primary score is something else (CoLA's MCC): the paper's question is
 /// whether basins say more about a model than its in-distribution accuracy does, so the page
 /// shows both correlations side by side. Rows are keyed by set name (`<set> accuracy` for the
@@ -139,7 +139,7 @@ fn holm_correct(rows: &mut serde_json::Map<String, Value>) {
 }
 
 /// One score across the models: per-cluster spread, tests between clusters, Pearson r against
-/// the centroid-distance coordinate; Holm's correction is applied over the task's table.
+/// the spectral coordinate; Holm's correction is applied over the task's table.
 fn score_row(
     t: &TaskInputs,
     set: &str,

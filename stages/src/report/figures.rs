@@ -1,10 +1,10 @@
 //! The page's figures, each an SVG that is inlined in the page and also written beside it as a
 //! file of its own (`figures/<task>-<figure>.svg`):
-//! - the barrier heatmap in dendrogram order, with the dendrogram, cluster bands, model labels
-//!   and a colour bar with values;
-//! - the loss along every path, within against between basins, with each group's median and
-//!   interquartile band;
-//! - per score, the score against the centroid-distance coordinate (with the least-squares line)
+//! - the barrier heatmap in dendrogram order, with the dendrogram, basin bands and their
+//!   legend, model labels and a colour bar with values;
+//! - the loss along every path above what its barrier is measured from (convex hull or chord),
+//!   per basin and between basins, with each group's median barrier;
+//! - per score, the score against the spectral coordinate (with the least-squares line)
 //!   and a strip plot of the score per basin (with each basin's median).
 
 use std::fmt::Write as _;
@@ -497,7 +497,7 @@ fn above_chord(alphas: &[f64], loss: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Per score: the score against the centroid-distance coordinate, and the score per basin.
+/// Per score: the score against the spectral coordinate, and the score per basin.
 pub fn scores(t: &TaskInputs, tests: &Value) -> Vec<Figure> {
     let mut out = Vec::new();
     for (name, row) in tests.as_object().into_iter().flatten() {

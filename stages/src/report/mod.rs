@@ -145,8 +145,9 @@ impl TaskInputs<'_> {
         serde_json::from_value(self.cluster["assignments"].clone()).unwrap_or_default()
     }
 
-    /// Each model's place on the paper's centroid-distance coordinate (distance to the first
-    /// cluster's k-means centroid minus distance to the second's, in the spectral embedding).
+    /// Each model's place on the spectral coordinate (the paper's centroid distance: distance to
+    /// the first cluster's k-means centroid minus distance to the second's, in the spectral
+    /// embedding); the page calls it by that one name.
     pub fn coordinate(&self) -> Vec<f64> {
         self.cluster["coordinate"]
             .as_array()
