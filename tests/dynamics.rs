@@ -106,18 +106,38 @@ fn basins_at_kept_steps_are_read_against_the_final_ones() {
             assert!(names.contains(&name), "no {name} in {names:?}");
         }
     }
-    // A kept checkpoint is a model directory (the cache stores files by content: gather them).
+    // A kept checkpoint is a model directory, and `export --step` writes it as one.
     let ckpt = d.join("step-50");
-    std::fs::create_dir_all(&ckpt).unwrap();
-    for o in ft["outputs"].as_array().unwrap() {
-        if let Some(f) = o["name"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("checkpoints/step=50/")
-        {
-            std::fs::copy(o["path"].as_str().unwrap(), ckpt.join(f)).unwrap();
-        }
-    }
+    common::basins_ok(
+        d,
+        &[
+            "export",
+            "m.toml",
+            "finetune/nli/seed=0",
+            ckpt.to_str().unwrap(),
+            "--step",
+            "50",
+        ],
+    );
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
+        .current_dir(d)
+        .args([
+            "export",
+            "m.toml",
+            "finetune/nli/seed=0",
+            "nowhere",
+            "--step",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&listed.stderr)
+            .contains("(steps it kept: 50, 100, 150; pass --step)"),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
     let inspect = basins_json(d, &["model", "inspect", ckpt.to_str().unwrap(), "--json"]);
     assert_eq!(
         inspect["labels"],

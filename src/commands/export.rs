@@ -32,7 +32,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
         None => return Err(CliError::NotCached(a.node).into()),
     };
     let prefix = match a.step {
-        Some(s) => format!("step={s}/"),
+        Some(s) => format!("checkpoints/step={s}/"),
         None => "model/".to_owned(),
     };
     let files: Vec<(&str, &PathBuf)> = outputs
@@ -40,10 +40,17 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
         .filter_map(|(name, path)| name.strip_prefix(&prefix).map(|rel| (rel, path)))
         .collect();
     if !files.iter().any(|(rel, _)| *rel == "config.json") {
-        let steps: Vec<&str> = outputs
+        let mut steps: Vec<u64> = outputs
             .iter()
-            .filter_map(|(n, _)| n.strip_prefix("step=")?.strip_suffix("/config.json"))
+            .filter_map(|(n, _)| {
+                n.strip_prefix("checkpoints/step=")?
+                    .strip_suffix("/config.json")?
+                    .parse()
+                    .ok()
+            })
             .collect();
+        steps.sort_unstable();
+        let steps: Vec<String> = steps.iter().map(u64::to_string).collect();
         return Err(CliError::NoCheckpoint {
             node: a.node,
             step: a.step,
