@@ -73,10 +73,16 @@ pub struct Progress {
     pub progress_every: f64,
 }
 
+/// The longest wait between progress lines: a day (a larger number once overflowed the
+/// conversion to a `Duration` and panicked).
+const MAX_PROGRESS_SECONDS: f64 = 86_400.0;
+
 fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds (0 or more)")),
+        Ok(v) if (0.0..=MAX_PROGRESS_SECONDS).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds from 0 to {MAX_PROGRESS_SECONDS} (a day)"
+        )),
     }
 }
 

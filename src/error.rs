@@ -24,6 +24,22 @@ pub enum CliError {
         broken: usize,
         total: usize,
     },
+    #[error("--max-len {max_len}: the model in {} takes 1 to {positions} tokens (max_position_embeddings in its config.json)", dir.display())]
+    MaxLen {
+        dir: PathBuf,
+        max_len: usize,
+        positions: usize,
+    },
+    #[error("--labels: label `{0}` is listed twice; each label once, in model output order")]
+    DuplicateLabel(String),
+    #[error("--out {}: it is {found}; basins writes {expected} there (a new path, or {expected} it may replace)", path.display())]
+    OutTarget {
+        path: PathBuf,
+        found: &'static str,
+        expected: &'static str,
+    },
+    #[error("--field names JSONL fields, and --format is {0}: its columns are fixed (leave --field out, or use --format jsonl)")]
+    FieldsNotJsonl(String),
     #[error("give at least one --pair FIRST SECOND or --text SENTENCE")]
     NoExamples,
     #[error("--format jsonl needs --labels (the label set is declared, then checked)")]
@@ -76,6 +92,10 @@ impl CliError {
         match self {
             CliError::NoReportSection
             | CliError::NotNumbers { .. }
+            | CliError::MaxLen { .. }
+            | CliError::DuplicateLabel(_)
+            | CliError::FieldsNotJsonl(_)
+            | CliError::OutTarget { .. }
             | CliError::NoExamples
             | CliError::NoLabels
             | CliError::Data { .. }

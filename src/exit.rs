@@ -37,17 +37,19 @@ impl Exit {
 
 /// The class of an error a command returned. The engine's and the CLI's errors decide theirs
 /// exhaustively (a new variant does not compile until its class is chosen); a model directory
-/// that cannot be read as a BERT is the user's input; anything else (an untyped error from a
+/// that cannot be read as a BERT, a tokenizer that does not load or fit its model, and a data
+/// file that cannot be read as the format says are the user's input; anything else (an untyped error from a
 /// library) is taken as a fault.
 pub fn class_of(e: &anyhow::Error) -> ErrorClass {
     if let Some(e) = e.downcast_ref::<EngineError>() {
         e.class()
     } else if let Some(e) = e.downcast_ref::<CliError>() {
         e.class()
-    } else if e
-        .downcast_ref::<basins_stages::model::ModelError>()
-        .is_some()
-    {
+    } else if e.chain().any(|c| {
+        c.is::<basins_stages::model::ModelError>()
+            || c.is::<basins_stages::text::TextError>()
+            || c.is::<basins_stages::data::DataError>()
+    }) {
         ErrorClass::BadInput
     } else {
         ErrorClass::Fault

@@ -220,3 +220,28 @@ fn show_checks_the_objects_it_hands_out() {
     assert_eq!(set(&fx.run(&[]), "executed"), ids(&[node]));
     assert_objects_intact(&fx.cache());
 }
+
+/// A folder where a record should be made every verb exit 3, and gc could not repair it
+/// (issue 32): it is set aside like any damaged record, the node recomputed, and gc runs.
+#[test]
+fn a_record_path_that_is_a_folder_is_set_aside_and_recomputed() {
+    let fx = Fixture::new();
+    fx.run(&[]);
+    let node = "cluster/cola";
+    let path = record_path(&fx, node);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("junk"), "x").unwrap();
+    assert_eq!(status_of(&fx, node), "run");
+    assert!(
+        walk(&fx.cache().join("quarantine"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains("action-")),
+        "the folder was not set aside"
+    );
+    fx.json(&["status", "m.toml", "--json"]);
+    let run = fx.run(&[]);
+    assert_eq!(set(&run, "executed"), ids(&[node]), "{run}");
+    assert!(record_path(&fx, node).is_file());
+    common::assert_success(&fx.cli(&["gc", "m.toml"]), &["gc"]);
+}

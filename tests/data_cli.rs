@@ -203,6 +203,19 @@ fn check_lists_the_first_bad_rows_with_file_and_line() {
     let o = basins(d, &["data", "check", "bad.tsv", "--format", "jsonl"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs --labels"));
+    // The manifest's words for a label listed twice (it was accepted here).
+    let o = basins(
+        d,
+        &[
+            "data", "check", "bad.tsv", "--format", "cola", "--labels", "x,x",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("label `x` is listed twice"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = basins(d, &["data", "check", "bad.tsv", "--format", "csv"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a data format"));
@@ -211,21 +224,26 @@ fn check_lists_the_first_bad_rows_with_file_and_line() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.tsv"));
 }
 
-/// A file with no line breaks (here `/dev/zero`, endless) is refused at the line-length limit
-/// (before: the reader grew one line until the allocation failed and the process aborted).
+/// A file with no line breaks is refused at the line-length limit (before: the reader grew one
+/// line until the allocation failed and the process aborted); a device such as `/dev/zero` or
+/// `/dev/urandom` is refused before any read (before: read for ever).
 #[test]
 fn a_file_without_line_breaks_is_refused_not_read_forever() {
     let t = tempfile::tempdir().unwrap();
-    let out = basins(
-        t.path(),
-        &["data", "check", "/dev/zero", "--format", "cola"],
-    );
+    std::fs::write(t.path().join("one.tsv"), vec![b'a'; 2 << 20]).unwrap();
+    let out = basins(t.path(), &["data", "check", "one.tsv", "--format", "cola"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("/dev/zero:1: the line is longer than 1048576 bytes"),
+        err.contains("one.tsv:1: the line is longer than 1048576 bytes"),
         "{err}"
     );
+    for dev in ["/dev/zero", "/dev/urandom"] {
+        let out = basins(t.path(), &["data", "check", dev, "--format", "cola"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("{dev}: not a regular file")), "{err}");
+    }
 }
 
 /// A file whose every row is bad names the first bad rows (before: only "no examples in this
@@ -252,4 +270,96 @@ fn a_file_of_only_bad_rows_names_them() {
         v["error"].as_str().unwrap().contains("all 2 rows were bad"),
         "{v}"
     );
+}
+
+/// `--field` with a layout whose columns are fixed was silently ignored; it is refused as the
+/// manifest refuses `fields` there (issue 32).
+#[test]
+fn fields_for_a_fixed_layout_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("d.tsv"), "gj04\t1\t\tThe cat sat.\n").unwrap();
+    let o = basins(
+        t.path(),
+        &[
+            "data", "check", "d.tsv", "--format", "cola", "--field", "bogus=x",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--field names JSONL fields, and --format is cola"),
+        "{err}"
+    );
+}
+
+/// `data generate --out` onto a FIFO, a device or a symbolic link is refused: the atomic rename
+/// once replaced `/dev/full` itself with a regular file (as root), exit 0 (issue 32).
+#[test]
+fn generate_out_refuses_devices_fifos_and_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(d.join("real.tsv"), "keep me").unwrap();
+    std::os::unix::fs::symlink(d.join("real.tsv"), d.join("link.tsv")).unwrap();
+    for (out, found) in [
+        ("fifo", "a device, FIFO or socket"),
+        ("/dev/null", "a device, FIFO or socket"),
+        ("link.tsv", "a symbolic link"),
+    ] {
+        let o = basins(
+            d,
+            &[
+                "data",
+                "generate",
+                "hans",
+                "--per-subcase",
+                "1",
+                "--out",
+                out,
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{out}: {err}");
+        assert!(err.contains(&format!("it is {found}")), "{out}: {err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert_eq!(
+        std::fs::read_to_string(d.join("real.tsv")).unwrap(),
+        "keep me"
+    );
+    // A regular file is replaced, as before.
+    let o = basins(
+        d,
+        &[
+            "data",
+            "generate",
+            "hans",
+            "--per-subcase",
+            "1",
+            "--out",
+            "real.tsv",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(std::fs::read_to_string(d.join("real.tsv"))
+        .unwrap()
+        .starts_with("gold_label"));
 }

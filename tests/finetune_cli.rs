@@ -380,3 +380,100 @@ fn copy_of_minilm(parent: &Path) -> PathBuf {
     }
     dir
 }
+
+/// A `max_len` longer than the model's position table once reached the forward pass and
+/// panicked (`index < dim`); now the finetune node fails first, naming both numbers, and
+/// `model predict --max-len` is refused as bad input (issue 32).
+#[test]
+fn a_max_len_longer_than_the_model_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = setup(tmp.path(), "", "max_steps = 1");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, text.replace("max_len = 32", "max_len = 100")).unwrap();
+    let (ok, run, err) = basins(tmp.path(), &["run", "m.toml", "--json"]);
+    assert!(!ok, "{err}");
+    let msg = run["failed"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("[finetune] max_len = 100 is longer than the model takes")
+            && msg.contains("has 64 positions"),
+        "{msg}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+        .args(["model", "predict", "--text", "hi", "--max-len", "600"])
+        .arg(tmp.path().join("tiny"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--max-len 600: the model in"), "{err}");
+    assert!(err.contains("takes 1 to 64 tokens"), "{err}");
+}
+
+/// Model files that are devices, huge, or out of range are bad input (exit 2) at once, under
+/// a 1 GiB address-space limit (issue 32): `config.json` or the weights linked to `/dev/zero`
+/// were read until the OOM killer came; a sparse 8 GiB weight file was read whole; a label map
+/// of 100,001 names was accepted; a tokenizer with ids past `vocab_size` reached the forward
+/// pass and panicked there.
+#[test]
+fn hostile_model_files_are_refused_before_they_are_read() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = copy_of_minilm(t.path());
+    let inspect = |what: &str, expected: &str| {
+        let out = Command::new("prlimit")
+            .arg(format!("--as={}", 1u64 << 30))
+            .arg(env!("CARGO_BIN_EXE_basins"))
+            .args(["model", "predict", "--text", "hi"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(expected), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    };
+    let config = dir.join("config.json");
+    let good_config = std::fs::read(&config).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    inspect("config -> /dev/zero", "config.json: not a regular file");
+    std::fs::remove_file(&config).unwrap();
+
+    let mut c: Value = serde_json::from_slice(&good_config).unwrap();
+    c["id2label"] = (0..100_001)
+        .map(|i| (i.to_string(), Value::from(format!("l{i}"))))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    std::fs::write(&config, c.to_string()).unwrap();
+    inspect(
+        "id2label",
+        "id2label has 100001 labels; a classifier has 1 to 100000",
+    );
+    std::fs::write(&config, &good_config).unwrap();
+
+    let weights = dir.join("model.safetensors");
+    let good_weights = t.path().join("weights.bak");
+    std::fs::rename(&weights, &good_weights).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &weights).unwrap();
+    inspect("weights -> /dev/zero", "not a regular file");
+    std::fs::remove_file(&weights).unwrap();
+    std::fs::File::create(&weights)
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    inspect(
+        "8 GiB of zeros",
+        "not a valid safetensors file: its header length is 0",
+    );
+    std::fs::remove_file(&weights).unwrap();
+    std::fs::rename(&good_weights, &weights).unwrap();
+
+    let mut tok: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tokenizer.json")).unwrap()).unwrap();
+    tok["model"]["vocab"]["zzzextra"] = Value::from(40_000);
+    std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+    inspect(
+        "tokenizer ids",
+        "id 40000, but the model has 30522 token embeddings",
+    );
+}

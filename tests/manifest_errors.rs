@@ -644,3 +644,64 @@ fn hub_zoos_are_checked_where_they_are_written() {
         );
     }
 }
+
+/// Values that used to be accepted and run to a meaningless result (issue 32): zero steps, a
+/// set capped at zero rows, alphas so far out that every loss saturates.
+#[test]
+fn zero_counts_and_far_alphas_are_refused() {
+    let e = refuse("lr = 2e-5", "lr = 2e-5\nmax_steps = 0");
+    has(
+        &e,
+        &[
+            "m.toml:24:13: `finetune.max_steps`: must be positive",
+            "an integer >= 1",
+        ],
+    );
+    let e = refuse(
+        "labels = [\"0\", \"1\"]",
+        "labels = [\"0\", \"1\"]\nmax_examples = 0",
+    );
+    has(
+        &e,
+        &["m.toml:13:16: `tasks.cola.max_examples`: must be positive"],
+    );
+    let e = refuse(
+        "file = \"data/ood.tsv\"",
+        "file = \"data/ood.tsv\"\nmax_examples = 0",
+    );
+    has(&e, &["`diagnostics.ood.max_examples`: must be positive"]);
+    let e = refuse(
+        "alphas = { linspace = [0.0, 1.0, 5] }",
+        "alphas = [-1e300, 0.0, 1e300]",
+    );
+    has(
+        &e,
+        &["`interpolate.alphas`", "alpha -1e300 is outside [-1, 2]"],
+    );
+    // A little beyond either end is allowed.
+    let fx = Fixture::new();
+    fx.edit(
+        "alphas = { linspace = [0.0, 1.0, 5] }",
+        "alphas = [-0.5, 0.0, 0.5, 1.0, 1.5]",
+    );
+    common::assert_success(
+        &fx.cli(&["plan", "m.toml"]),
+        &["plan with alphas -0.5..1.5"],
+    );
+}
+
+/// A `fields` table on a layout with fixed columns was silently ignored (issue 32).
+#[test]
+fn fields_for_a_fixed_layout_are_refused() {
+    let e = refuse(
+        "labels = [\"0\", \"1\"]",
+        "labels = [\"0\", \"1\"]\nfields = { first = \"text\" }",
+    );
+    has(
+        &e,
+        &[
+            "`tasks.cola.fields`: `fields` names JSONL fields, and this set's format is cola",
+            "format = \"jsonl\"",
+        ],
+    );
+}

@@ -101,3 +101,18 @@ fn status_during_a_run_names_the_running_nodes_and_their_progress() {
     let s = fx.json(&["status", "m.toml", "--json"]);
     assert_eq!(s["running"]["alive"], false, "{s}");
 }
+
+/// `--progress-every 1e20` once panicked converting to a `Duration`; it is refused as bad input
+/// with the range, as are negative and non-numbers.
+#[test]
+fn a_progress_interval_out_of_range_is_refused() {
+    let fx = Fixture::new();
+    for bad in ["1e20", "-1", "NaN", "inf", "soon"] {
+        let flag = format!("--progress-every={bad}");
+        let out = fx.cli(&["run", "m.toml", &flag]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("from 0 to 86400 (a day)"), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+}

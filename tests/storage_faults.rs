@@ -112,7 +112,41 @@ fn a_read_only_cache_verifies_and_refuses_writes_with_exit_3() {
            "$BASINS" status m.toml --json > status.json 2> status.err
            echo $? > status.code
            "$BASINS" run m.toml --json > run.json 2> run.err
-           echo $? > run.code"#,
+           echo $? > run.code
+           "$BASINS" gc m.toml --dry-run > gc.out 2> gc.err
+           echo $? > gc.code"#,
+    );
+    // One output of a node that stays cached is damaged (flipped in place, as a failing disk
+    // would): `show` must name it, not fail with a bare I/O error (issue 32).
+    let show = fx.json(&["show", "m.toml", "evaluate/cola/seed=2", "--json"]);
+    let object = show["outputs"][0]["path"].as_str().unwrap().to_owned();
+    let mut bytes = std::fs::read(&object).unwrap();
+    bytes[0] ^= 1;
+    let mut perm = std::fs::metadata(&object).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&object, perm).unwrap();
+    std::fs::write(&object, bytes).unwrap();
+    in_namespace(
+        &fx,
+        r#"mount --bind cache cache
+           mount -o remount,ro,bind cache
+           set +e
+           "$BASINS" show m.toml evaluate/cola/seed=2 > show.out 2> show.err
+           echo $? > show.code"#,
+    );
+    // A dry run removes nothing: it counts without the lock it cannot take (it exited 3).
+    let gc_err = read(&fx.path("gc.err"));
+    assert_eq!(read(&fx.path("gc.code")).trim(), "0", "{gc_err}");
+    assert!(
+        gc_err.contains("a dry run counts without the gc lock"),
+        "{gc_err}"
+    );
+    let show_err = read(&fx.path("show.err"));
+    assert_eq!(read(&fx.path("show.code")).trim(), "3", "{show_err}");
+    assert!(
+        show_err.contains("output `out.json` of `evaluate/cola/seed=2` is corrupt"),
+        "{show_err}"
     );
     let verify_err = read(&fx.path("verify.err"));
     assert_eq!(read(&fx.path("verify.code")).trim(), "0", "{verify_err}");

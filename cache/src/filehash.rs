@@ -1,6 +1,8 @@
 //! Hashing of input files (datasets, pretrained checkpoints), memoised by
-//! (device, inode, size, mtime_ns) so that planning a study does not re-read gigabytes.
-//! The memo is a hint for speed only: a changed file changes at least one of those four.
+//! (device, inode, size, mtime, ctime) so that planning a study does not re-read gigabytes.
+//! The memo is a hint for speed only: a changed file changes at least one of those. ctime is
+//! there because user space cannot set it: an edit that restores size and mtime (`touch -d`)
+//! still moves it.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -16,6 +18,7 @@ struct Stat {
     ino: u64,
     size: u64,
     mtime_ns: i128,
+    ctime_ns: i128,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -30,6 +33,7 @@ fn stat_of(meta: &fs::Metadata) -> Stat {
         ino: meta.ino(),
         size: meta.size(),
         mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
     }
 }
 
@@ -42,7 +46,7 @@ pub(crate) fn hash_file(path: &Path) -> Result<Digest, CacheError> {
 }
 
 /// Whether `path` was found to hash to `digest` before and has not been touched since: same
-/// (device, inode, size, mtime, ctime). ctime is in the key because making a read-only object
+/// (device, inode, size, mtime, ctime). ctime matters here too: making a read-only object
 /// writable to edit it changes it even where the edit restores the mtime.
 pub(crate) fn checked_before(memo_dir: &Path, path: &Path, digest: &Digest) -> bool {
     let Ok(meta) = fs::metadata(path) else {
@@ -50,37 +54,30 @@ pub(crate) fn checked_before(memo_dir: &Path, path: &Path, digest: &Digest) -> b
     };
     fs::read(memo_dir.join(digest.to_hex()))
         .ok()
-        .and_then(|b| serde_json::from_slice::<CheckMemo>(&b).ok())
-        .is_some_and(|m| m == CheckMemo::of(&meta))
+        .and_then(|b| serde_json::from_slice::<Stat>(&b).ok())
+        .is_some_and(|m| m == stat_of(&meta))
 }
 
 /// Remember that `path` hashed to `digest` as it is now (best effort: a read-only cache just
 /// re-hashes next time).
 pub(crate) fn remember_check(memo_dir: &Path, path: &Path, digest: &Digest) {
     if let Ok(meta) = fs::metadata(path) {
-        let bytes = serde_json::to_vec(&CheckMemo::of(&meta)).expect("memo serialises");
+        let bytes = serde_json::to_vec(&stat_of(&meta)).expect("memo serialises");
         let _ = crate::store::write_atomic(&memo_dir.join(digest.to_hex()), &bytes);
-    }
-}
-
-#[derive(Serialize, Deserialize, PartialEq, Eq)]
-struct CheckMemo {
-    stat: Stat,
-    ctime_ns: i128,
-}
-
-impl CheckMemo {
-    fn of(meta: &fs::Metadata) -> CheckMemo {
-        CheckMemo {
-            stat: stat_of(meta),
-            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-        }
     }
 }
 
 /// Look the file up in the memo directory; hash and record it on a miss.
 pub(crate) fn hash_input(memo_dir: &Path, path: &Path) -> Result<Digest, CacheError> {
     let meta = fs::metadata(path).map_err(CacheError::io_err("stat", path))?;
+    // A device or FIFO never ends (`/dev/zero`) or cannot be read twice the same way: the
+    // content a key names has to be a file's.
+    if !meta.is_file() {
+        return Err(CacheError::io_err("hash", path)(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a device, FIFO or socket cannot be an input: copy it to a file)",
+        )));
+    }
     let stat = stat_of(&meta);
     let canon = fs::canonicalize(path).map_err(CacheError::io_err("canonicalize", path))?;
     let memo_path =

@@ -217,6 +217,11 @@ impl Store {
         let bytes = match fs::read(&p) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // A folder where the record should be (a botched copy, a hand-made mess) is a
+            // damaged record like any other: set aside, and the node recomputed.
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory || p.is_dir() => {
+                return Err(self.quarantine_action(key, "its path is a folder, not a record"))
+            }
             Err(e) => return Err(CacheError::io_err("read", &p)(e)),
         };
         match ActionBytes::parse(bytes) {
@@ -302,14 +307,20 @@ impl Store {
 
     /// Remove every action not in `live_actions` and every object not in `live_objects`, plus
     /// scratch and half-written files left by killed processes. Holding `GcLock` is what makes
-    /// the live sets true for the whole collection: no run can publish while it is held.
+    /// the live sets true for the whole collection: no run can publish while it is held. A dry
+    /// run may go without it (`None`: a cache this process cannot write, where the lock file
+    /// cannot be made); it removes nothing, so the worst it does is count a moment's state.
     pub fn gc(
         &self,
-        _exclusive: &GcLock,
+        exclusive: Option<&GcLock>,
         live_actions: &HashSet<Digest>,
         live_objects: &HashSet<Digest>,
         dry_run: bool,
     ) -> Result<GcReport, CacheError> {
+        assert!(
+            dry_run || exclusive.is_some(),
+            "gc removes only under the gc lock"
+        );
         let mut report = GcReport::default();
         for key in self.action_keys() {
             if !live_actions.contains(&key) {
@@ -523,10 +534,10 @@ mod tests {
         let live_a: HashSet<_> = [k1].into();
         let live_o: HashSet<_> = [a].into();
         let gc = store.exclusive(|_| {}).unwrap();
-        let dry = store.gc(&gc, &live_a, &live_o, true).unwrap();
+        let dry = store.gc(Some(&gc), &live_a, &live_o, true).unwrap();
         assert_eq!(dry.objects.len(), 1);
         assert!(store.has_object(&b));
-        let real = store.gc(&gc, &live_a, &live_o, false).unwrap();
+        let real = store.gc(Some(&gc), &live_a, &live_o, false).unwrap();
         assert_eq!(real.actions, vec![k2]);
         assert!(store.has_object(&a) && !store.has_object(&b));
         assert!(store.get_action(&k1).unwrap().is_some());
@@ -591,7 +602,7 @@ mod tests {
         }
         let gc = store.exclusive(|_| {}).unwrap();
         let report = store
-            .gc(&gc, &HashSet::new(), &HashSet::new(), false)
+            .gc(Some(&gc), &HashSet::new(), &HashSet::new(), false)
             .unwrap();
         assert_eq!(report.temp_files, 2);
         assert!(!dead.exists() && !dead2.exists());

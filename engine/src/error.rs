@@ -35,6 +35,14 @@ pub enum EngineError {
     /// node ran: not the node's failure, and no other node can do better, so the run stops.
     #[error("the cache could not be written while running `{node}`: {message}\n  (free space on the cache's filesystem or make it writable, then run again: finished nodes are kept)")]
     CacheWrite { node: String, message: String },
+    /// An output that `show` was to hand out no longer hashes to its name, and its record
+    /// could not be dropped (a read-only cache): said with the output, not as a bare I/O error.
+    #[error("output `{output}` of `{node}` is corrupt or missing in the cache, and {message}\n  (make the cache writable and run `basins run`: it recomputes the node)")]
+    CorruptOutput {
+        node: String,
+        output: String,
+        message: String,
+    },
     /// A stage kind's version differs from the one its recipe was made with: the recipe came
     /// from another build of basins (an `exec-node` of a different binary, say).
     #[error("recipe for `{node}` was made for `{kind}` version {recipe_version}, this build has version {build_version}")]
@@ -105,6 +113,7 @@ impl EngineError {
             EngineError::StageFailed { .. } => ErrorClass::NodeFailed,
             EngineError::Cache(_)
             | EngineError::CacheWrite { .. }
+            | EngineError::CorruptOutput { .. }
             | EngineError::Graph(_)
             | EngineError::Recipe { .. }
             | EngineError::KindVersion { .. }

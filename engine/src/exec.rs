@@ -470,6 +470,22 @@ fn run_in_scratch(
         }
         Ran::Interrupted => return Ok(Outcome::Interrupted),
     };
+    // The key says what the inputs held when the node was planned; the stage read them by
+    // path. If one moved meanwhile, recording would file new content under the old key.
+    if let Some(message) = moved_input(store, recipe) {
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log_tmp)
+            .map(|mut f| {
+                use std::io::Write;
+                writeln!(f, "error: {message}")
+            });
+        publish_log();
+        return Ok(Outcome::Failed {
+            message,
+            log: Some(log_final),
+        });
+    }
     let kind = registry
         .get(&recipe.preimage.kind)
         .expect("kind checked in execute_stage");
@@ -509,6 +525,38 @@ fn run_in_scratch(
         &serde_json::to_vec_pretty(&rec).expect("record serialises"),
     )?;
     Ok(Outcome::Executed)
+}
+
+/// The first file or directory input whose content is no longer what the recipe's key was
+/// computed from (Bazel's "file modified during build"), said for the user. The stat memo
+/// holds ctime and inode, so an edit that restores size and mtime is re-hashed too.
+fn moved_input(store: &Store, recipe: &Recipe) -> Option<String> {
+    recipe.inputs.iter().find_map(|(role, r)| {
+        let (path, was, now) = match r {
+            Resolved::File { path, digest } => (
+                path,
+                digest,
+                store.hash_input_file(path).map_err(|e| e.to_string()),
+            ),
+            Resolved::Dir { path, digest } => (
+                path,
+                digest,
+                crate::study::hash_dir(store, path).map_err(|e| e.to_string()),
+            ),
+            Resolved::Node { .. } => return None,
+        };
+        let said = match now {
+            Ok(d) if d == *was => return None,
+            Ok(_) => "changed".to_owned(),
+            Err(e) => format!("can no longer be read ({e})"),
+        };
+        Some(format!(
+            "input `{role}` ({}) {said} while the node ran, so its outputs may come from \
+             content other than the key names; nothing was recorded. Leave the file alone \
+             during a run and run again: the plan will use its new content",
+            path.display()
+        ))
+    })
 }
 
 /// Where a node keeps resumable state between runs of the same recipe.

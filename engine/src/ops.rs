@@ -185,7 +185,14 @@ pub fn show(study: &Study, id: &str) -> Result<ShowReport, EngineError> {
                 node = %rec.node,
                 "output `{bad}` is corrupt or missing: its record is dropped, so `basins run` recomputes it"
             );
-            study.store.remove_action(&rec.key)?;
+            study
+                .store
+                .remove_action(&rec.key)
+                .map_err(|e| EngineError::CorruptOutput {
+                    node: rec.node.clone(),
+                    output: bad.clone(),
+                    message: format!("its record cannot be dropped ({e})"),
+                })?;
             plan = study.plan()?;
         }
     }
@@ -586,7 +593,7 @@ fn add(map: &mut BTreeMap<String, Bytes>, kind: &str, class: OutputClass, size: 
 pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
     let store: &Store = &studies.first().ok_or(EngineError::NoManifests)?.store;
     // Taken before the live set is read: no run can publish between reading and removing.
-    let exclusive = store.exclusive(|users| {
+    let exclusive = match store.exclusive(|users| {
         let who: Vec<String> = users
             .iter()
             .map(|u| format!("pid {} on {} (since {})", u.pid, u.host, u.since))
@@ -600,7 +607,24 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
                 who.join(", ")
             }
         );
-    })?;
+    }) {
+        Ok(lock) => Some(lock),
+        // A dry run removes nothing, so on a cache this process cannot write (where even the
+        // lock file cannot be made) it counts without the lock rather than fail.
+        Err(CacheError::Io { cause, path, .. })
+            if dry_run
+                && (crate::error::storage_refused(&cause)
+                    || cause.kind() == std::io::ErrorKind::PermissionDenied) =>
+        {
+            tracing::warn!(
+                "the cache cannot be written ({}: {cause}): a dry run counts without the gc \
+                 lock, so a run publishing meanwhile may not be seen",
+                path.display()
+            );
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut live_actions = HashSet::new();
     let mut live_objects = HashSet::new();
     let mut wanted = HashSet::new();
@@ -670,7 +694,7 @@ pub fn gc(studies: &[Study], dry_run: bool) -> Result<GcSummary, EngineError> {
             }
         }
     }
-    let report = store.gc(&exclusive, &live_actions, &live_objects, dry_run)?;
+    let report = store.gc(exclusive.as_ref(), &live_actions, &live_objects, dry_run)?;
     summary.kept_actions = live_actions.len();
     summary.removed_actions = report.actions.len();
     summary.unreferenced_bytes = report

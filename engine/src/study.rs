@@ -451,7 +451,7 @@ fn ser_name<T: Serialize>(v: &T) -> String {
 }
 
 /// A directory's digest: every regular file's relative path and content hash, in order.
-fn hash_dir(store: &Store, dir: &Path) -> Result<Digest, EngineError> {
+pub(crate) fn hash_dir(store: &Store, dir: &Path) -> Result<Digest, EngineError> {
     if !dir.is_dir() {
         return Err(EngineError::InputDir {
             path: dir.to_path_buf(),

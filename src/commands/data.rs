@@ -115,6 +115,15 @@ fn check(
     fields: Vec<(String, String)>,
     json: bool,
 ) -> anyhow::Result<Exit> {
+    // The words a manifest uses for the same mistakes.
+    if !fields.is_empty() && !matches!(format, DataFormat::Jsonl | DataFormat::Generated) {
+        return Err(CliError::FieldsNotJsonl(format!("{format:?}").to_lowercase()).into());
+    }
+    for (i, l) in labels.iter().enumerate() {
+        if labels[..i].contains(l) {
+            return Err(CliError::DuplicateLabel(l.clone()).into());
+        }
+    }
     let labels = match (labels.is_empty(), data::default_labels(format)) {
         (false, _) => labels,
         (true, Some(l)) => l,
@@ -221,17 +230,56 @@ fn generate_cmd(g: GenerateCommand) -> anyhow::Result<Exit> {
     match spec {
         GeneratorSpec::Hans { .. } => {
             let text = files.values().next().expect("one file");
+            plain_target(&out, "a file")?;
             generate::write_atomic(&out, text)?;
             println!("{}: {} pairs", out.display(), text.lines().count() - 1);
         }
         GeneratorSpec::Nli { .. } | GeneratorSpec::Veridical { .. } => {
+            plain_target(&out, "a directory")?;
             std::fs::create_dir_all(&out)?;
             for (name, text) in &files {
                 let path = out.join(name);
+                plain_target(&path, "a file")?;
                 generate::write_atomic(&path, text)?;
                 println!("{}: {} pairs", path.display(), text.lines().count());
             }
         }
     }
     Ok(Exit::Ok)
+}
+
+/// `--out` is written by a rename over the path: a device node, FIFO or socket there would be
+/// replaced by a regular file (`--out /dev/full` once did, as root), and a symlink would be
+/// replaced rather than written through. Only a missing path or one of the `kind` expected
+/// is taken.
+fn plain_target(path: &std::path::Path, kind: &'static str) -> Result<(), CliError> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let t = meta.file_type();
+    let found = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        return if kind == "a file" {
+            Ok(())
+        } else {
+            Err(CliError::OutTarget {
+                path: path.to_owned(),
+                found: "a file",
+                expected: kind,
+            })
+        };
+    } else if t.is_dir() {
+        if kind == "a directory" {
+            return Ok(());
+        }
+        "a directory"
+    } else {
+        "a device, FIFO or socket"
+    };
+    Err(CliError::OutTarget {
+        path: path.to_owned(),
+        found,
+        expected: kind,
+    })
 }

@@ -82,6 +82,16 @@ fn predict(a: PredictArgs) -> anyhow::Result<Exit> {
     if examples.is_empty() {
         return Err(CliError::NoExamples.into());
     }
+    // Longer than the model's position table would index past it (a panic in the forward).
+    let positions = basins_stages::model::BertConfig::read(&a.dir)?.max_position_embeddings;
+    if a.max_len == 0 || a.max_len > positions {
+        return Err(CliError::MaxLen {
+            dir: a.dir,
+            max_len: a.max_len,
+            positions,
+        }
+        .into());
+    }
     let p = inspect::predict(&a.dir, &examples, a.max_len, a.hidden, a.backend)?;
     // NaN weights give NaN probabilities and an arbitrary label: never print them as a
     // prediction.

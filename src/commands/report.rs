@@ -124,6 +124,31 @@ impl Owner {
     }
 }
 
+/// Create the folders between `out` and `dest` as real folders: a symbolic link among them
+/// (a `figures` link left in the folder) would send the report's files outside it, so it is
+/// removed and a folder made in its place. The folder is the report's, checked by its owner
+/// marker before this runs.
+fn real_dirs_under(out: &Path, dest: &Path) -> Result<(), CliError> {
+    let Ok(rel) = dest.strip_prefix(out) else {
+        return Ok(());
+    };
+    let mut dir = out.to_path_buf();
+    let parents: Vec<_> = rel.components().collect();
+    for c in parents.iter().take(parents.len().saturating_sub(1)) {
+        dir.push(c);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                tracing::warn!(path = %dir.display(), "replacing what is not a folder in the report folder");
+                std::fs::remove_file(&dir).map_err(CliError::io("removing", &dir))?;
+                std::fs::create_dir(&dir).map_err(CliError::io("creating", &dir))?;
+            }
+            Ok(_) => {}
+            Err(_) => std::fs::create_dir(&dir).map_err(CliError::io("creating", &dir))?,
+        }
+    }
+    Ok(())
+}
+
 /// Copy the report node's outputs into `out` (replacing what an earlier report put there, and
 /// removing what it wrote that this one does not), each checked against its digest first.
 fn copy_report(
@@ -146,14 +171,18 @@ fn copy_report(
                 root: out.to_path_buf(),
                 name: name.clone(),
             })?;
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(CliError::io("creating", dir))?;
-        }
+        real_dirs_under(out, &dest)?;
         let _ = std::fs::remove_file(&dest);
         // A fresh file, so its mode follows the user's umask (the cache's objects are
-        // read-only, and copying their mode then widening it gave 0666).
+        // read-only, and copying their mode then widening it gave 0666); `create_new`, so a
+        // link put there meanwhile is not followed.
         let bytes = std::fs::read(path).map_err(CliError::io("reading", path))?;
-        std::fs::write(&dest, bytes).map_err(CliError::io("writing", &dest))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&dest)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .map_err(CliError::io("writing", &dest))?;
     }
     for stale in earlier
         .iter()
@@ -183,4 +212,26 @@ fn copy_report(
     std::fs::write(&tmp, text).map_err(CliError::io("writing", &tmp))?;
     std::fs::rename(&tmp, &marker).map_err(CliError::io("renaming into place", &marker))?;
     Ok(Copied::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::real_dirs_under;
+
+    /// A `figures` link left in a report folder is replaced by a real folder, and what it
+    /// pointed at is untouched (before: the report's figures were written through it).
+    #[test]
+    fn links_inside_the_report_folder_are_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("report");
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("figures")).unwrap();
+        real_dirs_under(&out, &out.join("figures/sub/a.svg")).unwrap();
+        let m = std::fs::symlink_metadata(out.join("figures")).unwrap();
+        assert!(m.is_dir() && !m.file_type().is_symlink());
+        assert!(out.join("figures/sub").is_dir());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
 }

@@ -59,6 +59,7 @@ impl TextEncoder {
             path: dir.to_owned(),
             message: e.to_string(),
         })?;
+        check_ids_fit(dir, &tok)?;
         let pad_id = tok.token_to_id("[PAD]").unwrap_or(0);
         Ok(TextEncoder { tok, pad_id })
     }
@@ -95,6 +96,32 @@ impl TextEncoder {
             .map(|e| (e.first.as_str(), e.second.as_deref()))
             .collect();
         self.encode(&texts)
+    }
+}
+
+/// A token id at or past the model's `vocab_size` would index past its embedding table (a
+/// panic inside the forward pass): refused when the tokenizer is loaded, naming both.
+fn check_ids_fit(dir: &Path, tok: &Tokenizer) -> Result<(), TextError> {
+    if !dir.join("config.json").is_file() {
+        // A vocabulary being built (pretrain writes its config afterwards).
+        return Ok(());
+    }
+    let vocab_size = crate::model::BertConfig::read(dir)
+        .map_err(|e| TextError::Load {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?
+        .vocab_size;
+    let largest = tok.get_vocab(true).into_iter().max_by_key(|(_, id)| *id);
+    match largest {
+        Some((token, id)) if id as usize >= vocab_size => Err(TextError::Load {
+            path: dir.to_owned(),
+            message: format!(
+                "the tokenizer gives token `{token}` id {id}, but the model has {vocab_size} \
+                 token embeddings (vocab_size in config.json): tokenizer and model differ"
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

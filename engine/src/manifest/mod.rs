@@ -112,7 +112,7 @@ fn load_with_includes(
     stack: &mut Vec<PathBuf>,
     sources: &mut Vec<SourceFile>,
 ) -> Result<RawManifest, ManifestError> {
-    let text = fs::read_to_string(path).map_err(|source| ManifestError::Read {
+    let text = read_bounded(path).map_err(|source| ManifestError::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -120,6 +120,37 @@ fn load_with_includes(
     let raw = parse_text(path, &text, stack, sources);
     stack.pop();
     raw
+}
+
+/// The largest manifest file read: the demo is 2 KB, a study with a long sweep a few dozen.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+/// How deep includes may nest, and how many files one manifest may read in all (the same file
+/// included from two places counts twice): a chain or a doubling that goes further is a mistake,
+/// and would otherwise overflow the stack or run for ever.
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+pub const MAX_INCLUDED_FILES: usize = 256;
+
+/// A manifest's text, from a regular file of at most `MAX_MANIFEST_BYTES` (a device such as
+/// `/dev/zero` would otherwise be read until memory runs out).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let refuse = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    let file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "not a regular file (a manifest is a .toml file)".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(refuse(format!(
+            "larger than {} KiB, the most a manifest may be",
+            MAX_MANIFEST_BYTES >> 10
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| refuse(format!("not UTF-8 text: {e}")))
 }
 
 /// Parse one file and overlay it on its includes (in order), so later keys win.
@@ -153,6 +184,29 @@ fn parse_text(
                 ),
                 expected: Some("includes that form no cycle".into()),
                 hint: None,
+            });
+        }
+        let limit = if stack.len() >= MAX_INCLUDE_DEPTH {
+            Some(format!(
+                "includes nest deeper than {MAX_INCLUDE_DEPTH} files"
+            ))
+        } else if sources.len() >= MAX_INCLUDED_FILES {
+            Some(format!(
+                "the includes read more than {MAX_INCLUDED_FILES} files in all (a file \
+                 included from several places counts each time)"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = limit {
+            return Err(ManifestError::Invalid {
+                at: inc.at.clone(),
+                key: "include".into(),
+                message,
+                expected: Some(format!(
+                    "at most {MAX_INCLUDE_DEPTH} levels and {MAX_INCLUDED_FILES} files"
+                )),
+                hint: Some("put the shared settings in one file that the others include".into()),
             });
         }
         let included = load_with_includes(&target, stack, sources)?;

@@ -330,6 +330,47 @@ pub struct Report {
     pub bootstrap: u32,
 }
 
+/// A count that must be at least 1 where it is given: 0 examples or 0 steps would run and
+/// produce nothing meaningful (a model never trained, a set with no rows).
+fn positive_count(v: &Option<At<u64>>, key: &str) -> Result<Option<u64>, ManifestError> {
+    match v {
+        Some(x) if x.value == 0 => Err(invalid(
+            &x.at,
+            key,
+            "must be positive",
+            "an integer >= 1, or leave it out for all of them",
+        )),
+        Some(x) => Ok(Some(x.value)),
+        None => Ok(None),
+    }
+}
+
+/// JSONL field names. Other layouts have fixed columns, so a `fields` table there would be
+/// silently ignored: it is refused, as `data check --field` refuses it.
+fn fields_of(
+    fields: Option<&BTreeMap<String, String>>,
+    format: DataFormat,
+    at: &Location,
+    key: &str,
+) -> Result<BTreeMap<String, String>, ManifestError> {
+    match fields {
+        Some(f)
+            if !f.is_empty() && !matches!(format, DataFormat::Jsonl | DataFormat::Generated) =>
+        {
+            Err(invalid(
+                at,
+                &format!("{key}.fields"),
+                format!(
+                    "`fields` names JSONL fields, and this set's format is {}",
+                    format!("{format:?}").to_lowercase()
+                ),
+                "no `fields` (the layout's columns are fixed), or format = \"jsonl\"",
+            ))
+        }
+        f => Ok(f.cloned().unwrap_or_default()),
+    }
+}
+
 fn invalid(
     at: &Location,
     key: &str,
@@ -869,9 +910,9 @@ fn resolve_tasks(
                     format,
                     source,
                     labels,
-                    max_examples: t.max_examples,
+                    max_examples: positive_count(&t.max_examples, &format!("{key}.max_examples"))?,
                     on_bad_row: t.on_bad_row.unwrap_or(OnBadRow::Error),
-                    fields: t.fields.clone().unwrap_or_default(),
+                    fields: fields_of(t.fields.as_ref(), format, &t.at, &key)?,
                     surface,
                     score,
                 },
@@ -1083,7 +1124,7 @@ fn resolve_finetune(
         lr: f.lr.as_ref().map_or(2e-5, |x| x.value),
         batch_size: f.batch_size.as_ref().map_or(32, |x| x.value) as usize,
         epochs: f.epochs.as_ref().map_or(3.0, |x| x.value),
-        max_steps: f.max_steps,
+        max_steps: positive_count(&f.max_steps, "finetune.max_steps")?,
         warmup_ratio: f.warmup_ratio.as_ref().map_or(0.1, |x| x.value),
         weight_decay: f.weight_decay.as_ref().map_or(0.01, |x| x.value),
         max_len: max_len as usize,
@@ -1426,9 +1467,9 @@ fn resolve_diagnostics(
                     format,
                     source,
                     labels,
-                    max_examples: d.max_examples,
+                    max_examples: positive_count(&d.max_examples, &format!("{key}.max_examples"))?,
                     on_bad_row: d.on_bad_row.unwrap_or(OnBadRow::Error),
-                    fields: d.fields.clone().unwrap_or_default(),
+                    fields: fields_of(d.fields.as_ref(), format, &d.at, &key)?,
                     surface,
                     score,
                     strategy,

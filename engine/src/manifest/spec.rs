@@ -81,6 +81,10 @@ impl<'de> Deserialize<'de> for SeedSet {
     }
 }
 
+/// The alphas a grid may use: the segment between the two models, and one model-distance
+/// beyond either end (extrapolation, as some mode-connectivity plots show).
+pub const ALPHA_RANGE: (f64, f64) = (-1.0, 2.0);
+
 /// Interpolation coefficients: an explicit list, or `{ linspace = [start, stop, n] }` with both
 /// endpoints included (numpy's convention, which the paper's 10-point grid uses).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,6 +108,23 @@ impl AlphaGrid {
         }
         if v.iter().any(|a| !a.is_finite()) {
             return Err("alphas must be finite numbers".into());
+        }
+        // Far outside the segment the weights leave the region of either model: losses saturate
+        // and every barrier reads near 0 (alphas of +-1e300 once ran and reported that).
+        if let Some(a) = v
+            .iter()
+            .find(|a| !(ALPHA_RANGE.0..=ALPHA_RANGE.1).contains(*a))
+        {
+            let a = if a.abs() < 1e6 {
+                a.to_string()
+            } else {
+                format!("{a:e}")
+            };
+            return Err(format!(
+                "alpha {a} is outside [{}, {}] (0 is the first model, 1 the second; a little \
+                 beyond either end is allowed, no further)",
+                ALPHA_RANGE.0, ALPHA_RANGE.1
+            ));
         }
         if v.windows(2).any(|w| w[1] <= w[0]) {
             return Err("alphas must be strictly increasing".into());

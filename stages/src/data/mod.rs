@@ -76,10 +76,20 @@ pub const MAX_LINE: usize = 1 << 20;
 
 /// Read a whole file (streaming; rows are parsed as they arrive).
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
+    let io = |e| DataError::Io {
         path: path.to_owned(),
         source: e,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // A device (`/dev/urandom`) never ends: a data file is a regular file, or a FIFO, which
+    // its writer ends and which is read once, as a stream (`data check` on a pipe).
+    let t = file.metadata().map_err(io)?.file_type();
+    if !(t.is_file() || std::os::unix::fs::FileTypeExt::is_fifo(&t)) {
+        return Err(DataError::File {
+            path: path.to_owned(),
+            message: "not a regular file (a device or directory is not a data file)".into(),
+        });
+    }
     read_from(BufReader::with_capacity(1 << 20, file), path, opts)
 }
 

@@ -65,6 +65,16 @@ fn run_finetune<B: AutodiffBackend>(
     device: &B::Device,
 ) -> anyhow::Result<Value> {
     let base = model_dir(ctx, "model")?;
+    // A longer max_len than the model has positions indexes past its position table (a panic
+    // deep in training); a manifest can say either, so it is checked here, against the model.
+    let positions = crate::model::BertConfig::read(&base)?.max_position_embeddings;
+    anyhow::ensure!(
+        p.hyper.max_len <= positions,
+        "[finetune] max_len = {} is longer than the model takes: {} has {positions} positions \
+         (max_position_embeddings in its config.json); use max_len <= {positions}",
+        p.hyper.max_len,
+        base.display()
+    );
     let (train_path, format) = data_file(ctx, "train", "train", p.data.format)?;
     let streams = Streams::new(p.seed, &p.hyper.vary);
     let train = read(&train_path, format, &p.data)?.stratified(p.max_examples, streams.data_order);

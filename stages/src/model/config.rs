@@ -62,13 +62,46 @@ fn default_model_type() -> String {
     "bert".into()
 }
 
+/// The largest `config.json` read: a BERT's is under 1 KB, one with a label map of 100,000
+/// names a few MB.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The most labels a classifier may have (as `model::hf` loads it).
+pub const MAX_LABELS: usize = 100_000;
+
+/// A small text file of a model directory, from a regular file of at most `max` bytes (a
+/// `config.json` linked to `/dev/zero` was once read until the OOM killer came).
+pub fn read_small(path: &Path, max: u64) -> Result<String, ModelError> {
+    use std::io::Read;
+    let io = |e| ModelError::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let bad = |message: String| ModelError::Config {
+        path: path.to_owned(),
+        message,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    if !f.metadata().map_err(io)?.is_file() {
+        return Err(bad(
+            "not a regular file (a device or FIFO is not a model file)".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(bad(format!(
+            "larger than {} MiB, the most basins reads of this file",
+            max >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 text: {e}")))
+}
+
 impl BertConfig {
     pub fn read(dir: &Path) -> Result<BertConfig, ModelError> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        let text = read_small(&path, MAX_CONFIG_BYTES)?;
         let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config {
             path: path.clone(),
             message: format!("line {} column {}: {e}", e.line(), e.column()),
@@ -112,6 +145,13 @@ impl BertConfig {
                 "pad_token_id {} is outside the vocabulary ({} tokens)",
                 self.pad_token_id, self.vocab_size
             ));
+        }
+        if let Some(n) = self.id2label.as_ref().map(BTreeMap::len) {
+            if n == 0 || n > MAX_LABELS {
+                return bad(format!(
+                    "id2label has {n} labels; a classifier has 1 to {MAX_LABELS}"
+                ));
+            }
         }
         if self.model_type != "bert" {
             return bad(format!(

@@ -197,7 +197,7 @@ pub fn load<B: Backend>(
             ),
         });
     }
-    if num_labels == 0 || num_labels > 100_000 {
+    if num_labels == 0 || num_labels > super::config::MAX_LABELS {
         return Err(ModelError::Weights {
             path: path.clone(),
             message: format!("a classifier with {num_labels} labels (basins takes 1 to 100000)"),

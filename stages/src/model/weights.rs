@@ -46,12 +46,18 @@ pub fn path(dir: &Path) -> Result<PathBuf, ModelError> {
 /// shapes only.
 pub fn read(dir: &Path, values: bool) -> Result<Weights, ModelError> {
     let path = path(dir)?;
-    let file_len = std::fs::metadata(&path)
-        .map_err(|e| ModelError::Io {
-            path: path.clone(),
-            source: e,
-        })?
-        .len();
+    let meta = std::fs::metadata(&path).map_err(|e| ModelError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    // A device (`/dev/zero` linked as the weights) would be read until memory runs out.
+    if !meta.is_file() {
+        return Err(ModelError::Weights {
+            path,
+            message: "not a regular file (a weight file is a file, not a device or FIFO)".into(),
+        });
+    }
+    let file_len = meta.len();
     let tensors = if path.ends_with("pytorch_model.bin") {
         read_pytorch(&path, values)?
     } else {
@@ -64,7 +70,58 @@ pub fn read(dir: &Path, values: bool) -> Result<Weights, ModelError> {
     })
 }
 
+/// The largest safetensors header read (the format's own limit: 100 MB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Check a safetensors file's header against its length before the whole file is read, so
+/// memory follows what the header declares and the file really holds (a large file of zeros
+/// declares an empty header and is refused after 8 bytes).
+fn check_safetensors_length(path: &Path) -> Result<(), ModelError> {
+    use std::io::Read;
+    let bad = |message: String| ModelError::Weights {
+        path: path.to_owned(),
+        message: format!("not a valid safetensors file: {message}"),
+    };
+    let io = |e| ModelError::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| {
+        bad(format!(
+            "{len} bytes, shorter than its 8-byte header length"
+        ))
+    })?;
+    let n = u64::from_le_bytes(n);
+    if n == 0 || n > MAX_HEADER || 8 + n > len {
+        return Err(bad(format!(
+            "its header length is {n} bytes in a file of {len} (at most {MAX_HEADER}, and \
+             within the file)"
+        )));
+    }
+    let mut header = Vec::new();
+    (&mut f).take(n).read_to_end(&mut header).map_err(io)?;
+    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("its header is not a JSON object: {e}")))?;
+    let end = header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .filter_map(|(_, v)| v["data_offsets"][1].as_u64())
+        .max()
+        .unwrap_or(0);
+    if 8 + n + end != len {
+        return Err(bad(format!(
+            "its header declares {} bytes, the file holds {len}",
+            8 + n + end
+        )));
+    }
+    Ok(())
+}
+
 fn read_safetensors(path: &Path, values: bool) -> Result<BTreeMap<String, Stored>, ModelError> {
+    check_safetensors_length(path)?;
     let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
         path: path.to_owned(),
         source: e,
