@@ -73,6 +73,25 @@ pub struct Progress {
     pub progress_every: f64,
 }
 
+impl Progress {
+    /// The wait between two progress lines (bounded by the parser, so it always converts).
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.progress_every)
+    }
+}
+
+impl Command {
+    /// The progress settings of a verb that runs nodes (`run`, `report`, `fetch`).
+    pub fn progress(&self) -> Option<&Progress> {
+        match self {
+            Command::Run(a) => Some(&a.progress),
+            Command::Report(a) => Some(&a.progress),
+            Command::Fetch(a) => Some(&a.progress),
+            _ => None,
+        }
+    }
+}
+
 /// The longest wait between progress lines: a day (a larger number once overflowed the
 /// conversion to a `Duration` and panicked).
 const MAX_PROGRESS_SECONDS: f64 = 86_400.0;

@@ -94,7 +94,7 @@ fn worker(root: &Path, seed: u64, ops: usize) {
                     }
                 }
                 store
-                    .gc(&lock, &live_actions, &live_objects, false)
+                    .gc(Some(&lock), &live_actions, &live_objects, false)
                     .expect("gc");
             }
         }
@@ -212,7 +212,7 @@ proptest! {
                 live_o.extend(named_objects(read.bytes()));
             }
         }
-        store.gc(&lock, &live_a, &live_o, false).unwrap();
+        store.gc(Some(&lock), &live_a, &live_o, false).unwrap();
         drop(lock);
         if let Err(e) = check_store(dir.path()) {
             prop_assert!(false, "after gc: {}", e);

@@ -28,6 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("data_reader", data_reader),
     ("model_dir", model_dir),
     ("action_record", action_record),
+    ("cli_flags", cli_flags),
+    ("include_graph", include_graph),
 ];
 
 /// A manifest (TOML) through loading, validation, expansion into nodes and the graph.
@@ -136,4 +138,54 @@ pub fn tiny_model_seed() -> Vec<u8> {
     out.extend(config);
     out.extend(weights);
     out
+}
+
+/// Command-line arguments, NUL-separated, through clap and every value parser (seconds, data
+/// formats, `--field`, seed lists, ...), then what a parsed value becomes before any work is
+/// done (`--progress-every 1e20` once parsed and then panicked turning into a `Duration`).
+/// Parsing only: nothing runs, so nothing is read or written.
+pub fn cli_flags(data: &[u8]) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let args =
+        std::iter::once(OsStr::new("basins")).chain(data.split(|b| *b == 0).map(OsStr::from_bytes));
+    if let Ok(cli) = <basins::cli::Cli as clap::Parser>::try_parse_from(args) {
+        if let Some(p) = cli.command.progress() {
+            let _ = p.interval();
+        }
+    }
+}
+
+/// Up to 32 manifest files that include one another, loaded from the first. The first byte is
+/// the number of files; then, per file, a count (0-3) and that many include targets (an index;
+/// one past the last names a file that does not exist); the rest, split at NUL bytes, is each
+/// file's own TOML. Loading must end with a manifest or an error however the files include each
+/// other (cycles, self-includes, chains, a file included from everywhere), never overflow
+/// the stack or run for ever (31 files that each include the next twice once made 2^31 reads).
+pub fn include_graph(data: &[u8]) {
+    let mut bytes = data.iter().copied();
+    let mut next = || bytes.next().unwrap_or(0) as usize;
+    let n = next() % 32 + 1;
+    let includes: Vec<Vec<usize>> = (0..n)
+        .map(|_| (0..next() % 4).map(|_| next() % (n + 1)).collect())
+        .collect();
+    let used = 1 + includes.iter().map(|i| 1 + i.len()).sum::<usize>();
+    let rest = data.get(used..).unwrap_or_default();
+    let mut bodies = rest.split(|b| *b == 0);
+    let dir = scratch_dir().join("includes");
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    for (i, inc) in includes.iter().enumerate() {
+        let list: Vec<String> = inc.iter().map(|j| format!("\"f{j}.toml\"")).collect();
+        let mut text = format!("include = [{}]\n", list.join(", ")).into_bytes();
+        text.extend_from_slice(bodies.next().unwrap_or_default());
+        if std::fs::write(dir.join(format!("f{i}.toml")), text).is_err() {
+            return;
+        }
+    }
+    if let Ok(m) = basins_engine::Manifest::load(&dir.join("f0.toml")) {
+        let _ = basins_engine::expand::expand(&m, &Default::default());
+    }
 }

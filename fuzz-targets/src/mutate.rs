@@ -7,6 +7,18 @@ use rand::Rng;
 /// Tokens that reach deep into the parsers: TOML and JSON structure, manifest keys, numbers at
 /// the edges, and the separators of the data layouts.
 pub const DICTIONARY: &[&[u8]] = &[
+    // Command-line flags, NUL-separated as the `cli_flags` target splits them.
+    b"\0--progress-every\0",
+    b"\0--jobs\0",
+    b"\0--gpus\0",
+    b"\0--field\0",
+    b"\0--labels\0",
+    b"\0--format\0",
+    b"\0--max-len\0",
+    b"\0--step\0",
+    b"\0--per-subcase\0",
+    b"\0--shortcut-share\0",
+    b"1e20",
     b"[study]",
     b"[models.m]",
     b"[tasks.t]",

@@ -72,3 +72,13 @@ fn model_dir() {
 fn action_record() {
     run("action_record");
 }
+
+#[test]
+fn cli_flags() {
+    run("cli_flags");
+}
+
+#[test]
+fn include_graph() {
+    run("include_graph");
+}

@@ -17,7 +17,7 @@ pub struct Args {
     #[command(flatten)]
     slots: Slots,
     #[command(flatten)]
-    progress: Progress,
+    pub(crate) progress: Progress,
     #[arg(long)]
     json: bool,
 }

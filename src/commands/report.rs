@@ -24,7 +24,7 @@ pub struct Args {
     #[command(flatten)]
     slots: Slots,
     #[command(flatten)]
-    progress: Progress,
+    pub(crate) progress: Progress,
 }
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {

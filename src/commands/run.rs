@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use basins_engine::events::{Event, HumanReporter, LogReporter, PlainReporter, Reporter};
 use basins_engine::manifest::ExecutorKind;
@@ -23,7 +22,7 @@ pub struct Args {
     #[command(flatten)]
     slots: Slots,
     #[command(flatten)]
-    progress: Progress,
+    pub(crate) progress: Progress,
     /// Keep running independent nodes after a failure.
     #[arg(long)]
     keep_going: bool,
@@ -150,10 +149,7 @@ pub fn run_study(
     } else {
         Box::new(Both(
             LogReporter,
-            PlainReporter::new(
-                std::io::stderr(),
-                Duration::from_secs_f64(progress.progress_every),
-            ),
+            PlainReporter::new(std::io::stderr(), progress.interval()),
         ))
     };
     run(study, opts, executor.as_ref(), reporter.as_mut(), cancel)
