@@ -32,8 +32,10 @@ pub struct PredictArgs {
     /// A single sentence (repeatable).
     #[arg(long, action = clap::ArgAction::Append)]
     text: Vec<String>,
-    #[arg(long, default_value_t = 128)]
-    max_len: usize,
+    /// Truncation length in tokens (default: 128, or the model's `max_position_embeddings` if
+    /// smaller).
+    #[arg(long)]
+    max_len: Option<usize>,
     #[arg(long)]
     hidden: bool,
     /// `cpu`, `cuda`, `cuda:N` or `wgpu` (each GPU backend needs a build with its feature).
@@ -84,15 +86,16 @@ fn predict(a: PredictArgs) -> anyhow::Result<Exit> {
     }
     // Longer than the model's position table would index past it (a panic in the forward).
     let positions = basins_stages::model::BertConfig::read(&a.dir)?.max_position_embeddings;
-    if a.max_len == 0 || a.max_len > positions {
+    let max_len = a.max_len.unwrap_or(128.min(positions));
+    if max_len == 0 || max_len > positions {
         return Err(CliError::MaxLen {
             dir: a.dir,
-            max_len: a.max_len,
+            max_len,
             positions,
         }
         .into());
     }
-    let p = inspect::predict(&a.dir, &examples, a.max_len, a.hidden, a.backend)?;
+    let p = inspect::predict(&a.dir, &examples, max_len, a.hidden, a.backend)?;
     // NaN weights give NaN probabilities and an arbitrary label: never print them as a
     // prediction.
     let broken = p

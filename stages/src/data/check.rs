@@ -1,12 +1,12 @@
 //! `basins data check`: what a data file holds (rows, labels, groups), or its first errors,
 //! before a study spends hours on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::{read, DataError, DataFormat, OnBadRow, ReadOptions};
+use super::{visit_file, DataError, DataFormat, OnBadRow, ReadOptions};
 
 /// The label set a layout uses when the user names none (GLUE's and HANS's own).
 pub fn default_labels(format: DataFormat) -> Option<Vec<String>> {
@@ -43,14 +43,19 @@ pub struct GroupCounts {
 }
 
 /// Read the whole file, collecting bad rows instead of stopping at the first. A file that
-/// cannot be read at all (missing, no header, no rows) is an error.
+/// cannot be read at all (missing, no header, no rows) is an error. Rows are counted as they
+/// stream past and never kept: memory is the counts (a group's values beyond
+/// `MAX_GROUP_VALUES` are remembered as 8-byte hashes, for `distinct`), not the file.
 pub fn check(
     path: &Path,
     format: DataFormat,
     labels: Vec<String>,
     fields: BTreeMap<String, String>,
 ) -> Result<CheckReport, DataError> {
-    let ds = read(
+    let mut rows = 0usize;
+    let mut per_label = vec![0usize; labels.len()];
+    let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
+    let skipped = visit_file(
         path,
         &ReadOptions {
             format,
@@ -58,36 +63,67 @@ pub fn check(
             on_bad_row: OnBadRow::Skip,
             fields,
         },
+        |e| {
+            rows += 1;
+            per_label[e.label] += 1;
+            for (k, v) in e.groups {
+                match groups.get_mut(&k) {
+                    Some(t) => t.add(v),
+                    None => groups.entry(k).or_default().add(v),
+                }
+            }
+        },
     )?;
-    let mut all: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for e in &ds.examples {
-        for (k, v) in &e.groups {
-            *all.entry(k.clone())
-                .or_default()
-                .entry(v.clone())
-                .or_default() += 1;
-        }
-    }
-    let groups = all
-        .into_iter()
-        .map(|(k, counts)| {
-            let distinct = counts.len();
-            let counts = if distinct > MAX_GROUP_VALUES {
-                BTreeMap::new()
-            } else {
-                counts
-            };
-            (k, GroupCounts { distinct, counts })
-        })
-        .collect();
     Ok(CheckReport {
         file: path.display().to_string(),
         format,
-        per_label: ds.label_counts(),
+        per_label: labels.iter().cloned().zip(per_label).collect(),
         labels,
-        rows: ds.examples.len(),
-        groups,
-        bad_rows: ds.skipped,
-        errors: ds.skipped_examples,
+        rows,
+        groups: groups
+            .into_iter()
+            .map(|(k, t)| (k, t.into_counts()))
+            .collect(),
+        bad_rows: skipped.count,
+        errors: skipped.first,
     })
+}
+
+/// One group's values as they stream past: counts while there are few, then only hashes.
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<String, usize>,
+    overflow: Option<HashSet<u64>>,
+}
+
+impl Tally {
+    fn add(&mut self, v: String) {
+        if let Some(seen) = &mut self.overflow {
+            seen.insert(hash(&v));
+            return;
+        }
+        *self.counts.entry(v).or_default() += 1;
+        if self.counts.len() > MAX_GROUP_VALUES {
+            self.overflow = Some(self.counts.keys().map(|k| hash(k)).collect());
+            self.counts.clear();
+        }
+    }
+
+    fn into_counts(self) -> GroupCounts {
+        match self.overflow {
+            Some(seen) => GroupCounts {
+                distinct: seen.len(),
+                counts: BTreeMap::new(),
+            },
+            None => GroupCounts {
+                distinct: self.counts.len(),
+                counts: self.counts,
+            },
+        }
+    }
+}
+
+fn hash(v: &str) -> u64 {
+    let d = blake3::hash(v.as_bytes());
+    u64::from_le_bytes(d.as_bytes()[..8].try_into().expect("8 bytes"))
 }

@@ -74,15 +74,14 @@ pub enum DataError {
 /// allocation failure while looking for a newline).
 pub const MAX_LINE: usize = 1 << 20;
 
-/// Read a whole file (streaming; rows are parsed as they arrive).
-pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
+/// Open a data file for reading: a regular file, or a FIFO, which its writer ends and which is
+/// read once, as a stream (`data check` on a pipe). A device (`/dev/urandom`) never ends.
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, DataError> {
     let io = |e| DataError::Io {
         path: path.to_owned(),
         source: e,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    // A device (`/dev/urandom`) never ends: a data file is a regular file, or a FIFO, which
-    // its writer ends and which is read once, as a stream (`data check` on a pipe).
     let t = file.metadata().map_err(io)?.file_type();
     if !(t.is_file() || std::os::unix::fs::FileTypeExt::is_fifo(&t)) {
         return Err(DataError::File {
@@ -90,27 +89,60 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
             message: "not a regular file (a device or directory is not a data file)".into(),
         });
     }
-    read_from(BufReader::with_capacity(1 << 20, file), path, opts)
+    Ok(BufReader::with_capacity(1 << 20, file))
+}
+
+/// Read a whole file (streaming; rows are parsed as they arrive).
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
+    read_from(open(path)?, path, opts)
 }
 
 /// Read rows from any reader; `path` is only what errors and the dataset name.
 pub fn read_from(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<Dataset, DataError> {
+    let mut examples = Vec::new();
+    let skipped = visit_rows(reader, path, opts, |e| examples.push(e))?;
+    Ok(Dataset {
+        path: path.to_owned(),
+        labels: opts.labels.clone(),
+        examples,
+        skipped: skipped.count,
+        skipped_examples: skipped.first,
+    })
+}
+
+/// Rows a reader skipped under `on_bad_row = "skip"`: how many, and the first few reasons.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    pub count: usize,
+    pub first: Vec<String>,
+}
+
+/// Parse every row of a file and hand each example to `keep`, holding nothing else: what the
+/// caller keeps is all the memory a file costs (`data check` keeps counts only).
+pub fn visit_file(
+    path: &Path,
+    opts: &ReadOptions,
+    keep: impl FnMut(Example),
+) -> Result<Skipped, DataError> {
+    visit_rows(open(path)?, path, opts, keep)
+}
+
+fn visit_rows(
+    mut reader: impl BufRead,
+    path: &Path,
+    opts: &ReadOptions,
+    mut keep: impl FnMut(Example),
+) -> Result<Skipped, DataError> {
     let io = |e| DataError::Io {
         path: path.to_owned(),
         source: e,
     };
     let mut parser = formats::Parser::new(opts);
-    let mut ds = Dataset {
-        path: path.to_owned(),
-        labels: opts.labels.clone(),
-        examples: Vec::new(),
-        skipped: 0,
-        skipped_examples: Vec::new(),
-    };
+    let mut skipped = Skipped::default();
     let mut buf = Vec::new();
     let mut line = 0usize;
     loop {
@@ -140,12 +172,13 @@ pub fn read_from(
             Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
         };
         match row {
-            Ok(Some(ex)) => ds.examples.push(ex),
+            Ok(Some(ex)) => keep(ex),
             Ok(None) => {}
             Err(message) if opts.on_bad_row == OnBadRow::Skip => {
-                ds.skipped += 1;
-                if ds.skipped_examples.len() < 5 {
-                    ds.skipped_examples
+                skipped.count += 1;
+                if skipped.first.len() < 5 {
+                    skipped
+                        .first
                         .push(format!("{}:{line}: {message}", path.display()));
                 }
             }
@@ -160,11 +193,11 @@ pub fn read_from(
     }
     if let Some(message) = parser.finish() {
         // Every row bad: say what was wrong with them, not only that nothing is left.
-        let message = if ds.skipped > 0 {
+        let message = if skipped.count > 0 {
             format!(
                 "{message}: all {} rows were bad; the first: {}",
-                ds.skipped,
-                ds.skipped_examples.join("; ")
+                skipped.count,
+                skipped.first.join("; ")
             )
         } else {
             message
@@ -174,10 +207,10 @@ pub fn read_from(
             message,
         });
     }
-    if ds.skipped > 0 {
-        tracing::warn!(file = %path.display(), skipped = ds.skipped, "skipped bad rows; first: {:?}", ds.skipped_examples.first());
+    if skipped.count > 0 {
+        tracing::warn!(file = %path.display(), skipped = skipped.count, "skipped bad rows; first: {:?}", skipped.first.first());
     }
-    Ok(ds)
+    Ok(skipped)
 }
 
 impl Dataset {
