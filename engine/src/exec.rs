@@ -452,9 +452,17 @@ fn run_in_scratch(
     let started = now_ms();
     let clock = Instant::now();
     let resume = resume_path(store, &recipe.key);
-    let metrics = match execute_stage(registry, recipe, inputs, &out_dir, log_file, &resume, rt)? {
-        Ran::Done(m) => m,
-        Ran::Failed(message) => {
+    let ran = execute_stage(registry, recipe, inputs, &out_dir, log_file, &resume, rt)?;
+    let failure = match ran {
+        // The key says what the inputs held when the node was planned; the stage read them
+        // by path. If one moved meanwhile, recording would file new content under the old key.
+        Ran::Done(m) => moved_input(store, recipe).map_or(Ok(m), Err),
+        Ran::Failed(message) => Err(message),
+        Ran::Interrupted => return Ok(Outcome::Interrupted),
+    };
+    let metrics = match failure {
+        Ok(m) => m,
+        Err(message) => {
             let _ = std::fs::OpenOptions::new()
                 .append(true)
                 .open(&log_tmp)
@@ -468,24 +476,7 @@ fn run_in_scratch(
                 log: Some(log_final),
             });
         }
-        Ran::Interrupted => return Ok(Outcome::Interrupted),
     };
-    // The key says what the inputs held when the node was planned; the stage read them by
-    // path. If one moved meanwhile, recording would file new content under the old key.
-    if let Some(message) = moved_input(store, recipe) {
-        let _ = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&log_tmp)
-            .map(|mut f| {
-                use std::io::Write;
-                writeln!(f, "error: {message}")
-            });
-        publish_log();
-        return Ok(Outcome::Failed {
-            message,
-            log: Some(log_final),
-        });
-    }
     let kind = registry
         .get(&recipe.preimage.kind)
         .expect("kind checked in execute_stage");

@@ -260,23 +260,15 @@ fn plain_target(path: &std::path::Path, kind: &'static str) -> Result<(), CliErr
     let found = if t.is_symlink() {
         "a symbolic link"
     } else if t.is_file() {
-        return if kind == "a file" {
-            Ok(())
-        } else {
-            Err(CliError::OutTarget {
-                path: path.to_owned(),
-                found: "a file",
-                expected: kind,
-            })
-        };
+        "a file"
     } else if t.is_dir() {
-        if kind == "a directory" {
-            return Ok(());
-        }
         "a directory"
     } else {
         "a device, FIFO or socket"
     };
+    if found == kind {
+        return Ok(());
+    }
     Err(CliError::OutTarget {
         path: path.to_owned(),
         found,
