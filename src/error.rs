@@ -24,8 +24,11 @@ pub enum CliError {
         broken: usize,
         total: usize,
     },
-    #[error("--max-len {max_len}: the model in {} takes 1 to {positions} tokens (max_position_embeddings in its config.json)", dir.display())]
+    /// A sequence length from a flag (`--max-len`, `--seq`) the model's position table cannot
+    /// hold (it would index past the table: a panic in the forward pass).
+    #[error("{flag} {max_len}: the model in {} takes 1 to {positions} tokens (max_position_embeddings in its config.json)", dir.display())]
     MaxLen {
+        flag: &'static str,
         dir: PathBuf,
         max_len: usize,
         positions: usize,

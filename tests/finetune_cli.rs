@@ -250,13 +250,42 @@ fn bench_reports_throughput_and_the_padding_comparison() {
         ),
         (
             vec!["--seq", "65"],
-            "takes 1 to 64 tokens (max_position_embeddings)",
+            "--seq 65: the model in tiny takes 1 to 64 tokens (max_position_embeddings",
+        ),
+        (
+            vec!["--eval-batch", "0"],
+            "`0` is not a whole number from 1 to 1000000",
         ),
     ] {
-        let mut all = vec!["bench", "--model", "tiny", "--train-steps", "1"];
+        let mut all = vec![
+            "bench",
+            "--model",
+            "tiny",
+            "--train-steps",
+            "1",
+            "--seq",
+            "8",
+        ];
         all.extend(args);
         let (ok, _, err) = basins(dir.path(), &all);
         assert!(!ok && err.contains(expected), "{all:?}: {err}");
+    }
+    // A bad `--cola` file is bad input (exit 2), refused before anything is timed: no shape
+    // line is printed first (`/dev/null` once exited 3, after the timing runs).
+    std::fs::write(dir.path().join("empty.tsv"), "").unwrap();
+    for (file, expected) in [
+        ("/dev/null", "/dev/null: not a regular file"),
+        ("empty.tsv", "empty.tsv: no examples in this file"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_basins"))
+            .current_dir(dir.path())
+            .args(["bench", "--model", "tiny", "--seq", "8", "--cola", file])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(expected), "{file}: {err}");
+        assert!(out.stdout.is_empty(), "{file}: timed before refusing");
     }
     #[cfg(not(feature = "cuda"))]
     {
@@ -413,8 +442,8 @@ fn a_max_len_longer_than_the_model_is_refused_by_name() {
 /// Model files that are devices, huge, or out of range are bad input (exit 2) at once, under
 /// a 1 GiB address-space limit (issue 32): `config.json` or the weights linked to `/dev/zero`
 /// were read until the OOM killer came; a sparse 8 GiB weight file was read whole; a label map
-/// of 100,001 names was accepted; a tokenizer with ids past `vocab_size` reached the forward
-/// pass and panicked there.
+/// of 100,001 names and `num_labels = 0` were accepted; a tokenizer with ids past
+/// `vocab_size` reached the forward pass and panicked there.
 #[test]
 fn hostile_model_files_are_refused_before_they_are_read() {
     let t = tempfile::tempdir().unwrap();
@@ -448,6 +477,29 @@ fn hostile_model_files_are_refused_before_they_are_read() {
     inspect(
         "id2label",
         "id2label has 100001 labels; a classifier has 1 to 100000",
+    );
+    for (n, expected) in [
+        (
+            Value::from(0),
+            "num_labels is 0; a classifier has 1 to 100000 labels",
+        ),
+        (
+            Value::from("two"),
+            "num_labels is \"two\"; a classifier has",
+        ),
+    ] {
+        let mut c: Value = serde_json::from_slice(&good_config).unwrap();
+        c["num_labels"] = n;
+        std::fs::write(&config, c.to_string()).unwrap();
+        inspect("num_labels", expected);
+    }
+    let mut c: Value = serde_json::from_slice(&good_config).unwrap();
+    c["num_labels"] = Value::from(3);
+    c["id2label"] = serde_json::json!({"0": "a", "1": "b"});
+    std::fs::write(&config, c.to_string()).unwrap();
+    inspect(
+        "num_labels against id2label",
+        "num_labels is 3 but id2label names 2 labels",
     );
     std::fs::write(&config, &good_config).unwrap();
 

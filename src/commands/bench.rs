@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use basins_stages::backend::{Compute, FloatKind};
 use basins_stages::bench::{self, BenchSpec};
 use basins_stages::eval::CpuForward;
+use basins_stages::model::BertConfig;
 
 use super::print_json;
+use crate::error::CliError;
 use crate::exit::Exit;
 
 #[derive(clap::Args)]
@@ -14,16 +16,17 @@ pub struct Args {
     /// A Hugging Face BERT directory (e.g. the one `scripts/fetch-minilm` prints).
     #[arg(long)]
     model: PathBuf,
-    /// Sequence lengths to time.
-    #[arg(long, value_delimiter = ',', default_values_t = [128, 32])]
+    /// Sequence lengths to time [default: 128,32, each at most the model's positions].
+    #[arg(long, value_delimiter = ',')]
     seq: Vec<usize>,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = count)]
     train_batch: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = count)]
     eval_batch: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Timed training steps (after one untimed warm-up step).
+    #[arg(long, default_value_t = 3, value_parser = count)]
     train_steps: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = count)]
     eval_batches: usize,
     /// Also evaluate this CoLA-layout file with and without dynamic padding.
     #[arg(long)]
@@ -43,9 +46,35 @@ pub struct Args {
     json: bool,
 }
 
+/// A batch size or a number of steps: 1 or more (a zero once divided by zero or panicked in
+/// `chunks`), at most a million.
+fn count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number from 1 to 1000000")),
+    }
+}
+
 pub fn exec(a: Args) -> anyhow::Result<Exit> {
+    // Longer than the model's position table would index past it; checked before anything
+    // is timed.
+    let positions = BertConfig::read(&a.model)?.max_position_embeddings;
+    let mut seqs = a.seq;
+    if seqs.is_empty() {
+        seqs = vec![128.min(positions), 32.min(positions)];
+        seqs.dedup();
+    }
+    if let Some(&seq) = seqs.iter().find(|&&s| s == 0 || s > positions) {
+        return Err(CliError::MaxLen {
+            flag: "--seq",
+            dir: a.model,
+            max_len: seq,
+            positions,
+        }
+        .into());
+    }
     let spec = BenchSpec {
-        seqs: a.seq,
+        seqs,
         train_batch: a.train_batch,
         eval_batch: a.eval_batch,
         train_steps: a.train_steps,

@@ -89,6 +89,7 @@ fn predict(a: PredictArgs) -> anyhow::Result<Exit> {
     let max_len = a.max_len.unwrap_or(128.min(positions));
     if max_len == 0 || max_len > positions {
         return Err(CliError::MaxLen {
+            flag: "--max-len",
             dir: a.dir,
             max_len,
             positions,

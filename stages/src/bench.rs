@@ -2,7 +2,7 @@
 //! fixed shapes, the same shapes `scripts/bench_torch.py` runs with PyTorch, and evaluation of
 //! a real dev set with and without dynamic padding.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::optim::GradientsParams;
@@ -196,13 +196,42 @@ fn bench_on<B: AutodiffBackend>(
             dir.display()
         );
     }
-    let shapes = shapes_on::<B>(dir, spec, config.vocab_size, device, report)?;
-    // The fixed-shape comparison pads to 128, or to what the model takes if that is less.
+    // The fixed-shape comparison pads to 128, or to what the model takes if that is less. The
+    // file is read and encoded before anything is timed, so a bad one is refused at once (a
+    // `--cola /dev/null` once failed only after minutes of timing runs).
     let max_len = positions.min(128);
+    let cola = cola.map(|c| encode_cola(dir, c, max_len)).transpose()?;
+    let shapes = shapes_on::<B>(dir, spec, config.vocab_size, device, report)?;
     let padding = cola
-        .map(|c| padding_on::<B::InnerBackend>(dir, c, spec, max_len, device))
+        .map(|c| padding_on::<B::InnerBackend>(dir, &c, spec, max_len, device))
         .transpose()?;
     Ok(BenchResult { shapes, padding })
+}
+
+/// A CoLA-layout file, read and encoded for [`padding_on`].
+struct EncodedFile {
+    path: PathBuf,
+    encoded: Vec<Encoded>,
+    pad_id: u32,
+}
+
+fn encode_cola(dir: &Path, cola: &Path, max_len: usize) -> anyhow::Result<EncodedFile> {
+    let labels = vec!["0".to_string(), "1".to_string()];
+    let ds = read(
+        cola,
+        &ReadOptions {
+            format: DataFormat::Cola,
+            labels,
+            on_bad_row: OnBadRow::Error,
+            fields: Default::default(),
+        },
+    )?;
+    let enc = TextEncoder::from_dir(dir, max_len)?;
+    Ok(EncodedFile {
+        path: cola.to_owned(),
+        encoded: enc.encode_dataset(&ds)?,
+        pad_id: enc.pad_id,
+    })
 }
 
 fn shapes_on<B: AutodiffBackend>(
@@ -242,24 +271,13 @@ fn shapes_on<B: AutodiffBackend>(
 /// example, and every example padded to `max_len` (what a fixed-shape pipeline does).
 fn padding_on<B: Backend>(
     dir: &Path,
-    cola: &Path,
+    cola: &EncodedFile,
     spec: &BenchSpec,
     max_len: usize,
     device: &B::Device,
 ) -> anyhow::Result<PaddingResult> {
-    let labels = vec!["0".to_string(), "1".to_string()];
-    let ds = read(
-        cola,
-        &ReadOptions {
-            format: DataFormat::Cola,
-            labels,
-            on_bad_row: OnBadRow::Error,
-            fields: Default::default(),
-        },
-    )?;
     let (batch, forward) = (spec.eval_batch, spec.cpu_forward);
-    let enc = TextEncoder::from_dir(dir, max_len)?;
-    let encoded = enc.encode_dataset(&ds)?;
+    let encoded = &cola.encoded;
     let model = load::<B>(dir, 2, 0, device)?.model;
     let lengths: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
     let order: Vec<usize> = (0..encoded.len()).collect();
@@ -271,7 +289,7 @@ fn padding_on<B: Backend>(
         .iter()
         .map(|e| {
             let mut p = e.clone();
-            p.ids.resize(max_len, enc.pad_id);
+            p.ids.resize(max_len, cola.pad_id);
             p.type_ids.resize(max_len, 0);
             p
         })
@@ -287,7 +305,7 @@ fn padding_on<B: Backend>(
     Scorer::new(&model, forward)?.batch_probs(&dynamic, 0, device, &mut |_| {})?;
     let first_pass = encoded.len() as f64 / t.elapsed().as_secs_f64();
     Ok(PaddingResult {
-        file: cola.display().to_string(),
+        file: cola.path.display().to_string(),
         examples: encoded.len(),
         dynamic_first_pass_seq_per_s: first_pass,
         dynamic_seq_per_s: time_eval::<B>(&model, &dynamic, forward, device)?,

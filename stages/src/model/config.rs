@@ -153,6 +153,24 @@ impl BertConfig {
                 ));
             }
         }
+        // transformers reads `num_labels` when there is no label map and writes it beside one
+        // in some versions; a value basins would silently ignore (0, a string, one that
+        // disagrees with `id2label`) is refused instead.
+        if let Some(v) = self.extra.get("num_labels") {
+            let n = v.as_u64().filter(|&n| n >= 1 && n <= MAX_LABELS as u64);
+            let Some(n) = n else {
+                return bad(format!(
+                    "num_labels is {v}; a classifier has 1 to {MAX_LABELS} labels"
+                ));
+            };
+            if let Some(m) = self.id2label.as_ref().map(BTreeMap::len) {
+                if m as u64 != n {
+                    return bad(format!(
+                        "num_labels is {n} but id2label names {m} labels; they must agree"
+                    ));
+                }
+            }
+        }
         if self.model_type != "bert" {
             return bad(format!(
                 "model_type `{}` is not supported (only `bert`)",
