@@ -42,6 +42,15 @@ pub fn same_shapes<B: Backend>(a: &BertClassifier<B>, b: &BertClassifier<B>) -> 
     shapes(&mut a) == shapes(&mut b)
 }
 
+/// The alphas a path node evaluates: every grid point but the endpoints.
+pub fn interior(alphas: &[f64]) -> Vec<f64> {
+    alphas
+        .iter()
+        .copied()
+        .filter(|&a| a != 0.0 && a != 1.0)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,14 +7,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use basins_engine::{StageContext, StageKind};
-use safetensors::SafeTensors;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{node_files, params};
+use super::{endpoint, node_files, params, path_between, Endpoint};
 use crate::barriers::{Path, PathBarriers, KINDS};
-use crate::outputs::StoredSet;
-use crate::tensorfile::{f32_values, i64_values, Entry};
+use crate::tensorfile::Entry;
 
 /// Bootstrap replicates kept per pair for cluster stability (the CI uses all of them).
 pub const KEPT_REPLICATES: usize = 200;
@@ -92,21 +90,6 @@ fn path_sets(ctx: &StageContext, p: &BarrierParams) -> anyhow::Result<Vec<String
         .collect())
 }
 
-/// One model's per-example losses and correctness on a set's loss-surface rows (a path's
-/// endpoint), and those rows.
-pub(crate) struct Endpoint {
-    loss: Vec<f32>,
-    correct: Vec<u8>,
-    rows: Vec<usize>,
-}
-
-impl Endpoint {
-    /// The loss-surface rows (each path scores these at every interior alpha).
-    pub(crate) fn rows(&self) -> usize {
-        self.rows.len()
-    }
-}
-
 /// Every model's endpoint on `set`, read once from its evaluate node (each model ends
 /// seeds - 1 paths).
 fn endpoints(
@@ -118,33 +101,6 @@ fn endpoints(
         .iter()
         .map(|&seed| Ok((seed, endpoint(ctx, &format!("endpoint:{seed}"), set)?)))
         .collect()
-}
-
-/// The endpoint an evaluate node (input `role`) gives on `set`'s loss-surface rows.
-pub(crate) fn endpoint(ctx: &StageContext, role: &str, set: &str) -> anyhow::Result<Endpoint> {
-    let (node, files) = node_files(ctx, role)?;
-    let s = StoredSet::read(node, files, set)?;
-    let key = format!("eval/{set}.surface.json");
-    let file = files
-        .get(&key)
-        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
-    let doc: Value = serde_json::from_slice(&std::fs::read(file)?)?;
-    let rows: Vec<usize> = serde_json::from_value(doc["rows"].clone())
-        .map_err(|e| anyhow::anyhow!("{}: no row list: {e}", file.display()))?;
-    anyhow::ensure!(
-        rows.iter().all(|&r| r < s.loss.len()),
-        "{}: a surface row lies past the {} scored rows",
-        file.display(),
-        s.loss.len()
-    );
-    Ok(Endpoint {
-        loss: rows.iter().map(|&r| s.loss[r]).collect(),
-        correct: rows
-            .iter()
-            .map(|&r| u8::from(s.gold[r] == s.predicted[r]))
-            .collect(),
-        rows,
-    })
 }
 
 /// One path: the endpoints from the evaluate nodes, the interior from the interpolate node.
@@ -162,70 +118,6 @@ fn load_path(
         set,
         (&ends[&a], &ends[&b]),
     )
-}
-
-/// The path an interpolate node (input `role`) scored between the endpoints `a` and `b`.
-pub(crate) fn path_between(
-    ctx: &StageContext,
-    role: &str,
-    grid: &[f64],
-    set: &str,
-    (end_a, end_b): (&Endpoint, &Endpoint),
-) -> anyhow::Result<Path> {
-    let (node, files) = node_files(ctx, role)?;
-    let key = format!("path/{set}.safetensors");
-    let file = files
-        .get(&key)
-        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
-    let bytes = std::fs::read(file)?;
-    let st = SafeTensors::deserialize(&bytes)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)?;
-    let rows: Option<Vec<usize>> = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("path"))
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
-    anyhow::ensure!(
-        rows.as_ref() == Some(&end_a.rows) && rows.as_ref() == Some(&end_b.rows),
-        "{set}: `{node}` scored other rows than the endpoints' loss-surface selection"
-    );
-    let loss = st.tensor("loss")?;
-    let [rows, n] = <[usize; 2]>::try_from(loss.shape())
-        .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
-    let loss = f32_values(loss.data());
-    let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
-        .into_iter()
-        .map(|c| u8::from(c != 0))
-        .collect();
-    let interior = super::interpolate::interior(grid);
-    anyhow::ensure!(
-        rows == interior.len(),
-        "{key}: {rows} alphas, the grid has {} inside (0, 1)",
-        interior.len()
-    );
-    let (la, ca) = (end_a.loss.clone(), end_a.correct.clone());
-    let (lb, cb) = (end_b.loss.clone(), end_b.correct.clone());
-    anyhow::ensure!(
-        la.len() == n && lb.len() == n,
-        "{set}: the endpoints were scored on {} and {} examples, the path on {n}",
-        la.len(),
-        lb.len()
-    );
-    let mut points: Vec<(f64, Vec<f32>, Vec<u8>)> = vec![(0.0, la, ca), (1.0, lb, cb)];
-    for (r, &alpha) in interior.iter().enumerate() {
-        points.push((
-            alpha,
-            loss[r * n..(r + 1) * n].to_vec(),
-            correct[r * n..(r + 1) * n].to_vec(),
-        ));
-    }
-    points.sort_by(|x, y| x.0.total_cmp(&y.0));
-    Ok(Path {
-        alphas: points.iter().map(|p| p.0).collect(),
-        loss: points.iter().map(|p| p.1.clone()).collect(),
-        correct: points.into_iter().map(|p| p.2).collect(),
-    })
 }
 
 /// Bootstrap replicates per definition as [replicate, pair] tensors, pairs in params order.
@@ -315,7 +207,7 @@ fn matrices(
             )
         })
         .collect();
-    let mut grid = super::interpolate::interior(alphas);
+    let mut grid = crate::interpolate::interior(alphas);
     grid.extend([0.0, 1.0]);
     grid.sort_by(f64::total_cmp);
     (

@@ -9,10 +9,7 @@ use basins_engine::{StageContext, StageKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::barriers::{endpoint, path_between};
-use super::interpolate::interior;
-use super::params;
-use super::{node_files, square};
+use super::{endpoint, node_files, params, path_between, square};
 use crate::barriers::KINDS;
 use crate::cluster::Square;
 use crate::controls::disagreement;
@@ -22,6 +19,7 @@ use crate::dynamics::{
     centroid_accuracy, correlate, dynamics, orient, own_step, predicted_from, CentroidPrediction,
     Clustering, Correlation, Dynamics, OwnStep,
 };
+use crate::interpolate::interior;
 use crate::outputs::StoredSet;
 
 pub struct DynamicsKind;

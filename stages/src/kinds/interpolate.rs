@@ -36,15 +36,6 @@ struct InterpolateParams {
     to_final: bool,
 }
 
-/// The alphas a path node evaluates: every grid point but the endpoints.
-pub fn interior(alphas: &[f64]) -> Vec<f64> {
-    alphas
-        .iter()
-        .copied()
-        .filter(|&a| a != 0.0 && a != 1.0)
-        .collect()
-}
-
 impl StageKind for InterpolateKind {
     fn name(&self) -> &'static str {
         "interpolate"
@@ -93,7 +84,7 @@ fn run<B: Backend>(
         dir_a.display(),
         dir_b.display()
     );
-    let alphas = interior(&p.alphas);
+    let alphas = crate::interpolate::interior(&p.alphas);
     // Each set is tokenised once and scored at every alpha.
     let sets = p
         .eval_sets

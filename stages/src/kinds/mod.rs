@@ -13,6 +13,7 @@ mod finetune;
 mod generate;
 mod hub;
 mod interpolate;
+mod paths;
 mod pretrain;
 mod report;
 mod sweep;
@@ -31,6 +32,9 @@ pub use interpolate::InterpolateKind;
 pub use pretrain::PretrainKind;
 pub use report::ReportKind;
 pub use sweep::SweepKind;
+
+// Not a kind: what barriers and dynamics read from evaluate and interpolate nodes.
+use paths::{endpoint, path_between, Endpoint};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

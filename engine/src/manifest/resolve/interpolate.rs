@@ -1,0 +1,208 @@
+//! `[interpolate]`: pairs, alphas, checkpoints and the sets evaluated along each path.
+
+use super::*;
+
+/// Resolve `cola.dev` (a task split) or `hans` (a diagnostic).
+pub(super) fn eval_ref(
+    r: &At<String>,
+    key: &str,
+    tasks: &BTreeMap<String, Task>,
+    diagnostics: &BTreeMap<String, Diagnostic>,
+) -> Result<EvalSet, ManifestError> {
+    if diagnostics.contains_key(&r.value) {
+        return Ok(EvalSet::Diagnostic(r.value.clone()));
+    }
+    let mut known: Vec<String> = diagnostics.keys().cloned().collect();
+    for (t, task) in tasks {
+        match &task.source {
+            DataSource::Files { eval, .. } => known.extend(eval.keys().map(|s| format!("{t}.{s}"))),
+            DataSource::Generated(_) => known.push(format!("{t}.eval")),
+            DataSource::Download(d) => known.push(format!("{t}.{}", d.eval_split)),
+        }
+    }
+    if let Some((t, s)) = r.value.split_once('.') {
+        if known.contains(&r.value) {
+            return Ok(EvalSet::Split {
+                task: t.into(),
+                split: s.into(),
+            });
+        }
+    }
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    Err(dangling(
+        r,
+        key,
+        "n eval set (`task.split` or a diagnostic)",
+        &known,
+    ))
+}
+
+pub(super) fn resolve_interpolate(
+    i: At<RawInterpolate>,
+    tasks: &BTreeMap<String, Task>,
+    diagnostics: &BTreeMap<String, Diagnostic>,
+    finetune: &Finetune,
+) -> Result<Interpolate, ManifestError> {
+    let pairs = i
+        .pairs
+        .clone()
+        .map(|p| (p.value, p.at))
+        .unwrap_or((PairSpec::All, i.at.clone()));
+    let seed_ok = |s: u64| finetune.seeds.contains(&s);
+    let bad = match &pairs.0 {
+        PairSpec::All => None,
+        PairSpec::List(l) => l.iter().flat_map(|(a, b)| [*a, *b]).find(|s| !seed_ok(*s)),
+        PairSpec::Within(g) => g
+            .iter()
+            .flat_map(|s| s.0.iter().copied())
+            .find(|s| !seed_ok(*s)),
+    };
+    if let Some(s) = bad {
+        return Err(invalid(
+            &pairs.1,
+            "interpolate.pairs",
+            format!("seed {s} is not among [finetune].seeds"),
+            format!("seeds from {:?}", finetune.seeds),
+        ));
+    }
+    if finetune.seeds.len() < 2 {
+        return Err(invalid(
+            &i.at,
+            "interpolate",
+            "interpolation needs at least 2 seeds",
+            "[finetune].seeds with 2 or more seeds",
+        ));
+    }
+    let n = finetune.seeds.len();
+    let count = match &pairs.0 {
+        PairSpec::All => n * (n - 1) / 2,
+        PairSpec::List(l) => l.len(),
+        PairSpec::Within(g) => g
+            .iter()
+            .map(|s| s.0.len() * s.0.len().saturating_sub(1) / 2)
+            .sum(),
+    };
+    if count > super::super::spec::MAX_PAIRS {
+        return Err(invalid(
+            &pairs.1,
+            "interpolate.pairs",
+            format!(
+                "{count} pairs, more than the {} a study may interpolate",
+                super::super::spec::MAX_PAIRS
+            ),
+            "fewer seeds, `pairs = { within = [...] }` groups, or a list of pairs",
+        ));
+    }
+    if let Some(m) = i.max_examples.as_ref().filter(|m| m.value == 0) {
+        return Err(invalid(
+            &m.at,
+            "interpolate.max_examples",
+            "a loss surface of 0 examples has no loss: every barrier would be 0",
+            "max_examples >= 1 (the paper uses 512), or leave it out for every row",
+        ));
+    }
+    if let Some(b) = i.batch_size.as_ref().filter(|b| b.value == 0) {
+        return Err(invalid(
+            &b.at,
+            "interpolate.batch_size",
+            "must be positive",
+            "an integer >= 1",
+        ));
+    }
+    let eval = i
+        .eval
+        .as_ref()
+        .map(|refs| {
+            refs.iter()
+                .map(|r| eval_ref(r, "interpolate.eval", tasks, diagnostics))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(Interpolate {
+        pairs: pairs.0,
+        alphas: i
+            .alphas
+            .clone()
+            .map_or_else(|| AlphaGrid::linspace(0.0, 1.0, 10), |a| a.value),
+        eval,
+        max_examples: i.max_examples.as_ref().map(|m| m.value),
+        batch_size: i.batch_size.as_ref().map_or(128, |b| b.value),
+        at: resolve_at(i.checkpoints.as_ref(), finetune)?,
+    })
+}
+
+/// `[interpolate] at`: `"final"` and steps the finetune runs keep, each once; sorted into
+/// training order.
+pub(super) fn resolve_at(
+    at: Option<&At<Vec<String>>>,
+    finetune: &Finetune,
+) -> Result<Vec<Checkpoint>, ManifestError> {
+    let Some(at) = at else {
+        return Ok(vec![Checkpoint::Final]);
+    };
+    let expected = "a list of \"final\" and \"step=<n>\" for steps in [finetune].keep";
+    if at.value.is_empty() {
+        return Err(invalid(&at.at, "interpolate.at", "an empty list", expected));
+    }
+    let mut out = Vec::new();
+    for s in &at.value {
+        let c = Checkpoint::parse(s).ok_or_else(|| {
+            invalid(
+                &at.at,
+                "interpolate.at",
+                format!("`{s}` is not a checkpoint"),
+                expected,
+            )
+        })?;
+        if out.contains(&c) {
+            return Err(invalid(
+                &at.at,
+                "interpolate.at",
+                format!("`{s}` is listed twice"),
+                expected,
+            ));
+        }
+        if let Checkpoint::Step(step) = c {
+            let keep =
+                match &finetune.origin {
+                    Origin::Trained { hyper, .. } => hyper.keep.as_ref(),
+                    // Any step: the zoo's `steps` says where each is; a missing one is an error
+                    // naming the folder or revision when the study is planned.
+                    Origin::Zoo { steps: Some(_), .. } => {
+                        out.push(c);
+                        continue;
+                    }
+                    Origin::Zoo { steps: None, .. } => return Err(invalid(
+                        &at.at,
+                        "interpolate.at",
+                        format!("`{s}`: the zoo does not say where its members keep steps"),
+                        "`steps = \"checkpoint-{step}\"` (a subfolder) or `\"step_{step}\"` (a \
+                         Hub revision) in [zoo], or [\"final\"] alone",
+                    )),
+                };
+            if !keep.is_some_and(|k| k.names(step)) {
+                return Err(invalid(
+                    &at.at,
+                    "interpolate.at",
+                    format!("step {step} is not a checkpoint the finetune runs keep"),
+                    format!(
+                        "a step in [finetune].keep ({})",
+                        keep.map_or("not set".into(), |k| serde_json::to_string(k)
+                            .unwrap_or_default())
+                    ),
+                ));
+            }
+        }
+        out.push(c);
+    }
+    if !out.contains(&Checkpoint::Final) {
+        return Err(invalid(
+            &at.at,
+            "interpolate.at",
+            "steps without \"final\": each step's basins are read against the final ones",
+            "\"final\" in the list too",
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
