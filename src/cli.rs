@@ -1,11 +1,14 @@
-//! The command line's shape: global flags, one subcommand per verb (each verb's flags live with
-//! it in `commands/`), and the flags several verbs share, declared once.
+//! The command line's shape: global flags and one subcommand per verb (each verb's flags live
+//! with it in `commands/`, the flags several verbs share in `command_prelude`), and the table
+//! that maps the parsed command onto the verbs' `exec` functions.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::commands;
+use crate::command_prelude::Progress;
+use crate::commands::{self, Context};
+use crate::exit::Exit;
 
 #[derive(Parser)]
 #[command(
@@ -64,22 +67,6 @@ pub enum Command {
     ExecNode(commands::exec_node::Args),
 }
 
-/// How a run shows its progress (`run` and `report`).
-#[derive(Args, Clone)]
-pub struct Progress {
-    /// Without a terminal: seconds between two progress lines of a running node (the first
-    /// comes after a third of it).
-    #[arg(long, value_name = "SECONDS", default_value_t = 15.0, value_parser = seconds)]
-    pub progress_every: f64,
-}
-
-impl Progress {
-    /// The wait between two progress lines (bounded by the parser, so it always converts).
-    pub fn interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.progress_every)
-    }
-}
-
 impl Command {
     /// The progress settings of a verb that runs nodes (`run`, `report`, `fetch`).
     pub fn progress(&self) -> Option<&Progress> {
@@ -92,26 +79,23 @@ impl Command {
     }
 }
 
-/// The longest wait between progress lines: a day (a larger number once overflowed the
-/// conversion to a `Duration` and panicked).
-const MAX_PROGRESS_SECONDS: f64 = 86_400.0;
-
-fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=MAX_PROGRESS_SECONDS).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "`{s}` is not a number of seconds from 0 to {MAX_PROGRESS_SECONDS} (a day)"
-        )),
+/// Run the verb the command line names.
+pub fn exec(command: Command, cx: &Context) -> anyhow::Result<Exit> {
+    match command {
+        Command::Run(a) => commands::run::exec(a, cx),
+        Command::Fetch(a) => commands::fetch::exec(a, cx),
+        Command::Report(a) => commands::report::exec(a, cx),
+        Command::Plan(a) => commands::plan::exec(a, cx),
+        Command::Why(a) => commands::plan::exec_why(a, cx),
+        Command::Status(a) => commands::status::exec(a, cx),
+        Command::Show(a) => commands::show::exec(a, cx),
+        Command::Export(a) => commands::export::exec(a, cx),
+        Command::Verify(a) => commands::verify::exec(a, cx),
+        Command::Gc(a) => commands::gc::exec(a, cx),
+        Command::Graph(a) => commands::graph::exec(a, cx),
+        Command::Bench(a) => commands::bench::exec(a),
+        Command::Data(a) => commands::data::exec(a),
+        Command::Model(a) => commands::model::exec(a),
+        Command::ExecNode(a) => commands::exec_node::exec(a, cx),
     }
-}
-
-/// How many nodes run at once, and on which devices (`run` and `report`).
-#[derive(Args, Clone)]
-pub struct Slots {
-    /// Nodes to run at once (default: the CPU count; with Slurm, `[study.slurm].max_jobs`).
-    #[arg(long, short)]
-    pub jobs: Option<usize>,
-    /// Device ids for nodes that use an accelerator, e.g. `0,1` (one node per device).
-    #[arg(long, value_delimiter = ',')]
-    pub gpus: Vec<u32>,
 }

@@ -2,12 +2,14 @@
 //! Both binaries (`basins` with the real stages, `basins-testkit` with the engine's synthetic
 //! kinds) are [`main_with`] with a different registry.
 //!
-//! - [`cli`]: the flags, one subcommand per verb
+//! - [`cli`]: the flags, one subcommand per verb, and the table that runs the verb
+//! - [`command_prelude`]: the flags several verbs share, and `--json` printing
 //! - [`commands`]: one module per verb (its `Args` and its `exec`)
 //! - [`exit`]: exit codes, and how an error becomes one
 //! - [`error`]: what the CLI itself refuses
 
 pub mod cli;
+pub mod command_prelude;
 pub mod commands;
 pub mod error;
 pub mod exit;
@@ -88,7 +90,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
         registry,
         cache: cli.cache,
     };
-    match commands::exec(cli.command, &cx) {
+    match cli::exec(cli.command, &cx) {
         Ok(done) => ExitCode::from(done.code()),
         Err(e) => {
             // Not `eprintln!`, which panics when stderr cannot be written (an exec-node's stderr

@@ -63,7 +63,7 @@ pub(crate) fn checked_before(memo_dir: &Path, path: &Path, digest: &Digest) -> b
 pub(crate) fn remember_check(memo_dir: &Path, path: &Path, digest: &Digest) {
     if let Ok(meta) = fs::metadata(path) {
         let bytes = serde_json::to_vec(&stat_of(&meta)).expect("memo serialises");
-        let _ = crate::store::write_atomic(&memo_dir.join(digest.to_hex()), &bytes);
+        let _ = crate::atomic::write_atomic(&memo_dir.join(digest.to_hex()), &bytes);
     }
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn hash_input(memo_dir: &Path, path: &Path) -> Result<Digest, CacheEr
     let digest = hash_file(path)?;
     let memo = Memo { stat, digest };
     // A failed memo write only costs speed next time; never fail the caller for it.
-    let _ = crate::store::write_atomic(
+    let _ = crate::atomic::write_atomic(
         &memo_path,
         &serde_json::to_vec(&memo).expect("memo serialises"),
     );

@@ -11,13 +11,15 @@
 //! Every write goes temp file -> fsync -> rename in the same directory tree, so a crash (even
 //! `kill -9`) leaves either the old state or the new one, never a torn file.
 
+mod atomic;
 mod digest;
 mod error;
 mod filehash;
 mod lock;
 mod store;
 
+pub use atomic::write_atomic;
 pub use digest::Digest;
 pub use error::CacheError;
 pub use lock::{process_alive, CacheUse, GcLock, KeyLock, LockOwner};
-pub use store::{write_atomic, ActionBytes, GcReport, ObjectInfo, Store};
+pub use store::{ActionBytes, GcReport, ObjectInfo, Store};

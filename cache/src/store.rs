@@ -1,12 +1,11 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use walkdir::WalkDir;
 
+use crate::atomic::{sync_dir, tmp_name, write_atomic};
 use crate::filehash::{checked_before, hash_file, hash_input, remember_check};
 use crate::lock::process_alive;
 use crate::lock::{CacheUse, GcLock, KeyLock, LockOwner};
@@ -64,8 +63,6 @@ pub struct GcReport {
     pub actions: Vec<Digest>,
     pub temp_files: usize,
 }
-
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
     /// Open (creating if needed) a store rooted at `root`.
@@ -425,45 +422,8 @@ fn object_digest(path: &Path) -> Option<Digest> {
     format!("{prefix}{rest}").parse().ok()
 }
 
-fn tmp_name(what: &str) -> String {
-    format!(
-        "{what}.{}.{}.{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
-}
-
 fn tmp_pid(name: &str) -> Option<u32> {
     name.split('.').nth(1)?.parse().ok()
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = File::open(dir) {
-        let _ = f.sync_all();
-    }
-}
-
-/// Write a file so that readers see the old content or the new, never a torn one: a temp file
-/// in the same directory, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    let dir = path.parent().expect("atomic write target has a parent");
-    fs::create_dir_all(dir).map_err(CacheError::io_err("create", dir))?;
-    let tmp = dir.join(format!(".{}", tmp_name("w")));
-    let mut f = File::create(&tmp).map_err(CacheError::io_err("create", &tmp))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(CacheError::io_err("write", &tmp))?;
-    drop(f);
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(CacheError::io_err("rename", path)(e));
-    }
-    sync_dir(dir);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use basins_stages::bench::{self, BenchSpec};
 use basins_stages::eval::CpuForward;
 use basins_stages::model::BertConfig;
 
-use super::print_json;
+use crate::command_prelude::print_json;
 use crate::error::CliError;
 use crate::exit::Exit;
 

@@ -8,7 +8,7 @@ use basins_stages::data;
 use basins_stages::generate;
 use clap::Subcommand;
 
-use super::print_json;
+use crate::command_prelude::print_json;
 use crate::error::CliError;
 use crate::exit::Exit;
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use basins_engine::manifest::ExecutorKind;
 use serde::Serialize;
 
-use super::{print_json, Context};
-use crate::cli::{Progress, Slots};
+use super::Context;
+use crate::command_prelude::print_json;
+use crate::command_prelude::{Progress, Slots};
 use crate::exit::Exit;
 
 #[derive(clap::Args)]

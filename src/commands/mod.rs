@@ -1,5 +1,5 @@
-//! One module per verb, each with its flags (`Args`) and one `exec`; this file is the table
-//! that maps the parsed command line onto them (cargo's `commands/`).
+//! One module per verb, each with its flags (`Args`) and one `exec` (cargo's `commands/`),
+//! and the [`Context`] every verb gets; `cli` maps the parsed command line onto them.
 
 pub mod bench;
 pub mod data;
@@ -22,9 +22,7 @@ use basins_engine::manifest::Manifest;
 use basins_engine::{EngineError, Registry, Study};
 use basins_stages::hub::{self, How, Hub, Pin};
 
-use crate::cli::Command;
 use crate::error::CliError;
-use crate::exit::Exit;
 
 /// What every verb may need besides its own flags.
 pub struct Context {
@@ -108,32 +106,4 @@ impl Context {
              another study's results, point `cache` (or --cache) at its cache"
         )
     }
-}
-
-pub fn exec(command: Command, cx: &Context) -> anyhow::Result<Exit> {
-    match command {
-        Command::Run(a) => run::exec(a, cx),
-        Command::Fetch(a) => fetch::exec(a, cx),
-        Command::Report(a) => report::exec(a, cx),
-        Command::Plan(a) => plan::exec(a, cx),
-        Command::Why(a) => plan::exec_why(a, cx),
-        Command::Status(a) => status::exec(a, cx),
-        Command::Show(a) => show::exec(a, cx),
-        Command::Export(a) => export::exec(a, cx),
-        Command::Verify(a) => verify::exec(a, cx),
-        Command::Gc(a) => gc::exec(a, cx),
-        Command::Graph(a) => graph::exec(a, cx),
-        Command::Bench(a) => bench::exec(a),
-        Command::Data(a) => data::exec(a),
-        Command::Model(a) => model::exec(a),
-        Command::ExecNode(a) => exec_node::exec(a, cx),
-    }
-}
-
-/// `--json` output: pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(v: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).expect("reports serialise")
-    );
 }

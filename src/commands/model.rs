@@ -7,7 +7,7 @@ use basins_stages::backend::Compute;
 use basins_stages::model::inspect;
 use clap::Subcommand;
 
-use super::print_json;
+use crate::command_prelude::print_json;
 use crate::error::CliError;
 use crate::exit::Exit;
 

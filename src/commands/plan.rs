@@ -7,7 +7,8 @@ use basins_engine::study::Status;
 use basins_engine::Study;
 use basins_stages::hub::{How, Pin};
 
-use super::{print_json, Context};
+use super::Context;
+use crate::command_prelude::print_json;
 use crate::exit::Exit;
 
 #[derive(clap::Args)]

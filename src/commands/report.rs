@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use basins_engine::{ops, EngineError, Study};
 
 use super::{run, Context};
-use crate::cli::{Progress, Slots};
+use crate::command_prelude::{Progress, Slots};
 use crate::error::CliError;
 use crate::exit::Exit;
 

@@ -12,8 +12,9 @@ use basins_engine::slurm::Slurm;
 use basins_engine::{EngineError, Executor, InProcess, Study, Subprocess};
 use clap::ValueEnum;
 
-use super::{print_json, Context};
-use crate::cli::{Progress, Slots};
+use super::Context;
+use crate::command_prelude::print_json;
+use crate::command_prelude::{Progress, Slots};
 use crate::exit::{self, Exit};
 
 #[derive(clap::Args)]

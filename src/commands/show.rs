@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use basins_engine::ops;
 
-use super::{print_json, Context};
+use super::Context;
+use crate::command_prelude::print_json;
 use crate::exit::Exit;
 
 #[derive(clap::Args)]
