@@ -257,25 +257,6 @@ fn two_concurrent_runs_both_finish_and_each_node_runs_once() {
     }
 }
 
-fn object_of(fx: &Fixture, node: &str, output: &str) -> std::path::PathBuf {
-    let show = fx.json(&["show", "m.toml", node, "--json"]);
-    let o = show["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == output)
-        .unwrap_or_else(|| panic!("{show}"));
-    std::path::PathBuf::from(o["path"].as_str().unwrap())
-}
-
-fn flip_byte(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut bytes = std::fs::read(path).unwrap();
-    bytes[10] ^= 0x01;
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn a_flipped_byte_is_detected_and_recomputed() {
     let fx = Fixture::new();

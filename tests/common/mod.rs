@@ -422,3 +422,24 @@ pub fn rendered_dom(browser: &str, page: &Path) -> String {
     );
     String::from_utf8_lossy(&dom.stdout).into_owned()
 }
+
+/// Where the store keeps output `output` of `node` (from `show --json`).
+pub fn object_of(fx: &Fixture, node: &str, output: &str) -> std::path::PathBuf {
+    let show = fx.json(&["show", "m.toml", node, "--json"]);
+    let o = show["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == output)
+        .unwrap_or_else(|| panic!("{show}"));
+    std::path::PathBuf::from(o["path"].as_str().unwrap())
+}
+
+/// Flip one bit of a stored object in place (made writable first), as a failing disk would.
+pub fn flip_byte(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
