@@ -12,6 +12,7 @@ use crate::manifest::sweep::Sweep;
 use crate::manifest::{
     Checkpoint, DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
 };
+use crate::roles;
 use crate::stage::Build;
 
 /// Where a node's input comes from.
@@ -452,7 +453,7 @@ fn finetuned_at(m: &Manifest, task: &str, seed: u64, at: Checkpoint) -> Source {
 /// Give a model node every eval set as an input (`eval:<name>`).
 fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
     for (e, src) in sets {
-        n = n.input(format!("eval:{}", e.name()), src.clone());
+        n = n.input(roles::eval(&e.name()), src.clone());
     }
     n
 }
@@ -510,9 +511,9 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
         let mut d = Node::new(format!("dynamics/{task}"), "dynamics", Value::Null);
         for (at, id) in &clusters {
             d = d
-                .input(format!("cluster@{at}"), Source::Node(id.clone()))
+                .input(roles::cluster_at(at), Source::Node(id.clone()))
                 .input(
-                    format!("barriers@{at}"),
+                    roles::barriers_at(at),
                     Source::Node(format!("barriers/{task}{}", at.suffix())),
                 );
         }
@@ -539,7 +540,7 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     );
     for &seed in &m.finetune.seeds {
         d = d.input(
-            format!("endpoint:{seed}"),
+            roles::endpoint(seed),
             Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
         );
     }
@@ -582,7 +583,7 @@ fn controls(
     .input("diagnostics", Source::Node(format!("diagnostics/{task}")));
     for &seed in &m.finetune.seeds {
         n = n.input(
-            format!("endpoint:{seed}"),
+            roles::endpoint(seed),
             Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
         );
     }
@@ -647,7 +648,7 @@ fn own_paths(
     let mut inputs = Vec::new();
     for &seed in &m.finetune.seeds {
         inputs.push((
-            format!("end:{seed}"),
+            roles::end(seed),
             evaluate_id(m, task, seed, Checkpoint::Final),
         ));
     }
@@ -668,11 +669,8 @@ fn own_paths(
                 .input("model_a", finetuned_at(m, task, seed, at))
                 .input("model_b", finetuned(m, task, seed));
             nodes.push(with_eval_inputs(n, &set));
-            inputs.push((format!("own:{seed}{}", at.suffix()), id));
-            inputs.push((
-                format!("start:{seed}{}", at.suffix()),
-                evaluate_id(m, task, seed, at),
-            ));
+            inputs.push((roles::own(seed, at), id));
+            inputs.push((roles::start(seed, at), evaluate_id(m, task, seed, at)));
         }
     }
     Some(OwnPaths {
@@ -705,7 +703,7 @@ fn expand_basins(
     );
     for &seed in &m.finetune.seeds {
         barriers = barriers.input(
-            format!("endpoint:{seed}"),
+            roles::endpoint(seed),
             Source::Node(evaluate_id(m, task, seed, at)),
         );
     }
@@ -721,7 +719,7 @@ fn expand_basins(
             .input("model_a", finetuned_at(m, task, a, at))
             .input("model_b", finetuned_at(m, task, b, at));
         nodes.push(with_eval_inputs(n, sets));
-        barriers = barriers.input(format!("path:{a}~{b}"), Source::Node(id));
+        barriers = barriers.input(roles::path(a, b), Source::Node(id));
     }
     nodes.push(barriers);
     let c = m.cluster.as_ref()?;

@@ -15,6 +15,7 @@
 //! - [`ops`]: status, show, verify and gc
 //! - [`record`]: recipes, action records and the per-study index in the cache
 //! - [`paths`]: paths built from names, never outside their root
+//! - [`roles`]: the input roles that wire nodes together, spelled once for expansion and kinds
 //! - [`testkit`]: cheap stage kinds with no ML, for tests and benchmarks of the engine itself
 
 pub mod events;
@@ -26,6 +27,7 @@ pub mod manifest;
 pub mod ops;
 pub mod paths;
 pub mod record;
+pub mod roles;
 pub mod schedule;
 pub mod slurm;
 pub mod stage;

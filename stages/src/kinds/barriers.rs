@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use basins_engine::roles;
 use basins_engine::{StageContext, StageKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -82,7 +83,7 @@ fn path_sets(ctx: &StageContext, p: &BarrierParams) -> anyhow::Result<Vec<String
     let Some(&(a, b)) = p.pairs.first() else {
         anyhow::bail!("no pairs to compute barriers for");
     };
-    let (_, files) = node_files(ctx, &format!("path:{a}~{b}"))?;
+    let (_, files) = node_files(ctx, &roles::path(a, b))?;
     Ok(files
         .keys()
         .filter_map(|k| k.strip_prefix("path/")?.strip_suffix(".safetensors"))
@@ -99,7 +100,7 @@ fn endpoints(
 ) -> anyhow::Result<BTreeMap<u64, Endpoint>> {
     seeds
         .iter()
-        .map(|&seed| Ok((seed, endpoint(ctx, &format!("endpoint:{seed}"), set)?)))
+        .map(|&seed| Ok((seed, endpoint(ctx, &roles::endpoint(seed), set)?)))
         .collect()
 }
 
@@ -111,13 +112,7 @@ fn load_path(
     set: &str,
     ends: &BTreeMap<u64, Endpoint>,
 ) -> anyhow::Result<Path> {
-    path_between(
-        ctx,
-        &format!("path:{a}~{b}"),
-        grid,
-        set,
-        (&ends[&a], &ends[&b]),
-    )
+    path_between(ctx, &roles::path(a, b), grid, set, (&ends[&a], &ends[&b]))
 }
 
 /// Bootstrap replicates per definition as [replicate, pair] tensors, pairs in params order.

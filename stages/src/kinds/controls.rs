@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use basins_engine::manifest::{BarrierKind, ClusterMethod};
+use basins_engine::roles;
 use basins_engine::{StageContext, StageKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -87,7 +88,7 @@ impl StageKind for ControlsKind {
         let barriers = matrices(&barriers_doc, &p.set, &p.seeds)?;
         let (mut predicted, mut probs, mut rows) = (Vec::new(), Vec::new(), None);
         for &seed in &p.seeds {
-            let (node, files) = node_files(ctx, &format!("endpoint:{seed}"))?;
+            let (node, files) = node_files(ctx, &roles::endpoint(seed))?;
             let s = StoredSet::read(node, files, &p.set)?;
             let surface =
                 StoredSet::surface_rows(node, files, &p.set, s.gold.len())?.ok_or_else(|| {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use basins_engine::roles;
 use basins_engine::{StageContext, StageInput, StageKind};
 use serde::Deserialize;
 
@@ -68,7 +69,7 @@ impl StageKind for DiagnosticsKind {
             let mut label_set: Vec<String> = Vec::new();
             let (mut rows, mut surface_rows) = (0usize, None);
             for &seed in &p.seeds {
-                let role = format!("endpoint:{seed}");
+                let role = roles::endpoint(seed);
                 let StageInput::Node { node, files, .. } = ctx.input(&role)? else {
                     anyhow::bail!("input `{role}` is not an evaluate node");
                 };

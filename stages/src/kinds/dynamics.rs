@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use basins_engine::roles;
 use basins_engine::{StageContext, StageKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -81,9 +82,9 @@ struct Prediction {
 /// The evaluate node of model `seed` at checkpoint `at`.
 fn evaluate_role(seed: u64, at: &str) -> String {
     if at == "final" {
-        format!("end:{seed}")
+        roles::end(seed)
     } else {
-        format!("start:{seed}@{at}")
+        roles::start(seed, at)
     }
 }
 
@@ -168,7 +169,7 @@ fn own_barriers(
             let start = endpoint(ctx, &evaluate_role(*seed, at), &own.set)?;
             let path = path_between(
                 ctx,
-                &format!("own:{seed}@{at}"),
+                &roles::own(*seed, at),
                 &own.alphas,
                 &own.set,
                 (&start, end),
@@ -227,7 +228,7 @@ fn predictions(
         .iter()
         .zip(&d.steps)
         .map(|(at, step)| {
-            let doc = node_json(ctx, &format!("barriers@{at}"), "barriers.json")?;
+            let doc = node_json(ctx, &roles::barriers_at(at), "barriers.json")?;
             let b = square(&doc["sets"][&p.own.set]["matrices"][&p.own.barrier]["value"])
                 .map_err(|e| anyhow::anyhow!("the barriers at {at} on `{}`: {e}", p.own.set))?;
             let centroid = p
@@ -328,7 +329,7 @@ impl StageKind for DynamicsKind {
             .steps
             .iter()
             .map(|at| {
-                let c = node_json(ctx, &format!("cluster@{at}"), "cluster.json")?;
+                let c = node_json(ctx, &roles::cluster_at(at), "cluster.json")?;
                 let assignments = serde_json::from_value(c["assignments"].clone())
                     .map_err(|e| anyhow::anyhow!("cluster.json at {at}: assignments: {e}"))?;
                 coordinates.push(

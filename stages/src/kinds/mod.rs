@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use basins_engine::record::OutputClass;
+use basins_engine::roles;
 use basins_engine::{StageContext, StageInput};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -196,7 +197,7 @@ pub(crate) struct EvalSetParams {
 
 /// Read eval set `set` (input `eval:<name>`) whole, up to its own row cap.
 pub(crate) fn eval_set(ctx: &StageContext, set: &EvalSetParams) -> anyhow::Result<Dataset> {
-    let (path, format) = data_file(ctx, &format!("eval:{}", set.name), "eval", set.data.format)?;
+    let (path, format) = data_file(ctx, &roles::eval(&set.name), "eval", set.data.format)?;
     let ds = read(&path, format, &set.data)?.take_first(set.max_examples);
     anyhow::ensure!(
         !ds.examples.is_empty(),
