@@ -214,14 +214,7 @@ pub fn heatmap(t: &TaskInputs) -> Figure {
         super::barrier_unit(kind)
     );
     // Which colour of the bands is which basin.
-    let k = assign.iter().max().map_or(0, |m| m + 1);
-    let entries: Vec<(&str, Mark, String)> = (0..k)
-        .map(|c| {
-            let n = assign.iter().filter(|&&a| a == c).count();
-            (category(c), Mark::Dot, format!("basin {c} ({n})"))
-        })
-        .collect();
-    s.push_str(&legend(left + side + 10.0, 24.0, &entries));
+    s.push_str(&legend(left + side + 10.0, 24.0, &basin_entries(&assign)));
     s.push_str("</svg>");
     let outside = out_of_block(&order, &assign);
     let note = if outside.is_empty() {
@@ -513,14 +506,22 @@ fn bounded(axis: Axis, title: &str) -> Axis {
 
 /// Which colour is which basin, at the top right of the plot area.
 fn basin_legend(chart: &Chart, assign: &[usize]) -> String {
+    legend(
+        chart.area.2 - 86.0,
+        chart.area.1 + 4.0,
+        &basin_entries(assign),
+    )
+}
+
+/// One legend entry per basin: its colour and `basin c (members)`.
+fn basin_entries(assign: &[usize]) -> Vec<(&'static str, Mark, String)> {
     let k = assign.iter().max().map_or(0, |m| m + 1);
-    let entries: Vec<(&str, Mark, String)> = (0..k)
+    (0..k)
         .map(|c| {
             let n = assign.iter().filter(|&&a| a == c).count();
             (category(c), Mark::Dot, format!("basin {c} ({n})"))
         })
-        .collect();
-    legend(chart.area.2 - 86.0, chart.area.1 + 4.0, &entries)
+        .collect()
 }
 
 #[cfg(test)]
