@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent Python references for basins' analysis, used by stages/tests/python_reference.rs.
+"""Independent Python references for basins' analysis, used by analysis/tests/python_reference.rs.
 
     analysis.py MODE CASES.json OUT.json
 

@@ -1,56 +1,25 @@
-//! The domain stages of basins: data, models, finetuning, interpolation, analysis and reports,
-//! each a `StageKind` registered with the engine.
+//! basins' stage kinds, registered with the engine: the glue between the engine and the domain
+//! crates below, which compile in parallel:
 //!
-//! Models:
-//! - [`model`]: the BERT classifier in burn, and Hugging Face import/export
-//! - [`text`]: tokenization, sentence pairs, dynamic padding
-//! - [`backend`]: the burn backends a build offers (ndarray CPU; CUDA with `--features cuda`)
-//! - [`hub`]: models from the Hugging Face Hub, resolved to commits and checked
-//! - [`pretrain`], [`train`], [`eval`]: masked-LM pretraining, finetuning, evaluation
-//! - [`interpolate`]: models on the straight line between two others
+//! - [`basins_files`]: data sets, generated sets, downloads, the Hub, stored outputs, a stage's
+//!   inputs (no model code)
+//! - [`basins_models`]: the BERT classifier in burn, training, evaluation, interpolation, and
+//!   the model stage kinds
+//! - [`basins_analysis`]: diagnostics, barriers, clustering, controls, dynamics, the report
 //!
-//! Data:
-//! - [`data`]: readers for GLUE, HANS, PAWS and JSONL, and `basins data check`
-//! - [`generate`]: the HANS-style set, the generated NLI tasks, the pretraining corpus
-//! - [`download`]: public data sets fetched from their release and checked against pinned digests
-//! - [`outputs`]: per-example results as the model stages store them
+//! - [`kinds`]: the data and analysis stage kinds, and the model kinds re-exported
+//! - [`registry`]: every kind this build provides
 //!
-//! Analysis:
-//! - [`diagnostics`]: metrics per diagnostic group
-//! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
-//! - [`cluster`]: spectral and hierarchical clustering, stability
-//! - [`controls`]: output-similarity baselines and robustness of a partition
-//! - [`report`]: the study's HTML page and `report.json`
-//! - [`sweep`]: a sweep's comparison of its sub-studies
-//! - [`plot`]: SVG charts (ticks, axes, legends, colour-blind-safe colours) for both pages
-//!
-//! - [`kinds`]: the stage kinds registered with the engine
-//! - [`bench`], [`tensorfile`]: throughput measurement; safetensors in and out
+//! The domain modules are re-exported under their names, so that `basins_stages::model` or
+//! `basins_stages::report` reads the same from the CLI and the tests whichever crate holds it.
 
-pub mod backend;
-pub mod barriers;
-pub mod bench;
-pub mod cluster;
-pub mod controls;
-pub mod data;
-pub mod diagnostics;
-pub mod download;
-pub mod dynamics;
-pub mod eval;
-pub mod generate;
-pub mod hub;
-pub mod interpolate;
+pub use basins_analysis::{
+    barriers, cluster, controls, diagnostics, dynamics, plot, report, stats, sweep,
+};
+pub use basins_files::{data, download, generate, hub, inputs, metrics, outputs, tensorfile};
+pub use basins_models::{backend, bench, eval, interpolate, model, pretrain, text, train};
+
 pub mod kinds;
-pub mod model;
-pub mod outputs;
-pub mod plot;
-pub mod pretrain;
-pub mod report;
-pub mod stats;
-pub mod sweep;
-pub mod tensorfile;
-pub mod text;
-pub mod train;
 
 use std::sync::Arc;
 

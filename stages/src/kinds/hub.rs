@@ -12,8 +12,9 @@ use basins_engine::{StageContext, StageKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{params, weights_apart};
+use super::params;
 use crate::hub::{self, Hub, HubError};
+use basins_files::inputs::weights_apart;
 
 pub struct HubKind;
 

@@ -1,6 +1,8 @@
 //! The stage kinds this crate registers with the engine: the glue between the engine's
 //! `StageContext` (params, inputs, output directory) and the domain code. Each kind reads its
-//! params, resolves its inputs to files, calls into the library and writes its outputs.
+//! params, resolves its inputs to files, calls into the library and writes its outputs. The
+//! model kinds (pretrain, finetune, evaluate, interpolate) are `basins_models::kinds`, since
+//! they instantiate burn's generic code; the data and analysis kinds are here.
 
 mod barriers;
 mod cluster;
@@ -8,13 +10,9 @@ mod controls;
 mod diagnostics;
 mod download;
 mod dynamics;
-mod evaluate;
-mod finetune;
 mod generate;
 mod hub;
-mod interpolate;
 mod paths;
-mod pretrain;
 mod report;
 mod sweep;
 
@@ -24,49 +22,19 @@ pub use controls::ControlsKind;
 pub use diagnostics::DiagnosticsKind;
 pub use download::DownloadKind;
 pub use dynamics::DynamicsKind;
-pub use evaluate::EvaluateKind;
-pub use finetune::FinetuneKind;
 pub use generate::GenerateKind;
 pub use hub::HubKind;
-pub use interpolate::InterpolateKind;
-pub use pretrain::PretrainKind;
 pub use report::ReportKind;
 pub use sweep::SweepKind;
+
+// The model kinds live with the model code (see `basins_models::kinds`).
+pub use basins_models::kinds::{EvaluateKind, FinetuneKind, InterpolateKind, PretrainKind};
 
 // Not a kind: what barriers and dynamics read from evaluate and interpolate nodes.
 use paths::{endpoint, path_between, Endpoint};
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-use anyhow::{bail, Context};
-use basins_engine::record::OutputClass;
-use basins_engine::roles;
-use basins_engine::{StageContext, StageInput};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
-
-use crate::data::select::Surface;
-use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
-use crate::text::TextEncoder;
-
-/// A node's params as the kind's typed struct (they were written by the engine's expansion,
-/// so a failure here is a kind/engine mismatch, named with the node).
-fn params<T: DeserializeOwned>(ctx: &StageContext) -> anyhow::Result<T> {
-    serde_json::from_value(ctx.params.clone())
-        .with_context(|| format!("the params of node `{}`", ctx.node))
-}
-
-/// A node input's id and its output files by name.
-pub(crate) fn node_files<'a>(
-    ctx: &'a StageContext,
-    role: &str,
-) -> anyhow::Result<(&'a str, &'a BTreeMap<String, PathBuf>)> {
-    match ctx.input(role)? {
-        StageInput::Node { node, files, .. } => Ok((node, files)),
-        _ => anyhow::bail!("input `{role}` is not a node"),
-    }
-}
+// What every kind reads its params and inputs with (shared with the model kinds).
+use basins_files::inputs::{node_files, params};
 
 /// A JSON matrix with no nulls.
 pub(crate) fn square(m: &serde_json::Value) -> Result<crate::cluster::Square, String> {
@@ -81,213 +49,4 @@ pub(crate) fn square(m: &serde_json::Value) -> Result<crate::cluster::Square, St
         })
         .collect::<Result<_, _>>()
         .map_err(str::to_owned)
-}
-
-/// Weights are checkpoints (gc reports them apart); everything else is a result.
-fn weights_apart(rel: &str) -> OutputClass {
-    if rel.ends_with(".safetensors") {
-        OutputClass::Checkpoint
-    } else {
-        OutputClass::Result
-    }
-}
-
-/// A model input as a directory: a Hugging Face directory on disk, or an upstream node's
-/// `model/` outputs linked into scratch under their names.
-pub fn model_dir(ctx: &StageContext, role: &str) -> anyhow::Result<PathBuf> {
-    model_dir_at(ctx, role, None)
-}
-
-/// `model_dir` for a model taken at `checkpoint` of an upstream finetune node: its
-/// `checkpoints/step=<n>/` directory (a node param the engine writes for a kept step), or its
-/// final `model/` when `None`.
-pub fn model_dir_at(
-    ctx: &StageContext,
-    role: &str,
-    checkpoint: Option<&str>,
-) -> anyhow::Result<PathBuf> {
-    let prefix = checkpoint.unwrap_or("model/");
-    match ctx.input(role)? {
-        StageInput::Dir(p) => Ok(p.clone()),
-        StageInput::Node { node, files, .. } => {
-            let dir = ctx.scratch.join(role.replace(':', "_"));
-            std::fs::create_dir_all(&dir)?;
-            let mut any = false;
-            for (name, path) in files {
-                if let Some(rest) = name.strip_prefix(prefix) {
-                    std::os::unix::fs::symlink(path, dir.join(rest))
-                        .with_context(|| format!("linking {name} of {node}"))?;
-                    any = true;
-                }
-            }
-            anyhow::ensure!(any, "`{node}` produced no {prefix} directory");
-            Ok(dir)
-        }
-        StageInput::File(p) => bail!(
-            "input `{role}` is a file ({}), not a model directory",
-            p.display()
-        ),
-    }
-}
-
-/// A data input: a file (read in the declared format), or a generator's or download's node
-/// output for `split` (`train` or `eval`): `<split>.jsonl` in the generated layout,
-/// `<split>.hans.tsv` in HANS's, or a downloaded `<split>.tsv`.
-pub(crate) fn data_file(
-    ctx: &StageContext,
-    role: &str,
-    split: &str,
-    declared: DataFormat,
-) -> anyhow::Result<(PathBuf, DataFormat)> {
-    match ctx.input(role)? {
-        StageInput::File(p) => Ok((p.clone(), declared)),
-        StageInput::Node { node, files, .. } => {
-            let layouts = [
-                (format!("{split}.jsonl"), DataFormat::Generated),
-                (format!("{split}.hans.tsv"), DataFormat::Hans),
-                // A downloaded data set's files, in the format the task declares.
-                (format!("{split}.tsv"), declared),
-            ];
-            layouts
-                .into_iter()
-                .find_map(|(name, format)| files.get(&name).map(|p| (p.clone(), format)))
-                .with_context(|| format!("`{node}` has no `{split}` data output"))
-        }
-        StageInput::Dir(p) => bail!(
-            "input `{role}` is a directory ({}), not a data file",
-            p.display()
-        ),
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct DataParams {
-    pub format: DataFormat,
-    pub labels: Vec<String>,
-    #[serde(default)]
-    pub fields: BTreeMap<String, String>,
-    pub on_bad_row: OnBadRow,
-}
-
-pub(crate) fn read(path: &Path, format: DataFormat, p: &DataParams) -> anyhow::Result<Dataset> {
-    Ok(data::read(
-        path,
-        &ReadOptions {
-            format,
-            labels: p.labels.clone(),
-            on_bad_row: p.on_bad_row,
-            fields: p.fields.clone(),
-        },
-    )?)
-}
-
-/// One eval set as the model stages receive it.
-#[derive(Deserialize)]
-pub(crate) struct EvalSetParams {
-    pub name: String,
-    #[serde(flatten)]
-    pub data: DataParams,
-    /// A cap on the rows read at all (the set's own `max_examples`).
-    #[serde(default)]
-    pub max_examples: Option<u64>,
-    /// The loss-surface subset: what interpolation and the barriers' endpoints use.
-    #[serde(default)]
-    pub surface: Surface,
-}
-
-/// Read eval set `set` (input `eval:<name>`) whole, up to its own row cap.
-pub(crate) fn eval_set(ctx: &StageContext, set: &EvalSetParams) -> anyhow::Result<Dataset> {
-    let (path, format) = data_file(ctx, &roles::eval(&set.name), "eval", set.data.format)?;
-    let ds = read(&path, format, &set.data)?.take_first(set.max_examples);
-    anyhow::ensure!(
-        !ds.examples.is_empty(),
-        "eval set `{}` ({}) has no examples",
-        set.name,
-        path.display()
-    );
-    Ok(ds)
-}
-
-/// The rows of `ds` in set `set`'s loss-surface subset; an error when none match, since a
-/// surface of no examples has no loss.
-pub(crate) fn surface_rows(set: &EvalSetParams, ds: &Dataset) -> anyhow::Result<Vec<usize>> {
-    let rows = ds.surface_rows(&set.surface);
-    anyhow::ensure!(
-        !rows.is_empty(),
-        "the loss-surface selection of eval set `{}` ({}) matches none of its {} rows: {}",
-        set.name,
-        ds.path.display(),
-        ds.examples.len(),
-        serde_json::to_string(&set.surface.filter).unwrap_or_default()
-    );
-    Ok(rows)
-}
-
-/// A finetuned classifier (it must have a trained head, labelled in the task's order), its
-/// output labels and its tokenizer.
-pub(crate) fn load_trained<B: burn::tensor::backend::Backend>(
-    dir: &Path,
-    labels: &[String],
-    device: &B::Device,
-) -> anyhow::Result<(crate::model::LoadedModel<B>, Vec<String>, TextEncoder)> {
-    let loaded = crate::model::load::<B>(dir, labels.len(), 0, device)?;
-    anyhow::ensure!(
-        loaded.had_head,
-        "{} has no trained classification head to evaluate",
-        dir.display()
-    );
-    let model_labels = loaded.labels.clone().unwrap_or_else(|| labels.to_vec());
-    crate::model::check_labels(&model_labels, labels, dir)?;
-    let enc = TextEncoder::from_dir(dir, 512.min(loaded.config.max_position_embeddings))?;
-    Ok((loaded, model_labels, enc))
-}
-
-/// Model stages compute in f32. Half precision is a manifest option reserved for CUDA; until
-/// it is implemented and measured, refuse it rather than silently computing in f32 under a
-/// key that says bf16.
-fn check_precision(ctx: &StageContext) -> anyhow::Result<()> {
-    match ctx.env.get("precision").map(String::as_str) {
-        None | Some("f32") => Ok(()),
-        Some(p) => bail!(
-            "precision `{p}` is not implemented by the model stages yet; use precision = \"f32\""
-        ),
-    }
-}
-
-/// Where a model stage computes.
-pub(crate) enum Device {
-    Cpu,
-    #[cfg(feature = "cuda")]
-    Cuda(burn::backend::cuda::CudaDevice),
-    #[cfg(feature = "wgpu")]
-    Wgpu(burn::backend::wgpu::WgpuDevice),
-}
-
-/// The study's backend (an env entry of the recipe, hence of the key) as a device.
-pub(crate) fn device(ctx: &StageContext) -> anyhow::Result<Device> {
-    check_precision(ctx)?;
-    match ctx.env.get("backend").map(String::as_str) {
-        Some("cuda") => {
-            #[cfg(feature = "cuda")]
-            {
-                // A subprocess sees only its device, as index 0.
-                let index = match std::env::var_os("CUDA_VISIBLE_DEVICES") {
-                    Some(_) => 0,
-                    None => ctx.gpu.unwrap_or(0) as usize,
-                };
-                Ok(Device::Cuda(crate::backend::cuda::device(index)?))
-            }
-            #[cfg(not(feature = "cuda"))]
-            bail!(crate::backend::NO_CUDA)
-        }
-        Some("wgpu") => {
-            #[cfg(feature = "wgpu")]
-            {
-                Ok(Device::Wgpu(crate::backend::wgpu::device()?))
-            }
-            #[cfg(not(feature = "wgpu"))]
-            bail!(crate::backend::NO_WGPU)
-        }
-        _ => Ok(Device::Cpu),
-    }
 }
