@@ -12,7 +12,6 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams, TruncationStrategy};
 
-use crate::model::BatchInput;
 use basins_files::data::Dataset;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +27,17 @@ pub enum TextError {
 pub struct Encoded {
     pub ids: Vec<u32>,
     pub type_ids: Vec<u32>,
+}
+
+/// A padded batch of encoded sentence pairs, already on the device.
+#[derive(Debug, Clone)]
+pub struct BatchInput<B: Backend> {
+    /// [batch, seq]
+    pub input_ids: Tensor<B, 2, Int>,
+    /// [batch, seq]
+    pub token_type_ids: Tensor<B, 2, Int>,
+    /// [batch, seq]; true where a real token is.
+    pub attention_mask: Tensor<B, 2, Bool>,
 }
 
 /// A model directory's tokenizer, set for truncation to `max_len` and no padding (padding is
@@ -106,11 +116,20 @@ fn check_ids_fit(dir: &Path, tok: &Tokenizer) -> Result<(), TextError> {
         // A vocabulary being built (pretrain writes its config afterwards).
         return Ok(());
     }
-    let vocab_size = crate::model::BertConfig::read(dir)
-        .map_err(|e| TextError::Load {
-            path: dir.to_owned(),
-            message: e.to_string(),
-        })?
+    // Only the one field this check needs: the model's loader reads and checks the whole file
+    // (and `text` stays below `model`, which tokenises through it).
+    #[derive(serde::Deserialize)]
+    struct Vocab {
+        vocab_size: usize,
+    }
+    let path = dir.join("config.json");
+    let load = |message: String| TextError::Load {
+        path: dir.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| load(format!("config.json: {e}")))?;
+    let vocab_size = serde_json::from_str::<Vocab>(&text)
+        .map_err(|e| load(format!("config.json: {e}")))?
         .vocab_size;
     let largest = tok.get_vocab(true).into_iter().max_by_key(|(_, id)| *id);
     match largest {

@@ -11,20 +11,10 @@ use burn::tensor::activation::tanh;
 use super::exact::{gelu, softmax, Norm};
 use super::fused::dropout;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 use super::config::BertConfig;
-
-/// A padded batch of encoded sentence pairs, already on the device.
-#[derive(Debug, Clone)]
-pub struct BatchInput<B: Backend> {
-    /// [batch, seq]
-    pub input_ids: Tensor<B, 2, Int>,
-    /// [batch, seq]
-    pub token_type_ids: Tensor<B, 2, Int>,
-    /// [batch, seq]; true where a real token is.
-    pub attention_mask: Tensor<B, 2, Bool>,
-}
+use crate::text::BatchInput;
 
 #[derive(Module, Debug)]
 pub struct Embeddings<B: Backend> {

@@ -12,7 +12,9 @@ mod weights;
 
 use std::path::PathBuf;
 
-pub use bert::{BatchInput, BertClassifier, Forward};
+pub use bert::{BertClassifier, Forward};
+// Built by `text` (tokens to tensors), read here: a re-export for `model::BatchInput` readers.
+pub use crate::text::BatchInput;
 pub use config::{check_labels, BertConfig};
 pub use frozen::{FrozenBert, FrozenOutput, Workspace};
 pub use fused::seed_dropout;
