@@ -1,5 +1,5 @@
 //! basins' stage kinds, registered with the engine: the glue between the engine and the domain
-//! crates below, which compile in parallel:
+//! crates below (`models` and `analysis` do not see each other, so they compile in parallel):
 //!
 //! - [`basins_files`]: data sets, generated sets, downloads, the Hub, stored outputs, a stage's
 //!   inputs (no model code)
