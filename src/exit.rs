@@ -2,6 +2,7 @@
 //! and the one place an error becomes one: by its class.
 
 use basins_engine::{EngineError, ErrorClass};
+use basins_study::{ManifestError, OpenError};
 
 use crate::error::CliError;
 
@@ -43,10 +44,13 @@ impl Exit {
 pub fn class_of(e: &anyhow::Error) -> ErrorClass {
     if let Some(e) = e.downcast_ref::<EngineError>() {
         e.class()
+    } else if let Some(e) = e.downcast_ref::<OpenError>() {
+        e.class()
     } else if let Some(e) = e.downcast_ref::<CliError>() {
         e.class()
     } else if e.chain().any(|c| {
-        c.is::<basins_stages::model::ModelError>()
+        c.is::<ManifestError>()
+            || c.is::<basins_stages::model::ModelError>()
             || c.is::<basins_stages::text::TextError>()
             || c.is::<basins_stages::data::DataError>()
     }) {

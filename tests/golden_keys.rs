@@ -17,8 +17,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use basins_engine::expand::{expand, Source};
-use basins_engine::manifest::Manifest;
+use basins_engine::node::Source;
+use basins_study::expand::expand;
+use basins_study::manifest::Manifest;
 use serde_json::{json, Value};
 
 fn golden() -> std::path::PathBuf {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use basins_engine::manifest::Manifest;
+use basins_study::manifest::Manifest;
 
 #[test]
 fn shipped_manifests_load_and_expand() {
@@ -16,7 +16,7 @@ fn shipped_manifests_load_and_expand() {
             continue;
         }
         let m = Manifest::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let nodes = basins_engine::expand::expand(&m, &Default::default());
+        let nodes = basins_study::expand::expand(&m, &Default::default());
         assert!(
             nodes.iter().any(|n| n.kind == "report"),
             "{}",
@@ -43,7 +43,7 @@ fn the_zoo_manifest_names_its_missing_folder_then_expands_without_training() {
         std::fs::write(d.join("config.json"), "{}").unwrap();
     }
     let m = Manifest::load(&m).unwrap();
-    let nodes = basins_engine::expand::expand(&m, &Default::default());
+    let nodes = basins_study::expand::expand(&m, &Default::default());
     let kinds = |k: &str| nodes.iter().filter(|n| n.kind == k).count();
     assert_eq!(
         (kinds("finetune"), kinds("evaluate"), kinds("interpolate")),

@@ -31,7 +31,7 @@ pub struct Primary {
 }
 
 /// A primary score as the manifest declares it (the engine's type: the params' contract).
-pub use basins_engine::manifest::Score as ScoreSpec;
+pub use basins_study::manifest::Score as ScoreSpec;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SetDiagnostics {
@@ -274,7 +274,7 @@ pub fn behaviour_label(s: &ScoreStrategy, kinds: &[KindScore], t: f64) -> String
 }
 
 /// The strategy type the manifest declares (the engine's: the params' contract).
-pub use basins_engine::manifest::Strategy as ScoreStrategy;
+pub use basins_study::manifest::Strategy as ScoreStrategy;
 
 /// The thresholds strategy labels are also drawn at, to show how much agreement rests on one.
 pub const THRESHOLDS: [f64; 5] = [0.3, 0.4, 0.5, 0.6, 0.7];
@@ -350,8 +350,8 @@ mod tests {
         assert_eq!(analyse(&s, DataFormat::Paws, None, None).primary.name, "F1");
         // A declared score: accuracy on the non-entailed rows of any heuristic.
         let spec = ScoreSpec {
-            metric: basins_engine::manifest::Metric::Accuracy,
-            filter: basins_engine::manifest::Where(
+            metric: basins_study::manifest::Metric::Accuracy,
+            filter: basins_study::manifest::Where(
                 [("label".to_string(), vec!["non-entailment".to_string()])].into(),
             ),
             held_out: false,

@@ -5,6 +5,7 @@
 //! - [`diagnostics`]: metrics per diagnostic group
 //! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
 //! - [`cluster`]: spectral and hierarchical clustering, stability
+//! - [`documents`]: `barriers.json` and `cluster.json`, one type each for writer and readers
 //! - [`stats`]: rank tests, correlations, permutation and bootstrap tests
 //! - [`controls`]: output-similarity baselines and robustness of a partition
 //! - [`dynamics`]: when in training the basins form
@@ -16,6 +17,7 @@ pub mod barriers;
 pub mod cluster;
 pub mod controls;
 pub mod diagnostics;
+pub mod documents;
 pub mod dynamics;
 pub mod plot;
 pub mod report;

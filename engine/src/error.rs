@@ -2,13 +2,9 @@ use std::path::PathBuf;
 
 use basins_cache::CacheError;
 
-use crate::manifest::ManifestError;
-
 /// Everything the engine can refuse or fail at, each with the context a user needs.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error(transparent)]
-    Manifest(Box<ManifestError>),
     /// Not a `source`: the message says it all, once.
     #[error("cache: {0}")]
     Cache(CacheError),
@@ -101,8 +97,7 @@ impl EngineError {
     /// Exhaustive on purpose: a new variant does not compile until someone decides its class.
     pub fn class(&self) -> ErrorClass {
         match self {
-            EngineError::Manifest(_)
-            | EngineError::UnknownKind { .. }
+            EngineError::UnknownKind { .. }
             | EngineError::Input { .. }
             | EngineError::NoSuchNode { .. }
             | EngineError::DifferentCaches { .. }
@@ -142,8 +137,12 @@ impl From<CacheError> for EngineError {
     }
 }
 
-impl From<ManifestError> for EngineError {
-    fn from(e: ManifestError) -> Self {
-        EngineError::Manifest(Box::new(e))
-    }
+/// "did you mean" over a list of known names, when one is close enough to be a typo.
+pub fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(given, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("did you mean `{k}`?"))
 }

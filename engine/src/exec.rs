@@ -275,11 +275,12 @@ pub(crate) fn stage_inputs(store: &Store, recipe: &Recipe) -> Result<Inputs, Eng
                 let Some(rec) = record::load_record(store, key)? else {
                     return Ok(Inputs::corrupt(role, node, *key));
                 };
-                let mut files = BTreeMap::new();
+                let (mut files, mut digests) = (BTreeMap::new(), BTreeMap::new());
                 for (name, o) in &rec.outputs {
                     match store.verified_object(&o.digest) {
                         Ok(p) => {
                             files.insert(name.clone(), p);
+                            digests.insert(name.clone(), o.digest);
                         }
                         Err(CacheError::Corrupt { .. }) | Err(CacheError::Missing(_)) => {
                             // On a read-only cache the record stays; the input is refused
@@ -295,6 +296,7 @@ pub(crate) fn stage_inputs(store: &Store, recipe: &Recipe) -> Result<Inputs, Eng
                 StageInput::Node {
                     node: node.clone(),
                     files,
+                    digests,
                     metrics: rec.metrics.clone(),
                 }
             }

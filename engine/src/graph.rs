@@ -6,7 +6,7 @@ use std::fmt::Write;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
-use crate::expand::{Node, Source};
+use crate::node::{Node, Source};
 use crate::EngineError;
 
 pub struct Graph {

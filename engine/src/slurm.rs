@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use basins_cache::{Digest, Store};
 
 use crate::exec::{ChildLine, Executor, Job, Outcome};
-use crate::manifest::{SlurmResources, SlurmSettings};
 use crate::record;
+use crate::settings::{SlurmResources, SlurmSettings};
 use crate::EngineError;
 
 /// How long the executor waits for more ready nodes before submitting what it has.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use basins_cache::Digest;
 use serde_json::Value;
 
 use crate::record::OutputClass;
@@ -53,10 +54,13 @@ pub trait StageKind: Send + Sync {
 pub enum StageInput {
     File(PathBuf),
     Dir(PathBuf),
-    /// An upstream node's outputs: relative name -> verified object path, plus its metrics.
+    /// An upstream node's outputs: relative name -> verified object path, and each one's
+    /// content digest (what a page cites as provenance, so that nothing outside the cache
+    /// crate reads the store's layout), plus its metrics.
     Node {
         node: String,
         files: BTreeMap<String, PathBuf>,
+        digests: BTreeMap<String, Digest>,
         metrics: Value,
     },
 }

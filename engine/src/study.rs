@@ -1,5 +1,7 @@
-//! A loaded study: its manifest, DAG, cache and stage kinds, and the planning logic that
-//! decides, per node, whether its recorded result can be reused and, if not, why.
+//! A study as the engine sees it: a name, the file it was read from, a cache, an environment and
+//! nodes (see [`StudyDef`]; `basins_study::open` makes one from a manifest), with its DAG and
+//! stage kinds, and the planning logic that decides, per node, whether its recorded result can
+//! be reused and, if not, why.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,16 +9,39 @@ use std::path::{Path, PathBuf};
 use basins_cache::{Digest, Store};
 use serde::Serialize;
 
-use crate::expand::{expand, Source};
 use crate::graph::Graph;
 use crate::key::{diff, DirtyReason, InputDigest, Preimage, SCHEME_VERSION};
-use crate::manifest::{did_you_mean, Manifest};
+use crate::node::{Node, Source};
 use crate::record::{self, ActionRecord, Resolved};
+use crate::settings::{ExecutorKind, SlurmSettings};
 use crate::stage::Registry;
-use crate::EngineError;
+use crate::{did_you_mean, EngineError};
+
+/// What a study is made of, before the engine checks and opens it.
+#[derive(Debug, Clone)]
+pub struct StudyDef {
+    /// The study's name: it scopes the cache's index, and messages name it.
+    pub name: String,
+    /// The file the study was read from, as the user gave it.
+    pub path: PathBuf,
+    /// The cache to use.
+    pub cache: PathBuf,
+    /// Settings every node's key holds (the backend, the precision): a change reruns all.
+    /// A `backend` other than `cpu` gives nodes whose kind uses a device a device slot each.
+    pub env: BTreeMap<String, String>,
+    /// Upstream before downstream.
+    pub nodes: Vec<Node>,
+    /// The executor `run` uses unless told otherwise.
+    pub executor: ExecutorKind,
+    pub slurm: SlurmSettings,
+}
 
 pub struct Study {
-    pub manifest: Manifest,
+    name: String,
+    /// The file the study was read from, as the user gave it.
+    pub path: PathBuf,
+    pub executor: ExecutorKind,
+    pub slurm: SlurmSettings,
     pub graph: Graph,
     pub store: Store,
     pub registry: Registry,
@@ -80,21 +105,9 @@ pub struct Plan {
 }
 
 impl Study {
-    pub fn open(
-        path: &Path,
-        registry: Registry,
-        cache: Option<PathBuf>,
-    ) -> Result<Study, EngineError> {
-        Study::from_manifest(Manifest::load(path)?, registry, cache)
-    }
-
-    /// A study from a manifest already loaded (and, with Hub models, its revisions resolved).
-    pub fn from_manifest(
-        manifest: Manifest,
-        registry: Registry,
-        cache: Option<PathBuf>,
-    ) -> Result<Study, EngineError> {
-        let graph = Graph::new(expand(&manifest, registry.build()))?;
+    /// Check a study's nodes (a DAG, every kind registered) and open its cache.
+    pub fn new(def: StudyDef, registry: Registry) -> Result<Study, EngineError> {
+        let graph = Graph::new(def.nodes)?;
         for n in &graph.nodes {
             if registry.get(&n.kind).is_none() {
                 return Err(EngineError::UnknownKind {
@@ -104,27 +117,25 @@ impl Study {
             }
         }
         // Absolute, because stages see inputs through links into scratch directories, and a
-        // relative `--cache` would make those links point nowhere.
-        let cache = cache.map(|c| std::path::absolute(&c).unwrap_or(c));
-        let store = Store::open(cache.unwrap_or_else(|| manifest.study.cache.clone()))?;
-        let env = [
-            ("backend".to_string(), ser_name(&manifest.study.backend)),
-            ("precision".to_string(), ser_name(&manifest.study.precision)),
-        ]
-        .into();
-        let file = std::fs::canonicalize(&manifest.path).unwrap_or_else(|_| manifest.path.clone());
+        // relative cache would make those links point nowhere.
+        let cache = std::path::absolute(&def.cache).unwrap_or(def.cache);
+        let store = Store::open(cache)?;
+        let file = std::fs::canonicalize(&def.path).unwrap_or_else(|_| def.path.clone());
         Ok(Study {
-            manifest,
+            name: def.name,
+            path: def.path,
+            executor: def.executor,
+            slurm: def.slurm,
             graph,
             store,
             registry,
-            env,
+            env: def.env,
             file,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.manifest.study.name
+        &self.name
     }
 
     pub fn env(&self) -> &BTreeMap<String, String> {
@@ -155,7 +166,7 @@ impl Study {
             .get(&self.graph.nodes[i].kind)
             .expect("kinds checked at open");
         // One device node per slot on any GPU backend (CUDA, or wgpu's adapter).
-        kind.uses_device() && self.env["backend"] != "cpu"
+        kind.uses_device() && self.env.get("backend").is_some_and(|b| b != "cpu")
     }
 
     /// Compute node `i`'s pre-image from its inputs; `done(j)` gives the current record of an
@@ -441,13 +452,6 @@ fn swapped_pair(id: &str) -> Option<String> {
         out = format!("{out}@{t}");
     }
     Some(out)
-}
-
-fn ser_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// A directory's digest: every regular file's relative path and content hash, in order.

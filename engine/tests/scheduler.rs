@@ -10,38 +10,54 @@ use std::time::Duration;
 use basins_cache::CacheError;
 use basins_engine::events::{Event, Reporter};
 use basins_engine::exec::{Job, Outcome};
+use basins_engine::node::{Node, Source};
 use basins_engine::schedule::{run, RunOptions};
-use basins_engine::{testkit, EngineError, ErrorClass, Executor, InProcess, Study};
+use basins_engine::settings::{ExecutorKind, SlurmSettings};
+use basins_engine::{testkit, EngineError, ErrorClass, Executor, InProcess, Study, StudyDef};
+use serde_json::json;
 
-const MANIFEST: &str = r#"[study]
-name = "s"
-cache = "cache"
-
-[models.tiny]
-builtin = { layers = 2, hidden = 32 }
-
-[tasks.cola]
-format = "cola"
-train = "train.tsv"
-eval = { dev = "dev.tsv" }
-labels = ["0", "1"]
-
-[finetune]
-model = "tiny"
-tasks = ["cola"]
-seeds = "0..4"
-
-[interpolate]
-pairs = "all"
-alphas = { linspace = [0.0, 1.0, 3] }
-"#;
-
+/// The shape of a small study (a pretrained model, four finetunes on a data file, one
+/// evaluation each), as nodes: the engine knows nothing of manifests.
 fn study() -> (tempfile::TempDir, Study) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("train.tsv"), "gj04\t1\t\tThe cat sat.\n").unwrap();
-    std::fs::write(dir.path().join("dev.tsv"), "gj04\t1\t\tA dog ran.\n").unwrap();
-    std::fs::write(dir.path().join("m.toml"), MANIFEST).unwrap();
-    let study = Study::open(&dir.path().join("m.toml"), testkit::registry(), None).unwrap();
+    let (train, dev) = (dir.path().join("train.tsv"), dir.path().join("dev.tsv"));
+    std::fs::write(&train, "gj04\t1\t\tThe cat sat.\n").unwrap();
+    std::fs::write(&dev, "gj04\t1\t\tA dog ran.\n").unwrap();
+    let mut nodes = vec![Node::new(
+        "pretrain/tiny".into(),
+        "pretrain",
+        json!({"layers": 2}),
+    )];
+    for seed in 0..4 {
+        let finetune = format!("finetune/cola/seed={seed}");
+        nodes.push(
+            Node::new(finetune.clone(), "finetune", json!({"seed": seed}))
+                .input("base", Source::Node("pretrain/tiny".into()))
+                .input("train", Source::File(train.clone()))
+                .input("eval:cola.dev", Source::File(dev.clone())),
+        );
+        nodes.push(
+            Node::new(format!("evaluate/cola/seed={seed}"), "evaluate", json!({}))
+                .input("model", Source::Node(finetune))
+                .input("eval:cola.dev", Source::File(dev.clone())),
+        );
+    }
+    let def = StudyDef {
+        name: "s".into(),
+        path: dir.path().join("m.toml"),
+        cache: dir.path().join("cache"),
+        env: Default::default(),
+        nodes,
+        executor: ExecutorKind::Local,
+        slurm: SlurmSettings {
+            resources: Default::default(),
+            kinds: Default::default(),
+            max_jobs: 1,
+            poll_max_s: 1.0,
+            record_latency_s: 1.0,
+        },
+    };
+    let study = Study::new(def, testkit::registry()).unwrap();
     (dir, study)
 }
 

@@ -1,4 +1,4 @@
-//! Downloading a public data set's release (engine::manifest::datasets): fetch the archive over
+//! Downloading a public data set's release (basins_study::manifest::datasets): fetch the archive over
 //! HTTP(S), take the members a study reads, check each against its pinned sha256, and only then
 //! write them. Nothing half-written survives: the archive goes to a scratch file, each member is
 //! checked in memory before it is written, and the engine moves a node's outputs into the cache
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use basins_engine::manifest::datasets::DownloadSpec;
+use basins_study::manifest::datasets::DownloadSpec;
 use sha2::{Digest, Sha256};
 
 /// The environment variable that points downloads at a mirror.

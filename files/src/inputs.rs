@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use basins_engine::record::OutputClass;
-use basins_engine::roles;
 use basins_engine::{StageContext, StageInput};
+use basins_study::roles;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
-use crate::data::select::Surface;
-use crate::data::{self, DataFormat, Dataset, OnBadRow, ReadOptions};
+use crate::data::{self, DataFormat, Dataset, ReadOptions};
 
-/// A node's params as the kind's typed struct (they were written by the engine's expansion,
-/// so a failure here is a kind/engine mismatch, named with the node).
+pub use basins_study::params::{DataParams, EvalSetParams};
+
+/// A node's params as its kind's type in `basins_study::params` (written by expansion as the
+/// same type, so a failure here is a recipe from another build, named with the node).
 pub fn params<T: DeserializeOwned>(ctx: &StageContext) -> anyhow::Result<T> {
     serde_json::from_value(ctx.params.clone())
         .with_context(|| format!("the params of node `{}`", ctx.node))
@@ -50,7 +50,7 @@ pub fn model_dir(ctx: &StageContext, role: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// `model_dir` for a model taken at `checkpoint` of an upstream finetune node: its
-/// `checkpoints/step=<n>/` directory (a node param the engine writes for a kept step), or its
+/// `checkpoints/step=<n>/` directory (a node param expansion writes for a kept step), or its
 /// final `model/` when `None`.
 pub fn model_dir_at(
     ctx: &StageContext,
@@ -111,15 +111,6 @@ pub fn data_file(
     }
 }
 
-#[derive(Deserialize)]
-pub struct DataParams {
-    pub format: DataFormat,
-    pub labels: Vec<String>,
-    #[serde(default)]
-    pub fields: BTreeMap<String, String>,
-    pub on_bad_row: OnBadRow,
-}
-
 pub fn read(path: &Path, format: DataFormat, p: &DataParams) -> anyhow::Result<Dataset> {
     Ok(data::read(
         path,
@@ -132,24 +123,10 @@ pub fn read(path: &Path, format: DataFormat, p: &DataParams) -> anyhow::Result<D
     )?)
 }
 
-/// One eval set as the model stages receive it.
-#[derive(Deserialize)]
-pub struct EvalSetParams {
-    pub name: String,
-    #[serde(flatten)]
-    pub data: DataParams,
-    /// A cap on the rows read at all (the set's own `max_examples`).
-    #[serde(default)]
-    pub max_examples: Option<u64>,
-    /// The loss-surface subset: what interpolation and the barriers' endpoints use.
-    #[serde(default)]
-    pub surface: Surface,
-}
-
 /// Read eval set `set` (input `eval:<name>`) whole, up to its own row cap.
 pub fn eval_set(ctx: &StageContext, set: &EvalSetParams) -> anyhow::Result<Dataset> {
     let (path, format) = data_file(ctx, &roles::eval(&set.name), "eval", set.data.format)?;
-    let ds = read(&path, format, &set.data)?.take_first(set.max_examples);
+    let ds = read(&path, format, &set.data)?.take_first(set.max_examples());
     anyhow::ensure!(
         !ds.examples.is_empty(),
         "eval set `{}` ({}) has no examples",

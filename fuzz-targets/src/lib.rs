@@ -9,9 +9,9 @@ use std::io::Cursor;
 use std::path::Path;
 
 use basins_cache::ActionBytes;
-use basins_engine::manifest::{DataFormat, OnBadRow};
 use basins_engine::record::{ActionRecord, Recipe};
 use basins_stages::data::ReadOptions;
+use basins_study::manifest::{DataFormat, OnBadRow};
 
 mod drive;
 pub mod mutate;
@@ -39,8 +39,8 @@ pub fn manifest(data: &[u8]) {
     };
     // Includes resolve against a directory that does not exist: they fail cleanly.
     let path = Path::new("/nonexistent-basins-fuzz/study.toml");
-    if let Ok(m) = basins_engine::Manifest::from_str_at(path, text) {
-        let nodes = basins_engine::expand::expand(&m, &Default::default());
+    if let Ok(m) = basins_study::Manifest::from_str_at(path, text) {
+        let nodes = basins_study::expand::expand(&m, &Default::default());
         let _ = basins_engine::graph::Graph::new(nodes);
     }
 }
@@ -185,7 +185,7 @@ pub fn include_graph(data: &[u8]) {
             return;
         }
     }
-    if let Ok(m) = basins_engine::Manifest::load(&dir.join("f0.toml")) {
-        let _ = basins_engine::expand::expand(&m, &Default::default());
+    if let Ok(m) = basins_study::Manifest::load(&dir.join("f0.toml")) {
+        let _ = basins_study::expand::expand(&m, &Default::default());
     }
 }

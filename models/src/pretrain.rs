@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use basins_engine::manifest::PretrainSpec;
+use basins_study::manifest::PretrainSpec;
 
 use crate::backend::seq_multiple;
 use crate::model::{
@@ -33,22 +33,8 @@ use basins_files::tensorfile::Entry;
 const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 const MASK_ID: u32 = 4;
 
-/// The architecture of a builtin model, as the manifest gives it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Architecture {
-    pub layers: usize,
-    pub hidden: usize,
-    pub heads: usize,
-    pub intermediate: usize,
-    pub max_position: usize,
-    /// Hidden and attention dropout (BERT's 0.1 unless the manifest says otherwise).
-    #[serde(default = "bert_dropout")]
-    pub dropout: f64,
-}
-
-fn bert_dropout() -> f64 {
-    0.1
-}
+/// The architecture of a builtin model, as the manifest gives it (defaults filled in).
+pub use basins_study::manifest::Architecture;
 
 /// BERT's masked-LM head: transform (dense, GELU, LayerNorm), then the tied word embeddings
 /// and an output bias.
@@ -179,8 +165,8 @@ pub fn config(arch: &Architecture, vocab_size: usize) -> anyhow::Result<BertConf
         "max_position_embeddings": arch.max_position,
         "type_vocab_size": 2,
         "layer_norm_eps": 1e-12,
-        "hidden_dropout_prob": arch.dropout,
-        "attention_probs_dropout_prob": arch.dropout,
+        "hidden_dropout_prob": arch.dropout(),
+        "attention_probs_dropout_prob": arch.dropout(),
         "hidden_act": "gelu",
         "pad_token_id": 0,
         "architectures": ["BertForMaskedLM"],
@@ -283,7 +269,8 @@ pub fn pretrain<B: AutodiffBackend>(
 ) -> anyhow::Result<Pretrained> {
     let vocab = write_tokenizer(dir)?;
     let cfg = config(arch, vocab)?;
-    let enc = TextEncoder::from_dir(dir, arch.max_position).context("the generated vocabulary")?;
+    let enc = TextEncoder::from_dir(dir, arch.max_position as usize)
+        .context("the generated vocabulary")?;
     let pairs = nli::corpus(spec.seed, spec.sentences as usize);
     let texts: Vec<(&str, Option<&str>)> = pairs
         .iter()
@@ -408,7 +395,7 @@ mod tests {
             heads: 2,
             intermediate: 64,
             max_position: 64,
-            dropout: 0.0,
+            dropout: Some(0.0),
         };
         let vocab = write_tokenizer(dir.path()).unwrap();
         let cfg = config(&arch, vocab).unwrap();

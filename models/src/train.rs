@@ -38,9 +38,9 @@ pub type StepProgress<'a> = dyn Fn(u64, u64, &[(&str, f64)]) + 'a;
 
 /// The manifest layer's type, so that what `[finetune]` resolves to and what training reads
 /// cannot drift apart.
-pub use basins_engine::manifest::FinetuneHyper as Hyper;
-pub use basins_engine::manifest::Keep;
-use basins_engine::manifest::SeedStream;
+pub use basins_study::manifest::FinetuneHyper as Hyper;
+pub use basins_study::manifest::Keep;
+use basins_study::manifest::SeedStream;
 
 /// The three random streams a seed controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

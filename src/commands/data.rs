@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use basins_engine::manifest::{DataFormat, GeneratorSpec};
 use basins_stages::data;
 use basins_stages::generate;
+use basins_study::manifest::{DataFormat, GeneratorSpec};
 use clap::Subcommand;
 
 use crate::command_prelude::print_json;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use basins_engine::manifest::ExecutorKind;
+use basins_study::manifest::ExecutorKind;
 use serde::Serialize;
 
 use super::Context;

@@ -18,9 +18,10 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
-use basins_engine::manifest::Manifest;
-use basins_engine::{EngineError, Registry, Study};
-use basins_stages::hub::{self, How, Hub, Pin};
+use basins_engine::{Registry, Study};
+use basins_stages::hub::Hub;
+use basins_study::pin::{self, How, Pin};
+use basins_study::{Manifest, OpenError};
 
 use crate::error::CliError;
 
@@ -42,13 +43,13 @@ impl Context {
 
     /// [`Context::open`], and the resolution of each Hub reference.
     pub fn open_pinned(&self, manifest: &Path) -> anyhow::Result<(Study, Vec<Pin>)> {
-        let mut m = Manifest::load(manifest).map_err(EngineError::from)?;
+        let mut m = Manifest::load(manifest).map_err(OpenError::from)?;
         let cache = self
             .cache
             .clone()
             .map(|c| std::path::absolute(&c).unwrap_or(c));
         let root = cache.clone().unwrap_or_else(|| m.study.cache.clone());
-        let pins = hub::pin(&mut m, &root, &Hub::from_env());
+        let pins = pin::pin(&mut m, &root, &Hub::from_env());
         for p in &pins {
             if let How::Fallback(why) = &p.how {
                 tracing::warn!(
@@ -58,7 +59,7 @@ impl Context {
                 );
             }
         }
-        let study = Study::from_manifest(m, self.registry.clone(), cache)?;
+        let study = basins_study::study(&m, self.registry.clone(), cache)?;
         Ok((study, pins))
     }
 
@@ -83,7 +84,7 @@ impl Context {
     /// the manifest's folder), since "everything is new" otherwise reads like a bug.
     pub fn cache_line(&self, study: &Study) -> String {
         let root = study.store.root().display().to_string();
-        let manifest = &study.manifest.path;
+        let manifest = &study.path;
         let folder = manifest.parent().filter(|p| !p.as_os_str().is_empty());
         let canonical = |p: &Path| std::fs::canonicalize(p).ok();
         let default = canonical(folder.unwrap_or(Path::new("."))).map(|f| f.join(".basins"));

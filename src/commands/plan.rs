@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use basins_engine::key::DirtyReason;
 use basins_engine::study::Status;
 use basins_engine::Study;
-use basins_stages::hub::{How, Pin};
+use basins_study::pin::{How, Pin};
 
 use super::Context;
 use crate::command_prelude::print_json;

@@ -30,7 +30,7 @@ pub struct Args {
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     let study = cx.open_to_run(&a.manifest)?;
     eprintln!("{}", cx.cache_line(&study));
-    let kind = study.manifest.study.executor;
+    let kind = study.executor;
     let opts = run::options(&study, &a.slots, kind);
     let out = a
         .out

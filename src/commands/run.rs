@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use basins_engine::events::{Event, HumanReporter, LogReporter, PlainReporter, Reporter};
-use basins_engine::manifest::ExecutorKind;
 use basins_engine::schedule::{run, RunOptions, RunSummary};
 use basins_engine::slurm::Slurm;
 use basins_engine::{EngineError, Executor, InProcess, Study, Subprocess};
+use basins_study::manifest::ExecutorKind;
 use clap::ValueEnum;
 
 use super::Context;
@@ -51,7 +51,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
         Some(ExecArg::Local) => ExecutorKind::Local,
         Some(ExecArg::Subprocess) => ExecutorKind::Subprocess,
         Some(ExecArg::Slurm) => ExecutorKind::Slurm,
-        None => study.manifest.study.executor,
+        None => study.executor,
     };
     let mut opts = options(&study, &a.slots, kind);
     opts.keep_going = a.keep_going;
@@ -70,7 +70,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
 pub fn options(study: &Study, slots: &Slots, kind: ExecutorKind) -> RunOptions {
     let jobs = match (slots.jobs, kind) {
         (Some(j), _) => j,
-        (None, ExecutorKind::Slurm) => study.manifest.study.slurm.max_jobs as usize,
+        (None, ExecutorKind::Slurm) => study.slurm.max_jobs as usize,
         (None, _) => cores(),
     };
     RunOptions {
@@ -141,7 +141,7 @@ pub fn run_study(
             study.store.clone(),
             exe()?,
             study.name(),
-            study.manifest.study.slurm.clone(),
+            study.slurm.clone(),
         )?),
     };
     // Bars on a terminal; otherwise plain lines (a log file, CI, a Slurm job's output).

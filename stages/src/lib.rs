@@ -14,7 +14,7 @@
 //! `basins_stages::report` reads the same from the CLI and the tests whichever crate holds it.
 
 pub use basins_analysis::{
-    barriers, cluster, controls, diagnostics, dynamics, plot, report, stats, sweep,
+    barriers, cluster, controls, diagnostics, documents, dynamics, plot, report, stats, sweep,
 };
 pub use basins_files::{data, download, generate, hub, inputs, metrics, outputs, tensorfile};
 pub use basins_models::{backend, bench, eval, interpolate, model, pretrain, text, train};

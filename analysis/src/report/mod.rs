@@ -24,8 +24,10 @@ mod verdict;
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use basins_study::manifest::{ClusterDelta, ClusterMethod};
+use serde_json::Value;
+
+use crate::documents::{BarriersDoc, ClusterDoc, SetBarriers};
 
 pub use crate::plot::esc;
 pub use analysis::{cluster_tests, strategy_agreement};
@@ -97,13 +99,25 @@ fn fine(v: &Value) -> String {
     v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.4}"))
 }
 
-/// One file of the study's manifest as it was when the report was made (the study file and
-/// what it includes), named relative to the study file's folder.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestText {
-    pub path: String,
-    pub text: String,
+/// How the page names a clustering method.
+fn method_name(m: ClusterMethod) -> &'static str {
+    match m {
+        ClusterMethod::Spectral => "spectral",
+        ClusterMethod::Hierarchical => "hierarchical",
+    }
 }
+
+/// [`num`] of a typed number: a dash when it is missing or not finite.
+fn num_of(x: Option<f64>) -> String {
+    num(&serde_json::json!(x))
+}
+
+/// [`fine`] of a typed number.
+fn fine_of(x: f64) -> String {
+    fine(&serde_json::json!(x))
+}
+
+pub use basins_study::params::ManifestText;
 
 /// The page and the figures it shows, each to be written as its own file.
 pub struct Page {
@@ -114,8 +128,10 @@ pub struct Page {
 /// One task's analysis, as the report stage reads it from its inputs.
 pub struct TaskInputs<'a> {
     pub task: &'a str,
-    pub barriers: &'a Value,
-    pub cluster: &'a Value,
+    /// `barriers/<task>`'s document (a study may cluster without one on the page's side only in
+    /// tests: the report's inputs always carry it).
+    pub barriers: Option<&'a BarriersDoc>,
+    pub cluster: &'a ClusterDoc,
     pub diagnostics: Option<&'a Value>,
     /// `dynamics/<task>`'s document, for a study that maps kept steps.
     pub dynamics: Option<&'a Value>,
@@ -125,34 +141,33 @@ pub struct TaskInputs<'a> {
 
 impl TaskInputs<'_> {
     pub fn seeds(&self) -> Vec<u64> {
-        serde_json::from_value(self.cluster["seeds"].clone()).unwrap_or_default()
+        self.cluster.seeds.clone()
     }
 
     /// How the page names each model, in seed order: a zoo member's name, or the seed.
     pub fn names(&self) -> Vec<String> {
-        let names = self.cluster["names"].as_array();
-        self.seeds()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| match names.and_then(|n| n[i].as_str()) {
-                Some(n) => n.to_owned(),
-                None => s.to_string(),
-            })
-            .collect()
+        self.cluster.model_names()
     }
 
     pub fn assignments(&self) -> Vec<usize> {
-        serde_json::from_value(self.cluster["assignments"].clone()).unwrap_or_default()
+        self.cluster.assignments.clone()
     }
 
     /// Each model's place on the spectral coordinate (the paper's centroid distance: distance to
     /// the first cluster's k-means centroid minus distance to the second's, in the spectral
     /// embedding); the page calls it by that one name.
     pub fn coordinate(&self) -> Vec<f64> {
-        self.cluster["coordinate"]
-            .as_array()
-            .map(|e| e.iter().map(|p| p.as_f64().unwrap_or(f64::NAN)).collect())
-            .unwrap_or_default()
+        self.cluster.coordinate.clone()
+    }
+
+    /// The barriers on the clustering's eval set, when the report has them.
+    pub fn clustered_set(&self) -> Option<&SetBarriers> {
+        self.barriers?.sets.get(&self.cluster.eval)
+    }
+
+    /// The barrier definition the clustering used (`convexity`, ...).
+    pub fn barrier(&self) -> &'static str {
+        self.cluster.barrier.name()
     }
 }
 
@@ -178,39 +193,36 @@ pub fn html(
     );
     let mut all = Vec::new();
     for (t, tests, agreement) in tasks {
-        let k = t.cluster["k"].as_u64().unwrap_or(0) as usize;
-        let sizes: Vec<String> = (t.cluster["sizes"].as_array().into_iter().flatten())
-            .map(|n| n.to_string())
-            .collect();
-        let barrier = t.cluster["barrier"].as_str().unwrap_or("");
+        let k = t.cluster.k;
+        let sizes: Vec<String> = t.cluster.sizes.iter().map(|n| n.to_string()).collect();
+        let barrier = t.barrier();
         let _ = write!(
             s,
             "<h2>Task {}</h2><p class=\"verdict\" id=\"verdict-{0}\"><b>{}</b></p><p id=\"summary-{0}\">{k} basin(s) of {} models by {} clustering of the {} barrier ({}) on the loss-surface rows of {}; silhouette {}; stability (mean adjusted Rand index over {} bootstrap replicates) {}.</p>",
             esc(t.task),
             verdict(t, tests, agreement),
             sizes.join(" and "),
-            esc(t.cluster["method"].as_str().unwrap_or("")),
+            method_name(t.cluster.method),
             esc(barrier),
             barrier_unit(barrier),
-            esc(t.cluster["eval"].as_str().unwrap_or("")),
-            num(&t.cluster["silhouette"]),
-            t.cluster["stability"]["replicates"],
-            num(&t.cluster["stability"]["mean_ari"])
+            esc(&t.cluster.eval),
+            num_of(t.cluster.silhouette),
+            t.cluster.stability.replicates,
+            num_of(t.cluster.stability.mean_ari)
         );
-        let width = match &t.cluster["delta"] {
-            Value::String(how) => {
-                format!("<code>delta = \"{}\"</code>, from the barriers", esc(how))
+        let width = match &t.cluster.delta {
+            ClusterDelta::Median(_) => {
+                "<code>delta = \"median\"</code>, from the barriers".to_owned()
             }
-            Value::Number(_) => "<code>delta</code> as set in [cluster]".to_owned(),
-            other => esc(&other.to_string()),
+            ClusterDelta::Fixed(_) => "<code>delta</code> as set in [cluster]".to_owned(),
         };
         let _ = write!(
             s,
             "<p>Affinity exp(-B&sup2; / 2&delta;&sup2;) with &delta; = {} {} ({width}).</p>",
-            num(&t.cluster["delta_used"]),
+            num_of(Some(t.cluster.delta_used)),
             barrier_unit(barrier)
         );
-        if t.cluster["affinity"]["nearly_constant"] == json!(true) {
+        if t.cluster.affinity.nearly_constant {
             let _ = write!(
                 s,
                 "<p class=\"warning\" id=\"nearly-constant-{}\"><b>Warning:</b> with this &delta; every \
@@ -218,8 +230,8 @@ pub fn html(
                  differences and the eigengap says little. A kernel width at the barriers' scale \
                  (<code>delta = \"median\"</code> in <code>[cluster]</code>) separates them.</p>",
                 esc(t.task),
-                fine(&t.cluster["affinity"]["min"]),
-                fine(&t.cluster["affinity"]["max"])
+                fine_of(t.cluster.affinity.min),
+                fine_of(t.cluster.affinity.max)
             );
         }
         let top = [figures::heatmap(t), figures::paths(t)];

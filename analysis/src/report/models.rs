@@ -130,16 +130,18 @@ pub fn table(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::testing;
     use serde_json::json;
 
     #[test]
     fn one_row_per_model_and_the_odd_ones_named() {
-        let cluster = json!({"seeds": [0, 1, 2, 3, 4], "assignments": [0, 0, 0, 1, 1],
-            "coordinate": [-1.0, -0.9, -0.5, 0.8, 1.0]});
-        let empty = json!({});
+        let cluster = testing::cluster(
+            json!({"seeds": [0, 1, 2, 3, 4], "assignments": [0, 0, 0, 1, 1],
+            "coordinate": [-1.0, -0.9, -0.5, 0.8, 1.0]}),
+        );
         let t = TaskInputs {
             task: "nli",
-            barriers: &empty,
+            barriers: None,
             cluster: &cluster,
             diagnostics: None,
             dynamics: None,

@@ -6,18 +6,14 @@ use super::tables::{compared, strongest};
 use super::{barrier_unit, esc, num, pval, TaskInputs};
 
 /// The barrier the clustering used, as a matrix over the models (seed order).
+/// A pair not interpolated is NaN; no barriers at all, an empty matrix.
 pub(super) fn barrier_matrix(t: &TaskInputs) -> Vec<Vec<f64>> {
-    let set = t.cluster["eval"].as_str().unwrap_or_default();
-    let kind = t.cluster["barrier"].as_str().unwrap_or("convexity");
-    let m = &t.barriers["sets"][set]["matrices"][kind]["value"];
-    m.as_array()
-        .into_iter()
-        .flatten()
-        .map(|row| {
-            (row.as_array().into_iter().flatten())
-                .map(|v| v.as_f64().unwrap_or(f64::NAN))
-                .collect()
-        })
+    let Some(m) = t.clustered_set().and_then(|s| s.matrices.get(t.barrier())) else {
+        return Vec::new();
+    };
+    m.value
+        .iter()
+        .map(|row| row.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
         .collect()
 }
 
@@ -54,7 +50,7 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
         }
     }
     let f = |x: Option<f64>| x.map_or("&ndash;".to_owned(), |x| format!("{x:.3}"));
-    let barrier = esc(t.cluster["barrier"].as_str().unwrap_or("convexity"));
+    let barrier = esc(t.barrier());
     let mut s = match k {
         0 => return String::new(),
         1 => format!(
@@ -228,7 +224,7 @@ fn cautions(t: &TaskInputs, assign: &[usize], k: usize) -> Vec<String> {
             }
         }
     }
-    if let Some(st) = t.cluster["stability"]["mean_ari"].as_f64() {
+    if let Some(st) = t.cluster.stability.mean_ari.filter(|a| a.is_finite()) {
         if st < 0.9 {
             out.push(format!(
                 "bootstrap stability {st:.2} (below 0.9): the partition changes when the \
@@ -242,12 +238,13 @@ fn cautions(t: &TaskInputs, assign: &[usize], k: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::{testing, BarriersDoc, ClusterDoc};
     use serde_json::json;
 
-    fn inputs<'a>(cluster: &'a Value, barriers: &'a Value) -> TaskInputs<'a> {
+    fn inputs<'a>(cluster: &'a ClusterDoc, barriers: &'a BarriersDoc) -> TaskInputs<'a> {
         TaskInputs {
             task: "nli",
-            barriers,
+            barriers: Some(barriers),
             cluster,
             diagnostics: None,
             dynamics: None,
@@ -257,13 +254,13 @@ mod tests {
 
     #[test]
     fn the_verdict_is_made_from_the_numbers() {
-        let cluster = json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 1],
-            "eval": "dev", "barrier": "convexity"});
-        let barriers = json!({"sets": {"dev": {"matrices": {"convexity": {"value": [
+        let cluster = testing::cluster(json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 1],
+            "eval": "dev", "barrier": "convexity"}));
+        let barriers = testing::barriers(json!({"dev": {"matrices": {"convexity": {"value": [
             [0.0, 0.01, 0.30, 0.40],
             [0.01, 0.0, 0.50, 0.20],
             [0.30, 0.50, 0.0, 0.03],
-            [0.40, 0.20, 0.03, 0.0]]}}}}});
+            [0.40, 0.20, 0.03, 0.0]]}}}}));
         let t = inputs(&cluster, &barriers);
         let differs = json!({"hans": {"set": "hans", "primary": "accuracy",
             "per_cluster": [{"mean": 0.2}, {"mean": 0.9}],
@@ -296,13 +293,14 @@ mod tests {
         assert!(!v.contains("these scores differ"), "{v}");
         assert!(v.contains("Not called a difference, because the basins' means differ by less than two scored rows (a model's accuracy moves in steps of one row): dev accuracy (1.0000 vs 0.9995: less than two rows in 1000)."), "{v}");
         // A basin of one model and a low stability are flagged.
-        let three = json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 2],
-            "eval": "dev", "barrier": "convexity", "stability": {"mean_ari": 0.78}});
+        let three = testing::cluster(json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 2],
+            "eval": "dev", "barrier": "convexity", "stability": {"mean_ari": 0.78}}));
         let v = verdict(&inputs(&three, &barriers), &json!({}), &json!({}));
         assert!(v.contains("Caution: basin 1 holds a single model (2), an outlier rather than a basin; basin 2 holds a single model (3)"), "{v}");
         assert!(v.contains("bootstrap stability 0.78 (below 0.9)"), "{v}");
-        let one =
-            json!({"seeds": [0, 1], "assignments": [0, 0], "eval": "dev", "barrier": "convexity"});
+        let one = testing::cluster(
+            json!({"seeds": [0, 1], "assignments": [0, 0], "eval": "dev", "barrier": "convexity"}),
+        );
         let v = verdict(&inputs(&one, &barriers), &none, &json!({}));
         assert_eq!(
             v,

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use basins_engine::manifest::{DataFormat, OnBadRow};
+pub use basins_study::manifest::{DataFormat, OnBadRow};
 
 /// One labelled example. `second` is absent for single-sentence tasks (CoLA).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@
 //! order gives the paper's exact 512 rows.
 
 /// The manifest's types, shared with the engine that wrote them into the node's params.
-pub use basins_engine::manifest::{Surface, Where};
+pub use basins_study::manifest::{Surface, Where};
 
 /// Whether a row passes `filter`, given its group values and its gold label's name. A column
 /// the row does not have never matches (so a typo selects nothing, which callers report).

@@ -15,7 +15,7 @@ use anyhow::Context;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use basins_engine::manifest::GeneratorSpec;
+use basins_study::manifest::GeneratorSpec;
 
 /// The label set of every generated NLI set (HANS's two-way scheme).
 pub const NLI_LABELS: [&str; 2] = ["entailment", "non-entailment"];

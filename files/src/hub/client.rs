@@ -243,7 +243,7 @@ impl Hub {
         };
         let text = response.into_string().map_err(|e| bad(e.to_string()))?;
         let info: ModelInfo = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        if !basins_engine::manifest::hub::is_commit(&info.sha) {
+        if !basins_study::manifest::hub::is_commit(&info.sha) {
             return Err(HubError::BadInfo {
                 url,
                 message: format!("`sha` is `{}`, not a 40-hex commit", info.sha),

@@ -1,16 +1,36 @@
 //! Models from the Hugging Face Hub: the Hub's HTTP interface (`client`), which files make a
-//! model directory (`files`), and resolving a manifest's revisions to commits before the plan
-//! (`pin`). The `hub` stage kind downloads a resolved model as a node's outputs, so the cache is
+//! model directory (`files`), and the answers `basins_study::pin` resolves a manifest's
+//! revisions to commits with (`Hub` is its `Revisions`). The `hub` stage kind downloads a resolved model as a node's outputs, so the cache is
 //! the model store: content-addressed, checked, shared by every study on the same cache root,
 //! and collected by `basins gc` like any result.
 
 mod client;
 mod files;
-mod pin;
 
 pub use client::{
     check, git_blob_id, Hub, HubError, Lfs, ModelInfo, Sibling, DEFAULT_ENDPOINT, ENDPOINT_VAR,
     OFFLINE_VAR,
 };
 pub use files::{has_tokenizer, select, tokenizer_files};
-pub use pin::{pin, How, Pin};
+
+impl basins_study::pin::Revisions for Hub {
+    fn offline(&self) -> bool {
+        Hub::offline(self)
+    }
+
+    fn endpoint(&self) -> &str {
+        Hub::endpoint(self)
+    }
+
+    fn commit(&self, repo: &str, revision: &str) -> Result<String, basins_study::pin::Unanswered> {
+        use basins_study::pin::Unanswered;
+        match self.model_info(repo, revision) {
+            Ok(info) => Ok(info.sha),
+            // The Hub's answer about the model (401, 404) is final; a network failure is not.
+            Err(e @ (HubError::Unreachable { .. } | HubError::Status { code: 500.., .. })) => {
+                Err(Unanswered::Unreachable(e.to_string()))
+            }
+            Err(e) => Err(Unanswered::Final(e.to_string())),
+        }
+    }
+}

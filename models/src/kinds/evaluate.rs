@@ -5,26 +5,15 @@
 
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::Backend;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{device, load_trained, Device};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
-use basins_files::inputs::{eval_set, model_dir_at, params, surface_rows, EvalSetParams};
+use basins_files::inputs::{eval_set, model_dir_at, params, surface_rows};
 use basins_files::outputs::write_set;
+use basins_study::params::EvaluateParams;
 
 pub struct EvaluateKind;
-
-#[derive(Deserialize)]
-struct EvaluateParams {
-    eval_sets: Vec<EvalSetParams>,
-    batch_size: usize,
-    labels: Vec<String>,
-    /// A kept step's directory in the finetune node's output (`checkpoints/step=<n>/`); the
-    /// final `model/` when absent.
-    #[serde(default)]
-    checkpoint: Option<String>,
-}
 
 impl StageKind for EvaluateKind {
     fn name(&self) -> &'static str {

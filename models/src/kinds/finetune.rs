@@ -4,26 +4,17 @@ use anyhow::Context;
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::AutodiffBackend;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{device, Device};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::model::save;
 use crate::text::TextEncoder;
-use crate::train::{finetune, FinetuneSpec, Hyper, Streams};
-use basins_files::inputs::{data_file, model_dir, params, read, weights_apart, DataParams};
+use crate::train::{finetune, FinetuneSpec, Streams};
+use basins_files::inputs::{data_file, model_dir, params, read, weights_apart};
+use basins_study::params::FinetuneParams;
 
 pub struct FinetuneKind;
-
-#[derive(Deserialize)]
-struct FinetuneParams {
-    #[serde(flatten)]
-    data: DataParams,
-    max_examples: Option<u64>,
-    seed: u64,
-    hyper: Hyper,
-}
 
 impl StageKind for FinetuneKind {
     fn name(&self) -> &'static str {

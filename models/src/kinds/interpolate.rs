@@ -8,32 +8,16 @@
 use basins_engine::stage::Interrupted;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
 use burn::tensor::backend::Backend;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{device, load_trained, Device};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::interpolate::{lerp, same_shapes};
-use basins_files::inputs::{eval_set, model_dir_at, params, surface_rows, EvalSetParams};
+use basins_files::inputs::{eval_set, model_dir_at, params, surface_rows};
 use basins_files::tensorfile::Entry;
+use basins_study::params::InterpolateParams;
 
 pub struct InterpolateKind;
-
-#[derive(Deserialize)]
-struct InterpolateParams {
-    alphas: Vec<f64>,
-    eval_sets: Vec<EvalSetParams>,
-    batch_size: usize,
-    labels: Vec<String>,
-    /// A kept step's directory in the finetune node's output (`checkpoints/step=<n>/`); the
-    /// final `model/` when absent.
-    #[serde(default)]
-    checkpoint: Option<String>,
-    /// Model b at its final weights whatever `checkpoint` says: the path from a model's kept
-    /// step to its own end (`interpolate/<task>/<m>@step=<n>~final`).
-    #[serde(default)]
-    to_final: bool,
-}
 
 impl StageKind for InterpolateKind {
     fn name(&self) -> &'static str {

@@ -1,24 +1,17 @@
 //! `pretrain`: the builtin model's masked-LM pretraining. Cached like any stage: finetuning
 //! settings are not among its params, so changing them never re-pretrains.
 
-use basins_engine::manifest::PretrainSpec;
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
+use basins_study::params::PretrainParams;
 use burn::tensor::backend::AutodiffBackend;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{device, Device};
-use crate::pretrain::{pretrain, Architecture};
+use crate::pretrain::pretrain;
 use basins_files::inputs::{params, weights_apart};
 
 pub struct PretrainKind;
-
-#[derive(Deserialize)]
-struct PretrainParams {
-    config: Architecture,
-    pretrain: PretrainSpec,
-}
 
 impl StageKind for PretrainKind {
     fn name(&self) -> &'static str {

@@ -6,27 +6,20 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use basins_engine::roles;
 use basins_engine::{StageContext, StageKind};
-use serde::Deserialize;
+use basins_study::params::BarriersParams;
+use basins_study::roles;
 use serde_json::{json, Value};
 
 use super::{endpoint, node_files, params, path_between, Endpoint};
 use crate::barriers::{Path, PathBarriers, KINDS};
+use crate::documents::{BarriersDoc, Curve, Matrices, SetBarriers};
 use crate::tensorfile::Entry;
 
 /// Bootstrap replicates kept per pair for cluster stability (the CI uses all of them).
 pub const KEPT_REPLICATES: usize = 200;
 
 pub struct BarriersKind;
-
-#[derive(Deserialize)]
-struct BarrierParams {
-    alphas: Vec<f64>,
-    pairs: Vec<(u64, u64)>,
-    seeds: Vec<u64>,
-    bootstrap: usize,
-}
 
 impl StageKind for BarriersKind {
     fn name(&self) -> &'static str {
@@ -37,9 +30,9 @@ impl StageKind for BarriersKind {
         2
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: BarrierParams = params(ctx)?;
+        let p: BarriersParams = params(ctx)?;
         let sets = path_sets(ctx, &p)?;
-        let mut report = serde_json::Map::new();
+        let mut report = BTreeMap::new();
         let mut metrics = serde_json::Map::new();
         let mut csv = String::from("set,a,b,kind,value,ci_low,ci_high\n");
         std::fs::create_dir_all(ctx.out_dir.join("replicates"))?;
@@ -71,7 +64,11 @@ impl StageKind for BarriersKind {
         }
         std::fs::write(
             ctx.out_dir.join("barriers.json"),
-            serde_json::to_vec_pretty(&json!({"seeds": p.seeds, "kinds": KINDS, "sets": report}))?,
+            serde_json::to_vec_pretty(&BarriersDoc {
+                kinds: KINDS.iter().map(|k| k.to_string()).collect(),
+                seeds: p.seeds.clone(),
+                sets: report,
+            })?,
         )?;
         std::fs::write(ctx.out_dir.join("barriers.csv"), csv)?;
         Ok(json!({ "sets": metrics }))
@@ -79,7 +76,7 @@ impl StageKind for BarriersKind {
 }
 
 /// The eval sets the paths were scored on (all paths share them).
-fn path_sets(ctx: &StageContext, p: &BarrierParams) -> anyhow::Result<Vec<String>> {
+fn path_sets(ctx: &StageContext, p: &BarriersParams) -> anyhow::Result<Vec<String>> {
     let Some(&(a, b)) = p.pairs.first() else {
         anyhow::bail!("no pairs to compute barriers for");
     };
@@ -150,7 +147,7 @@ fn matrices(
     seeds: &[u64],
     alphas: &[f64],
     results: &[((u64, u64), PathBarriers)],
-) -> (Value, Value) {
+) -> (SetBarriers, Value) {
     let pos = |s: u64| {
         seeds
             .iter()
@@ -158,14 +155,14 @@ fn matrices(
             .expect("pair seeds are study seeds")
     };
     let n = seeds.len();
-    let mut kinds = serde_json::Map::new();
+    let mut kinds = BTreeMap::new();
     let mut metrics = serde_json::Map::new();
     for (k, kind) in KINDS.iter().enumerate() {
-        let mut value = vec![vec![Value::Null; n]; n];
+        let mut value = vec![vec![None; n]; n];
         let (mut lo, mut hi) = (value.clone(), value.clone());
         for i in 0..n {
             for m in [&mut value, &mut lo, &mut hi] {
-                m[i][i] = json!(0.0);
+                m[i][i] = Some(0.0);
             }
         }
         let mut all = Vec::new();
@@ -176,14 +173,20 @@ fn matrices(
                 (&mut lo, r.ci[k].0),
                 (&mut hi, r.ci[k].1),
             ] {
-                m[i][j] = json!(v);
-                m[j][i] = json!(v);
+                // Not a number is written as null, and read as missing.
+                let v = Some(v).filter(|v| v.is_finite());
+                m[i][j] = v;
+                m[j][i] = v;
             }
             all.push(r.value[k]);
         }
         kinds.insert(
             kind.to_string(),
-            json!({"value": value, "ci_low": lo, "ci_high": hi}),
+            Matrices {
+                ci_high: hi,
+                ci_low: lo,
+                value,
+            },
         );
         metrics.insert(
             kind.to_string(),
@@ -193,20 +196,25 @@ fn matrices(
             }),
         );
     }
-    let curves: serde_json::Map<String, Value> = results
+    let curves = results
         .iter()
         .map(|((a, b), r)| {
-            (
-                format!("{a}~{b}"),
-                json!({"loss": r.loss, "accuracy": r.accuracy}),
-            )
+            let curve = Curve {
+                accuracy: r.accuracy.clone(),
+                loss: r.loss.clone(),
+            };
+            (format!("{a}~{b}"), curve)
         })
         .collect();
     let mut grid = crate::interpolate::interior(alphas);
     grid.extend([0.0, 1.0]);
     grid.sort_by(f64::total_cmp);
     (
-        json!({"alphas": grid, "matrices": kinds, "curves": curves}),
+        SetBarriers {
+            alphas: grid,
+            curves,
+            matrices: kinds,
+        },
         Value::Object(metrics),
     )
 }

@@ -3,67 +3,52 @@
 //! coordinate, and a flag when the chosen kernel width makes the affinity nearly constant.
 
 use basins_engine::{StageContext, StageInput, StageKind};
+use basins_study::manifest::{ClusterDelta, ClusterMethod};
+use basins_study::params::{ClusterParams, Clustering};
 use safetensors::SafeTensors;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{params, square};
-use crate::barriers::KINDS;
+use super::params;
 use crate::cluster::{
     adjusted_rand, affinity_range, average_linkage, check, median_delta, silhouette, spectral,
     Square, NEARLY_CONSTANT_SPAN,
 };
+use crate::documents::{self, Affinity, BarriersDoc, ClusterDoc, Dendrogram, Stability};
 use crate::tensorfile::f32_values;
 
 pub struct ClusterKind;
 
-#[derive(Deserialize)]
-struct ClusterParams {
-    eval: String,
-    barrier: String,
-    method: String,
-    k: Value,
-    /// A number, or "median" (the median off-diagonal barrier).
-    delta: Value,
-    bootstrap: usize,
-    seeds: Vec<u64>,
-    /// A zoo's member names, in seed order (the report shows them instead of numbers).
-    #[serde(default)]
-    names: Option<Vec<String>>,
-}
-
-impl ClusterParams {
-    fn fixed_k(&self) -> Option<usize> {
-        self.k["fixed"].as_u64().map(|k| k as usize)
-    }
-
+/// How the clustering of one matrix goes, under the node's settings.
+trait Settings {
     /// Assignments of one matrix under these settings (`k` fixed when given, the kernel
     /// width the full matrix chose).
+    fn assign(&self, b: &Square, k: Option<usize>, delta: f64) -> Vec<usize>;
+    /// The kernel width for matrix `b`, and a note when it had to fall back.
+    fn delta_for(&self, b: &Square) -> anyhow::Result<(f64, Option<String>)>;
+}
+
+impl Settings for Clustering {
     fn assign(&self, b: &Square, k: Option<usize>, delta: f64) -> Vec<usize> {
-        match self.method.as_str() {
-            "hierarchical" => {
+        match self.method {
+            ClusterMethod::Hierarchical => {
                 let h = average_linkage(b);
                 h.cut(k.unwrap_or_else(|| h.gap_k()))
             }
-            _ => spectral(b, k, delta).assignments,
+            ClusterMethod::Spectral => spectral(b, k, delta).assignments,
         }
     }
 
-    /// The kernel width for matrix `b`, and a note when it had to fall back.
     fn delta_for(&self, b: &Square) -> anyhow::Result<(f64, Option<String>)> {
-        match &self.delta {
-            Value::String(s) if s == "median" => Ok(match median_delta(b) {
+        match self.delta {
+            ClusterDelta::Median(_) => Ok(match median_delta(b) {
                 Some(d) => (d, None),
                 None => (
                     1.0,
                     Some("no pair has a barrier, so there is no median: delta = 1".into()),
                 ),
             }),
-            v => v
-                .as_f64()
-                .filter(|d| *d > 0.0 && d.is_finite())
-                .map(|d| (d, None))
-                .ok_or_else(|| anyhow::anyhow!("`{v}` is not a kernel width")),
+            ClusterDelta::Fixed(d) if d > 0.0 && d.is_finite() => Ok((d, None)),
+            ClusterDelta::Fixed(d) => anyhow::bail!("`{d}` is not a kernel width"),
         }
     }
 }
@@ -82,22 +67,22 @@ impl StageKind for ClusterKind {
         let StageInput::Node { node, files, .. } = ctx.input("barriers")? else {
             anyhow::bail!("input `barriers` is not a node");
         };
-        let report: Value = serde_json::from_slice(&std::fs::read(
+        let doc: BarriersDoc = documents::read(
             files
                 .get("barriers.json")
                 .ok_or_else(|| anyhow::anyhow!("`{node}` has no barriers.json"))?,
-        )?)?;
-        let m = &report["sets"][&p.eval]["matrices"][&p.barrier]["value"];
-        let b = square(m).map_err(|e| {
+        )?;
+        let c = &p.clustering;
+        let barrier = c.barrier.name();
+        let b = doc.matrices(&p.eval, c.barrier)?.square().map_err(|e| {
             anyhow::anyhow!(
-                "the {} barrier matrix on `{}`: {e}; clustering needs every pair (pairs = \"all\")",
-                p.barrier,
+                "the {barrier} barrier matrix on `{}`: {e}; clustering needs every pair (pairs = \"all\")",
                 p.eval
             )
         })?;
         check(&b).map_err(|e| anyhow::anyhow!("the barrier matrix is not a distance: {e}"))?;
-        let (delta, delta_note) = p.delta_for(&b)?;
-        let spec = spectral(&b, p.fixed_k(), delta);
+        let (delta, delta_note) = c.delta_for(&b)?;
+        let spec = spectral(&b, c.k.fixed(), delta);
         let (lo, hi) = affinity_range(&b, delta);
         let nearly_constant = hi - lo < NEARLY_CONSTANT_SPAN && b.len() > 2;
         if nearly_constant {
@@ -107,12 +92,12 @@ impl StageKind for ClusterKind {
             ));
         }
         let h = average_linkage(&b);
-        let (k, assignments) = match p.method.as_str() {
-            "hierarchical" => {
-                let k = p.fixed_k().unwrap_or_else(|| h.gap_k());
+        let (k, assignments) = match c.method {
+            ClusterMethod::Hierarchical => {
+                let k = c.k.fixed().unwrap_or_else(|| h.gap_k());
                 (k, h.cut(k))
             }
-            _ => (spec.k, spec.assignments.clone()),
+            ClusterMethod::Spectral => (spec.k, spec.assignments.clone()),
         };
         let sizes: Vec<usize> = (0..k)
             .map(|c| assignments.iter().filter(|&&a| a == c).count())
@@ -120,25 +105,46 @@ impl StageKind for ClusterKind {
         let stability = stability(ctx, &p, files, k, delta, &assignments)?;
         ctx.log(format!(
             "k = {k}, sizes {sizes:?}, stability {}",
-            stability["mean_ari"]
+            stability
+                .mean_ari
+                .map_or("null (no replicates)".to_owned(), |a| a.to_string())
         ));
-        let out = json!({
-            "eval": p.eval, "barrier": p.barrier, "method": p.method, "delta": p.delta,
-            "delta_used": delta, "delta_note": delta_note,
-            "affinity": {"min": lo, "max": hi, "nearly_constant": nearly_constant},
-            "centroid_distances": spec.centroid_distances, "coordinate": spec.coordinate,
-            "seeds": p.seeds, "names": p.names, "k": k, "assignments": assignments, "sizes": sizes,
-            "silhouette": silhouette(&b, &assignments),
-            "eigenvalues": spec.eigenvalues, "embedding": spec.embedding,
-            "dendrogram": {"order": h.order.iter().map(|&i| p.seeds[i]).collect::<Vec<_>>(), "merges": h.merges},
-            "stability": stability,
-        });
+        let silhouette = silhouette(&b, &assignments);
+        let mean_ari = stability.mean_ari;
+        let out = ClusterDoc {
+            affinity: Affinity {
+                max: hi,
+                min: lo,
+                nearly_constant,
+            },
+            assignments,
+            barrier: c.barrier,
+            centroid_distances: spec.centroid_distances,
+            coordinate: spec.coordinate,
+            delta: c.delta.clone(),
+            delta_note,
+            delta_used: delta,
+            dendrogram: Dendrogram {
+                merges: h.merges,
+                order: h.order.iter().map(|&i| p.seeds[i]).collect(),
+            },
+            eigenvalues: spec.eigenvalues,
+            embedding: spec.embedding,
+            eval: p.eval,
+            k,
+            method: c.method,
+            names: p.names,
+            seeds: p.seeds,
+            silhouette,
+            sizes: sizes.clone(),
+            stability,
+        };
         std::fs::write(
             ctx.out_dir.join("cluster.json"),
             serde_json::to_vec_pretty(&out)?,
         )?;
         Ok(
-            json!({"k": k, "sizes": sizes, "silhouette": out["silhouette"], "stability_mean_ari": out["stability"]["mean_ari"], "delta": delta, "nearly_constant": nearly_constant}),
+            json!({"k": k, "sizes": sizes, "silhouette": silhouette, "stability_mean_ari": mean_ari, "delta": delta, "nearly_constant": nearly_constant}),
         )
     }
 }
@@ -152,9 +158,13 @@ fn stability(
     k: usize,
     delta: f64,
     assignments: &[usize],
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Stability> {
     let Some(path) = files.get(&format!("replicates/{}.safetensors", p.eval)) else {
-        return Ok(json!({"replicates": 0, "mean_ari": null}));
+        return Ok(Stability {
+            co_assignment: None,
+            mean_ari: None,
+            replicates: 0,
+        });
     };
     let bytes = std::fs::read(path)?;
     let st = SafeTensors::deserialize(&bytes)?;
@@ -165,12 +175,7 @@ fn stability(
         .and_then(|m| m.get("pairs"))
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| anyhow::anyhow!("{}: no pair list", path.display()))?;
-    anyhow::ensure!(
-        KINDS.contains(&p.barrier.as_str()),
-        "unknown barrier `{}`",
-        p.barrier
-    );
-    let t = st.tensor(&p.barrier)?;
+    let t = st.tensor(p.clustering.barrier.name())?;
     let reps = t.shape()[0].min(p.bootstrap);
     let values = f32_values(t.data());
     let n = p.seeds.len();
@@ -184,7 +189,7 @@ fn stability(
             b[pos(a)][pos(c)] = v;
             b[pos(c)][pos(a)] = v;
         }
-        let labels = p.assign(&b, Some(k), delta);
+        let labels = p.clustering.assign(&b, Some(k), delta);
         aris.push(adjusted_rand(assignments, &labels));
         for i in 0..n {
             for j in 0..n {
@@ -197,9 +202,9 @@ fn stability(
         .iter()
         .map(|row| row.iter().map(|&c| c as f64 / reps.max(1) as f64).collect())
         .collect();
-    Ok(json!({
-        "replicates": reps,
-        "mean_ari": aris.iter().sum::<f64>() / reps.max(1) as f64,
-        "co_assignment": co,
-    }))
+    Ok(Stability {
+        co_assignment: Some(co),
+        mean_ari: Some(aris.iter().sum::<f64>() / reps.max(1) as f64),
+        replicates: reps,
+    })
 }

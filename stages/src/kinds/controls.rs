@@ -6,59 +6,40 @@
 
 use std::collections::BTreeMap;
 
-use basins_engine::manifest::{BarrierKind, ClusterMethod};
-use basins_engine::roles;
 use basins_engine::{StageContext, StageKind};
-use serde::Deserialize;
+use basins_study::manifest::{BarrierKind, ClusterDelta, ClusterMethod};
+use basins_study::params::{Clustering as ClusterSettings, ControlsParams};
+use basins_study::roles;
 use serde_json::{json, Value};
 
-use super::{node_files, params, square};
-use crate::barriers::KINDS;
+use super::{node_doc, node_files, params};
 use crate::cluster::Square;
 use crate::controls::{
     analyse, max_minus_larger_endpoint, Clustering, Inputs, Method, Width, SOURCES,
 };
+use crate::documents::{BarriersDoc, ClusterDoc};
 use crate::outputs::StoredSet;
 
 pub struct ControlsKind;
 
-#[derive(Deserialize)]
-struct ControlsParams {
-    /// The clustering's eval set.
-    set: String,
-    barrier: BarrierKind,
-    method: ClusterMethod,
-    /// `{"fixed": k}` or `"eigengap"`, as the cluster node's params.
-    k: Value,
-    /// A number or `"median"`, as the cluster node's params.
-    delta: Value,
-    seeds: Vec<u64>,
-    bootstrap: usize,
-    permutations: usize,
-}
-
 /// The name of the "largest loss minus the larger endpoint" definition in the robustness table.
 pub const MAX_MINUS_ENDPOINT: &str = "max_minus_endpoint";
 
-impl ControlsParams {
-    fn clustering(&self) -> anyhow::Result<Clustering> {
-        let delta = match &self.delta {
-            Value::String(s) if s == "median" => Width::TimesMedian(1.0),
-            v => Width::Fixed(
-                v.as_f64()
-                    .filter(|d| *d > 0.0 && d.is_finite())
-                    .ok_or_else(|| anyhow::anyhow!("`{v}` is not a kernel width"))?,
-            ),
-        };
-        Ok(Clustering {
-            method: match self.method {
-                ClusterMethod::Spectral => Method::Spectral,
-                ClusterMethod::Hierarchical => Method::Hierarchical,
-            },
-            k: self.k["fixed"].as_u64().map(|k| k as usize),
-            delta,
-        })
-    }
+/// The node's `[cluster]` settings as the controls' analysis takes them.
+fn clustering(c: &ClusterSettings) -> anyhow::Result<Clustering> {
+    let delta = match c.delta {
+        ClusterDelta::Median(_) => Width::TimesMedian(1.0),
+        ClusterDelta::Fixed(d) if d > 0.0 && d.is_finite() => Width::Fixed(d),
+        ClusterDelta::Fixed(d) => anyhow::bail!("`{d}` is not a kernel width"),
+    };
+    Ok(Clustering {
+        method: match c.method {
+            ClusterMethod::Spectral => Method::Spectral,
+            ClusterMethod::Hierarchical => Method::Hierarchical,
+        },
+        k: c.k.fixed(),
+        delta,
+    })
 }
 
 impl StageKind for ControlsKind {
@@ -70,19 +51,13 @@ impl StageKind for ControlsKind {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ControlsParams = params(ctx)?;
-        let barrier = serde_json::to_value(p.barrier)?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let barriers_doc = json_file(ctx, "barriers", "barriers.json")?;
-        let cluster = json_file(ctx, "cluster", "cluster.json")?;
-        let diagnostics = json_file(ctx, "diagnostics", "diagnostics.json")?;
-        let reported: Vec<usize> = serde_json::from_value(cluster["assignments"].clone())
-            .map_err(|e| anyhow::anyhow!("cluster.json: no assignments: {e}"))?;
-        let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())
-            .map_err(|e| anyhow::anyhow!("cluster.json: no seeds: {e}"))?;
+        let barrier = p.clustering.barrier.name().to_owned();
+        let barriers_doc: BarriersDoc = node_doc(ctx, "barriers", "barriers.json")?;
+        let cluster: ClusterDoc = node_doc(ctx, "cluster", "cluster.json")?;
+        let diagnostics: Value = node_doc(ctx, "diagnostics", "diagnostics.json")?;
+        let reported = cluster.assignments;
         anyhow::ensure!(
-            seeds == p.seeds,
+            cluster.seeds == p.seeds,
             "cluster.json's models differ from the study's"
         );
         let barriers = matrices(&barriers_doc, &p.set, &p.seeds)?;
@@ -115,7 +90,7 @@ impl StageKind for ControlsKind {
             barrier,
             barriers,
             reported,
-            clustering: p.clustering()?,
+            clustering: clustering(&p.clustering)?,
             predicted,
             probs,
             strategies,
@@ -159,22 +134,26 @@ impl StageKind for ControlsKind {
 }
 
 /// An input node's JSON document.
-fn json_file(ctx: &StageContext, role: &str, file: &str) -> anyhow::Result<Value> {
-    let (node, files) = node_files(ctx, role)?;
-    let path = files
-        .get(file)
-        .ok_or_else(|| anyhow::anyhow!("`{node}` has no {file}"))?;
-    serde_json::from_slice(&std::fs::read(path)?)
-        .map_err(|e| anyhow::anyhow!("{} (output of `{node}`): {e}", path.display()))
-}
-
 /// Every barrier definition's matrix on `set`, and the largest mean loss along each path
 /// minus its larger endpoint, from the stored mean curves.
-fn matrices(doc: &Value, set: &str, seeds: &[u64]) -> anyhow::Result<BTreeMap<String, Square>> {
-    let s = &doc["sets"][set];
+fn matrices(
+    doc: &BarriersDoc,
+    set: &str,
+    seeds: &[u64],
+) -> anyhow::Result<BTreeMap<String, Square>> {
+    let s = doc.set(set)?;
     let mut out = BTreeMap::new();
-    for kind in KINDS {
-        let m = square(&s["matrices"][kind]["value"]).map_err(|e| {
+    for kind in [
+        BarrierKind::Convexity,
+        BarrierKind::Endpoint,
+        BarrierKind::Accuracy,
+    ] {
+        let kind = kind.name();
+        let m = s
+            .matrices
+            .get(kind)
+            .ok_or_else(|| anyhow::anyhow!("barriers.json has no `{kind}` matrices on `{set}`"));
+        let m = m?.square().map_err(|e| {
             anyhow::anyhow!(
                 "the {kind} barrier matrix on `{set}`: {e}; the controls need every pair"
             )
@@ -185,11 +164,11 @@ fn matrices(doc: &Value, set: &str, seeds: &[u64]) -> anyhow::Result<BTreeMap<St
     let mut m = vec![vec![0.0; n]; n];
     for (i, a) in seeds.iter().enumerate() {
         for (j, b) in seeds.iter().enumerate().skip(i + 1) {
-            let curve: Vec<f64> = serde_json::from_value(
-                s["curves"][format!("{a}~{b}")]["loss"].clone(),
-            )
-            .map_err(|e| anyhow::anyhow!("no mean loss curve for {a}~{b} on `{set}`: {e}"))?;
-            let v = max_minus_larger_endpoint(&curve);
+            let curve = s
+                .curves
+                .get(&format!("{a}~{b}"))
+                .ok_or_else(|| anyhow::anyhow!("no mean loss curve for {a}~{b} on `{set}`"))?;
+            let v = max_minus_larger_endpoint(&curve.loss);
             anyhow::ensure!(
                 v.is_finite(),
                 "the loss curve {a}~{b} on `{set}` is not finite"

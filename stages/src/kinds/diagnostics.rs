@@ -3,42 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use basins_engine::roles;
 use basins_engine::{StageContext, StageInput, StageKind};
-use serde::Deserialize;
+use basins_study::params::DiagnosticsParams;
+use basins_study::roles;
 
 use super::params;
 use serde_json::{json, Value};
 
-use basins_engine::manifest::Strategy;
+use basins_study::manifest::Strategy;
 
-use crate::data::DataFormat;
 use crate::diagnostics::{
-    analyse, behaviour_label, behaviour_names, kind_scores, spread, KindScore, ScoreSpec,
-    SetDiagnostics, THRESHOLDS,
+    analyse, behaviour_label, behaviour_names, kind_scores, spread, KindScore, SetDiagnostics,
+    THRESHOLDS,
 };
 use crate::outputs::StoredSet;
 
 pub struct DiagnosticsKind;
-
-#[derive(Deserialize)]
-struct SetParams {
-    name: String,
-    format: DataFormat,
-    /// A diagnostic set; false for the task's own (in-distribution) splits.
-    diagnostic: bool,
-    #[serde(default)]
-    score: Option<ScoreSpec>,
-    /// Each model's strategy by its primary score, where declared.
-    #[serde(default)]
-    strategy: Option<Strategy>,
-}
-
-#[derive(Deserialize)]
-struct DiagnosticsParams {
-    eval_sets: Vec<SetParams>,
-    seeds: Vec<u64>,
-}
 
 impl StageKind for DiagnosticsKind {
     fn name(&self) -> &'static str {
@@ -62,7 +42,8 @@ impl StageKind for DiagnosticsKind {
         csv.write_record([
             "set", "seed", "group", "value", "examples", "accuracy", "loss", "mcc", "f1",
         ])?;
-        for set in &p.eval_sets {
+        for scored in &p.eval_sets {
+            let set = &scored.set;
             let mut per_model: BTreeMap<u64, SetDiagnostics> = BTreeMap::new();
             // With a strategy's `kinds`: each model's accuracy on each kind of conflict.
             let mut kinds: BTreeMap<u64, Vec<KindScore>> = BTreeMap::new();
@@ -77,9 +58,14 @@ impl StageKind for DiagnosticsKind {
                 rows = stored.gold.len();
                 let surface = StoredSet::surface_rows(node, files, &set.name, rows)?;
                 surface_rows = surface.as_ref().map(Vec::len).or(surface_rows);
-                let d = analyse(&stored, set.format, set.score.as_ref(), surface.as_deref());
-                if let Some(column) = set.strategy.as_ref().and_then(|s| s.kinds.as_ref()) {
-                    let held_out = set.score.as_ref().is_some_and(|s| s.held_out);
+                let d = analyse(
+                    &stored,
+                    set.data.format,
+                    scored.score.as_ref(),
+                    surface.as_deref(),
+                );
+                if let Some(column) = scored.strategy.as_ref().and_then(|s| s.kinds.as_ref()) {
+                    let held_out = scored.score.as_ref().is_some_and(|s| s.held_out);
                     let exclude = surface.as_deref().filter(|_| held_out);
                     let k = kind_scores(&stored, column, exclude);
                     anyhow::ensure!(
@@ -121,7 +107,7 @@ impl StageKind for DiagnosticsKind {
             let mut m = json!({"primary": name, "rows": rows, "surface_rows": surface_rows, "spread": spread(&primary)});
             let mut doc = json!({
                 "primary": name,
-                "diagnostic": set.diagnostic,
+                "diagnostic": set.diagnostic(),
                 "rows": rows,
                 "score_rows": score_rows,
                 "surface_rows": surface_rows,
@@ -129,7 +115,7 @@ impl StageKind for DiagnosticsKind {
                 "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
                 "per_model": per_model,
             });
-            if let Some(s) = &set.strategy {
+            if let Some(s) = &scored.strategy {
                 let names = match s.kinds {
                     Some(_) => behaviour_names(s, &label_set),
                     None => vec![s.above.clone(), s.below.clone()],

@@ -3,20 +3,14 @@
 //! readers read like any file. The cache is the store: a second run finds the node cached and
 //! makes no request; `basins gc` treats the files as results.
 
-use basins_engine::manifest::datasets::DownloadSpec;
 use basins_engine::{StageContext, StageKind};
-use serde::Deserialize;
+use basins_study::params::DownloadParams;
 use serde_json::{json, Value};
 
 use super::params;
 use crate::download;
 
 pub struct DownloadKind;
-
-#[derive(Deserialize)]
-struct DownloadParams {
-    download: DownloadSpec,
-}
 
 impl StageKind for DownloadKind {
     fn name(&self) -> &'static str {

@@ -5,17 +5,19 @@
 
 use std::collections::BTreeMap;
 
-use basins_engine::roles;
 use basins_engine::{StageContext, StageKind};
-use serde::{Deserialize, Serialize};
+use basins_study::manifest::Checkpoint;
+use basins_study::params::{DynamicsParams, DynamicsSetParams};
+use basins_study::roles;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{endpoint, node_files, params, path_between, square};
+use super::{endpoint, node_doc, node_files, params, path_between};
 use crate::barriers::KINDS;
 use crate::cluster::Square;
 use crate::controls::disagreement;
-use crate::data::DataFormat;
-use crate::diagnostics::{analyse, ScoreSpec};
+use crate::diagnostics::analyse;
+use crate::documents::{BarriersDoc, ClusterDoc};
 use crate::dynamics::{
     centroid_accuracy, correlate, dynamics, orient, own_step, predicted_from, CentroidPrediction,
     Clustering, Correlation, Dynamics, OwnStep,
@@ -24,42 +26,6 @@ use crate::interpolate::interior;
 use crate::outputs::StoredSet;
 
 pub struct DynamicsKind;
-
-#[derive(Deserialize)]
-struct DynamicsParams {
-    /// `step=<n>` ..., `final`: the order of the clusterings.
-    steps: Vec<String>,
-    seeds: Vec<u64>,
-    /// The clustering's set, grid and barrier kind, and the paths from each kept step to the
-    /// model's own final weights: inputs `own:<seed>@<step>` (interpolate), `start:<seed>@<step>`
-    /// and `end:<seed>` (evaluate).
-    own: OwnParams,
-    /// Every eval set's primary score; `at_steps`: the kept steps' evaluate nodes score it too.
-    scored: Vec<ScoredSet>,
-    predict: PredictParams,
-}
-
-#[derive(Deserialize)]
-struct OwnParams {
-    set: String,
-    alphas: Vec<f64>,
-    barrier: String,
-}
-
-#[derive(Deserialize)]
-struct ScoredSet {
-    name: String,
-    format: DataFormat,
-    #[serde(default)]
-    score: Option<ScoreSpec>,
-    at_steps: bool,
-}
-
-#[derive(Deserialize)]
-struct PredictParams {
-    references: Vec<usize>,
-    draws: usize,
-}
 
 /// One checkpoint's predictions of the final basins, and what each cost.
 #[derive(Serialize)]
@@ -92,7 +58,7 @@ fn evaluate_role(seed: u64, at: &str) -> String {
 fn scores(
     ctx: &StageContext,
     seeds: &[u64],
-    set: &ScoredSet,
+    set: &DynamicsSetParams,
     at: &str,
 ) -> anyhow::Result<Vec<f64>> {
     Ok(step_scores(ctx, seeds, set, at)?.0)
@@ -103,7 +69,7 @@ fn scores(
 fn step_scores(
     ctx: &StageContext,
     seeds: &[u64],
-    set: &ScoredSet,
+    set: &DynamicsSetParams,
     at: &str,
 ) -> anyhow::Result<(Vec<f64>, u64)> {
     let mut rows = 0;
@@ -111,9 +77,10 @@ fn step_scores(
         .iter()
         .map(|&seed| {
             let (node, files) = node_files(ctx, &evaluate_role(seed, at))?;
-            let stored = StoredSet::read(node, files, &set.name)?;
-            let surface = StoredSet::surface_rows(node, files, &set.name, stored.gold.len())?;
-            let d = analyse(&stored, set.format, set.score.as_ref(), surface.as_deref());
+            let (name, score) = (&set.set.set.name, set.set.score.as_ref());
+            let stored = StoredSet::read(node, files, name)?;
+            let surface = StoredSet::surface_rows(node, files, name, stored.gold.len())?;
+            let d = analyse(&stored, set.set.set.data.format, score, surface.as_deref());
             rows = d.primary.examples as u64;
             Ok(d.primary.value)
         })
@@ -141,14 +108,6 @@ fn step_predictions(
 }
 
 /// One checkpoint's file from a node input, parsed.
-fn node_json(ctx: &StageContext, role: &str, file: &str) -> anyhow::Result<Value> {
-    let (node, files) = node_files(ctx, role)?;
-    let path = files
-        .get(file)
-        .ok_or_else(|| anyhow::anyhow!("`{node}` has no {file}"))?;
-    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
-}
-
 /// Each kept step's barriers from every model to its own final weights.
 fn own_barriers(
     ctx: &StageContext,
@@ -163,7 +122,9 @@ fn own_barriers(
         .map(|&s| endpoint(ctx, &evaluate_role(s, "final"), &own.set))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut out = Vec::new();
-    for at in p.steps.iter().filter(|a| *a != "final") {
+    let kept = p.steps.iter().filter(|a| **a != Checkpoint::Final);
+    for at in kept.map(ToString::to_string) {
+        let at = at.as_str();
         let mut values = Vec::new();
         for (seed, end) in p.seeds.iter().zip(&ends) {
             let start = endpoint(ctx, &evaluate_role(*seed, at), &own.set)?;
@@ -205,7 +166,7 @@ fn predictions(
     let set = p
         .scored
         .iter()
-        .find(|s| s.name == p.own.set)
+        .find(|s| s.set.set.name == p.own.set)
         .ok_or_else(|| anyhow::anyhow!("the clustering's set `{}` is not scored", p.own.set))?;
     // Nearest references by a distance matrix over the models, per number of references.
     let nearest = |m: &Square, cost: u64| -> Vec<CentroidPrediction> {
@@ -226,10 +187,13 @@ fn predictions(
     };
     p.steps
         .iter()
+        .map(ToString::to_string)
         .zip(&d.steps)
         .map(|(at, step)| {
-            let doc = node_json(ctx, &roles::barriers_at(at), "barriers.json")?;
-            let b = square(&doc["sets"][&p.own.set]["matrices"][&p.own.barrier]["value"])
+            let doc: BarriersDoc = node_doc(ctx, &roles::barriers_at(&at), "barriers.json")?;
+            let b = doc
+                .matrices(&p.own.set, p.own.barrier)?
+                .square()
                 .map_err(|e| anyhow::anyhow!("the barriers at {at} on `{}`: {e}", p.own.set))?;
             let centroid = p
                 .predict
@@ -248,12 +212,12 @@ fn predictions(
                 .collect();
             // All n (n - 1) / 2 paths and n endpoints, shared by the n runs.
             let clustering = (n * (n - 1) / 2 * path + n * rows).div_ceil(n.max(1));
-            let (score, score_rows) = step_scores(ctx, &p.seeds, set, at)?;
+            let (score, score_rows) = step_scores(ctx, &p.seeds, set, &at)?;
             let by_score: Square = score
                 .iter()
                 .map(|a| score.iter().map(|b| (a - b).abs()).collect())
                 .collect();
-            let predicted = step_predictions(ctx, &p.seeds, &p.own.set, at)?;
+            let predicted = step_predictions(ctx, &p.seeds, &p.own.set, &at)?;
             Ok(Prediction {
                 at: at.clone(),
                 clustering: json!({"accuracy": step.accuracy, "forward_passes": clustering}),
@@ -265,7 +229,7 @@ fn predictions(
                 } else {
                     ctx.log(format!(
                         "{at}: a score on `{}` is not a number: no score predictor",
-                        set.name
+                        set.set.set.name
                     ));
                     Vec::new()
                 },
@@ -287,7 +251,7 @@ fn correlations(
     let finals: BTreeMap<&str, Vec<f64>> = p
         .scored
         .iter()
-        .map(|s| Ok((s.name.as_str(), scores(ctx, &p.seeds, s, "final")?)))
+        .map(|s| Ok((s.set.set.name.as_str(), scores(ctx, &p.seeds, s, "final")?)))
         .collect::<anyhow::Result<_>>()?;
     let mut out = Vec::new();
     for ((c, step), coordinate) in clusterings.iter().zip(&d.steps).zip(coordinates) {
@@ -295,14 +259,14 @@ fn correlations(
         let mut sets = Vec::new();
         for s in &p.scored {
             let here = match (c.at.as_str(), s.at_steps) {
-                ("final", _) => Some(finals[s.name.as_str()].clone()),
+                ("final", _) => Some(finals[s.set.set.name.as_str()].clone()),
                 (at, true) => Some(scores(ctx, &p.seeds, s, at)?),
                 (_, false) => None,
             };
             sets.push(Correlation {
-                set: s.name.clone(),
+                set: s.set.set.name.clone(),
                 at_step: correlate(&oriented, here.as_deref()),
-                final_score: correlate(&oriented, Some(&finals[s.name.as_str()])),
+                final_score: correlate(&oriented, Some(&finals[s.set.set.name.as_str()])),
             });
         }
         out.push(json!({"at": c.at, "coordinate": oriented, "sets": sets}));
@@ -329,16 +293,15 @@ impl StageKind for DynamicsKind {
             .steps
             .iter()
             .map(|at| {
-                let c = node_json(ctx, &roles::cluster_at(at), "cluster.json")?;
-                let assignments = serde_json::from_value(c["assignments"].clone())
-                    .map_err(|e| anyhow::anyhow!("cluster.json at {at}: assignments: {e}"))?;
-                coordinates.push(
-                    serde_json::from_value(c["coordinate"].clone())
-                        .map_err(|e| anyhow::anyhow!("cluster.json at {at}: coordinate: {e}"))?,
+                let c: ClusterDoc = node_doc(ctx, &roles::cluster_at(at), "cluster.json")?;
+                anyhow::ensure!(
+                    c.coordinate.iter().all(|x| x.is_finite()),
+                    "cluster.json at {at}: a coordinate is not a number"
                 );
+                coordinates.push(c.coordinate);
                 Ok(Clustering {
-                    at: at.clone(),
-                    assignments,
+                    at: at.to_string(),
+                    assignments: c.assignments,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -346,11 +309,11 @@ impl StageKind for DynamicsKind {
         let finals: Vec<usize> = d.models.iter().map(|m| m.final_basin).collect();
         let kind = KINDS
             .iter()
-            .position(|k| *k == p.own.barrier)
-            .ok_or_else(|| anyhow::anyhow!("unknown barrier kind `{}`", p.own.barrier))?;
+            .position(|k| *k == p.own.barrier.name())
+            .ok_or_else(|| anyhow::anyhow!("unknown barrier kind `{}`", p.own.barrier.name()))?;
         let own = json!({
             "set": p.own.set,
-            "barrier": p.own.barrier,
+            "barrier": p.own.barrier.name(),
             "steps": own_barriers(ctx, &p, kind, &finals)?,
         });
         let prediction = predictions(ctx, &p, &d, &finals)?;
@@ -370,7 +333,7 @@ impl StageKind for DynamicsKind {
                     .collect();
                 (
                     r.to_string(),
-                    predicted_from(&acc).map(|i| p.steps[i].clone()),
+                    predicted_from(&acc).map(|i| p.steps[i].to_string()),
                 )
             })
             .collect();

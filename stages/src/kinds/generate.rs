@@ -1,9 +1,8 @@
 //! `generate`: a generated data set (the NLI task or a HANS-style diagnostic) as files that
 //! the data readers read, so downstream stages cannot tell it from a downloaded one.
 
-use basins_engine::manifest::GeneratorSpec;
 use basins_engine::{StageContext, StageKind};
-use serde::Deserialize;
+use basins_study::params::GenerateParams;
 
 use super::params;
 use serde_json::{json, Value};
@@ -11,11 +10,6 @@ use serde_json::{json, Value};
 use crate::generate;
 
 pub struct GenerateKind;
-
-#[derive(Deserialize)]
-struct GenerateParams {
-    generate: GeneratorSpec,
-}
 
 impl StageKind for GenerateKind {
     fn name(&self) -> &'static str {

@@ -9,7 +9,7 @@
 use anyhow::{bail, Context};
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind};
-use serde::Deserialize;
+use basins_study::params::HubParams;
 use serde_json::{json, Value};
 
 use super::params;
@@ -17,21 +17,6 @@ use crate::hub::{self, Hub, HubError};
 use basins_files::inputs::weights_apart;
 
 pub struct HubKind;
-
-#[derive(Deserialize)]
-struct HubParams {
-    repo: String,
-    commit: Option<String>,
-    /// Where the tokenizer comes from when the repository has none (a zoo's `tokenizer`).
-    #[serde(default)]
-    tokenizer: Option<Source>,
-}
-
-#[derive(Deserialize)]
-struct Source {
-    repo: String,
-    commit: Option<String>,
-}
 
 /// The commit a node was given, or the error that it has none.
 fn commit_of(repo: &str, commit: Option<String>) -> anyhow::Result<String> {
@@ -75,11 +60,14 @@ impl StageKind for HubKind {
         }
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
-        let p: HubParams = params(ctx)?;
+        let HubParams {
+            source: p,
+            tokenizer,
+        } = params(ctx)?;
         let commit = commit_of(&p.repo, p.commit)?;
         let hub = Hub::from_env();
         let info = info_at(&hub, &p.repo, &commit)?;
-        let picked = hub::select(&p.repo, &info.siblings, p.tokenizer.is_some())
+        let picked = hub::select(&p.repo, &info.siblings, tokenizer.is_some())
             .map_err(anyhow::Error::msg)?;
         // (repository, commit, file) for every file to fetch.
         let mut files: Vec<(&str, &str, &hub::Sibling)> = picked
@@ -88,7 +76,7 @@ impl StageKind for HubKind {
             .collect();
         let tok_info;
         let tok_commit;
-        if let (Some(t), false) = (&p.tokenizer, hub::has_tokenizer(&info.siblings)) {
+        if let (Some(t), false) = (&tokenizer, hub::has_tokenizer(&info.siblings)) {
             tok_commit = commit_of(&t.repo, t.commit.clone())?;
             tok_info = info_at(&hub, &t.repo, &tok_commit)?;
             let extra =

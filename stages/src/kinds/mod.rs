@@ -36,17 +36,16 @@ use paths::{endpoint, path_between, Endpoint};
 // What every kind reads its params and inputs with (shared with the model kinds).
 use basins_files::inputs::{node_files, params};
 
-/// A JSON matrix with no nulls.
-pub(crate) fn square(m: &serde_json::Value) -> Result<crate::cluster::Square, String> {
-    let rows = m.as_array().ok_or("missing")?;
-    rows.iter()
-        .map(|r| {
-            r.as_array()
-                .ok_or("not a matrix")?
-                .iter()
-                .map(|v| v.as_f64().ok_or("some pairs were not interpolated"))
-                .collect::<Result<Vec<f64>, _>>()
-        })
-        .collect::<Result<_, _>>()
-        .map_err(str::to_owned)
+/// Document `file` (`barriers.json`, `cluster.json`, ...) of the node at input `role`, as its
+/// type; an error names the file, the node and what is wrong.
+pub(crate) fn node_doc<T: serde::de::DeserializeOwned>(
+    ctx: &basins_engine::StageContext,
+    role: &str,
+    file: &str,
+) -> anyhow::Result<T> {
+    let (node, files) = node_files(ctx, role)?;
+    let path = files
+        .get(file)
+        .ok_or_else(|| anyhow::anyhow!("`{node}` has no {file}"))?;
+    crate::documents::read(path).map_err(|e| anyhow::anyhow!("{e} (output of `{node}`)"))
 }

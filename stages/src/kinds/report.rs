@@ -3,25 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use basins_engine::stage::Build;
 use basins_engine::{StageContext, StageInput, StageKind};
-use serde::Deserialize;
+use basins_study::params::ReportParams;
+use basins_study::roles::{self, TaskNode};
 use serde_json::{json, Value};
 
 use super::params;
 use crate::controls::Controls;
-use crate::report::{cluster_tests, html, strategy_agreement, ManifestText, TaskInputs};
+use crate::documents::{self, BarriersDoc, ClusterDoc};
+use crate::report::{cluster_tests, html, strategy_agreement, TaskInputs};
 
 pub struct ReportKind;
-
-#[derive(Deserialize)]
-struct ReportParams {
-    title: String,
-    study: String,
-    config: Value,
-    manifest: Vec<ManifestText>,
-    build: Build,
-}
 
 impl StageKind for ReportKind {
     fn name(&self) -> &'static str {
@@ -50,32 +42,41 @@ impl StageKind for ReportKind {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
-        let mut docs: BTreeMap<String, Value> = BTreeMap::new();
+        // Each task's documents, by what they are: the inputs are the final analysis nodes of
+        // every task, each under its id as its role.
+        let mut docs: BTreeMap<(TaskNode, String), Value> = BTreeMap::new();
         let mut provenance = serde_json::Map::new();
         for (role, input) in ctx.inputs {
-            let StageInput::Node { node, files, .. } = input else {
+            let StageInput::Node {
+                node,
+                files,
+                digests,
+                ..
+            } = input
+            else {
                 continue;
             };
-            let digests: BTreeMap<&String, String> = files
-                .iter()
-                .map(|(name, path)| (name, object_digest(path)))
-                .collect();
+            let digests: BTreeMap<&String, String> =
+                digests.iter().map(|(name, d)| (name, d.to_hex())).collect();
             provenance.insert(node.clone(), json!(digests));
-            for (name, path) in files {
-                if name.ends_with(".json") {
-                    docs.insert(
-                        format!("{role}/{name}"),
-                        serde_json::from_slice(&std::fs::read(path)?)?,
-                    );
-                }
-            }
+            let (what, task) = roles::parse_task_node(role).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "input `{role}` is not a task's analysis node (`cluster/<task>`, ...)"
+                )
+            })?;
+            let path = files
+                .get(what.document())
+                .ok_or_else(|| anyhow::anyhow!("`{node}` has no {}", what.document()))?;
+            let v =
+                documents::read(path).map_err(|e| anyhow::anyhow!("{e} (output of `{node}`)"))?;
+            docs.insert((what, task.to_owned()), v);
         }
         let provenance = json!({"basins": p.build.version, "commit": p.build.commit,
             "study": p.study, "inputs": provenance});
         let tasks: Vec<String> = docs
             .keys()
-            .filter_map(|k| k.strip_prefix("cluster/")?.strip_suffix("/cluster.json"))
-            .map(str::to_owned)
+            .filter(|(what, _)| *what == TaskNode::Cluster)
+            .map(|(_, task)| task.clone())
             .collect();
         let mut pages = Vec::new();
         let mut summary = serde_json::Map::new();
@@ -84,7 +85,7 @@ impl StageKind for ReportKind {
         let sets: Vec<String> = tasks
             .iter()
             .flat_map(|t| {
-                docs.get(&format!("diagnostics/{t}/diagnostics.json"))
+                docs.get(&(TaskNode::Diagnostics, t.clone()))
                     .and_then(|d| d["sets"].as_object())
                     .into_iter()
                     .flatten()
@@ -109,23 +110,26 @@ impl StageKind for ReportKind {
                 .copied()
                 .chain(sets.iter().map(String::as_str)),
         )?;
-        let empty = Value::Null;
-        // The typed controls documents, read before the pages borrow them.
+        // The typed documents, read before the pages borrow them.
         let mut controls: BTreeMap<&String, Controls> = BTreeMap::new();
+        let mut barrier_docs: BTreeMap<&String, BarriersDoc> = BTreeMap::new();
+        let mut cluster_docs: BTreeMap<&String, ClusterDoc> = BTreeMap::new();
         for task in &tasks {
-            if let Some(v) = docs.get(&format!("controls/{task}/controls.json")) {
-                let c = serde_json::from_value(v.clone())
-                    .map_err(|e| anyhow::anyhow!("controls/{task}/controls.json: {e}"))?;
+            if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
                 controls.insert(task, c);
             }
+            if let Some(b) = doc(&docs, TaskNode::Barriers, task)? {
+                barrier_docs.insert(task, b);
+            }
+            let c = doc(&docs, TaskNode::Cluster, task)?
+                .ok_or_else(|| anyhow::anyhow!("the report has no clustering of `{task}`"))?;
+            cluster_docs.insert(task, c);
         }
         for task in &tasks {
-            let barriers = docs
-                .get(&format!("barriers/{task}/barriers.json"))
-                .unwrap_or(&empty);
-            let cluster = &docs[&format!("cluster/{task}/cluster.json")];
-            let diagnostics = docs.get(&format!("diagnostics/{task}/diagnostics.json"));
-            let dynamics = docs.get(&format!("dynamics/{task}/dynamics.json"));
+            let barriers = barrier_docs.get(task);
+            let cluster = &cluster_docs[task];
+            let diagnostics = docs.get(&(TaskNode::Diagnostics, task.clone()));
+            let dynamics = docs.get(&(TaskNode::Dynamics, task.clone()));
             let controls = controls.get(task);
             let inputs = TaskInputs {
                 task,
@@ -137,29 +141,32 @@ impl StageKind for ReportKind {
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);
-            let seeds: Vec<u64> = serde_json::from_value(cluster["seeds"].clone())?;
             let names = inputs.names();
             let coordinate = inputs.coordinate();
-            for (i, (s, model)) in seeds.iter().zip(&names).enumerate() {
-                let e = &cluster["embedding"][i];
-                // A missing number is an empty field, never "null" or "NaN".
-                let field = |v: &Value| v.as_f64().map_or(String::new(), |x| x.to_string());
+            // A missing number is an empty field, never "null" or "NaN".
+            let number = |x: Option<f64>| {
+                x.filter(|x| x.is_finite())
+                    .map_or(String::new(), |x| x.to_string())
+            };
+            for (i, (s, model)) in cluster.seeds.iter().zip(&names).enumerate() {
+                let e = cluster.embedding.get(i);
+                let field = |v: &Value| number(v.as_f64());
                 let mut row = vec![
                     task.clone(),
                     s.to_string(),
                     model.clone(),
-                    cluster["assignments"][i].to_string(),
-                    coordinate
+                    cluster
+                        .assignments
                         .get(i)
-                        .filter(|c| c.is_finite())
-                        .map_or(String::new(), |c| c.to_string()),
-                    field(&e[0]),
-                    field(&e[1]),
+                        .map_or(String::new(), |a| a.to_string()),
+                    number(coordinate.get(i).copied()),
+                    number(e.map(|e| e[0])),
+                    number(e.map(|e| e[1])),
                 ];
                 row.extend(sets.iter().map(|set| field(&tests[set]["scores"][i])));
                 csv.write_record(&row)?;
             }
-            let mut task_summary = json!({"k": cluster["k"], "sizes": cluster["sizes"], "silhouette": cluster["silhouette"], "stability": cluster["stability"]["mean_ari"], "tests": tests, "strategies": agreement});
+            let mut task_summary = json!({"k": cluster.k, "sizes": cluster.sizes, "silhouette": cluster.silhouette, "stability": cluster.stability.mean_ari, "tests": tests, "strategies": agreement});
             if let Some(c) = controls {
                 task_summary["controls"] = serde_json::to_value(c)?;
             }
@@ -178,7 +185,8 @@ impl StageKind for ReportKind {
             summary.insert(task.clone(), task_summary);
             pages.push((inputs, tests, agreement));
         }
-        let page = html(&p.title, &pages, &p.config, &p.manifest, &provenance);
+        let config = serde_json::to_value(&p.config)?;
+        let page = html(&p.title, &pages, &config, &p.manifest, &provenance);
         std::fs::create_dir_all(ctx.out_dir.join("figures"))?;
         for f in &page.figures {
             std::fs::write(ctx.out_dir.join(&f.file), &f.svg)?;
@@ -188,19 +196,25 @@ impl StageKind for ReportKind {
         std::fs::write(
             ctx.out_dir.join("report.json"),
             serde_json::to_vec_pretty(
-                &json!({"title": p.title, "tasks": summary, "config": p.config, "provenance": provenance}),
+                &json!({"title": p.title, "tasks": summary, "config": config, "provenance": provenance}),
             )?,
         )?;
         Ok(json!({"tasks": tasks.len()}))
     }
 }
 
-/// The full blake3 digest of a cached object, from its path in the store
-/// (`objects/<first two hex digits>/<the rest>`).
-fn object_digest(path: &std::path::Path) -> String {
-    let name = |p: Option<&std::path::Path>| {
-        p.and_then(|p| p.file_name())
-            .map_or(String::new(), |f| f.to_string_lossy().into_owned())
-    };
-    format!("{}{}", name(path.parent()), name(Some(path)))
+/// Task `task`'s document from its `what` node as its type, if the report has it.
+fn doc<T: serde::de::DeserializeOwned>(
+    docs: &BTreeMap<(TaskNode, String), Value>,
+    what: TaskNode,
+    task: &str,
+) -> anyhow::Result<Option<T>> {
+    docs.get(&(what, task.to_owned()))
+        .map(|v| {
+            serde_json::from_value(v.clone()).map_err(|e| {
+                let id = roles::task_node(what, task);
+                anyhow::anyhow!("{} of `{id}`: {e}", what.document())
+            })
+        })
+        .transpose()
 }

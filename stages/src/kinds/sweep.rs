@@ -2,26 +2,13 @@
 //! report, with every sub-study's report beside it under its label.
 
 use basins_engine::{StageContext, StageInput, StageKind};
-use serde::Deserialize;
+use basins_study::params::SweepParams;
 use serde_json::{json, Value};
 
 use super::params;
 use crate::sweep::{holm_across, html, summarise};
 
 pub struct SweepKind;
-
-#[derive(Deserialize)]
-struct Variant {
-    label: String,
-    values: Value,
-}
-
-#[derive(Deserialize)]
-struct SweepParams {
-    title: String,
-    keys: Vec<String>,
-    variants: Vec<Variant>,
-}
 
 impl StageKind for SweepKind {
     fn name(&self) -> &'static str {

@@ -47,18 +47,14 @@ impl Figure {
 
 /// The barrier matrix the clustering used, rows and columns in the dendrogram's leaf order.
 pub fn heatmap(t: &TaskInputs) -> Figure {
-    let set = t.cluster["eval"].as_str().unwrap_or_default();
-    let kind = t.cluster["barrier"].as_str().unwrap_or("convexity");
+    let (set, kind) = (&t.cluster.eval, t.barrier());
     let m = super::verdict::barrier_matrix(t);
     let seeds = t.seeds();
     let names = t.names();
     let assign = t.assignments();
-    let order: Vec<usize> =
-        serde_json::from_value::<Vec<u64>>(t.cluster["dendrogram"]["order"].clone())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| seeds.iter().position(|x| x == s))
-            .collect();
+    let order: Vec<usize> = (t.cluster.dendrogram.order.iter())
+        .filter_map(|s| seeds.iter().position(|x| x == s))
+        .collect();
     let order = if order.len() == seeds.len() {
         order
     } else {
@@ -91,17 +87,8 @@ pub fn heatmap(t: &TaskInputs) -> Figure {
         esc(&title)
     );
     // The dendrogram: average linkage over the same barriers, heights on a scale at its left.
-    let merges: Vec<(usize, usize, f64)> = t.cluster["dendrogram"]["merges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            Some((
-                r[0].as_u64()? as usize,
-                r[1].as_u64()? as usize,
-                r[2].as_f64()?,
-            ))
-        })
+    let merges: Vec<(usize, usize, f64)> = (t.cluster.dendrogram.merges.iter())
+        .map(|&(a, b, h, _)| (a, b, h))
         .collect();
     let hmax = merges.iter().map(|m| m.2).fold(0.0f64, f64::max);
     if !merges.is_empty() && merges.len() + 1 == n {
@@ -226,7 +213,7 @@ pub fn heatmap(t: &TaskInputs) -> Figure {
              another basin's block (the dendrogram is average linkage; the basins are {} \
              clustering).",
             who.join(", "),
-            t.cluster["method"].as_str().unwrap_or("the study's")
+            super::method_name(t.cluster.method)
         )
     };
     Figure::new(
@@ -281,11 +268,8 @@ fn out_of_block(order: &[usize], assign: &[usize]) -> Vec<usize> {
 /// basin to the higher, with each group's median. Raw losses hid the barrier: endpoints whose
 /// losses differ by nats make the chord steep and the medians U-shaped.
 pub fn paths(t: &TaskInputs) -> Figure {
-    let set = t.cluster["eval"].as_str().unwrap_or_default();
-    let kind = t.cluster["barrier"]
-        .as_str()
-        .unwrap_or("convexity")
-        .to_owned();
+    let set = &t.cluster.eval;
+    let kind = t.barrier().to_owned();
     // What the barrier measures each path's height above: its lower convex hull (convexity)
     // or the chord between its ends (endpoint; accuracy barriers are shown on the loss too).
     let above = if kind == "convexity" {
@@ -293,8 +277,8 @@ pub fn paths(t: &TaskInputs) -> Figure {
     } else {
         "the chord"
     };
-    let b = &t.barriers["sets"][set];
-    let alphas: Vec<f64> = serde_json::from_value(b["alphas"].clone()).unwrap_or_default();
+    let b = t.clustered_set();
+    let alphas: Vec<f64> = b.map(|b| b.alphas.clone()).unwrap_or_default();
     let (seeds, names, assign) = (t.seeds(), t.names(), t.assignments());
     let k = assign.iter().max().map_or(1, |m| m + 1);
     let pos = |s: &str| -> Option<usize> {
@@ -305,7 +289,7 @@ pub fn paths(t: &TaskInputs) -> Figure {
     };
     // Groups 0..k: within basin c; group k: between basins.
     let mut groups: Vec<Vec<Vec<f64>>> = vec![Vec::new(); k + 1];
-    for (pair, c) in b["curves"].as_object().into_iter().flatten() {
+    for (pair, c) in b.into_iter().flat_map(|b| &b.curves) {
         let Some((x, y)) = pair.split_once('~') else {
             continue;
         };
@@ -315,9 +299,7 @@ pub fn paths(t: &TaskInputs) -> Figure {
         let (Some(&ai), Some(&aj)) = (assign.get(i), assign.get(j)) else {
             continue;
         };
-        let mut loss: Vec<f64> = (c["loss"].as_array().into_iter().flatten())
-            .map(|v| v.as_f64().unwrap_or(f64::NAN))
-            .collect();
+        let mut loss = c.loss.clone();
         if loss.len() != alphas.len() || alphas.len() < 2 {
             continue;
         }
@@ -527,20 +509,21 @@ fn basin_entries(assign: &[usize]) -> Vec<(&'static str, Mark, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use crate::documents::{testing, BarriersDoc, ClusterDoc};
+    use serde_json::json;
 
-    fn two_basins() -> (Value, Value) {
-        let cluster = json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 1],
+    fn two_basins() -> (ClusterDoc, BarriersDoc) {
+        let cluster = testing::cluster(json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 1],
             "eval": "dev", "barrier": "convexity", "coordinate": [-1.0, -0.8, 0.9, 1.1],
-            "dendrogram": {"order": [1, 0, 2, 3], "merges": [[0, 1, 0.01, 2], [2, 3, 0.03, 2], [4, 5, 0.35, 4]]}});
-        let barriers = json!({"sets": {"dev": {"alphas": [0.0, 0.5, 1.0],
+            "dendrogram": {"order": [1, 0, 2, 3], "merges": [[0, 1, 0.01, 2], [2, 3, 0.03, 2], [4, 5, 0.35, 4]]}}));
+        let barriers = testing::barriers(json!({"dev": {"alphas": [0.0, 0.5, 1.0],
             "matrices": {"convexity": {"value": [
                 [0.0, 0.01, 0.30, 0.40],
                 [0.01, 0.0, 0.50, 0.20],
                 [0.30, 0.50, 0.0, 0.03],
                 [0.40, 0.20, 0.03, null]]}},
             "curves": {"0~1": {"loss": [0.5, 0.52, 0.5]}, "0~2": {"loss": [0.5, 0.9, 0.5]},
-                       "2~3": {"loss": [0.4, 0.45, 0.5]}}}}});
+                       "2~3": {"loss": [0.4, 0.45, 0.5]}}}}));
         (cluster, barriers)
     }
 
@@ -549,7 +532,7 @@ mod tests {
         let (cluster, barriers) = two_basins();
         let t = TaskInputs {
             task: "nli",
-            barriers: &barriers,
+            barriers: Some(&barriers),
             cluster: &cluster,
             diagnostics: None,
             dynamics: None,

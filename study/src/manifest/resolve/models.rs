@@ -40,18 +40,14 @@ pub(super) fn resolve_models(
                                 "builtin = { layers = 2, hidden = 64, heads = 2 } (heads divide hidden)",
                             ))
                         })?;
-                        let mut arch = json!({
-                        "layers": b.layers.unwrap_or(2),
-                        "hidden": b.hidden.unwrap_or(64),
-                        "heads": b.heads.unwrap_or(2),
-                        "intermediate": b.intermediate.unwrap_or(4 * b.hidden.unwrap_or(64)),
-                        "max_position": b.max_position.unwrap_or(64),
-                        });
-                        // Only when given: every study that leaves it out keeps its keys.
-                        if let Some(d) = b.dropout {
-                            arch["dropout"] = json!(d);
+                        Architecture {
+                            layers: b.layers.unwrap_or(2),
+                            hidden: b.hidden.unwrap_or(64),
+                            heads: b.heads.unwrap_or(2),
+                            intermediate: b.intermediate.unwrap_or(4 * b.hidden.unwrap_or(64)),
+                            max_position: b.max_position.unwrap_or(64),
+                            dropout: b.dropout,
                         }
-                        arch
                     },
                     pretrain: match &m.pretrain {
                         Some(p) => {

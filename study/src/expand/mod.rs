@@ -2,65 +2,28 @@
 //! canonical params and declared inputs. Pure and in memory: nothing here touches the disk, so
 //! expanding a 100-seed study costs microseconds per node.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+mod report;
+mod sets;
 
-use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+use basins_engine::node::{Node, Source};
+use basins_engine::stage::Build;
+use serde_json::Value;
 
 use crate::manifest::hub::HubRef;
 use crate::manifest::sweep::Sweep;
 use crate::manifest::{
-    Checkpoint, DataSource, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
+    Checkpoint, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
 };
-use crate::roles;
-use crate::stage::Build;
-
-/// Where a node's input comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The outputs of another node, by id.
-    Node(String),
-    /// A file on disk (hashed by content).
-    File(PathBuf),
-    /// A directory on disk, such as a Hugging Face model directory (every file hashed).
-    Dir(PathBuf),
-}
-
-/// One named input of a node. Roles are unique within a node and are what the recipe key and
-/// `basins why` talk about ("input `model_a` changed").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Input {
-    pub role: String,
-    pub source: Source,
-}
-
-/// One stage instance.
-#[derive(Debug, Clone)]
-pub struct Node {
-    pub id: String,
-    pub kind: String,
-    pub params: Value,
-    pub inputs: Vec<Input>,
-}
-
-impl Node {
-    fn new(id: String, kind: &str, params: Value) -> Node {
-        Node {
-            id,
-            kind: kind.into(),
-            params,
-            inputs: Vec::new(),
-        }
-    }
-
-    fn input(mut self, role: impl Into<String>, source: Source) -> Node {
-        self.inputs.push(Input {
-            role: role.into(),
-            source,
-        });
-        self
-    }
-}
+use crate::params::{
+    self, to_value, BarriersParams, ClusterParams, ControlsParams, DataParams, DiagnosticsParams,
+    DynamicsParams, DynamicsSetParams, EvaluateParams, FinetuneParams, HubParams, HubSource,
+    InterpolateParams, OwnPathParams, PredictParams, PretrainParams, ReportParams, SweepParams,
+};
+use crate::roles::{self, task_node, task_node_at, TaskNode};
+use report::{manifest_text, study_config};
+use sets::{data_inputs, eval_params, eval_sets, scored_params, surface_sets};
 
 /// Expand a manifest into its nodes, upstream before downstream.
 /// `build` is shown on report pages, and so enters their keys.
@@ -87,15 +50,23 @@ fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build) -> Vec<Node> {
         }
     }
     if let Some(r) = &m.report {
-        let variants: Vec<Value> = s
+        let variants: Vec<params::Variant> = s
             .variants
             .iter()
-            .map(|v| json!({"label": v.label, "values": v.values}))
+            .map(|v| params::Variant {
+                label: v.label.clone(),
+                values: to_value(&v.values),
+            })
             .collect();
         let mut sweep = Node::new(
             "report".into(),
             "sweep",
-            json!({"title": r.title, "study": m.study.name, "keys": s.keys, "variants": variants}),
+            to_value(&SweepParams {
+                title: r.title.clone(),
+                study: m.study.name.clone(),
+                keys: s.keys.clone(),
+                variants,
+            }),
         );
         for v in &s.variants {
             sweep = sweep.input(v.label.clone(), Source::Node(format!("{}/report", v.label)));
@@ -138,71 +109,28 @@ fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
         let mut report = Node::new(
             "report".into(),
             "report",
-            json!({"title": r.title, "bootstrap": r.bootstrap, "study": m.study.name,
-                   "config": study_config(m), "manifest": manifest_text(m), "build": build}),
+            to_value(&ReportParams {
+                title: r.title.clone(),
+                bootstrap: r.bootstrap as usize,
+                study: m.study.name.clone(),
+                config: study_config(m),
+                manifest: manifest_text(m),
+                build: build.clone(),
+            }),
         );
-        let wanted = [
-            "barriers/",
-            "cluster/",
-            "controls/",
-            "diagnostics/",
-            "dynamics/",
-        ];
-        let ups: Vec<String> = nodes
-            .iter()
-            // The final weights' nodes; a kept step's reach the page through `dynamics/`.
-            .filter(|n| wanted.iter().any(|w| n.id.starts_with(w)) && !n.id.contains('@'))
-            .map(|n| n.id.clone())
-            .collect();
-        for id in ups {
-            report = report.input(id.clone(), Source::Node(id));
+        // Each task's analysis nodes at the final weights, those the study has; a kept step's
+        // reach the page through `dynamics/<task>`.
+        for task in &m.finetune.tasks {
+            for what in TaskNode::ALL {
+                let id = task_node(what, task);
+                if nodes.iter().any(|n| n.id == id) {
+                    report = report.input(id.clone(), Source::Node(id));
+                }
+            }
         }
         nodes.push(report);
     }
     nodes
-}
-
-/// The manifest's files as the report shows them, the study file first, each named relative to
-/// the study file's folder (never by an absolute path, which would tie the key to a checkout).
-/// The report's key covers the text: a comment edited reruns the page that shows it, and
-/// nothing else.
-fn manifest_text(m: &Manifest) -> Value {
-    let dir = m
-        .sources
-        .last()
-        .and_then(|s| s.path.parent())
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let files: Vec<Value> = m
-        .sources
-        .iter()
-        .rev()
-        .map(|s| {
-            let name = match s.path.strip_prefix(&dir) {
-                Ok(rel) => rel.to_path_buf(),
-                Err(_) => s.path.file_name().map(PathBuf::from).unwrap_or_default(),
-            };
-            json!({"path": name.to_string_lossy(), "text": s.text})
-        })
-        .collect();
-    Value::Array(files)
-}
-
-/// The study's settings as the report shows them: canonical (so reordering or commenting the
-/// manifest changes nothing) and free of file paths (data enter through input digests).
-fn study_config(m: &Manifest) -> Value {
-    json!({
-        "backend": m.study.backend,
-        "precision": m.study.precision,
-        "finetune": match &m.finetune.origin {
-            Origin::Trained { model, hyper } => json!({"model": model, "tasks": m.finetune.tasks, "seeds": m.finetune.seeds, "hyper": hyper}),
-            Origin::Zoo { members, .. } => json!({"zoo": members, "tasks": m.finetune.tasks}),
-        },
-        "interpolate": m.interpolate.as_ref().map(|i| json!({"pairs": i.pairs, "alphas": i.alphas.0, "eval": i.eval.as_ref().map(|e| e.iter().map(|x| x.name()).collect::<Vec<_>>()), "max_examples": i.max_examples})),
-        "cluster": m.cluster,
-        "tasks": m.tasks.iter().map(|(k, t)| (k.clone(), json!({"format": t.format, "surface": t.surface, "score": t.score}))).collect::<serde_json::Map<_, _>>(),
-        "diagnostics": m.diagnostics.iter().map(|(k, d)| (k.clone(), json!({"task": d.task, "format": d.format, "surface": d.surface, "score": d.score, "strategy": d.strategy}))).collect::<serde_json::Map<_, _>>(),
-    })
 }
 
 /// The base model a trained study finetunes (a `pretrain` node for a builtin one); none for a zoo.
@@ -218,7 +146,10 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
             nodes.push(Node::new(
                 id.clone(),
                 "pretrain",
-                json!({"config": config, "pretrain": pretrain}),
+                to_value(&PretrainParams {
+                    config: config.clone(),
+                    pretrain: pretrain.clone(),
+                }),
             ));
             Source::Node(id)
         }
@@ -232,141 +163,16 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
 /// `tokenizer`); only then in the params, so other keys stay as they were.
 fn hub_node(name: &str, r: &HubRef, tokenizer: Option<&HubRef>, nodes: &mut Vec<Node>) -> Source {
     let id = format!("hub/{name}");
-    let mut params = json!({"repo": r.repo, "commit": r.commit});
-    if let Some(t) = tokenizer {
-        params["tokenizer"] = json!({"repo": t.repo, "commit": t.commit});
-    }
-    nodes.push(Node::new(id.clone(), "hub", params));
-    Source::Node(id)
-}
-
-/// The data a task or diagnostic reads: files, a `generate/<name>` node, or a
-/// `download/<data set>` node.
-fn data_inputs(
-    name: &str,
-    format: &Value,
-    source: &DataSource,
-    nodes: &mut Vec<Node>,
-) -> (Option<Source>, Vec<(String, Source)>) {
-    match source {
-        DataSource::Files { train, eval } => (
-            train.clone().map(Source::File),
-            eval.iter()
-                .map(|(k, p)| (k.clone(), Source::File(p.clone())))
-                .collect(),
-        ),
-        DataSource::Generated(g) => {
-            let id = format!("generate/{name}");
-            if !nodes.iter().any(|n| n.id == id) {
-                nodes.push(Node::new(
-                    id.clone(),
-                    "generate",
-                    json!({"name": name, "format": format, "generate": g}),
-                ));
-            }
-            (
-                Some(Source::Node(id.clone())),
-                vec![("eval".into(), Source::Node(id))],
-            )
-        }
-        // One node per data set, whichever tasks and diagnostics read it.
-        DataSource::Download(d) => {
-            let id = format!("download/{}", d.dataset.replace('/', "-"));
-            if !nodes.iter().any(|n| n.id == id) {
-                nodes.push(Node::new(id.clone(), "download", json!({ "download": d })));
-            }
-            (
-                d.files
-                    .contains_key("train.tsv")
-                    .then(|| Source::Node(id.clone())),
-                vec![(d.eval_split.clone(), Source::Node(id))],
-            )
-        }
-    }
-}
-
-/// The eval sets a task's models are scored on, each with where its data comes from.
-fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<(EvalSet, Source)> {
-    let t = &m.tasks[task];
-    let (_, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
-    let mut all: Vec<(EvalSet, Source)> = splits
-        .into_iter()
-        .map(|(s, src)| {
-            (
-                EvalSet::Split {
-                    task: task.into(),
-                    split: s,
-                },
-                src,
-            )
-        })
-        .collect();
-    for (name, d) in m.diagnostics.iter().filter(|(_, d)| d.task == task) {
-        let (_, files) = data_inputs(name, &json!(d.format), &d.source, nodes);
-        let src = files
-            .into_iter()
-            .next()
-            .map(|f| f.1)
-            .expect("a diagnostic has one file");
-        all.push((EvalSet::Diagnostic(name.clone()), src));
-    }
-    all
-}
-
-/// The eval sets the loss surface is measured on: `[interpolate].eval`, or every set.
-fn surface_sets(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<(EvalSet, Source)> {
-    match m.interpolate.as_ref().and_then(|i| i.eval.as_ref()) {
-        Some(chosen) => sets
-            .iter()
-            .filter(|(e, _)| chosen.contains(e))
-            .cloned()
-            .collect(),
-        None => sets.to_vec(),
-    }
-}
-
-/// What a node needs to know about each eval set: its data and its loss-surface selection
-/// (`n` defaulting to `[interpolate].max_examples`), and with `score` its primary score (only
-/// the diagnostics node reads that, so a changed metric reruns nothing else).
-fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)], score: bool) -> Value {
-    let default_n = m.interpolate.as_ref().and_then(|i| i.max_examples);
-    let surface = |s: &Option<crate::manifest::Surface>| {
-        let mut s = s.clone().unwrap_or_default();
-        s.n = s.n.or(default_n);
-        json!(s)
+    let source = |r: &HubRef| HubSource {
+        repo: r.repo.clone(),
+        commit: r.commit.clone(),
     };
-    sets.iter()
-        .map(|(e, _)| {
-            let mut v = eval_set_params(m, e, &surface);
-            if !score {
-                v.as_object_mut().map(|o| o.remove("score"));
-            }
-            // Only where declared, so that a study without one keeps its keys.
-            if let (true, EvalSet::Diagnostic(d)) = (score, e) {
-                if let Some(s) = &m.diagnostics[d].strategy {
-                    v["strategy"] = json!(s);
-                }
-            }
-            v
-        })
-        .collect()
-}
-
-fn eval_set_params(
-    m: &Manifest,
-    e: &EvalSet,
-    surface: &dyn Fn(&Option<crate::manifest::Surface>) -> Value,
-) -> Value {
-    match e {
-        EvalSet::Split { task, split } => {
-            let t = &m.tasks[task];
-            json!({"name": e.name(), "split": split, "format": t.format, "labels": t.labels, "fields": t.fields, "on_bad_row": t.on_bad_row, "diagnostic": false, "surface": surface(&t.surface), "score": t.score})
-        }
-        EvalSet::Diagnostic(d) => {
-            let d = &m.diagnostics[d];
-            json!({"name": e.name(), "format": d.format, "labels": d.labels, "fields": d.fields, "on_bad_row": d.on_bad_row, "max_examples": d.max_examples, "diagnostic": true, "surface": surface(&d.surface), "score": d.score})
-        }
-    }
+    let params = HubParams {
+        source: source(r),
+        tokenizer: tokenizer.map(source),
+    };
+    nodes.push(Node::new(id.clone(), "hub", to_value(&params)));
+    Source::Node(id)
 }
 
 fn pairs(spec: &PairSpec, seeds: &[u64]) -> Vec<(u64, u64)> {
@@ -411,11 +217,11 @@ fn checkpoints(m: &Manifest) -> Vec<Checkpoint> {
 /// Params of a node that reads a model at `at`: `checkpoint` only for a kept step of a
 /// finetune node (whose output holds every kept step), so the final weights' nodes keep the
 /// keys they had before steps existed. A zoo's step is an input of its own (`finetuned_at`).
-fn at_step(m: &Manifest, mut params: Value, at: Checkpoint) -> Value {
-    if let (Checkpoint::Step(_), Origin::Trained { .. }) = (at, &m.finetune.origin) {
-        params["checkpoint"] = json!(at.dir());
+fn at_step(m: &Manifest, at: Checkpoint) -> Option<String> {
+    match (at, &m.finetune.origin) {
+        (Checkpoint::Step(_), Origin::Trained { .. }) => Some(at.dir()),
+        _ => None,
     }
-    params
 }
 
 /// Finetuned model `seed` at its final weights.
@@ -470,7 +276,10 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
         expand_finetune(m, task, base, hyper, nodes);
     }
-    let eval_batch = m.interpolate.as_ref().map_or(128, |i| i.batch_size);
+    let eval_batch = m
+        .interpolate
+        .as_ref()
+        .map_or(128, |i| i.batch_size as usize);
     let surface = surface_sets(m, &sets);
     let mut clusters = Vec::new();
     for at in checkpoints(m) {
@@ -480,11 +289,12 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
             Checkpoint::Final => &sets,
             Checkpoint::Step(_) => &surface,
         };
-        let params = at_step(
-            m,
-            json!({"eval_sets": eval_params(m, scored, false), "batch_size": eval_batch, "labels": t.labels}),
-            at,
-        );
+        let params = to_value(&EvaluateParams {
+            eval_sets: eval_params(m, scored),
+            batch_size: eval_batch,
+            labels: t.labels.clone(),
+            checkpoint: at_step(m, at),
+        });
         for &seed in &m.finetune.seeds {
             let n = Node::new(evaluate_id(m, task, seed, at), "evaluate", params.clone())
                 .input("model", finetuned_at(m, task, seed, at));
@@ -497,24 +307,20 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     if clusters.len() > 1 {
         // Every set's score (each set's correlation with the spectral coordinate), and which
         // of them a kept step's evaluate node scores too.
-        let mut scored = eval_params(m, &sets, true);
-        for v in scored.as_array_mut().into_iter().flatten() {
-            let name = v["name"].as_str().unwrap_or_default();
-            v["at_steps"] = json!(surface.iter().any(|(e, _)| e.name() == name));
-        }
-        let mut params = json!({
-            "steps": clusters.iter().map(|(at, _)| at).collect::<Vec<_>>(),
-            "seeds": m.finetune.seeds,
-            "scored": scored,
-            "predict": {"references": PREDICT_REFERENCES, "draws": PREDICT_DRAWS},
-        });
-        let mut d = Node::new(format!("dynamics/{task}"), "dynamics", Value::Null);
+        let scored: Vec<DynamicsSetParams> = scored_params(m, &sets)
+            .into_iter()
+            .map(|set| DynamicsSetParams {
+                at_steps: surface.iter().any(|(e, _)| e.name() == set.set.name),
+                set,
+            })
+            .collect();
+        let mut d = Node::new(task_node(TaskNode::Dynamics, task), "dynamics", Value::Null);
         for (at, id) in &clusters {
             d = d
                 .input(roles::cluster_at(at), Source::Node(id.clone()))
                 .input(
                     roles::barriers_at(at),
-                    Source::Node(format!("barriers/{task}{}", at.suffix())),
+                    Source::Node(task_node_at(TaskNode::Barriers, task, *at)),
                 );
         }
         // A clustering always has its set among the loss-surface sets, so this is always
@@ -523,8 +329,16 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
             for (role, id) in own.inputs {
                 d = d.input(role, Source::Node(id));
             }
-            params["own"] = own.params;
-            d.params = params;
+            d.params = to_value(&DynamicsParams {
+                steps: clusters.iter().map(|(at, _)| *at).collect(),
+                seeds: m.finetune.seeds.clone(),
+                scored,
+                predict: PredictParams {
+                    references: PREDICT_REFERENCES.to_vec(),
+                    draws: PREDICT_DRAWS,
+                },
+                own: own.params,
+            });
             nodes.push(d);
         }
     }
@@ -534,9 +348,13 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
         .map(|(_, id)| id.clone());
     let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
     let mut d = Node::new(
-        format!("diagnostics/{task}"),
+        task_node(TaskNode::Diagnostics, task),
         "diagnostics",
-        json!({"eval_sets": eval_params(m, &sets, true), "names": diag, "seeds": m.finetune.seeds}),
+        to_value(&DiagnosticsParams {
+            eval_sets: scored_params(m, &sets),
+            names: diag,
+            seeds: m.finetune.seeds.clone(),
+        }),
     );
     for &seed in &m.finetune.seeds {
         d = d.input(
@@ -549,7 +367,7 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
     }
     nodes.push(d);
     if let (Some(id), Some(c)) = (cluster, &m.cluster) {
-        nodes.push(controls(m, task, &id, c, &surface));
+        nodes.extend(controls(m, task, &id, c, &surface));
     }
 }
 
@@ -564,30 +382,40 @@ fn controls(
     cluster: &str,
     c: &crate::manifest::Cluster,
     surface: &[(EvalSet, Source)],
-) -> Node {
+) -> Option<Node> {
     let set = c
         .eval
         .clone()
         .map(|e| e.name())
-        .or_else(|| surface.first().map(|s| s.0.name()));
+        .or_else(|| surface.first().map(|s| s.0.name()))?;
+    let params = ControlsParams {
+        set,
+        clustering: c.into(),
+        seeds: m.finetune.seeds.clone(),
+        bootstrap: m.report.as_ref().map_or(1000, |r| r.bootstrap as usize),
+        permutations: CONTROL_PERMUTATIONS,
+    };
     let mut n = Node::new(
-        format!("controls/{task}"),
+        task_node(TaskNode::Controls, task),
         "controls",
-        json!({"set": set, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta,
-               "seeds": m.finetune.seeds,
-               "bootstrap": m.report.as_ref().map_or(1000, |r| r.bootstrap),
-               "permutations": CONTROL_PERMUTATIONS}),
+        to_value(&params),
     )
-    .input("barriers", Source::Node(format!("barriers/{task}")))
+    .input(
+        "barriers",
+        Source::Node(task_node(TaskNode::Barriers, task)),
+    )
     .input("cluster", Source::Node(cluster.to_owned()))
-    .input("diagnostics", Source::Node(format!("diagnostics/{task}")));
+    .input(
+        "diagnostics",
+        Source::Node(task_node(TaskNode::Diagnostics, task)),
+    );
     for &seed in &m.finetune.seeds {
         n = n.input(
             roles::endpoint(seed),
             Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
         );
     }
-    n
+    Some(n)
 }
 
 /// One finetune node per seed, from the base model on the task's training data.
@@ -599,16 +427,24 @@ fn expand_finetune(
     nodes: &mut Vec<Node>,
 ) {
     let t = &m.tasks[task];
-    let (train, splits) = data_inputs(task, &json!(t.format), &t.source, nodes);
+    let (train, splits) = data_inputs(task, t.format, &t.source, nodes);
     // In-training evaluation (`eval_every`) reads the task's first eval split.
     let dev = splits.into_iter().next().filter(|_| hyper.eval_every > 0);
     for &seed in &m.finetune.seeds {
-        let params = json!({
-            "task": task, "format": t.format, "labels": t.labels, "fields": t.fields,
-            "on_bad_row": t.on_bad_row, "max_examples": t.max_examples, "seed": seed, "hyper": hyper,
-        });
-        let mut n =
-            Node::new(finetune_id(task, seed), "finetune", params).input("model", base.clone());
+        let params = FinetuneParams {
+            task: task.to_owned(),
+            data: DataParams {
+                format: t.format,
+                labels: t.labels.clone(),
+                fields: t.fields.clone(),
+                on_bad_row: t.on_bad_row,
+            },
+            max_examples: t.max_examples,
+            seed,
+            hyper: hyper.clone(),
+        };
+        let mut n = Node::new(finetune_id(task, seed), "finetune", to_value(&params))
+            .input("model", base.clone());
         if let Some(train) = &train {
             n = n.input("train", train.clone());
         }
@@ -622,7 +458,7 @@ fn expand_finetune(
 /// The paths from each model's kept checkpoints to its own final weights, on the clustering's
 /// set: does a run leave the basin it was in at step s? What the `dynamics` node reads.
 struct OwnPaths {
-    params: Value,
+    params: OwnPathParams,
     inputs: Vec<(String, String)>,
 }
 
@@ -653,12 +489,14 @@ fn own_paths(
         ));
     }
     for &(at, _) in clusters.iter().filter(|(at, _)| *at != Checkpoint::Final) {
-        let params = at_step(
-            m,
-            json!({"alphas": interp.alphas.0, "eval_sets": eval_params(m, &set, false),
-                   "batch_size": interp.batch_size, "labels": t.labels, "to_final": true}),
-            at,
-        );
+        let params = to_value(&InterpolateParams {
+            alphas: interp.alphas.0.clone(),
+            eval_sets: eval_params(m, &set),
+            batch_size: interp.batch_size as usize,
+            labels: t.labels.clone(),
+            checkpoint: at_step(m, at),
+            to_final: true,
+        });
         for &seed in &m.finetune.seeds {
             let id = format!(
                 "interpolate/{task}/{}{}~final",
@@ -674,7 +512,11 @@ fn own_paths(
         }
     }
     Some(OwnPaths {
-        params: json!({"set": set_name, "alphas": interp.alphas.0, "barrier": c.barrier}),
+        params: OwnPathParams {
+            set: set_name,
+            alphas: interp.alphas.0.clone(),
+            barrier: c.barrier,
+        },
         inputs,
     })
 }
@@ -690,16 +532,20 @@ fn expand_basins(
 ) -> Option<String> {
     let t = &m.tasks[task];
     let interp = m.interpolate.as_ref()?;
-    let evals = eval_params(m, sets, false);
-    let eval_batch = interp.batch_size;
+    let evals = eval_params(m, sets);
+    let eval_batch = interp.batch_size as usize;
     let pairs = pairs(&interp.pairs, &m.finetune.seeds);
     let suffix = at.suffix();
-    let barriers_id = format!("barriers/{task}{suffix}");
+    let barriers_id = task_node_at(TaskNode::Barriers, task, at);
     let mut barriers = Node::new(
         barriers_id.clone(),
         "barriers",
-        json!({"alphas": interp.alphas.0, "pairs": pairs, "seeds": m.finetune.seeds,
-               "bootstrap": m.report.as_ref().map_or(1000, |r| r.bootstrap)}),
+        to_value(&BarriersParams {
+            alphas: interp.alphas.0.clone(),
+            pairs: pairs.clone(),
+            seeds: m.finetune.seeds.clone(),
+            bootstrap: m.report.as_ref().map_or(1000, |r| r.bootstrap as usize),
+        }),
     );
     for &seed in &m.finetune.seeds {
         barriers = barriers.input(
@@ -710,11 +556,14 @@ fn expand_basins(
     let name = |s| m.finetune.member_name(s);
     for &(a, b) in &pairs {
         let id = format!("interpolate/{task}/{}~{}{suffix}", name(a), name(b));
-        let params = at_step(
-            m,
-            json!({"alphas": interp.alphas.0, "eval_sets": evals, "batch_size": eval_batch, "labels": t.labels}),
-            at,
-        );
+        let params = to_value(&InterpolateParams {
+            alphas: interp.alphas.0.clone(),
+            eval_sets: evals.clone(),
+            batch_size: eval_batch,
+            labels: t.labels.clone(),
+            checkpoint: at_step(m, at),
+            to_final: false,
+        });
         let n = Node::new(id.clone(), "interpolate", params)
             .input("model_a", finetuned_at(m, task, a, at))
             .input("model_b", finetuned_at(m, task, b, at));
@@ -727,15 +576,22 @@ fn expand_basins(
         .eval
         .clone()
         .map(|e| e.name())
-        .or_else(|| sets.first().map(|s| s.0.name()));
-    let mut params = json!({"eval": eval, "barrier": c.barrier, "method": c.method, "k": c.k, "delta": c.delta, "bootstrap": c.bootstrap, "seeds": m.finetune.seeds});
-    if let Origin::Zoo { members, .. } = &m.finetune.origin {
+        .or_else(|| sets.first().map(|s| s.0.name()))?;
+    let params = ClusterParams {
+        eval,
+        clustering: c.into(),
+        bootstrap: c.bootstrap as usize,
+        seeds: m.finetune.seeds.clone(),
         // Shown in the report in place of seed numbers.
-        params["names"] = json!(members);
-    }
-    let id = format!("cluster/{task}{suffix}");
+        names: match &m.finetune.origin {
+            Origin::Zoo { members, .. } => Some(members.clone()),
+            Origin::Trained { .. } => None,
+        },
+    };
+    let id = task_node_at(TaskNode::Cluster, task, at);
     nodes.push(
-        Node::new(id.clone(), "cluster", params).input("barriers", Source::Node(barriers_id)),
+        Node::new(id.clone(), "cluster", to_value(&params))
+            .input("barriers", Source::Node(barriers_id)),
     );
     Some(id)
 }

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use basins_engine::settings::{ExecutorKind, SlurmResources, SlurmSettings};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::at::At;
-use super::builtin::{GeneratorSpec, PretrainSpec};
+use super::builtin::{Architecture, GeneratorSpec, PretrainSpec};
 use super::error::{did_you_mean, Location, ManifestError};
 use super::hub::{self, HubRef};
 use super::raw::*;

@@ -1,4 +1,5 @@
-//! Resolving a manifest's Hub revisions to commits, before the plan. Online, every branch or tag
+//! Pinning: a manifest's Hub revisions resolved to commits, the phase between loading a manifest
+//! and expanding it (the `hub/<name>` nodes' keys hold the commits). Online, every branch or tag
 //! is asked of the Hub each time (so a new upstream commit shows as a `plan` reason: the
 //! `hub/<name>` node's key holds the commit) and the answer is remembered under the cache root
 //! (`hub/refs/<owner>/<name>/<revision>.json`, like `huggingface_hub`'s `refs/`). Offline, or
@@ -8,11 +9,31 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use basins_engine::manifest::Manifest;
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 
-use super::client::{Hub, HubError};
+use crate::manifest::Manifest;
+
+/// Who answers "which commit is this revision now?": the Hub's HTTP client
+/// (`basins_files::hub::Hub`), or a test's stand-in. HTTP lives with the files basins
+/// downloads; the phase lives here.
+pub trait Revisions {
+    /// Whether asking is forbidden (`--offline`): remembered commits only.
+    fn offline(&self) -> bool;
+    /// Where the answers come from, for the log.
+    fn endpoint(&self) -> &str;
+    /// The commit `revision` of `repo` names now.
+    fn commit(&self, repo: &str, revision: &str) -> Result<String, Unanswered>;
+}
+
+/// Why a revision has no commit from the Hub.
+#[derive(Debug, Clone)]
+pub enum Unanswered {
+    /// The network or the Hub failed (unreachable, a 5xx): remembered commits stand in.
+    Unreachable(String),
+    /// The Hub's answer about the repository is final (401, 404, a malformed answer).
+    Final(String),
+}
 
 /// Where a revision's commit came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +76,7 @@ fn ref_path(root: &Path, repo: &str, revision: &str) -> PathBuf {
 fn remembered(root: &Path, repo: &str, revision: &str) -> Option<String> {
     let text = std::fs::read_to_string(ref_path(root, repo, revision)).ok()?;
     let r: Remembered = serde_json::from_str(&text).ok()?;
-    basins_engine::manifest::hub::is_commit(&r.commit).then_some(r.commit)
+    crate::manifest::hub::is_commit(&r.commit).then_some(r.commit)
 }
 
 fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
@@ -85,7 +106,7 @@ fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
 /// Resolve every unpinned Hub reference of `manifest` (and its sweep's sub-studies), filling in
 /// the commits. Each distinct `repo@revision` is asked once. Returns one entry per distinct
 /// reference, in the order the manifest has them.
-pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &Hub) -> Vec<Pin> {
+pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &dyn Revisions) -> Vec<Pin> {
     let mut done: BTreeMap<(String, String), Pin> = BTreeMap::new();
     let mut order = Vec::new();
     // Once the Hub is unreachable, the other references are not asked (a 100-member zoo would
@@ -122,7 +143,7 @@ fn resolve(
     revision: &str,
     given: Option<&str>,
     root: &Path,
-    hub: &Hub,
+    hub: &dyn Revisions,
     away: &Option<String>,
 ) -> Pin {
     let what = format!("{repo}@{revision}");
@@ -157,23 +178,19 @@ fn resolve(
         return fallback(How::Fallback(why.clone()), why.clone());
     }
     tracing::info!("resolving {what} at {}", hub.endpoint());
-    match hub.model_info(repo, revision) {
-        Ok(info) => {
-            remember(root, repo, revision, &info.sha);
+    match hub.commit(repo, revision) {
+        Ok(commit) => {
+            remember(root, repo, revision, &commit);
             Pin {
                 what,
-                commit: Ok(info.sha),
+                commit: Ok(commit),
                 how: How::Online,
             }
         }
-        // The Hub's answer about the model (401, 404) is final; a network failure is not.
-        Err(e @ (HubError::Unreachable { .. } | HubError::Status { code: 500.., .. })) => {
-            let why = e.to_string();
-            fallback(How::Fallback(why.clone()), why)
-        }
-        Err(e) => Pin {
+        Err(Unanswered::Unreachable(why)) => fallback(How::Fallback(why.clone()), why),
+        Err(Unanswered::Final(why)) => Pin {
             what,
-            commit: Err(e.to_string()),
+            commit: Err(why),
             how: How::Online,
         },
     }

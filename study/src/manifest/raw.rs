@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use basins_engine::settings::{ExecutorKind, SlurmResources};
 use serde::Deserialize;
 
 use super::at::At;
@@ -25,17 +26,6 @@ pub enum Precision {
     F32,
     Bf16,
     F16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorKind {
-    /// Stages run inside the `basins` process.
-    Local,
-    /// Each node runs as `basins exec-node` in a child process.
-    Subprocess,
-    /// Each node runs as `basins exec-node` in a Slurm job (arrays per stage kind).
-    Slurm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -72,6 +62,17 @@ pub enum BarrierKind {
     Convexity,
     Endpoint,
     Accuracy,
+}
+
+impl BarrierKind {
+    /// Its name in params, barrier documents and reports (`convexity`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            BarrierKind::Convexity => "convexity",
+            BarrierKind::Endpoint => "endpoint",
+            BarrierKind::Accuracy => "accuracy",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -138,22 +139,6 @@ pub struct RawSlurm {
     pub kinds: Option<BTreeMap<String, At<SlurmResources>>>,
 }
 
-/// What one job asks Slurm for. Each value is passed to `sbatch` as its own argument, never
-/// through a shell.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlurmResources {
-    pub partition: Option<String>,
-    pub time: Option<String>,
-    pub mem: Option<String>,
-    pub cpus: Option<u32>,
-    pub gpus: Option<u32>,
-    pub account: Option<String>,
-    pub qos: Option<String>,
-    /// Further `sbatch` arguments, one list element per argument.
-    pub extra_args: Option<Vec<String>>,
-}
-
 impl RawSlurm {
     /// The resources every job asks for unless its kind overrides them.
     pub fn resources(&self) -> SlurmResources {
@@ -167,15 +152,6 @@ impl RawSlurm {
             qos: self.qos.clone(),
             extra_args: self.extra_args.clone(),
         }
-    }
-}
-
-impl SlurmResources {
-    /// These settings with `over`'s set fields taking precedence (the manifest overlay).
-    pub fn overlaid(&self, over: &SlurmResources) -> SlurmResources {
-        let mut r = self.clone();
-        r.merge(over.clone());
-        r
     }
 }
 

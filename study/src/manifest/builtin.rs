@@ -5,6 +5,29 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The architecture of a builtin model (`builtin = { layers = 2, hidden = 64, heads = 2 }`) with
+/// its defaults filled in: what the `pretrain` stage builds.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    pub layers: u32,
+    pub hidden: u32,
+    pub heads: u32,
+    pub intermediate: u32,
+    pub max_position: u32,
+    /// Hidden and attention dropout while pretraining; only written when the manifest gives it,
+    /// so that every study that leaves it out keeps its keys ([`Architecture::dropout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
+}
+
+impl Architecture {
+    /// The dropout to train with: the manifest's, or BERT's 0.1.
+    pub fn dropout(&self) -> f64 {
+        self.dropout.unwrap_or(0.1)
+    }
+}
+
 /// `generate = { generator = "...", ... }` on a task or diagnostic with format "generated".
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "generator", rename_all = "lowercase", deny_unknown_fields)]

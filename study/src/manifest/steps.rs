@@ -87,6 +87,18 @@ impl Serialize for Checkpoint {
     }
 }
 
+/// As it is serialised: `final` or `step=<n>` (a kind reads it back from its params).
+impl<'de> serde::Deserialize<'de> for Checkpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Checkpoint::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a checkpoint: expected `final` or `step=<n>`"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,16 +20,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use at::At;
-pub use builtin::{GeneratorSpec, PretrainSpec};
+pub use basins_engine::settings::{ExecutorKind, SlurmResources, SlurmSettings};
+pub use builtin::{Architecture, GeneratorSpec, PretrainSpec};
 pub use error::{did_you_mean, Location, ManifestError};
-pub use raw::{
-    Backend, BarrierKind, ClusterMethod, DataFormat, ExecutorKind, OnBadRow, Precision, SeedStream,
-    SlurmResources,
-};
+pub use raw::{Backend, BarrierKind, ClusterMethod, DataFormat, OnBadRow, Precision, SeedStream};
 pub use resolve::{
     Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, FinetuneHyper,
-    Interpolate, Manifest, Model, Origin, Report, Score, SlurmSettings, Strategy, Study, Task,
-    ZooFrom, ZooSteps,
+    Interpolate, Manifest, Model, Origin, Report, Score, Strategy, Study, Task, ZooFrom, ZooSteps,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 pub use steps::{Checkpoint, Keep};

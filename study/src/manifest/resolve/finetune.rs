@@ -141,7 +141,7 @@ pub(super) fn resolve_finetune(
     }
     // A builtin model has max_position positions: longer inputs have no position embedding.
     let positions = match &models[&model.value] {
-        Model::Builtin { config, .. } => config["max_position"].as_u64().map(|p| p as u32),
+        Model::Builtin { config, .. } => Some(config.max_position),
         Model::Path(_) | Model::Hub(_) => None,
     };
     let max_len = match (&f.max_len, positions) {

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use basins_engine::did_you_mean;
+
 /// A place in a manifest file, 1-based like every editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -68,16 +70,6 @@ impl ManifestError {
             _ => None,
         }
     }
-}
-
-/// "did you mean" over a list of known names, when one is close enough to be a typo.
-pub fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    known
-        .into_iter()
-        .map(|k| (strsim::jaro_winkler(given, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| format!("did you mean `{k}`?"))
 }
 
 #[cfg(test)]

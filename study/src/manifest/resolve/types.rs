@@ -29,30 +29,6 @@ pub struct Study {
     pub slurm: SlurmSettings,
 }
 
-/// `[study.slurm]` resolved: defaults for every job, overrides per stage kind, pacing.
-#[derive(Debug, Clone, Serialize)]
-pub struct SlurmSettings {
-    pub resources: SlurmResources,
-    pub kinds: BTreeMap<String, SlurmResources>,
-    /// Jobs (array tasks) in flight at once; also each array's `%` throttle.
-    pub max_jobs: u32,
-    /// The longest pause between two `squeue` queries (the back-off's ceiling).
-    pub poll_max_s: f64,
-    /// How long a job may have left Slurm before its record must be visible in the cache (a
-    /// shared filesystem's attribute caching can hide a new file for tens of seconds).
-    pub record_latency_s: f64,
-}
-
-impl SlurmSettings {
-    /// What a job of `kind` asks for.
-    pub fn resources_for(&self, kind: &str) -> SlurmResources {
-        match self.kinds.get(kind) {
-            Some(over) => self.resources.overlaid(over),
-            None => self.resources.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub enum Model {
     /// A Hugging Face directory on disk.
@@ -61,7 +37,7 @@ pub enum Model {
     Hub(HubRef),
     /// A small BERT pretrained by the pipeline: architecture and pretraining settings.
     Builtin {
-        config: Value,
+        config: Architecture,
         pretrain: PretrainSpec,
     },
 }
@@ -235,7 +211,7 @@ impl Finetune {
 }
 
 /// An evaluation set a finetuned model is scored on: a split of its task, or a diagnostic.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EvalSet {
     Split { task: String, split: String },
     Diagnostic(String),
@@ -278,15 +254,25 @@ pub struct Diagnostic {
     pub strategy: Option<Strategy>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterK {
     Fixed(u32),
     Eigengap,
 }
 
+impl ClusterK {
+    /// The number of clusters when fixed; `None`: chosen from the data (the eigengap).
+    pub fn fixed(&self) -> Option<usize> {
+        match self {
+            ClusterK::Fixed(k) => Some(*k as usize),
+            ClusterK::Eigengap => None,
+        }
+    }
+}
+
 /// The affinity's kernel width: fixed (the paper: 1.0) or the median off-diagonal barrier.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ClusterDelta {
     Fixed(f64),
@@ -294,7 +280,7 @@ pub enum ClusterDelta {
     Median(MedianTag),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MedianTag {
     Median,

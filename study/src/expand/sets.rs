@@ -1,0 +1,169 @@
+//! The data nodes a task or diagnostic reads, and the eval sets its models are scored and
+//! interpolated on, as the model and analysis nodes' params describe them.
+
+use basins_engine::node::{Node, Source};
+
+use crate::manifest::{DataFormat, DataSource, EvalSet, Manifest};
+use crate::params::{
+    to_value, DataParams, DownloadParams, EvalSetParams, GenerateParams, ScoredSetParams, SetOrigin,
+};
+
+/// The data a task or diagnostic reads: files, a `generate/<name>` node, or a
+/// `download/<data set>` node.
+pub(super) fn data_inputs(
+    name: &str,
+    format: DataFormat,
+    source: &DataSource,
+    nodes: &mut Vec<Node>,
+) -> (Option<Source>, Vec<(String, Source)>) {
+    match source {
+        DataSource::Files { train, eval } => (
+            train.clone().map(Source::File),
+            eval.iter()
+                .map(|(k, p)| (k.clone(), Source::File(p.clone())))
+                .collect(),
+        ),
+        DataSource::Generated(g) => {
+            let id = format!("generate/{name}");
+            if !nodes.iter().any(|n| n.id == id) {
+                nodes.push(Node::new(
+                    id.clone(),
+                    "generate",
+                    to_value(&GenerateParams {
+                        name: name.to_owned(),
+                        format,
+                        generate: g.clone(),
+                    }),
+                ));
+            }
+            (
+                Some(Source::Node(id.clone())),
+                vec![("eval".into(), Source::Node(id))],
+            )
+        }
+        // One node per data set, whichever tasks and diagnostics read it.
+        DataSource::Download(d) => {
+            let id = format!("download/{}", d.dataset.replace('/', "-"));
+            if !nodes.iter().any(|n| n.id == id) {
+                let params = DownloadParams {
+                    download: d.clone(),
+                };
+                nodes.push(Node::new(id.clone(), "download", to_value(&params)));
+            }
+            (
+                d.files
+                    .contains_key("train.tsv")
+                    .then(|| Source::Node(id.clone())),
+                vec![(d.eval_split.clone(), Source::Node(id))],
+            )
+        }
+    }
+}
+
+/// The eval sets a task's models are scored on, each with where its data comes from.
+pub(super) fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<(EvalSet, Source)> {
+    let t = &m.tasks[task];
+    let (_, splits) = data_inputs(task, t.format, &t.source, nodes);
+    let mut all: Vec<(EvalSet, Source)> = splits
+        .into_iter()
+        .map(|(s, src)| {
+            (
+                EvalSet::Split {
+                    task: task.into(),
+                    split: s,
+                },
+                src,
+            )
+        })
+        .collect();
+    for (name, d) in m.diagnostics.iter().filter(|(_, d)| d.task == task) {
+        let (_, files) = data_inputs(name, d.format, &d.source, nodes);
+        let src = files
+            .into_iter()
+            .next()
+            .map(|f| f.1)
+            .expect("a diagnostic has one file");
+        all.push((EvalSet::Diagnostic(name.clone()), src));
+    }
+    all
+}
+
+/// The eval sets the loss surface is measured on: `[interpolate].eval`, or every set.
+pub(super) fn surface_sets(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<(EvalSet, Source)> {
+    match m.interpolate.as_ref().and_then(|i| i.eval.as_ref()) {
+        Some(chosen) => sets
+            .iter()
+            .filter(|(e, _)| chosen.contains(e))
+            .cloned()
+            .collect(),
+        None => sets.to_vec(),
+    }
+}
+
+/// What a model node needs to know about each eval set: its data and its loss-surface
+/// selection (`n` defaulting to `[interpolate].max_examples`).
+pub(super) fn eval_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<EvalSetParams> {
+    sets.iter().map(|(e, _)| eval_set_params(m, e)).collect()
+}
+
+/// [`eval_params`] with each set's primary score (only the nodes that score read it, so a
+/// changed metric reruns nothing else) and, where declared, a diagnostic's strategy.
+pub(super) fn scored_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<ScoredSetParams> {
+    sets.iter()
+        .map(|(e, _)| {
+            let (score, strategy) = match e {
+                EvalSet::Split { task, .. } => (m.tasks[task].score.clone(), None),
+                EvalSet::Diagnostic(d) => {
+                    let d = &m.diagnostics[d];
+                    (d.score.clone(), d.strategy.clone())
+                }
+            };
+            ScoredSetParams {
+                set: eval_set_params(m, e),
+                score,
+                strategy,
+            }
+        })
+        .collect()
+}
+
+pub(super) fn eval_set_params(m: &Manifest, e: &EvalSet) -> EvalSetParams {
+    let default_n = m.interpolate.as_ref().and_then(|i| i.max_examples);
+    let surface = |s: &Option<crate::manifest::Surface>| {
+        let mut s = s.clone().unwrap_or_default();
+        s.n = s.n.or(default_n);
+        s
+    };
+    match e {
+        EvalSet::Split { task, split } => {
+            let t = &m.tasks[task];
+            EvalSetParams {
+                name: e.name(),
+                origin: SetOrigin::Split(split.clone()),
+                data: DataParams {
+                    format: t.format,
+                    labels: t.labels.clone(),
+                    fields: t.fields.clone(),
+                    on_bad_row: t.on_bad_row,
+                },
+                surface: surface(&t.surface),
+            }
+        }
+        EvalSet::Diagnostic(d) => {
+            let d = &m.diagnostics[d];
+            EvalSetParams {
+                name: e.name(),
+                origin: SetOrigin::Diagnostic {
+                    max_examples: d.max_examples,
+                },
+                data: DataParams {
+                    format: d.format,
+                    labels: d.labels.clone(),
+                    fields: d.fields.clone(),
+                    on_bad_row: d.on_bad_row,
+                },
+                surface: surface(&d.surface),
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Each stage kind's params as one type: expansion builds the value, the engine keys its JSON,
+//! and the kind deserialises the same type (Buck2's way: the value built at analysis time is the
+//! value executed). A field renamed or retyped on one side does not compile on the other.
+//!
+//! Every node's recipe key covers this JSON, so the shapes here are frozen by the golden-key
+//! test (`tests/golden_keys.rs`): fields that older studies never had are left out when unset
+//! (`skip_serializing_if`), and fields are never renamed without a version bump.
+
+use std::collections::BTreeMap;
+
+use basins_engine::stage::Build;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::manifest::datasets::DownloadSpec;
+use crate::manifest::{
+    Architecture, BarrierKind, Checkpoint, Cluster, ClusterDelta, ClusterK, ClusterMethod,
+    DataFormat, EvalSet, FinetuneHyper, GeneratorSpec, OnBadRow, PairSpec, PretrainSpec, Score,
+    Strategy, Surface,
+};
+
+/// `generate/<name>`: a generated data set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateParams {
+    pub name: String,
+    pub format: DataFormat,
+    pub generate: GeneratorSpec,
+}
+
+/// `download/<data set>`: a public data set's release, checked against pinned digests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DownloadParams {
+    pub download: DownloadSpec,
+}
+
+/// A Hub repository at a commit (`None`: not resolved; the CLI refuses to run it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HubSource {
+    pub repo: String,
+    pub commit: Option<String>,
+}
+
+/// `hub/<name>`: a model's files from the Hub. Only the repository and the commit enter the key;
+/// the revision a manifest names is how the commit was found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HubParams {
+    #[serde(flatten)]
+    pub source: HubSource,
+    /// Where the tokenizer comes from when the repository has none (a zoo's `tokenizer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<HubSource>,
+}
+
+/// `pretrain/<model>`: a small BERT trained by the pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PretrainParams {
+    pub config: Architecture,
+    pub pretrain: PretrainSpec,
+}
+
+/// How a data file is read: its layout, label names, field names and what to do with a bad row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataParams {
+    pub format: DataFormat,
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    pub on_bad_row: OnBadRow,
+}
+
+/// `finetune/<task>/seed=<n>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinetuneParams {
+    pub task: String,
+    #[serde(flatten)]
+    pub data: DataParams,
+    /// A cap on the training rows read.
+    pub max_examples: Option<u64>,
+    pub seed: u64,
+    pub hyper: FinetuneHyper,
+}
+
+/// Where an eval set's rows come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetOrigin {
+    /// A split of the task's own data (`cola.dev`).
+    Split(String),
+    /// A diagnostic set, with its own cap on the rows read.
+    Diagnostic { max_examples: Option<u64> },
+}
+
+/// One eval set as every model stage receives it: its data and its loss-surface selection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "EvalSetWire", into = "EvalSetWire")]
+pub struct EvalSetParams {
+    /// `cola.dev`, or the diagnostic's name.
+    pub name: String,
+    pub origin: SetOrigin,
+    pub data: DataParams,
+    /// The loss-surface subset: what interpolation and the barriers' endpoints use.
+    pub surface: Surface,
+}
+
+impl EvalSetParams {
+    /// A cap on the rows read at all (a diagnostic's `max_examples`).
+    pub fn max_examples(&self) -> Option<u64> {
+        match self.origin {
+            SetOrigin::Split(_) => None,
+            SetOrigin::Diagnostic { max_examples } => max_examples,
+        }
+    }
+
+    /// A diagnostic set; false for the task's own (in-distribution) splits.
+    pub fn diagnostic(&self) -> bool {
+        matches!(self.origin, SetOrigin::Diagnostic { .. })
+    }
+}
+
+/// [`EvalSetParams`] as its keys have always spelled it: `split` on a task's split,
+/// `max_examples` (perhaps null) on a diagnostic, and a `diagnostic` flag on both.
+#[derive(Serialize, Deserialize)]
+struct EvalSetWire {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    split: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    max_examples: Option<Option<u64>>,
+    diagnostic: bool,
+    #[serde(flatten)]
+    data: DataParams,
+    surface: Surface,
+}
+
+/// A field that is present (perhaps as null), as against absent.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+impl From<EvalSetParams> for EvalSetWire {
+    fn from(p: EvalSetParams) -> Self {
+        let (split, max_examples) = match p.origin {
+            SetOrigin::Split(s) => (Some(s), None),
+            SetOrigin::Diagnostic { max_examples } => (None, Some(max_examples)),
+        };
+        EvalSetWire {
+            diagnostic: max_examples.is_some(),
+            name: p.name,
+            split,
+            max_examples,
+            data: p.data,
+            surface: p.surface,
+        }
+    }
+}
+
+impl From<EvalSetWire> for EvalSetParams {
+    fn from(w: EvalSetWire) -> Self {
+        let origin = match (w.diagnostic, w.split) {
+            (false, Some(s)) => SetOrigin::Split(s),
+            // A task's split always has its name; a set without one reads as a diagnostic.
+            (_, _) => SetOrigin::Diagnostic {
+                max_examples: w.max_examples.flatten(),
+            },
+        };
+        EvalSetParams {
+            name: w.name,
+            origin,
+            data: w.data,
+            surface: w.surface,
+        }
+    }
+}
+
+/// An eval set with its primary score, as the stages that score models receive it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoredSetParams {
+    #[serde(flatten)]
+    pub set: EvalSetParams,
+    pub score: Option<Score>,
+    /// Each model's strategy by its primary score, where declared (only then in the params).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+}
+
+/// `evaluate/<task>/<model>[@step=<n>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvaluateParams {
+    pub eval_sets: Vec<EvalSetParams>,
+    pub batch_size: usize,
+    pub labels: Vec<String>,
+    /// A kept step's directory in the finetune node's output (`checkpoints/step=<n>/`); the
+    /// final `model/` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+}
+
+/// `interpolate/<task>/<a>~<b>[@step=<n>]`, and a model's own path from a kept step to its end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InterpolateParams {
+    pub alphas: Vec<f64>,
+    pub eval_sets: Vec<EvalSetParams>,
+    pub batch_size: usize,
+    pub labels: Vec<String>,
+    /// As [`EvaluateParams::checkpoint`], for model a (and for b unless `to_final`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// Model b at its final weights whatever `checkpoint` says: the path from a model's kept
+    /// step to its own end (`interpolate/<task>/<m>@step=<n>~final`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_final: bool,
+}
+
+/// `barriers/<task>[@step=<n>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BarriersParams {
+    pub alphas: Vec<f64>,
+    pub pairs: Vec<(u64, u64)>,
+    pub seeds: Vec<u64>,
+    pub bootstrap: usize,
+}
+
+/// How a barrier matrix becomes basins: `[cluster]` as a cluster or controls node reads it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Clustering {
+    pub barrier: BarrierKind,
+    pub method: ClusterMethod,
+    pub k: ClusterK,
+    pub delta: ClusterDelta,
+}
+
+impl From<&Cluster> for Clustering {
+    fn from(c: &Cluster) -> Self {
+        Clustering {
+            barrier: c.barrier,
+            method: c.method,
+            k: c.k.clone(),
+            delta: c.delta.clone(),
+        }
+    }
+}
+
+/// `cluster/<task>[@step=<n>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterParams {
+    /// The eval set whose barrier matrix is clustered.
+    pub eval: String,
+    #[serde(flatten)]
+    pub clustering: Clustering,
+    pub bootstrap: usize,
+    pub seeds: Vec<u64>,
+    /// A zoo's member names, in seed order (the report shows them instead of numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+}
+
+/// `diagnostics/<task>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiagnosticsParams {
+    pub eval_sets: Vec<ScoredSetParams>,
+    pub names: Vec<String>,
+    pub seeds: Vec<u64>,
+}
+
+/// `controls/<task>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlsParams {
+    /// The clustering's eval set.
+    pub set: String,
+    #[serde(flatten)]
+    pub clustering: Clustering,
+    pub seeds: Vec<u64>,
+    pub bootstrap: usize,
+    /// Relabellings for the permutation p-value of a partition's agreement with the strategies.
+    pub permutations: usize,
+}
+
+/// An eval set as `dynamics` reads it: scored, and whether a kept step's evaluate node scores
+/// it too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DynamicsSetParams {
+    #[serde(flatten)]
+    pub set: ScoredSetParams,
+    pub at_steps: bool,
+}
+
+/// The paths from each kept step to the model's own final weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnPathParams {
+    pub set: String,
+    pub alphas: Vec<f64>,
+    pub barrier: BarrierKind,
+}
+
+/// How `dynamics` predicts a run's final basin from a few reference runs per basin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictParams {
+    pub references: Vec<usize>,
+    pub draws: usize,
+}
+
+/// `dynamics/<task>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DynamicsParams {
+    /// The clusterings' checkpoints, in training order, `final` last.
+    pub steps: Vec<Checkpoint>,
+    pub seeds: Vec<u64>,
+    pub scored: Vec<DynamicsSetParams>,
+    pub predict: PredictParams,
+    pub own: OwnPathParams,
+}
+
+/// One file of the study's manifest as it was when the report was made (the study file and
+/// what it includes), named relative to the study file's folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestText {
+    pub path: String,
+    pub text: String,
+}
+
+/// `report`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportParams {
+    pub title: String,
+    pub bootstrap: usize,
+    pub study: String,
+    pub config: StudyConfig,
+    pub manifest: Vec<ManifestText>,
+    pub build: Build,
+}
+
+/// The study's settings as the report shows them: canonical (reordering or commenting the
+/// manifest changes nothing) and free of file paths (data enter through input digests).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudyConfig {
+    pub backend: crate::manifest::Backend,
+    pub precision: crate::manifest::Precision,
+    pub finetune: FinetuneConfig,
+    pub interpolate: Option<InterpolateConfig>,
+    pub cluster: Option<ClusterConfig>,
+    pub tasks: BTreeMap<String, SetConfig>,
+    pub diagnostics: BTreeMap<String, DiagnosticConfig>,
+}
+
+/// Where the models come from, as the report shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FinetuneConfig {
+    Trained {
+        model: String,
+        tasks: Vec<String>,
+        seeds: Vec<u64>,
+        hyper: FinetuneHyper,
+    },
+    Zoo {
+        zoo: Vec<String>,
+        tasks: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InterpolateConfig {
+    pub pairs: PairsConfig,
+    pub alphas: Vec<f64>,
+    pub eval: Option<Vec<String>>,
+    pub max_examples: Option<u64>,
+}
+
+/// `[interpolate] pairs` as the report shows it ([`PairSpec`] as serde writes it; the
+/// manifest's own spelling is another).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PairsConfig {
+    All,
+    Within(Vec<Vec<u64>>),
+    List(Vec<(u64, u64)>),
+}
+
+impl From<&PairSpec> for PairsConfig {
+    fn from(p: &PairSpec) -> Self {
+        match p {
+            PairSpec::All => PairsConfig::All,
+            PairSpec::Within(groups) => {
+                PairsConfig::Within(groups.iter().map(|g| g.0.clone()).collect())
+            }
+            PairSpec::List(l) => PairsConfig::List(l.clone()),
+        }
+    }
+}
+
+/// `[cluster]` as the report shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// The eval set (`None`: the first loss-surface set).
+    pub eval: Option<EvalSet>,
+    #[serde(flatten)]
+    pub clustering: Clustering,
+    pub bootstrap: usize,
+}
+
+/// A task's eval data as the report shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetConfig {
+    pub format: DataFormat,
+    pub surface: Option<Surface>,
+    pub score: Option<Score>,
+}
+
+/// A diagnostic as the report shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiagnosticConfig {
+    pub task: String,
+    #[serde(flatten)]
+    pub set: SetConfig,
+    pub strategy: Option<Strategy>,
+}
+
+/// A sweep's sub-study: its label and the values it sets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Variant {
+    pub label: String,
+    /// The swept keys' values, as the manifest gives them (any TOML value).
+    pub values: Value,
+}
+
+/// `report` of a sweep: the sub-studies' reports compared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepParams {
+    pub title: String,
+    pub study: String,
+    pub keys: Vec<String>,
+    pub variants: Vec<Variant>,
+}
+
+/// The JSON of a kind's params, as a node holds it.
+pub fn to_value<T: Serialize>(params: &T) -> Value {
+    serde_json::to_value(params).expect("params are plain data: maps with string keys")
+}
