@@ -16,7 +16,7 @@ use crate::manifest::datasets::DownloadSpec;
 use crate::manifest::{
     Architecture, BarrierKind, Checkpoint, Cluster, ClusterDelta, ClusterK, ClusterMethod,
     DataFormat, EvalSet, FinetuneHyper, GeneratorSpec, OnBadRow, PairSpec, PretrainSpec, Score,
-    Strategy, Surface,
+    SetData, Strategy, Surface,
 };
 
 /// `generate/<name>`: a generated data set.
@@ -66,6 +66,17 @@ pub struct DataParams {
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
     pub on_bad_row: OnBadRow,
+}
+
+impl From<&SetData> for DataParams {
+    fn from(d: &SetData) -> Self {
+        DataParams {
+            format: d.format,
+            labels: d.labels.clone(),
+            fields: d.fields.clone(),
+            on_bad_row: d.on_bad_row,
+        }
+    }
 }
 
 /// `finetune/<task>/seed=<n>`.

@@ -17,7 +17,7 @@ use crate::manifest::{
     Checkpoint, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
 };
 use crate::params::{
-    self, to_value, BarriersParams, ClusterParams, ControlsParams, DataParams, DiagnosticsParams,
+    self, to_value, BarriersParams, ClusterParams, ControlsParams, DiagnosticsParams,
     DynamicsParams, DynamicsSetParams, EvaluateParams, FinetuneParams, HubParams, HubSource,
     InterpolateParams, OwnPathParams, PredictParams, PretrainParams, ReportParams, SweepParams,
 };
@@ -292,7 +292,7 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
         let params = to_value(&EvaluateParams {
             eval_sets: eval_params(m, scored),
             batch_size: eval_batch,
-            labels: t.labels.clone(),
+            labels: t.data.labels.clone(),
             checkpoint: at_step(m, at),
         });
         for &seed in &m.finetune.seeds {
@@ -427,19 +427,14 @@ fn expand_finetune(
     nodes: &mut Vec<Node>,
 ) {
     let t = &m.tasks[task];
-    let (train, splits) = data_inputs(task, t.format, &t.source, nodes);
+    let (train, splits) = data_inputs(task, t.data.format, &t.data.source, nodes);
     // In-training evaluation (`eval_every`) reads the task's first eval split.
     let dev = splits.into_iter().next().filter(|_| hyper.eval_every > 0);
     for &seed in &m.finetune.seeds {
         let params = FinetuneParams {
             task: task.to_owned(),
-            data: DataParams {
-                format: t.format,
-                labels: t.labels.clone(),
-                fields: t.fields.clone(),
-                on_bad_row: t.on_bad_row,
-            },
-            max_examples: t.max_examples,
+            data: (&t.data).into(),
+            max_examples: t.data.max_examples,
             seed,
             hyper: hyper.clone(),
         };
@@ -493,7 +488,7 @@ fn own_paths(
             alphas: interp.alphas.0.clone(),
             eval_sets: eval_params(m, &set),
             batch_size: interp.batch_size as usize,
-            labels: t.labels.clone(),
+            labels: t.data.labels.clone(),
             checkpoint: at_step(m, at),
             to_final: true,
         });
@@ -560,7 +555,7 @@ fn expand_basins(
             alphas: interp.alphas.0.clone(),
             eval_sets: evals.clone(),
             batch_size: eval_batch,
-            labels: t.labels.clone(),
+            labels: t.data.labels.clone(),
             checkpoint: at_step(m, at),
             to_final: false,
         });

@@ -73,9 +73,9 @@ pub(super) fn study_config(m: &Manifest) -> StudyConfig {
             .iter()
             .map(|(k, t)| {
                 let set = SetConfig {
-                    format: t.format,
-                    surface: t.surface.clone(),
-                    score: t.score.clone(),
+                    format: t.data.format,
+                    surface: t.data.surface.clone(),
+                    score: t.data.score.clone(),
                 };
                 (k.clone(), set)
             })
@@ -85,9 +85,9 @@ pub(super) fn study_config(m: &Manifest) -> StudyConfig {
             .iter()
             .map(|(k, d)| {
                 let set = SetConfig {
-                    format: d.format,
-                    surface: d.surface.clone(),
-                    score: d.score.clone(),
+                    format: d.data.format,
+                    surface: d.data.surface.clone(),
+                    score: d.data.score.clone(),
                 };
                 let config = DiagnosticConfig {
                     task: d.task.clone(),

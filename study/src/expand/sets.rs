@@ -5,7 +5,7 @@ use basins_engine::node::{Node, Source};
 
 use crate::manifest::{DataFormat, DataSource, EvalSet, Manifest};
 use crate::params::{
-    to_value, DataParams, DownloadParams, EvalSetParams, GenerateParams, ScoredSetParams, SetOrigin,
+    to_value, DownloadParams, EvalSetParams, GenerateParams, ScoredSetParams, SetOrigin,
 };
 
 /// The data a task or diagnostic reads: files, a `generate/<name>` node, or a
@@ -63,7 +63,7 @@ pub(super) fn data_inputs(
 /// The eval sets a task's models are scored on, each with where its data comes from.
 pub(super) fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<(EvalSet, Source)> {
     let t = &m.tasks[task];
-    let (_, splits) = data_inputs(task, t.format, &t.source, nodes);
+    let (_, splits) = data_inputs(task, t.data.format, &t.data.source, nodes);
     let mut all: Vec<(EvalSet, Source)> = splits
         .into_iter()
         .map(|(s, src)| {
@@ -77,7 +77,7 @@ pub(super) fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<
         })
         .collect();
     for (name, d) in m.diagnostics.iter().filter(|(_, d)| d.task == task) {
-        let (_, files) = data_inputs(name, d.format, &d.source, nodes);
+        let (_, files) = data_inputs(name, d.data.format, &d.data.source, nodes);
         let src = files
             .into_iter()
             .next()
@@ -112,10 +112,10 @@ pub(super) fn scored_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<Sco
     sets.iter()
         .map(|(e, _)| {
             let (score, strategy) = match e {
-                EvalSet::Split { task, .. } => (m.tasks[task].score.clone(), None),
+                EvalSet::Split { task, .. } => (m.tasks[task].data.score.clone(), None),
                 EvalSet::Diagnostic(d) => {
                     let d = &m.diagnostics[d];
-                    (d.score.clone(), d.strategy.clone())
+                    (d.data.score.clone(), d.strategy.clone())
                 }
             };
             ScoredSetParams {
@@ -128,42 +128,22 @@ pub(super) fn scored_params(m: &Manifest, sets: &[(EvalSet, Source)]) -> Vec<Sco
 }
 
 pub(super) fn eval_set_params(m: &Manifest, e: &EvalSet) -> EvalSetParams {
-    let default_n = m.interpolate.as_ref().and_then(|i| i.max_examples);
-    let surface = |s: &Option<crate::manifest::Surface>| {
-        let mut s = s.clone().unwrap_or_default();
-        s.n = s.n.or(default_n);
-        s
-    };
-    match e {
-        EvalSet::Split { task, split } => {
-            let t = &m.tasks[task];
-            EvalSetParams {
-                name: e.name(),
-                origin: SetOrigin::Split(split.clone()),
-                data: DataParams {
-                    format: t.format,
-                    labels: t.labels.clone(),
-                    fields: t.fields.clone(),
-                    on_bad_row: t.on_bad_row,
-                },
-                surface: surface(&t.surface),
-            }
-        }
+    let (data, origin) = match e {
+        EvalSet::Split { task, split } => (&m.tasks[task].data, SetOrigin::Split(split.clone())),
         EvalSet::Diagnostic(d) => {
-            let d = &m.diagnostics[d];
-            EvalSetParams {
-                name: e.name(),
-                origin: SetOrigin::Diagnostic {
-                    max_examples: d.max_examples,
-                },
-                data: DataParams {
-                    format: d.format,
-                    labels: d.labels.clone(),
-                    fields: d.fields.clone(),
-                    on_bad_row: d.on_bad_row,
-                },
-                surface: surface(&d.surface),
-            }
+            let data = &m.diagnostics[d].data;
+            let max_examples = data.max_examples;
+            (data, SetOrigin::Diagnostic { max_examples })
         }
+    };
+    let mut surface = data.surface.clone().unwrap_or_default();
+    surface.n = surface
+        .n
+        .or(m.interpolate.as_ref().and_then(|i| i.max_examples));
+    EvalSetParams {
+        name: e.name(),
+        origin,
+        data: data.into(),
+        surface,
     }
 }

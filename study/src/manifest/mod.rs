@@ -26,7 +26,8 @@ pub use error::{did_you_mean, Location, ManifestError};
 pub use raw::{Backend, BarrierKind, ClusterMethod, DataFormat, OnBadRow, Precision, SeedStream};
 pub use resolve::{
     Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune, FinetuneHyper,
-    Interpolate, Manifest, Model, Origin, Report, Score, Strategy, Study, Task, ZooFrom, ZooSteps,
+    Interpolate, Manifest, Model, Origin, Report, Score, SetData, Strategy, Study, Task, ZooFrom,
+    ZooSteps,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 pub use steps::{Checkpoint, Keep};

@@ -115,7 +115,7 @@ pub(super) fn resolve_diagnostics(
             };
             let labels = match &d.labels {
                 Some(_) => labels_of(&d.labels, &d.at, &key)?,
-                None => tasks[&task.value].labels.clone(),
+                None => tasks[&task.value].data.labels.clone(),
             };
             let (surface, score) = surface_and_score(
                 &key,
@@ -133,14 +133,19 @@ pub(super) fn resolve_diagnostics(
                 name.clone(),
                 Diagnostic {
                     task: task.value.clone(),
-                    format,
-                    source,
-                    labels,
-                    max_examples: positive_count(&d.max_examples, &format!("{key}.max_examples"))?,
-                    on_bad_row: d.on_bad_row.unwrap_or(OnBadRow::Error),
-                    fields: fields_of(d.fields.as_ref(), format, &d.at, &key)?,
-                    surface,
-                    score,
+                    data: SetData {
+                        format,
+                        source,
+                        labels,
+                        max_examples: positive_count(
+                            &d.max_examples,
+                            &format!("{key}.max_examples"),
+                        )?,
+                        on_bad_row: d.on_bad_row.unwrap_or(OnBadRow::Error),
+                        fields: fields_of(d.fields.as_ref(), format, &d.at, &key)?,
+                        surface,
+                        score,
+                    },
                     strategy,
                 },
             ))

@@ -57,7 +57,7 @@ pub(super) fn resolve_finetune(
         let Some(task) = tasks.get(&t.value) else {
             return Err(dangling(t, "finetune.tasks", " task", &task_names));
         };
-        if let DataSource::Files { train: None, .. } = task.source {
+        if let DataSource::Files { train: None, .. } = task.data.source {
             return Err(invalid(
                 &task.at,
                 &format!("tasks.{}.train", t.value),
@@ -65,7 +65,7 @@ pub(super) fn resolve_finetune(
                 "a training file path",
             ));
         }
-        if let DataSource::Download(d) = &task.source {
+        if let DataSource::Download(d) = &task.data.source {
             if !d.files.contains_key("train.tsv") {
                 return Err(invalid(
                     &task.at,

@@ -14,7 +14,7 @@ pub(super) fn eval_ref(
     }
     let mut known: Vec<String> = diagnostics.keys().cloned().collect();
     for (t, task) in tasks {
-        match &task.source {
+        match &task.data.source {
             DataSource::Files { eval, .. } => known.extend(eval.keys().map(|s| format!("{t}.{s}"))),
             DataSource::Generated(_) => known.push(format!("{t}.eval")),
             DataSource::Download(d) => known.push(format!("{t}.{}", d.eval_split)),

@@ -66,14 +66,19 @@ pub(super) fn resolve_tasks(
                 name.clone(),
                 Task {
                     at: t.at.clone(),
-                    format,
-                    source,
-                    labels,
-                    max_examples: positive_count(&t.max_examples, &format!("{key}.max_examples"))?,
-                    on_bad_row: t.on_bad_row.unwrap_or(OnBadRow::Error),
-                    fields: fields_of(t.fields.as_ref(), format, &t.at, &key)?,
-                    surface,
-                    score,
+                    data: SetData {
+                        format,
+                        source,
+                        labels,
+                        max_examples: positive_count(
+                            &t.max_examples,
+                            &format!("{key}.max_examples"),
+                        )?,
+                        on_bad_row: t.on_bad_row.unwrap_or(OnBadRow::Error),
+                        fields: fields_of(t.fields.as_ref(), format, &t.at, &key)?,
+                        surface,
+                        score,
+                    },
                 },
             ))
         })

@@ -58,15 +58,26 @@ pub struct Task {
     /// Where the task is defined (errors about its use point here).
     #[serde(skip)]
     pub at: Location,
+    #[serde(flatten)]
+    pub data: SetData,
+}
+
+/// What a task and a diagnostic both say about their data: where it is, how it is read, its
+/// loss-surface rows and its primary score.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetData {
     pub format: DataFormat,
     pub source: DataSource,
     pub labels: Vec<String>,
+    /// A cap on the rows read (a task's training rows; a diagnostic's rows).
     pub max_examples: Option<u64>,
     pub on_bad_row: OnBadRow,
     pub fields: BTreeMap<String, String>,
-    /// The loss-surface subset of each eval split (None: the first `[interpolate].max_examples`).
+    /// The loss-surface subset of each eval split or of the diagnostic (None: the first
+    /// `[interpolate].max_examples`).
     pub surface: Option<Surface>,
-    /// The primary score of each eval split (None: the format's default, chosen by the stage).
+    /// The primary score of each eval split or of the diagnostic (None: the format's default,
+    /// chosen by the stage).
     pub score: Option<Score>,
 }
 
@@ -243,14 +254,8 @@ pub struct Interpolate {
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnostic {
     pub task: String,
-    pub format: DataFormat,
-    pub source: DataSource,
-    pub labels: Vec<String>,
-    pub max_examples: Option<u64>,
-    pub on_bad_row: OnBadRow,
-    pub fields: BTreeMap<String, String>,
-    pub surface: Option<Surface>,
-    pub score: Option<Score>,
+    #[serde(flatten)]
+    pub data: SetData,
     pub strategy: Option<Strategy>,
 }
 
