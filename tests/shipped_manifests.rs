@@ -38,7 +38,7 @@ fn the_zoo_manifest_names_its_missing_folder_then_expands_without_training() {
     let err = Manifest::load(&m).unwrap_err().to_string();
     assert!(err.contains("`zoo.dir`: cannot list"), "{err}");
     for name in ["bert_0", "bert_1", "bert_2"] {
-        let d = t.path().join("models/feather-berts").join(name);
+        let d = t.path().join("checkpoints/feather-berts").join(name);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("config.json"), "{}").unwrap();
     }

@@ -59,7 +59,7 @@ fn every_shipped_manifests_params_read_back_as_their_kinds_types() {
     // The zoo's checkpoints are not shipped: it loads against a stand-in folder.
     let t = tempfile::tempdir().unwrap();
     for name in ["bert_0", "bert_1", "bert_2"] {
-        let d = t.path().join("models/feather-berts").join(name);
+        let d = t.path().join("checkpoints/feather-berts").join(name);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("config.json"), "{}").unwrap();
     }
