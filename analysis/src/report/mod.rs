@@ -36,7 +36,7 @@ pub use verdict::verdict;
 
 /// A number to 3 decimals, or a dash.
 fn num(v: &Value) -> String {
-    v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.3}"))
+    num_of(v.as_f64())
 }
 
 /// A p-value: 3 decimals down to 0.001, then scientific (`2.3e-4`), never "0.000"; a dash
@@ -96,7 +96,7 @@ fn how_to_read() -> &'static str {
 
 /// A number to 4 decimals, or a dash.
 fn fine(v: &Value) -> String {
-    v.as_f64().map_or("&ndash;".into(), |x| format!("{x:.4}"))
+    fine_of(v.as_f64().unwrap_or(f64::NAN))
 }
 
 /// How the page names a clustering method.
@@ -109,12 +109,17 @@ fn method_name(m: ClusterMethod) -> &'static str {
 
 /// [`num`] of a typed number: a dash when it is missing or not finite.
 fn num_of(x: Option<f64>) -> String {
-    num(&serde_json::json!(x))
+    x.filter(|x| x.is_finite())
+        .map_or("&ndash;".into(), |x| format!("{x:.3}"))
 }
 
-/// [`fine`] of a typed number.
+/// [`fine`] of a typed number: a dash when it is not finite.
 fn fine_of(x: f64) -> String {
-    fine(&serde_json::json!(x))
+    if x.is_finite() {
+        format!("{x:.4}")
+    } else {
+        "&ndash;".into()
+    }
 }
 
 pub use basins_study::params::ManifestText;

@@ -2,18 +2,18 @@
 //! with stability across the barrier bootstrap's replicates, the paper's centroid-distance
 //! coordinate, and a flag when the chosen kernel width makes the affinity nearly constant.
 
-use basins_engine::{StageContext, StageInput, StageKind};
-use basins_study::manifest::{ClusterDelta, ClusterMethod};
+use basins_engine::{StageContext, StageKind};
+use basins_study::manifest::ClusterMethod;
 use basins_study::params::{ClusterParams, Clustering};
 use safetensors::SafeTensors;
 use serde_json::{json, Value};
 
-use super::params;
+use super::{node_doc, node_files, params};
 use crate::cluster::{
     adjusted_rand, affinity_range, average_linkage, check, median_delta, silhouette, spectral,
     Square, NEARLY_CONSTANT_SPAN,
 };
-use crate::documents::{self, Affinity, BarriersDoc, ClusterDoc, Dendrogram, Stability};
+use crate::documents::{Affinity, BarriersDoc, ClusterDoc, Dendrogram, Stability};
 use crate::tensorfile::f32_values;
 
 pub struct ClusterKind;
@@ -39,17 +39,16 @@ impl Settings for Clustering {
     }
 
     fn delta_for(&self, b: &Square) -> anyhow::Result<(f64, Option<String>)> {
-        match self.delta {
-            ClusterDelta::Median(_) => Ok(match median_delta(b) {
+        Ok(match self.delta.fixed().map_err(anyhow::Error::msg)? {
+            Some(d) => (d, None),
+            None => match median_delta(b) {
                 Some(d) => (d, None),
                 None => (
                     1.0,
                     Some("no pair has a barrier, so there is no median: delta = 1".into()),
                 ),
-            }),
-            ClusterDelta::Fixed(d) if d > 0.0 && d.is_finite() => Ok((d, None)),
-            ClusterDelta::Fixed(d) => anyhow::bail!("`{d}` is not a kernel width"),
-        }
+            },
+        })
     }
 }
 
@@ -64,14 +63,9 @@ impl StageKind for ClusterKind {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ClusterParams = params(ctx)?;
-        let StageInput::Node { node, files, .. } = ctx.input("barriers")? else {
-            anyhow::bail!("input `barriers` is not a node");
-        };
-        let doc: BarriersDoc = documents::read(
-            files
-                .get("barriers.json")
-                .ok_or_else(|| anyhow::anyhow!("`{node}` has no barriers.json"))?,
-        )?;
+        let doc: BarriersDoc = node_doc(ctx, "barriers", "barriers.json")?;
+        // The bootstrap replicates beside it, for the stability.
+        let (_, files) = node_files(ctx, "barriers")?;
         let c = &p.clustering;
         let barrier = c.barrier.name();
         let b = doc.matrices(&p.eval, c.barrier)?.square().map_err(|e| {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use basins_engine::{StageContext, StageKind};
-use basins_study::manifest::{BarrierKind, ClusterDelta, ClusterMethod};
+use basins_study::manifest::{BarrierKind, ClusterMethod};
 use basins_study::params::{Clustering as ClusterSettings, ControlsParams};
 use basins_study::roles;
 use serde_json::{json, Value};
@@ -27,10 +27,9 @@ pub const MAX_MINUS_ENDPOINT: &str = "max_minus_endpoint";
 
 /// The node's `[cluster]` settings as the controls' analysis takes them.
 fn clustering(c: &ClusterSettings) -> anyhow::Result<Clustering> {
-    let delta = match c.delta {
-        ClusterDelta::Median(_) => Width::TimesMedian(1.0),
-        ClusterDelta::Fixed(d) if d > 0.0 && d.is_finite() => Width::Fixed(d),
-        ClusterDelta::Fixed(d) => anyhow::bail!("`{d}` is not a kernel width"),
+    let delta = match c.delta.fixed().map_err(anyhow::Error::msg)? {
+        Some(d) => Width::Fixed(d),
+        None => Width::TimesMedian(1.0),
     };
     Ok(Clustering {
         method: match c.method {
@@ -143,22 +142,14 @@ fn matrices(
 ) -> anyhow::Result<BTreeMap<String, Square>> {
     let s = doc.set(set)?;
     let mut out = BTreeMap::new();
-    for kind in [
-        BarrierKind::Convexity,
-        BarrierKind::Endpoint,
-        BarrierKind::Accuracy,
-    ] {
-        let kind = kind.name();
-        let m = s
-            .matrices
-            .get(kind)
-            .ok_or_else(|| anyhow::anyhow!("barriers.json has no `{kind}` matrices on `{set}`"));
-        let m = m?.square().map_err(|e| {
+    for kind in BarrierKind::ALL {
+        let m = doc.matrices(set, kind)?.square().map_err(|e| {
             anyhow::anyhow!(
-                "the {kind} barrier matrix on `{set}`: {e}; the controls need every pair"
+                "the {} barrier matrix on `{set}`: {e}; the controls need every pair",
+                kind.name()
             )
         })?;
-        out.insert(kind.to_owned(), m);
+        out.insert(kind.name().to_owned(), m);
     }
     let n = seeds.len();
     let mut m = vec![vec![0.0; n]; n];

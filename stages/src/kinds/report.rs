@@ -2,6 +2,7 @@
 //! and diagnostics nodes of every task.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use basins_engine::{StageContext, StageInput, StageKind};
 use basins_study::params::ReportParams;
@@ -44,7 +45,7 @@ impl StageKind for ReportKind {
         let p: ReportParams = params(ctx)?;
         // Each task's documents, by what they are: the inputs are the final analysis nodes of
         // every task, each under its id as its role.
-        let mut docs: BTreeMap<(TaskNode, String), Value> = BTreeMap::new();
+        let mut docs: BTreeMap<(TaskNode, String), (&String, &PathBuf)> = BTreeMap::new();
         let mut provenance = serde_json::Map::new();
         for (role, input) in ctx.inputs {
             let StageInput::Node {
@@ -67,9 +68,7 @@ impl StageKind for ReportKind {
             let path = files
                 .get(what.document())
                 .ok_or_else(|| anyhow::anyhow!("`{node}` has no {}", what.document()))?;
-            let v =
-                documents::read(path).map_err(|e| anyhow::anyhow!("{e} (output of `{node}`)"))?;
-            docs.insert((what, task.to_owned()), v);
+            docs.insert((what, task.to_owned()), (node, path));
         }
         let provenance = json!({"basins": p.build.version, "commit": p.build.commit,
             "study": p.study, "inputs": provenance});
@@ -82,10 +81,34 @@ impl StageKind for ReportKind {
         let mut summary = serde_json::Map::new();
         // Written with the csv crate: names and values are quoted where they need it.
         let mut csv = csv::Writer::from_writer(Vec::new());
+        // Each read once, as its type (diagnostics and dynamics are still untyped JSON).
+        let mut controls: BTreeMap<&String, Controls> = BTreeMap::new();
+        let mut barrier_docs: BTreeMap<&String, BarriersDoc> = BTreeMap::new();
+        let mut cluster_docs: BTreeMap<&String, ClusterDoc> = BTreeMap::new();
+        let mut diagnostics_docs: BTreeMap<&String, Value> = BTreeMap::new();
+        let mut dynamics_docs: BTreeMap<&String, Value> = BTreeMap::new();
+        for task in &tasks {
+            if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
+                controls.insert(task, c);
+            }
+            if let Some(b) = doc(&docs, TaskNode::Barriers, task)? {
+                barrier_docs.insert(task, b);
+            }
+            let c = doc(&docs, TaskNode::Cluster, task)?
+                .ok_or_else(|| anyhow::anyhow!("the report has no clustering of `{task}`"))?;
+            cluster_docs.insert(task, c);
+            if let Some(d) = doc(&docs, TaskNode::Diagnostics, task)? {
+                diagnostics_docs.insert(task, d);
+            }
+            if let Some(d) = doc(&docs, TaskNode::Dynamics, task)? {
+                dynamics_docs.insert(task, d);
+            }
+        }
         let sets: Vec<String> = tasks
             .iter()
             .flat_map(|t| {
-                docs.get(&(TaskNode::Diagnostics, t.clone()))
+                diagnostics_docs
+                    .get(t)
                     .and_then(|d| d["sets"].as_object())
                     .into_iter()
                     .flatten()
@@ -110,26 +133,11 @@ impl StageKind for ReportKind {
                 .copied()
                 .chain(sets.iter().map(String::as_str)),
         )?;
-        // The typed documents, read before the pages borrow them.
-        let mut controls: BTreeMap<&String, Controls> = BTreeMap::new();
-        let mut barrier_docs: BTreeMap<&String, BarriersDoc> = BTreeMap::new();
-        let mut cluster_docs: BTreeMap<&String, ClusterDoc> = BTreeMap::new();
-        for task in &tasks {
-            if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
-                controls.insert(task, c);
-            }
-            if let Some(b) = doc(&docs, TaskNode::Barriers, task)? {
-                barrier_docs.insert(task, b);
-            }
-            let c = doc(&docs, TaskNode::Cluster, task)?
-                .ok_or_else(|| anyhow::anyhow!("the report has no clustering of `{task}`"))?;
-            cluster_docs.insert(task, c);
-        }
         for task in &tasks {
             let barriers = barrier_docs.get(task);
             let cluster = &cluster_docs[task];
-            let diagnostics = docs.get(&(TaskNode::Diagnostics, task.clone()));
-            let dynamics = docs.get(&(TaskNode::Dynamics, task.clone()));
+            let diagnostics = diagnostics_docs.get(task);
+            let dynamics = dynamics_docs.get(task);
             let controls = controls.get(task);
             let inputs = TaskInputs {
                 task,
@@ -203,18 +211,15 @@ impl StageKind for ReportKind {
     }
 }
 
-/// Task `task`'s document from its `what` node as its type, if the report has it.
+/// Task `task`'s document from its `what` node as its type, if the report has that node.
 fn doc<T: serde::de::DeserializeOwned>(
-    docs: &BTreeMap<(TaskNode, String), Value>,
+    docs: &BTreeMap<(TaskNode, String), (&String, &PathBuf)>,
     what: TaskNode,
     task: &str,
 ) -> anyhow::Result<Option<T>> {
     docs.get(&(what, task.to_owned()))
-        .map(|v| {
-            serde_json::from_value(v.clone()).map_err(|e| {
-                let id = roles::task_node(what, task);
-                anyhow::anyhow!("{} of `{id}`: {e}", what.document())
-            })
+        .map(|(node, path)| {
+            documents::read(path).map_err(|e| anyhow::anyhow!("{e} (output of `{node}`)"))
         })
         .transpose()
 }

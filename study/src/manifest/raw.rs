@@ -65,6 +65,13 @@ pub enum BarrierKind {
 }
 
 impl BarrierKind {
+    /// Every definition, in the order barrier documents list them (`barriers::KINDS`).
+    pub const ALL: [BarrierKind; 3] = [
+        BarrierKind::Convexity,
+        BarrierKind::Endpoint,
+        BarrierKind::Accuracy,
+    ];
+
     /// Its name in params, barrier documents and reports (`convexity`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -328,16 +335,12 @@ merge_fields!(RawStudy {
     executor,
     slurm
 });
-merge_fields!(SlurmResources {
-    partition,
-    time,
-    mem,
-    cpus,
-    gpus,
-    account,
-    qos,
-    extra_args
-});
+// An include's `[study.slurm.kinds.<kind>]` over the file's: the executor's own overlay.
+impl Merge for SlurmResources {
+    fn merge(&mut self, other: Self) {
+        *self = self.overlaid(&other);
+    }
+}
 merge_fields!(RawSlurm {
     partition,
     time,

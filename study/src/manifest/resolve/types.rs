@@ -285,6 +285,18 @@ pub enum ClusterDelta {
     Median(MedianTag),
 }
 
+impl ClusterDelta {
+    /// The fixed kernel width, checked to be a positive number; `None` for "median", which
+    /// each matrix sets for itself.
+    pub fn fixed(&self) -> Result<Option<f64>, String> {
+        match *self {
+            ClusterDelta::Median(_) => Ok(None),
+            ClusterDelta::Fixed(d) if d > 0.0 && d.is_finite() => Ok(Some(d)),
+            ClusterDelta::Fixed(d) => Err(format!("`{d}` is not a kernel width")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MedianTag {
