@@ -8,21 +8,23 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use basins_files::data::select::matches;
 use basins_files::data::DataFormat;
 use basins_files::metrics::metrics;
 use basins_files::outputs::StoredSet;
 
+use crate::documents::nan;
+
 /// Groups with at most this many values are also crossed with the gold label.
 const CROSS_MAX_VALUES: usize = 10;
 
 /// The score that sums a model up on one set, what it is, and how many rows it covers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Primary {
     pub name: String,
+    #[serde(deserialize_with = "nan")]
     pub value: f64,
     pub examples: usize,
     /// How many of the score's rows the set's loss surface also holds (None: no surface
@@ -33,25 +35,58 @@ pub struct Primary {
 /// A primary score as the manifest declares it (the engine's type: the params' contract).
 pub use basins_study::manifest::Score as ScoreSpec;
 
-#[derive(Debug, Clone, Serialize)]
+/// One model's diagnostics on one set (an entry of `diagnostics.json`'s `per_model`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SetDiagnostics {
-    pub overall: Value,
+    pub overall: Subset,
     /// group -> value -> metrics; crossed groups are named `<group> x label`.
-    pub groups: BTreeMap<String, BTreeMap<String, Value>>,
+    pub groups: BTreeMap<String, BTreeMap<String, Subset>>,
     pub primary: Primary,
 }
 
+/// Metrics over a subset of a set's rows: the model stages' metrics less their confusion
+/// matrix and per-label counts. Fields in alphabetical order (the bytes the untyped document
+/// wrote); `f1` only with two labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subset {
+    #[serde(deserialize_with = "nan")]
+    pub accuracy: f64,
+    pub examples: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(deserialize_with = "nan")]
+    pub loss: f64,
+    #[serde(deserialize_with = "nan")]
+    pub mcc: f64,
+}
+
+impl Subset {
+    /// The named metric (`accuracy`, `loss`, `mcc`, `f1`); NaN for F1 without two labels.
+    pub fn get(&self, metric: &str) -> f64 {
+        match metric {
+            "accuracy" => self.accuracy,
+            "loss" => self.loss,
+            "mcc" => self.mcc,
+            "f1" => self.f1.unwrap_or(f64::NAN),
+            _ => f64::NAN,
+        }
+    }
+}
+
 /// Metrics over a subset of examples (loss, accuracy, MCC, F1 for two labels).
-fn subset(set: &StoredSet, idx: &[usize]) -> Value {
+fn subset(set: &StoredSet, idx: &[usize]) -> Subset {
     let gold: Vec<usize> = idx.iter().map(|&i| set.gold[i]).collect();
     let pred: Vec<usize> = idx.iter().map(|&i| set.predicted[i]).collect();
     let loss: Vec<f32> = idx.iter().map(|&i| set.loss[i]).collect();
-    let mut m = metrics(&set.labels, &gold, &pred, &loss);
-    if let Some(o) = m.as_object_mut() {
-        o.remove("confusion");
-        o.remove("per_label");
+    let m = metrics(&set.labels, &gold, &pred, &loss);
+    let number = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+    Subset {
+        accuracy: number("accuracy"),
+        examples: idx.len(),
+        f1: m.get("f1").map(|_| number("f1")),
+        loss: number("loss"),
+        mcc: number("mcc"),
     }
-    m
 }
 
 fn non_entailment(labels: &[String]) -> Option<usize> {
@@ -74,7 +109,7 @@ pub fn analyse(
     let mut groups = BTreeMap::new();
     for g in set.groups.keys() {
         let values = set.by_value(g);
-        let cells: BTreeMap<String, Value> = values
+        let cells: BTreeMap<String, Subset> = values
             .iter()
             .map(|(v, idx)| (v.to_string(), subset(set, idx)))
             .collect();
@@ -122,7 +157,7 @@ fn declared(set: &StoredSet, spec: &ScoreSpec, surface: Option<&[usize]>) -> Pri
     let value = if idx.is_empty() {
         f64::NAN
     } else {
-        m[spec.metric.key()].as_f64().unwrap_or(f64::NAN)
+        m.get(spec.metric.key())
     };
     let rows: Vec<String> = spec
         .filter
@@ -175,7 +210,7 @@ fn primary(set: &StoredSet, format: DataFormat, surface: Option<&[usize]>) -> Pr
     };
     let scored = |name: String, key: &str, idx: Vec<usize>| Primary {
         name,
-        value: subset(set, &idx)[key].as_f64().unwrap_or(f64::NAN),
+        value: subset(set, &idx).get(key),
         examples: idx.len(),
         surface_overlap: overlap(&idx, on_surface.as_deref()),
     };
@@ -201,7 +236,7 @@ fn primary(set: &StoredSet, format: DataFormat, surface: Option<&[usize]>) -> Pr
 }
 
 /// A model's accuracy on one kind of conflict (one value of a strategy's `kinds` column).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KindScore {
     pub kind: String,
     /// The gold label of the kind's rows (the rule's answer there); the most common one if
@@ -279,8 +314,32 @@ pub use basins_study::manifest::Strategy as ScoreStrategy;
 /// The thresholds strategy labels are also drawn at, to show how much agreement rests on one.
 pub const THRESHOLDS: [f64; 5] = [0.3, 0.4, 0.5, 0.6, 0.7];
 
+/// Values' spread across models (or a basin's members): mean, standard deviation (n - 1), min
+/// and max; with no values the min and max are written as `null` (infinite) and read back as
+/// NaN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    #[serde(deserialize_with = "nan")]
+    pub max: f64,
+    #[serde(deserialize_with = "nan")]
+    pub mean: f64,
+    #[serde(deserialize_with = "nan")]
+    pub min: f64,
+    pub n: usize,
+    #[serde(deserialize_with = "nan")]
+    pub std: f64,
+}
+
+impl std::fmt::Display for Spread {
+    /// As JSON, the way the node's log has always shown it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
 /// Mean, standard deviation (n - 1), min and max.
-pub fn spread(values: &[f64]) -> Value {
+pub fn spread(values: &[f64]) -> Spread {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n.max(1.0);
     let var = if values.len() > 1 {
@@ -288,13 +347,13 @@ pub fn spread(values: &[f64]) -> Value {
     } else {
         0.0
     };
-    json!({
-        "mean": mean,
-        "std": var.sqrt(),
-        "min": values.iter().copied().fold(f64::INFINITY, f64::min),
-        "max": values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        "n": values.len(),
-    })
+    Spread {
+        max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        mean,
+        min: values.iter().copied().fold(f64::INFINITY, f64::min),
+        n: values.len(),
+        std: var.sqrt(),
+    }
 }
 
 #[cfg(test)]
@@ -334,13 +393,13 @@ mod tests {
     #[test]
     fn hans_primary_is_the_non_entailed_overlap_slice() {
         let d = analyse(&set(), DataFormat::Hans, None, None);
-        assert_eq!(d.overall["accuracy"], 0.75);
+        assert_eq!(d.overall.accuracy, 0.75);
         assert_eq!(d.primary.value, 0.0);
         assert!(d.primary.name.contains("lexical_overlap/non-entailment"));
         let cross = &d.groups["heuristic x label"];
-        assert_eq!(cross["subsequence/non-entailment"]["accuracy"], 1.0);
-        assert_eq!(cross["lexical_overlap/entailment"]["examples"], 1);
-        assert_eq!(d.groups["heuristic"]["subsequence"]["accuracy"], 1.0);
+        assert_eq!(cross["subsequence/non-entailment"].accuracy, 1.0);
+        assert_eq!(cross["lexical_overlap/entailment"].examples, 1);
+        assert_eq!(d.groups["heuristic"]["subsequence"].accuracy, 1.0);
         let mut s = set();
         s.groups.clear();
         assert_eq!(
@@ -447,13 +506,16 @@ mod tests {
     #[test]
     fn spread_is_sample_statistics() {
         let s = spread(&[1.0, 2.0, 3.0]);
-        assert_eq!(
-            (s["mean"].as_f64(), s["std"].as_f64()),
-            (Some(2.0), Some(1.0))
+        assert_eq!((s.mean, s.std, s.min, s.max, s.n), (2.0, 1.0, 1.0, 3.0, 3));
+        // No values: the extremes are infinite, written as null, read back as NaN.
+        let none = spread(&[]);
+        let text = serde_json::to_string(&none).unwrap();
+        assert!(
+            text.contains(r#""max":null"#) && text.contains(r#""min":null"#),
+            "{text}"
         );
-        assert_eq!(
-            (s["min"].as_f64(), s["max"].as_f64()),
-            (Some(1.0), Some(3.0))
-        );
+        let back: Spread = serde_json::from_str(&text).unwrap();
+        assert!(back.max.is_nan() && back.min.is_nan());
+        assert_eq!((back.mean, back.n), (0.0, 0));
     }
 }

@@ -18,9 +18,10 @@ use pathfinding::prelude::{kuhn_munkres, Matrix};
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::{adjusted_rand, Square};
+use crate::documents::{nan, nan_vec};
 use crate::stats::{pearson, Pearson};
 
 /// The accuracy from which the final basin counts as predicted (the 90%).
@@ -33,22 +34,24 @@ pub struct Clustering {
     pub assignments: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Step {
     pub at: String,
     pub k: usize,
     /// Adjusted Rand index against the final clustering (1 at the final step).
+    #[serde(deserialize_with = "nan")]
     pub ari: f64,
     /// Labels matched to the final clustering's; a cluster with no final counterpart (more
     /// clusters than at the end) gets a label >= the final k.
     pub aligned: Vec<usize>,
     /// Share of models whose matched label is their final basin.
+    #[serde(deserialize_with = "nan")]
     pub accuracy: f64,
     /// Models (by seed) not yet in their final basin.
     pub elsewhere: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Model {
     pub seed: u64,
     pub final_basin: usize,
@@ -58,7 +61,7 @@ pub struct Model {
     pub switches: usize,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Dynamics {
     pub steps: Vec<Step>,
     pub models: Vec<Model>,
@@ -70,14 +73,18 @@ pub struct Dynamics {
 /// The barrier on the path from each model's checkpoint at one kept step to its own final
 /// weights (the clustering's barrier kind, on its set): low when the run stayed in the basin it
 /// was in at that step, high when it crossed into another one afterwards.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OwnStep {
     pub at: String,
     /// Per model, in `seeds` order.
+    #[serde(deserialize_with = "nan_vec")]
     pub barriers: Vec<f64>,
+    #[serde(deserialize_with = "nan")]
     pub mean: f64,
+    #[serde(deserialize_with = "nan")]
     pub max: f64,
     /// Mean over the models of each final basin (index = basin).
+    #[serde(deserialize_with = "nan_vec")]
     pub by_final_basin: Vec<f64>,
 }
 
@@ -106,12 +113,13 @@ pub fn own_step(at: &str, barriers: Vec<f64>, finals: &[usize]) -> OwnStep {
 }
 
 /// Predicting the final basins at one step by nearest reference runs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CentroidPrediction {
     /// Reference runs per final basin.
     pub references: usize,
     /// Share of models put in their final basin, averaged over `draws` random choices of the
     /// references (each model predicted with itself left out of them).
+    #[serde(deserialize_with = "nan")]
     pub accuracy: f64,
     pub draws: usize,
     /// Forward passes (one model on one row) a prediction costs: the paths to the references
@@ -166,7 +174,7 @@ pub fn centroid_accuracy(
 
 /// One scored set's Pearson correlation with a step's spectral coordinate: of the score at that
 /// step (where the set is scored at steps) and of the final score.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Correlation {
     pub set: String,
     pub at_step: Option<Pearson>,

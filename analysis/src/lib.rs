@@ -5,7 +5,8 @@
 //! - [`diagnostics`]: metrics per diagnostic group
 //! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
 //! - [`cluster`]: spectral and hierarchical clustering, stability
-//! - [`documents`]: `barriers.json` and `cluster.json`, one type each for writer and readers
+//! - [`documents`]: `barriers.json`, `cluster.json`, `diagnostics.json` and `dynamics.json`, one
+//!   type each for writer and readers
 //! - [`stats`]: rank tests, correlations, permutation and bootstrap tests
 //! - [`controls`]: output-similarity baselines and robustness of a partition
 //! - [`dynamics`]: when in training the basins form

@@ -209,7 +209,7 @@ fn binomial(n: usize, k: usize) -> Option<f64> {
     c.is_finite().then_some(c.round())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Pearson {
     pub r: f64,
     pub p: f64,

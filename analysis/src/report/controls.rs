@@ -5,9 +5,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::json;
-
-use super::{esc, num, pval, TaskInputs};
+use super::{esc, num_of, pval_of, TaskInputs};
 use crate::controls::{Controls, Variant};
 
 /// ARI at or above this between two partitions reads as "the same partition".
@@ -23,7 +21,7 @@ fn source_name(source: &str) -> &'static str {
 }
 
 fn n(x: f64) -> String {
-    num(&json!(x))
+    num_of(Some(x))
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -196,7 +194,7 @@ pub fn section(t: &TaskInputs, c: &Controls) -> String {
                 s,
                 "<td>{} {ci} ({})</td>",
                 opt(f.test.as_ref().map(|t| t.ari)),
-                pval(&json!(f.test.as_ref().map(|t| t.p)))
+                pval_of(f.test.as_ref().map(|t| t.p))
             );
         }
         for set in &score_sets {
@@ -204,7 +202,7 @@ pub fn section(t: &TaskInputs, c: &Controls) -> String {
             let pair = g
                 .pair
                 .map_or(String::new(), |(lo, hi)| format!(", cluster {hi} vs {lo}"));
-            let _ = write!(s, "<td>{}{pair} ({})</td>", opt(g.gap), pval(&json!(g.p)));
+            let _ = write!(s, "<td>{}{pair} ({})</td>", opt(g.gap), pval_of(g.p));
         }
         s.push_str("</tr>");
     }
@@ -295,13 +293,10 @@ fn thresholds(t: &TaskInputs, c: &Controls) -> String {
 
 /// Whether the clustering set's score was taken on the rows the basins were found on.
 fn circularity(t: &TaskInputs, c: &Controls) -> String {
-    let Some(set) = t.diagnostics.map(|d| &d["sets"][&c.set]) else {
+    let Some(set) = t.diagnostics.and_then(|d| d.sets.get(&c.set)) else {
         return String::new();
     };
-    let (Some(rows), Some(shared)) = (
-        set["score_rows"].as_u64(),
-        set["score_surface_overlap"].as_u64(),
-    ) else {
+    let (rows, Some(shared)) = (set.score_rows, set.score_surface_overlap) else {
         return String::new();
     };
     let task = esc(t.task);

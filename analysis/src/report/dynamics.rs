@@ -5,46 +5,36 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::figures::Figure;
-use super::num;
-use crate::dynamics::PREDICTED;
+use super::num_of;
+use crate::documents::{DynamicsDoc, OwnFinal, Prediction};
+use crate::dynamics::{CentroidPrediction, OwnStep, Step, PREDICTED};
 use crate::plot::{category, esc, legend, legend_width, Axis, Chart, Mark};
+use crate::stats::Pearson;
 
 /// The section's HTML (figures inline) and its figures, to be saved as files too.
-pub fn section(task: &str, d: &Value, names: &[String]) -> (String, Vec<Figure>) {
-    let steps = d["dynamics"]["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+pub fn section(task: &str, d: &DynamicsDoc, names: &[String]) -> (String, Vec<Figure>) {
+    let steps = &d.dynamics.steps;
     let mut s = format!(
         "<h3>When the basins formed</h3><p id=\"dynamics-{}\">{}</p>",
         esc(task),
         sentence(d)
     );
     s.push_str("<table><tr><th>checkpoint</th><th>basins</th><th>adjusted Rand index against the final basins</th><th>models already in their final basin</th><th>models elsewhere</th></tr>");
-    let name_of = |seed: &Value| -> String {
-        let seeds = d["seeds"].as_array();
-        seeds
-            .and_then(|all| all.iter().position(|x| x == seed))
+    let name_of = |seed: &u64| -> String {
+        (d.seeds.iter().position(|x| x == seed))
             .and_then(|i| names.get(i).cloned())
             .unwrap_or_else(|| seed.to_string())
     };
-    for st in &steps {
-        let elsewhere: Vec<String> = st["elsewhere"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(name_of)
-            .collect();
+    for st in steps {
+        let elsewhere: Vec<String> = st.elsewhere.iter().map(name_of).collect();
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(st["at"].as_str().unwrap_or("")),
-            st["k"],
-            num(&st["ari"]),
-            percent(&st["accuracy"]),
+            esc(&st.at),
+            st.k,
+            num_of(Some(st.ari)),
+            percent(st.accuracy),
             if elsewhere.is_empty() {
                 "none".into()
             } else {
@@ -53,31 +43,28 @@ pub fn section(task: &str, d: &Value, names: &[String]) -> (String, Vec<Figure>)
         );
     }
     s.push_str("</table>");
-    let mut figures = vec![agreement(task, &steps), flow(task, d, &steps)];
-    if let Some(own) = d["own_final"].as_object() {
-        s.push_str(&own_sentence(own));
-        figures.push(own_final(task, d, own));
+    let mut figures = vec![agreement(task, steps), flow(task, d, steps)];
+    if !d.own_final.steps.is_empty() {
+        s.push_str(&own_sentence(&d.own_final));
+        figures.push(own_final(task, d, &d.own_final));
     }
-    if let Some(pred) = d["prediction"].as_array().filter(|p| !p.is_empty()) {
-        s.push_str(&prediction_table(d, pred));
-        figures.push(prediction(task, pred));
+    if !d.prediction.is_empty() {
+        s.push_str(&prediction_table(d, &d.prediction));
+        figures.push(prediction(task, &d.prediction));
     }
-    if let Some(c) = d["correlations"].as_array().filter(|c| !c.is_empty()) {
-        s.push_str(&correlation_table(c));
+    if !d.correlations.is_empty() {
+        s.push_str(&correlation_table(d));
     }
     (s, figures)
 }
 
 /// A forward-pass count with thousands separators (`37,422`), so that costs side by side
 /// compare at a glance.
-fn passes(v: &Value) -> String {
-    let Some(n) = v.as_u64() else {
-        return "&ndash;".into();
-    };
+fn passes(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -86,25 +73,17 @@ fn passes(v: &Value) -> String {
 }
 
 /// The numbers of reference runs a basin the predictions were made with, ascending.
-fn reference_counts(pred: &[Value]) -> Vec<u64> {
+fn reference_counts(pred: &[Prediction]) -> Vec<usize> {
     pred.iter()
-        .flat_map(|p| p["centroid"].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| c["references"].as_u64())
+        .flat_map(|p| p.centroid.iter().map(|c| c.references))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
 }
 
-/// One checkpoint's prediction from `r` references a basin, if it was made.
-fn by_references(p: &Value, r: u64) -> Option<&Value> {
-    p["centroid"]
-        .as_array()
-        .and_then(|v| v.iter().find(|c| c["references"].as_u64() == Some(r)))
-}
-
 /// The final basin predicted at each checkpoint, by its clustering and by nearest reference
 /// runs, with what each prediction costs.
-fn prediction_table(d: &Value, pred: &[Value]) -> String {
+fn prediction_table(d: &DynamicsDoc, pred: &[Prediction]) -> String {
     let refs = reference_counts(pred);
     let mut s = String::from(
         "<p>Predicting each run's final basin from its checkpoint: by the checkpoint's own \
@@ -116,7 +95,7 @@ fn prediction_table(d: &Value, pred: &[Value]) -> String {
     let from: Vec<String> = refs
         .iter()
         .map(|r| {
-            let at = d["predicted_from_centroid"][r.to_string()].as_str();
+            let at = (d.predicted_from_centroid.get(&r.to_string())).and_then(Option::as_deref);
             format!(
                 "{r} a basin: {}",
                 at.map_or("not before the end".into(), |a| format!("from {}", esc(a)))
@@ -146,18 +125,18 @@ fn prediction_table(d: &Value, pred: &[Value]) -> String {
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{}</td>",
-            esc(p["at"].as_str().unwrap_or("")),
-            percent(&p["clustering"]["accuracy"]),
-            passes(&p["clustering"]["forward_passes"])
+            esc(&p.at),
+            percent(p.clustering.accuracy),
+            passes(p.clustering.forward_passes)
         );
         for r in &refs {
-            match by_references(p, *r) {
+            match Prediction::with(&p.centroid, *r) {
                 Some(c) => {
                     let _ = write!(
                         s,
                         "<td>{}</td><td>{}</td>",
-                        percent(&c["accuracy"]),
-                        passes(&c["forward_passes"])
+                        percent(c.accuracy),
+                        passes(c.forward_passes)
                     );
                 }
                 None => s.push_str("<td>n/a</td><td>&ndash;</td>"),
@@ -173,15 +152,13 @@ fn prediction_table(d: &Value, pred: &[Value]) -> String {
 /// The predictions a cheaper read of each checkpoint gives, beside the barrier's: every run
 /// in the largest final basin, and the nearest references by the run's score or by how often
 /// its predictions disagree with theirs; each with its forward passes per predicted run.
-fn baseline_table(pred: &[Value], refs: &[u64]) -> String {
-    let Some(first) = pred.first().filter(|p| !p["majority"].is_null()) else {
+fn baseline_table(pred: &[Prediction], refs: &[usize]) -> String {
+    let Some(first) = pred.first() else {
         return String::new();
     };
-    let cost = |kind: &str| -> String {
-        first[kind]
-            .as_array()
-            .and_then(|v| v.first())
-            .map_or("&ndash;".into(), |c| passes(&c["forward_passes"]))
+    let cost = |of: &[CentroidPrediction]| -> String {
+        of.first()
+            .map_or("&ndash;".into(), |c| passes(c.forward_passes))
     };
     let mut s = format!(
         "<p>Baselines, each predicting the same final basins: every run in the largest final \
@@ -191,8 +168,8 @@ fn baseline_table(pred: &[Value], refs: &[u64]) -> String {
          references' ({} forward passes). The references' own evaluations serve every predicted \
          run and are not counted.</p><table id=\"dynamics-baselines\"><tr><th>checkpoint</th>\
          <th>largest basin</th>",
-        cost("score"),
-        cost("outputs")
+        cost(&first.score),
+        cost(&first.outputs)
     );
     for kind in ["score", "outputs"] {
         for r in refs {
@@ -209,18 +186,16 @@ fn baseline_table(pred: &[Value], refs: &[u64]) -> String {
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td>",
-            esc(p["at"].as_str().unwrap_or("")),
-            percent(&p["majority"]["accuracy"])
+            esc(&p.at),
+            percent(p.majority.accuracy)
         );
-        for kind in ["score", "outputs"] {
+        for of in [&p.score, &p.outputs] {
             for r in refs {
-                let hit = p[kind]
-                    .as_array()
-                    .and_then(|v| v.iter().find(|c| c["references"].as_u64() == Some(*r)));
+                let hit = Prediction::with(of, *r);
                 let _ = write!(
                     s,
                     "<td>{}</td>",
-                    hit.map_or("n/a".into(), |c| percent(&c["accuracy"]))
+                    hit.map_or("n/a".into(), |c| percent(c.accuracy))
                 );
             }
         }
@@ -231,12 +206,10 @@ fn baseline_table(pred: &[Value], refs: &[u64]) -> String {
 }
 
 /// Each set's Pearson correlation with the spectral coordinate at each checkpoint.
-fn correlation_table(c: &[Value]) -> String {
-    let sets: Vec<String> = c[0]["sets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["set"].as_str().map(str::to_owned))
+fn correlation_table(d: &DynamicsDoc) -> String {
+    let c = &d.correlations;
+    let sets: Vec<&String> = (c.first().into_iter())
+        .flat_map(|step| step.sets.iter().map(|s| &s.set))
         .collect();
     let mut s = String::from(
         "<p>Each set's score against the checkpoint's spectral coordinate (Pearson r, p in \
@@ -254,9 +227,9 @@ fn correlation_table(c: &[Value]) -> String {
         );
     }
     s.push_str("</tr>");
-    let r = |v: &Value| -> String {
-        match (v["r"].as_f64(), v["p"].as_f64()) {
-            (Some(r), Some(p)) => format!(
+    let r = |v: Option<&Pearson>| -> String {
+        match v {
+            Some(&Pearson { r, p }) => format!(
                 "{r:.2} ({})",
                 if p < 0.001 {
                     "p &lt; 0.001".into()
@@ -268,18 +241,14 @@ fn correlation_table(c: &[Value]) -> String {
         }
     };
     for step in c {
-        let _ = write!(s, "<tr><td>{}</td>", esc(step["at"].as_str().unwrap_or("")));
+        let _ = write!(s, "<tr><td>{}</td>", esc(&step.at));
         for name in &sets {
-            let set = step["sets"]
-                .as_array()
-                .and_then(|v| v.iter().find(|x| x["set"].as_str() == Some(name)))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let set = step.sets.iter().find(|x| &x.set == *name);
             let _ = write!(
                 s,
                 "<td>{}</td><td>{}</td>",
-                r(&set["at_step"]),
-                r(&set["final_score"])
+                r(set.and_then(|x| x.at_step.as_ref())),
+                r(set.and_then(|x| x.final_score.as_ref()))
             );
         }
         s.push_str("</tr>");
@@ -289,12 +258,10 @@ fn correlation_table(c: &[Value]) -> String {
 }
 
 /// Prediction accuracy by checkpoint: by the clustering and by each number of references.
-fn prediction(task: &str, pred: &[Value]) -> Figure {
+fn prediction(task: &str, pred: &[Prediction]) -> Figure {
     let mut entries: Vec<(&str, Vec<f64>, String)> = vec![(
         "#D55E00",
-        pred.iter()
-            .map(|p| p["clustering"]["accuracy"].as_f64().unwrap_or(f64::NAN))
-            .collect(),
+        pred.iter().map(|p| p.clustering.accuracy).collect(),
         "by the checkpoint's clustering".into(),
     )];
     let palette = ["#009E73", "#0072B2", "#CC79A7", "#E69F00"];
@@ -303,11 +270,7 @@ fn prediction(task: &str, pred: &[Value]) -> Figure {
         entries.push((
             palette[i % palette.len()],
             pred.iter()
-                .map(|p| {
-                    by_references(p, *r)
-                        .and_then(|c| c["accuracy"].as_f64())
-                        .unwrap_or(f64::NAN)
-                })
+                .map(|p| Prediction::with(&p.centroid, *r).map_or(f64::NAN, |c| c.accuracy))
                 .collect(),
             format!(
                 "nearest of {r} reference{} a basin",
@@ -315,10 +278,11 @@ fn prediction(task: &str, pred: &[Value]) -> Figure {
             ),
         ));
     }
+    let at: Vec<String> = pred.iter().map(|p| p.at.clone()).collect();
     curves(
         task,
         "dynamics-prediction",
-        pred,
+        at,
         &entries,
         (
             "share predicted",
@@ -334,16 +298,16 @@ fn prediction(task: &str, pred: &[Value]) -> Figure {
 }
 
 /// Whether the runs leave the basin they were in at the kept steps, in words.
-fn own_sentence(own: &serde_json::Map<String, Value>) -> String {
-    let steps = own["steps"].as_array().cloned().unwrap_or_default();
-    let parts: Vec<String> = steps
+fn own_sentence(own: &OwnFinal) -> String {
+    let parts: Vec<String> = own
+        .steps
         .iter()
         .map(|st| {
             format!(
                 "{} mean {} (largest {})",
-                esc(st["at"].as_str().unwrap_or("")),
-                num(&st["mean"]),
-                num(&st["max"])
+                esc(&st.at),
+                num_of(Some(st.mean)),
+                num_of(Some(st.max))
             )
         })
         .collect();
@@ -351,33 +315,25 @@ fn own_sentence(own: &serde_json::Map<String, Value>) -> String {
         "<p>The {} barrier on {} between each model's checkpoint and its own final weights: {}. \
          A barrier near zero means the run stayed in one basin from that step to the end; a \
          high one, that it crossed a ridge afterwards.</p>",
-        esc(own["barrier"].as_str().unwrap_or("")),
-        esc(own["set"].as_str().unwrap_or("")),
+        esc(own.barrier.name()),
+        esc(&own.set),
         parts.join("; ")
     )
 }
 
 /// The barrier from each kept step to the model's own final weights: a line per model, coloured
 /// by its final basin, and each basin's mean.
-fn own_final(task: &str, d: &Value, own: &serde_json::Map<String, Value>) -> Figure {
-    let steps = own["steps"].as_array().cloned().unwrap_or_default();
-    let finals: Vec<usize> = d["dynamics"]["models"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["final_basin"].as_u64().unwrap_or(0) as usize)
-        .collect();
+fn own_final(task: &str, d: &DynamicsDoc, own: &OwnFinal) -> Figure {
+    let steps = &own.steps;
+    let finals = d.final_basins();
     let k_final = finals.iter().max().map_or(1, |m| m + 1);
-    let value = |st: &Value, i: usize| st["barriers"][i].as_f64().unwrap_or(f64::NAN);
+    let value = |st: &OwnStep, i: usize| st.barriers.get(i).copied().unwrap_or(f64::NAN);
     let all = steps
         .iter()
         .flat_map(|st| (0..finals.len()).map(move |i| value(st, i)))
         .filter(|v| v.is_finite());
     let y = Axis::over(all.chain([0.0]), 5, "barrier to its own final weights");
-    let names: Vec<String> = steps
-        .iter()
-        .map(|s| s["at"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let names: Vec<String> = steps.iter().map(|s| s.at.clone()).collect();
     let mut chart = Chart::new(460.0, 300.0, Axis::categorical(names, "checkpoint"), y);
     chart.area.1 = 12.0 + 14.0 * k_final as f64;
     let mut s = chart.open(
@@ -404,7 +360,7 @@ fn own_final(task: &str, d: &Value, own: &serde_json::Map<String, Value>) -> Fig
     for c in 0..k_final {
         let ys: Vec<f64> = steps
             .iter()
-            .map(|st| st["by_final_basin"][c].as_f64().unwrap_or(f64::NAN))
+            .map(|st| st.by_final_basin.get(c).copied().unwrap_or(f64::NAN))
             .collect();
         let _ = write!(
             s,
@@ -436,22 +392,26 @@ fn own_final(task: &str, d: &Value, own: &serde_json::Map<String, Value>) -> Fig
              each kept step to its own final weights (thin lines), and the mean over the models \
              of each final basin (thick). A model whose line stays near zero never left the \
              basin it was in at that step.",
-            own["barrier"].as_str().unwrap_or(""),
-            own["set"].as_str().unwrap_or("")
+            own.barrier.name(),
+            own.set
         ),
         s,
     )
 }
 
-fn percent(v: &Value) -> String {
-    v.as_f64()
-        .map_or("n/a".into(), |x| format!("{:.0}%", 100.0 * x))
+/// A share as a percentage, `n/a` when it is not a number.
+fn percent(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.0}%", 100.0 * x)
+    } else {
+        "n/a".into()
+    }
 }
 
 /// From which step the final basins are predicted, in words.
-fn sentence(d: &Value) -> String {
-    let models = d["dynamics"]["models"].as_array().map_or(0, Vec::len);
-    match d["dynamics"]["predicted_from"].as_str() {
+fn sentence(d: &DynamicsDoc) -> String {
+    let models = d.dynamics.models.len();
+    match &d.dynamics.predicted_from {
         Some(at) => format!(
             "From <b>{}</b> on, the clustering of the checkpoints alone puts at least {:.0}% of the \
              {models} models in the basin they end in (labels matched to the final clustering's).",
@@ -466,33 +426,28 @@ fn sentence(d: &Value) -> String {
     }
 }
 
-fn labels(steps: &[Value]) -> Vec<String> {
-    steps
-        .iter()
-        .map(|s| s["at"].as_str().unwrap_or("").to_owned())
-        .collect()
+fn labels(steps: &[Step]) -> Vec<String> {
+    steps.iter().map(|s| s.at.clone()).collect()
 }
 
 /// ARI and prediction accuracy against the final clustering, per checkpoint.
-fn agreement(task: &str, steps: &[Value]) -> Figure {
-    let series = |key: &str| -> Vec<f64> {
-        steps
-            .iter()
-            .map(|s| s[key].as_f64().unwrap_or(f64::NAN))
-            .collect()
-    };
+fn agreement(task: &str, steps: &[Step]) -> Figure {
     let entries = [
-        ("#0072B2", series("ari"), "adjusted Rand index".to_string()),
+        (
+            "#0072B2",
+            steps.iter().map(|s| s.ari).collect(),
+            "adjusted Rand index".to_string(),
+        ),
         (
             "#D55E00",
-            series("accuracy"),
+            steps.iter().map(|s| s.accuracy).collect(),
             "share in the final basin".to_string(),
         ),
     ];
     curves(
         task,
         "dynamics-agreement",
-        steps,
+        labels(steps),
         &entries,
         (
             "agreement",
@@ -508,13 +463,13 @@ fn agreement(task: &str, steps: &[Value]) -> Figure {
     )
 }
 
-/// Lines with dots across the checkpoints (`steps`' `at`), the 90% threshold dashed, a legend
+/// Lines with dots across the checkpoints (named `at`), the 90% threshold dashed, a legend
 /// at the bottom right (every curve here ends at 1 on the right). `text`: the y axis's name,
 /// the figure's accessible name and its title.
 fn curves(
     task: &str,
     id: &str,
-    steps: &[Value],
+    at: Vec<String>,
     entries: &[(&str, Vec<f64>, String)],
     text: (&str, &str, &str),
     caption: String,
@@ -527,12 +482,7 @@ fn curves(
         5,
         text.0,
     );
-    let chart = Chart::new(
-        460.0,
-        300.0,
-        Axis::categorical(labels(steps), "checkpoint"),
-        y,
-    );
+    let chart = Chart::new(460.0, 300.0, Axis::categorical(at, "checkpoint"), y);
     let mut s = chart.open(text.1, text.2);
     for (colour, ys, _) in entries {
         let pts: Vec<(f64, f64)> = ys
@@ -580,20 +530,15 @@ fn curves(
 }
 
 /// Each model as a line across checkpoints at its matched basin, coloured by its final basin.
-fn flow(task: &str, d: &Value, steps: &[Value]) -> Figure {
-    let models = d["dynamics"]["models"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let finals: Vec<usize> = models
-        .iter()
-        .map(|m| m["final_basin"].as_u64().unwrap_or(0) as usize)
-        .collect();
+fn flow(task: &str, d: &DynamicsDoc, steps: &[Step]) -> Figure {
+    let models = &d.dynamics.models;
+    let finals = d.final_basins();
     let k_final = finals.iter().max().map_or(1, |m| m + 1);
+    // A step that misses a model (never written so) draws it at basin 0.
     let aligned = |i: usize| -> Vec<usize> {
         steps
             .iter()
-            .map(|s| s["aligned"][i].as_u64().unwrap_or(0) as usize)
+            .map(|s| s.aligned.get(i).copied().unwrap_or(0))
             .collect()
     };
     // A basin with no final counterpart shows as "other" above the final ones.
@@ -665,21 +610,32 @@ fn flow(task: &str, d: &Value, steps: &[Value]) -> Figure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn doc(predicted: Value) -> Value {
-        json!({"seeds": [3, 5, 8], "dynamics": {
+    /// A dynamics.json of three models over two checkpoints, with `more` over its empty
+    /// own-final steps, predictions and correlations.
+    fn doc(predicted: Value, more: Value) -> DynamicsDoc {
+        let mut d = json!({"seeds": [3, 5, 8], "dynamics": {
             "steps": [
                 {"at": "step=10", "k": 2, "ari": -0.2, "accuracy": 0.3333, "aligned": [1, 2, 0], "elsewhere": [3, 5]},
                 {"at": "final", "k": 2, "ari": 1.0, "accuracy": 1.0, "aligned": [0, 0, 1], "elsewhere": []}],
-            "models": [{"seed": 3, "final_basin": 0}, {"seed": 5, "final_basin": 0}, {"seed": 8, "final_basin": 1}],
-            "predicted_from": predicted}})
+            "models": [
+                {"seed": 3, "final_basin": 0, "settled_at": "final", "switches": 1},
+                {"seed": 5, "final_basin": 0, "settled_at": "final", "switches": 1},
+                {"seed": 8, "final_basin": 1, "settled_at": "final", "switches": 1}],
+            "predicted_from": predicted},
+            "own_final": {"set": "nli.eval", "barrier": "convexity", "steps": []},
+            "prediction": [], "predicted_from_centroid": {}, "correlations": []});
+        if let (Some(d), Value::Object(more)) = (d.as_object_mut(), more) {
+            d.extend(more);
+        }
+        serde_json::from_value(d).expect("a whole dynamics.json")
     }
 
     #[test]
     fn the_section_names_models_and_says_when_basins_are_predicted() {
         let names = ["a".to_string(), "b".into(), "c".into()];
-        let (html, figs) = section("nli", &doc(Value::Null), &names);
+        let (html, figs) = section("nli", &doc(Value::Null, json!({})), &names);
         assert!(html.contains("not settled by the last kept step"), "{html}");
         assert!(html.contains("<td>a, b</td>"), "{html}");
         assert!(
@@ -691,13 +647,13 @@ mod tests {
         assert_eq!(figs[1].svg.matches("<polyline").count(), 3);
         assert!(figs[1].svg.contains(">other<"));
         assert!(figs[0].svg.contains("step=10") && figs[0].svg.contains(">final<"));
-        let (html, _) = section("nli", &doc(json!("step=10")), &names);
+        let (html, _) = section("nli", &doc(json!("step=10"), json!({})), &names);
         assert!(html.contains("From <b>step=10</b> on"), "{html}");
         // With the own-final barriers: a sentence and a third figure, a line per model plus
         // one per final basin.
-        let mut d = doc(Value::Null);
-        d["own_final"] = json!({"set": "nli.eval", "barrier": "convexity", "steps": [
+        let own = json!({"set": "nli.eval", "barrier": "convexity", "steps": [
             {"at": "step=10", "barriers": [0.1, 0.0, 0.4], "mean": 0.1667, "max": 0.4, "by_final_basin": [0.05, 0.4]}]});
+        let d = doc(Value::Null, json!({"own_final": own}));
         let (html, figs) = section("nli", &d, &names);
         assert!(
             html.contains("step=10 mean 0.167 (largest 0.400)"),
@@ -708,20 +664,25 @@ mod tests {
 
         // Predictions by nearest references and the correlations: a table each, a figure with
         // one line for the clustering and one per number of references.
-        d["prediction"] = json!([
+        let prediction = json!([
             {"at": "step=10", "clustering": {"accuracy": 0.3333, "forward_passes": 1_638_400},
              "centroid": [{"references": 1, "accuracy": 0.95, "draws": 200, "forward_passes": 41_472}],
              "majority": {"accuracy": 0.65, "forward_passes": 0},
              "score": [{"references": 1, "accuracy": 0.8, "draws": 200, "forward_passes": 484}],
              "outputs": [{"references": 1, "accuracy": 0.9, "draws": 200, "forward_passes": 486}]},
             {"at": "final", "clustering": {"accuracy": 1.0, "forward_passes": 1_638_400},
-             "centroid": [{"references": 1, "accuracy": 1.0, "draws": 200, "forward_passes": 41_472}]}]);
-        d["predicted_from_centroid"] = json!({"1": "step=10"});
-        d["correlations"] = json!([
+             "centroid": [{"references": 1, "accuracy": 1.0, "draws": 200, "forward_passes": 41_472}],
+             "majority": {"accuracy": 0.65, "forward_passes": 0}, "score": [], "outputs": []}]);
+        let correlations = json!([
             {"at": "step=10", "coordinate": [0.1, 0.2, -0.3], "sets": [
                 {"set": "conflict", "at_step": null, "final_score": {"r": -0.81, "p": 0.0004}}]},
             {"at": "final", "coordinate": [0.1, 0.2, -0.3], "sets": [
                 {"set": "conflict", "at_step": {"r": -0.9, "p": 0.02}, "final_score": {"r": -0.9, "p": 0.02}}]}]);
+        let d = doc(
+            Value::Null,
+            json!({"own_final": own, "prediction": prediction,
+                "predicted_from_centroid": {"1": "step=10"}, "correlations": correlations}),
+        );
         let (html, figs) = section("nli", &d, &names);
         assert_eq!(figs.len(), 4);
         assert_eq!(figs[3].file, "figures/nli-dynamics-prediction.svg");

@@ -5,8 +5,11 @@
 //! settings, its manifest and the provenance. Everything shown is also in `report.json` and
 //! `clusters.csv`.
 //!
-//! - [`analysis`]: the statistics (per-basin spread, tests, Holm, strategies)
+//! - [`analysis`]: the statistics (per-basin spread, tests, Holm, strategies), one type per
+//!   row
+//! - [`document`]: the page's numbers as `report.json`
 //! - [`controls`]: the barrier basins beside output-similarity baselines, and their robustness
+//! - [`dynamics`]: when the basins formed, for a study with kept steps
 //! - [`verdict`]: the sentence at the top of each task
 //! - [`figures`]: the SVG figures
 //! - [`tables`]: the HTML tables
@@ -15,6 +18,7 @@
 
 mod analysis;
 mod controls;
+mod document;
 mod dynamics;
 mod figures;
 mod models;
@@ -27,28 +31,28 @@ use std::fmt::Write as _;
 use basins_study::manifest::{ClusterDelta, ClusterMethod};
 use serde_json::Value;
 
-use crate::documents::{BarriersDoc, ClusterDoc, SetBarriers};
+use crate::documents::{BarriersDoc, ClusterDoc, DiagnosticsDoc, SetBarriers};
 
 pub use crate::plot::esc;
-pub use analysis::{cluster_tests, strategy_agreement};
+pub use analysis::{
+    cluster_tests, strategy_agreement, Agreement, Agreements, Comparison, Contingency, Counts,
+    ScoreRow, ScoreTable,
+};
+pub use document::{DynamicsPrediction, ReportDoc, TaskSummary};
 pub use figures::Figure;
+pub use settings::Provenance;
 pub use verdict::verdict;
 
-/// A number to 3 decimals, or a dash.
-fn num(v: &Value) -> String {
-    num_of(v.as_f64())
-}
-
 /// A p-value: 3 decimals down to 0.001, then scientific (`2.3e-4`), never "0.000"; a dash
-/// when missing.
-fn pval(v: &Value) -> String {
-    match v.as_f64() {
+/// when it is missing or not a number.
+fn pval_of(p: Option<f64>) -> String {
+    match p.filter(|p| !p.is_nan()) {
         Some(p) => esc(&p_text(p)),
         None => "&ndash;".into(),
     }
 }
 
-/// [`pval`] as plain text (for SVG text, which is escaped where it is written).
+/// [`pval_of`] as plain text (for SVG text, which is escaped where it is written).
 pub(crate) fn p_text(p: f64) -> String {
     if p >= 0.001 {
         format!("{p:.3}")
@@ -94,11 +98,6 @@ fn how_to_read() -> &'static str {
      </ul></div>"
 }
 
-/// A number to 4 decimals, or a dash.
-fn fine(v: &Value) -> String {
-    fine_of(v.as_f64().unwrap_or(f64::NAN))
-}
-
 /// How the page names a clustering method.
 fn method_name(m: ClusterMethod) -> &'static str {
     match m {
@@ -107,13 +106,13 @@ fn method_name(m: ClusterMethod) -> &'static str {
     }
 }
 
-/// [`num`] of a typed number: a dash when it is missing or not finite.
+/// A number to 3 decimals: a dash when it is missing or not finite.
 fn num_of(x: Option<f64>) -> String {
     x.filter(|x| x.is_finite())
         .map_or("&ndash;".into(), |x| format!("{x:.3}"))
 }
 
-/// [`fine`] of a typed number: a dash when it is not finite.
+/// A number to 4 decimals: a dash when it is not finite.
 fn fine_of(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.4}")
@@ -137,9 +136,9 @@ pub struct TaskInputs<'a> {
     /// tests: the report's inputs always carry it).
     pub barriers: Option<&'a BarriersDoc>,
     pub cluster: &'a ClusterDoc,
-    pub diagnostics: Option<&'a Value>,
+    pub diagnostics: Option<&'a DiagnosticsDoc>,
     /// `dynamics/<task>`'s document, for a study that maps kept steps.
-    pub dynamics: Option<&'a Value>,
+    pub dynamics: Option<&'a crate::documents::DynamicsDoc>,
     /// `controls/<task>`'s document.
     pub controls: Option<&'a crate::controls::Controls>,
 }
@@ -179,10 +178,10 @@ impl TaskInputs<'_> {
 /// The whole page, and its figures.
 pub fn html(
     title: &str,
-    tasks: &[(TaskInputs, Value, Value)],
+    tasks: &[(TaskInputs, ScoreTable, Agreements)],
     config: &Value,
     manifest: &[ManifestText],
-    provenance: &Value,
+    provenance: &Provenance,
 ) -> Page {
     let mut s = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\

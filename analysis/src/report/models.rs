@@ -4,9 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
-use super::{esc, num, TaskInputs};
+use super::{esc, num_of, Agreement, Agreements, ScoreTable, TaskInputs};
 
 /// The most common strategy in each basin (`None` for an empty basin or a tie).
 fn majority(assign: &[usize], labels: &[String], k: usize) -> Vec<Option<String>> {
@@ -27,36 +25,25 @@ fn majority(assign: &[usize], labels: &[String], k: usize) -> Vec<Option<String>
 }
 
 /// The per-model table and the sentence naming the models whose strategy is not their basin's.
-pub fn table(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
+pub fn table(t: &TaskInputs, tests: &ScoreTable, agreement: &Agreements) -> String {
     let (names, assign, coord) = (t.names(), t.assignments(), t.coordinate());
     if assign.is_empty() || names.len() != assign.len() {
         return String::new();
     }
     let k = assign.iter().max().map_or(0, |m| m + 1);
-    let scores: Vec<(String, &Value)> = tests
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(_, r)| {
-            let name = format!(
-                "{} {}",
-                r["set"].as_str().unwrap_or(""),
-                r["primary"].as_str().unwrap_or("")
-            );
-            (name, &r["scores"])
-        })
+    let scores: Vec<(String, &[Option<f64>])> = tests
+        .values()
+        .map(|r| (format!("{} {}", r.set, r.primary), &r.scores[..]))
         .collect();
     // Per strategy set: each model's strategy, and each basin's most common one.
-    let strategies: Vec<(String, Vec<String>, Vec<Option<String>>)> = agreement
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(set, a)| {
-            let labels: Vec<String> = serde_json::from_value(a["labels"].clone()).ok()?;
-            (labels.len() == assign.len()).then(|| {
-                let major = majority(&assign, &labels, k);
-                (set.clone(), labels, major)
-            })
+    type Labels<'a> = (&'a String, &'a Vec<String>, Vec<Option<String>>);
+    let strategies: Vec<Labels> = agreement
+        .iter()
+        .filter_map(|(set, a)| match a {
+            Agreement::Measured(a) if a.labels.len() == assign.len() => {
+                Some((set, &a.labels, majority(&assign, &a.labels, k)))
+            }
+            _ => None,
         })
         .collect();
     let mut s = format!(
@@ -90,7 +77,7 @@ pub fn table(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
             coord.get(i).map_or("&ndash;".into(), |c| format!("{c:.3}"))
         );
         for (_, values) in &scores {
-            let _ = write!(s, "<td>{}</td>", num(&values[i]));
+            let _ = write!(s, "<td>{}</td>", num_of(values.get(i).copied().flatten()));
         }
         for (set, labels, major) in &strategies {
             let agrees = match &major[assign[i]] {
@@ -131,6 +118,7 @@ pub fn table(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
 mod tests {
     use super::*;
     use crate::documents::testing;
+    use crate::report::analysis::testing as rows;
     use serde_json::json;
 
     #[test]
@@ -147,10 +135,15 @@ mod tests {
             dynamics: None,
             controls: None,
         };
-        let tests = json!({"hans": {"set": "hans", "primary": "accuracy",
-            "scores": [0.9, 0.8, 0.48, 1.0, 0.1]}});
-        let agreement =
-            json!({"hans": {"labels": ["rule", "rule", "artifact", "rule", "artifact"]}});
+        let mut row = rows::row("hans", "accuracy", &[], None);
+        row.scores = [0.9, 0.8, 0.48, 1.0, 0.1].map(Some).to_vec();
+        let tests = [("hans".to_owned(), row)].into();
+        let labels = ["rule", "rule", "artifact", "rule", "artifact"];
+        let agreement = [(
+            "hans".to_owned(),
+            rows::agreement(&labels.map(String::from), None),
+        )]
+        .into();
         let html = table(&t, &tests, &agreement);
         assert_eq!(html.matches("<tr class=\"model\">").count(), 5);
         // Basin 1 is a tie (one of each): no model there is called odd.

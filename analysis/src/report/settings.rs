@@ -2,8 +2,10 @@
 //! numbers), the manifest's text as it was, and the provenance (the basins build that made the
 //! page and every input object's full digest).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{esc, ManifestText};
@@ -22,23 +24,36 @@ pub fn manifest(files: &[ManifestText]) -> String {
     s
 }
 
+/// What the page was made by and from (`report.json`'s `provenance`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    /// The basins version.
+    pub basins: String,
+    /// The git commit the binary was built from, or `unknown`.
+    pub commit: String,
+    /// node -> file -> blake3 digest (hex), of every input object.
+    pub inputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The study's name.
+    pub study: String,
+}
+
 /// The build that made the page, then one row per input object: node, file, blake3 digest.
-pub fn provenance(p: &Value) -> String {
+pub fn provenance(p: &Provenance) -> String {
     let mut s = format!(
         "<p id=\"build\">Made by basins {} (git commit <code>{}</code>) for study <code>{}</code>.</p>\
          <table id=\"provenance\"><tr><th>node</th><th>file</th><th>blake3</th></tr>",
-        esc(p["basins"].as_str().unwrap_or("?")),
-        esc(p["commit"].as_str().unwrap_or("unknown")),
-        esc(p["study"].as_str().unwrap_or(""))
+        esc(&p.basins),
+        esc(&p.commit),
+        esc(&p.study)
     );
-    for (node, files) in p["inputs"].as_object().into_iter().flatten() {
-        for (file, digest) in files.as_object().into_iter().flatten() {
+    for (node, files) in &p.inputs {
+        for (file, digest) in files {
             let _ = write!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
                 esc(node),
                 esc(file),
-                esc(digest.as_str().unwrap_or(""))
+                esc(digest)
             );
         }
     }
@@ -183,8 +198,13 @@ mod tests {
         }]);
         assert!(m.contains("<summary>manifest <code>study.toml</code></summary>"));
         assert!(m.contains("# a &lt;comment&gt;\n[study]\nname = &quot;s&quot;\n"));
-        let p = provenance(&json!({"basins": "0.1.0", "commit": "abc123",
-            "study": "s", "inputs": {"cluster/nli": {"cluster.json": "ff00"}}}));
+        let inputs = [("cluster.json".to_owned(), "ff00".to_owned())].into();
+        let p = provenance(&Provenance {
+            basins: "0.1.0".into(),
+            commit: "abc123".into(),
+            inputs: [("cluster/nli".to_owned(), inputs)].into(),
+            study: "s".into(),
+        });
         assert!(
             p.contains("basins 0.1.0 (git commit <code>abc123</code>)"),
             "{p}"

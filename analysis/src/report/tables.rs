@@ -3,33 +3,30 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{json, Value};
-
-use super::{esc, num, pval, TaskInputs};
+use super::TaskInputs;
+use super::{esc, num_of, pval_of, Agreement, Agreements, Comparison, ScoreRow, ScoreTable};
 
 /// The contingency tables of basins against strategies, with their ARI.
-pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
+pub fn strategies(agreement: &Agreements, t: &TaskInputs) -> String {
     let mut s = String::new();
-    for (set, a) in agreement.as_object().into_iter().flatten() {
+    for (set, a) in agreement {
         if s.is_empty() {
             s.push_str("<h3>Basins and strategies</h3>");
         }
-        let Some(names) = a["strategies"].as_array() else {
-            let _ = write!(
-                s,
-                "<p class=\"warning\">{}: {}</p>",
-                esc(set),
-                esc(&a["error"].to_string())
-            );
-            continue;
+        let a = match a {
+            Agreement::Measured(a) => a,
+            Agreement::Refused { error } => {
+                let _ = write!(s, "<p class=\"warning\">{}: {}</p>", esc(set), esc(error));
+                continue;
+            }
         };
-        let by = match a["kinds"].as_str() {
+        let threshold = num_of(Some(a.threshold));
+        let by = match &a.kinds {
             Some(kinds) => format!(
-                "accuracy &ge; {} on each kind of <code>{}</code>",
-                num(&a["threshold"]),
+                "accuracy &ge; {threshold} on each kind of <code>{}</code>",
                 esc(kinds)
             ),
-            None => format!("score &ge; {} / below", num(&a["threshold"])),
+            None => format!("score &ge; {threshold} / below"),
         };
         let _ = write!(
             s,
@@ -38,23 +35,18 @@ pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
             esc(set),
             esc(set)
         );
-        for n in names {
-            let _ = write!(s, "<th>{}</th>", esc(n.as_str().unwrap_or("")));
+        for n in &a.strategies {
+            let _ = write!(s, "<th>{}</th>", esc(n));
         }
         s.push_str("</tr>");
-        for (c, row) in a["contingency"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (c, row) in a.contingency.iter().enumerate() {
             let _ = write!(s, "<tr><td>basin {c}</td>");
-            for n in row.as_array().into_iter().flatten() {
+            for n in row {
                 let _ = write!(s, "<td>{n}</td>");
             }
             s.push_str("</tr>");
         }
-        match a["ari_note"].as_str() {
+        match &a.ari_note {
             Some(note) => {
                 let _ = write!(
                     s,
@@ -71,7 +63,7 @@ pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
                      <b>{}</b> (1: the basins are the strategies; about 0: no more agreement \
                      than chance).</p>",
                     esc(set),
-                    num(&a["ari"])
+                    num_of(a.ari)
                 );
             }
         }
@@ -80,7 +72,7 @@ pub fn strategies(agreement: &Value, t: &TaskInputs) -> String {
 }
 
 /// Every score's spread per basin and its tests.
-pub fn scores(tests: &Value, k: usize) -> String {
+pub fn scores(tests: &ScoreTable, k: usize) -> String {
     let mut s = String::from(
         "<table><tr><th>set</th><th>score</th><th>rows scored (of the set's)</th><th>of them loss-surface rows (of the surface's)</th>",
     );
@@ -90,52 +82,56 @@ pub fn scores(tests: &Value, k: usize) -> String {
     s.push_str(
         "<th>compared</th><th>Mann-Whitney p (Holm)</th><th>permutation p (Holm)</th><th>Pearson r vs spectral coordinate (p)</th><th>Spearman &rho; (p)</th></tr>",
     );
-    let f = num;
     let mut notes = Vec::new();
-    for t in tests.as_object().into_iter().flatten().map(|(_, t)| t) {
-        let id = if t["in_distribution"] == json!(true) {
+    for t in tests.values() {
+        let id = if t.in_distribution {
             " (in-distribution)"
         } else {
             ""
         };
-        let set = esc(t["set"].as_str().unwrap_or(""));
-        let count = |v: &Value| v.as_u64().map_or("&ndash;".into(), |n| n.to_string());
-        let c = &t["counts"];
+        let set = esc(&t.set);
+        let count = |n: Option<usize>| n.map_or("&ndash;".into(), |n| n.to_string());
+        let c = &t.counts;
         let _ = write!(
             s,
             "<tr><td>{set}</td><td>{}{id}</td><td>{} of {}</td><td>{} of {}</td>",
-            esc(t["primary"].as_str().unwrap_or("")),
-            count(&c["score_rows"]),
-            count(&c["rows"]),
-            count(&c["shared"]),
-            count(&c["surface_rows"])
+            esc(&t.primary),
+            c.score_rows,
+            c.rows,
+            count(c.shared),
+            count(c.surface_rows)
         );
         for c in 0..k {
-            let p = &t["per_cluster"][c];
-            let _ = write!(
-                s,
-                "<td>{} &plusmn; {} ({})</td>",
-                f(&p["mean"]),
-                f(&p["std"]),
-                p["n"]
-            );
+            let _ = match t.per_cluster.get(c) {
+                Some(p) => write!(
+                    s,
+                    "<td>{} &plusmn; {} ({})</td>",
+                    num_of(Some(p.mean)),
+                    num_of(Some(p.std)),
+                    p.n
+                ),
+                None => write!(s, "<td>&ndash;</td>"),
+            };
         }
-        let first = strongest(t);
+        let first = t.strongest();
+        let mw = first.and_then(|c| c.mann_whitney.as_ref());
+        let perm = first.map(|c| &c.permutation);
+        let (pearson, spearman) = (&t.pearson_vs_coordinate, &t.spearman_vs_coordinate);
         let _ = write!(
             s,
             "<td>{}</td><td>{} ({})</td><td>{} ({})</td><td>{} ({})</td><td>{} ({})</td></tr>",
-            compared(first),
-            pval(&first["mann_whitney"]["p"]),
-            pval(&first["mann_whitney"]["p_holm"]),
-            pval(&first["permutation"]["p"]),
-            pval(&first["permutation"]["p_holm"]),
-            f(&t["pearson_vs_coordinate"]["r"]),
-            pval(&t["pearson_vs_coordinate"]["p"]),
-            f(&t["spearman_vs_coordinate"]["r"]),
-            pval(&t["spearman_vs_coordinate"]["p"])
+            first.map_or("&ndash;".into(), compared),
+            pval_of(mw.map(|m| m.test.p)),
+            pval_of(mw.and_then(|m| m.p_holm)),
+            pval_of(perm.and_then(|p| p.p)),
+            pval_of(perm.and_then(|p| p.p_holm)),
+            num_of(pearson.as_ref().map(|c| c.r)),
+            pval_of(pearson.as_ref().map(|c| c.p)),
+            num_of(spearman.as_ref().map(|c| c.r)),
+            pval_of(spearman.as_ref().map(|c| c.p))
         );
-        if let Some(ex) = t["excluded"].as_array().filter(|e| !e.is_empty()) {
-            let names: Vec<String> = ex.iter().map(|n| esc(n.as_str().unwrap_or(""))).collect();
+        if !t.excluded.is_empty() {
+            let names: Vec<String> = t.excluded.iter().map(|n| esc(n)).collect();
             notes.push(format!(
                 "{set}: no score for model(s) {}, left out of every statistic",
                 names.join(", ")
@@ -157,53 +153,33 @@ pub fn scores(tests: &Value, k: usize) -> String {
     s
 }
 
-/// A score row's comparison with the smallest Mann-Whitney p (with two basins, the only one).
-pub(super) fn strongest(row: &Value) -> &Value {
-    row["comparisons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .min_by(|a, b| {
-            let p = |c: &Value| c["mann_whitney"]["p"].as_f64().unwrap_or(f64::INFINITY);
-            p(a).total_cmp(&p(b))
-        })
-        .unwrap_or(&Value::Null)
-}
-
 /// Which basins a comparison sets against each other: `basin 0 vs 1`, `basin 2 vs the rest`.
-pub(super) fn compared(c: &Value) -> String {
-    match (c["cluster"].as_u64(), c["against"].as_str()) {
-        (Some(a), Some("cluster 1")) => format!("basin {a} vs 1"),
-        (Some(a), Some(rest)) => format!("basin {a} vs {}", esc(rest)),
-        _ => "&ndash;".into(),
+pub(super) fn compared(c: &Comparison) -> String {
+    match c.against.as_str() {
+        "cluster 1" => format!("basin {} vs 1", c.cluster),
+        rest => format!("basin {} vs {}", c.cluster, esc(rest)),
     }
 }
 
 /// One sentence setting in-distribution accuracy's correlation with the coordinate
 /// beside each diagnostic's: where a diagnostic tracks the coordinate and accuracy does not, the
 /// basins carry information that accuracy does not.
-pub fn id_comparison(tests: &Value) -> String {
-    let rows: Vec<&Value> = tests
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(_, t)| t)
-        .collect();
-    let r = |t: &Value| {
+pub fn id_comparison(tests: &ScoreTable) -> String {
+    let r = |t: &ScoreRow| {
         format!(
             "{} {}: r = {}",
-            esc(t["set"].as_str().unwrap_or("")),
-            esc(t["primary"].as_str().unwrap_or("")),
-            num(&t["pearson_vs_coordinate"]["r"])
+            esc(&t.set),
+            esc(&t.primary),
+            num_of(t.pearson_vs_coordinate.as_ref().map(|c| c.r))
         )
     };
-    let id = rows
-        .iter()
-        .find(|t| t["in_distribution"] == json!(true) && t["primary"] == "accuracy");
-    let diag: Vec<String> = rows
-        .iter()
-        .filter(|t| t["in_distribution"] == json!(false))
-        .map(|t| r(t))
+    let id = tests
+        .values()
+        .find(|t| t.in_distribution && t.primary == "accuracy");
+    let diag: Vec<String> = tests
+        .values()
+        .filter(|t| !t.in_distribution)
+        .map(r)
         .collect();
     match id {
         Some(id) if !diag.is_empty() => format!(

@@ -1,9 +1,8 @@
 //! The sentence at the top of each task, made from the numbers.
 
-use serde_json::Value;
-
-use super::tables::{compared, strongest};
-use super::{barrier_unit, esc, num, pval, TaskInputs};
+use super::tables::compared;
+use super::{barrier_unit, esc, num_of, pval_of, Agreement, Agreements, ScoreRow, ScoreTable};
+use super::{fine_of, TaskInputs};
 
 /// The barrier the clustering used, as a matrix over the models (seed order).
 /// A pair not interpolated is NaN; no barriers at all, an empty matrix.
@@ -34,7 +33,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// What was found, in words made from the numbers: the basins and the barriers within and
 /// between them, which scores differ between the basins at Holm-corrected p < 0.05 (or that none
 /// does), and how the basins match declared strategies.
-pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
+pub fn verdict(t: &TaskInputs, tests: &ScoreTable, agreement: &Agreements) -> String {
     let assign = t.assignments();
     let k = assign.iter().max().map_or(0, |m| m + 1);
     let m = barrier_matrix(t);
@@ -83,14 +82,12 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
         let mut differ = Vec::new();
         let mut too_fine = Vec::new();
         let mut smallest: Option<(f64, String)> = None;
-        for row in tests.as_object().into_iter().flatten().map(|(_, r)| r) {
-            let name = format!(
-                "{} {}",
-                esc(row["set"].as_str().unwrap_or("")),
-                esc(row["primary"].as_str().unwrap_or(""))
-            );
-            let best = strongest(row);
-            let Some(p) = best["mann_whitney"]["p_holm"].as_f64() else {
+        for row in tests.values() {
+            let name = format!("{} {}", esc(&row.set), esc(&row.primary));
+            let Some(best) = row.strongest() else {
+                continue;
+            };
+            let Some(p) = best.mann_whitney.as_ref().and_then(|m| m.p_holm) else {
                 continue;
             };
             let pair = if k > 2 {
@@ -101,28 +98,27 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
             if smallest.as_ref().is_none_or(|(q, _)| p < *q) {
                 smallest = Some((
                     p,
-                    format!(
-                        "{name} ({pair}p<sub>Holm</sub> = {})",
-                        pval(&best["mann_whitney"]["p_holm"])
-                    ),
+                    format!("{name} ({pair}p<sub>Holm</sub> = {})", pval_of(Some(p))),
                 ));
             }
             if p < 0.05 {
-                let means: Vec<String> = (row["per_cluster"].as_array().into_iter().flatten())
-                    .map(|c| num(&c["mean"]))
+                let means: Vec<String> = row
+                    .per_cluster
+                    .iter()
+                    .map(|c| num_of(Some(c.mean)))
                     .collect();
                 match below_resolution(row) {
                     Some(rows) => too_fine.push(format!(
                         "{name} ({}: less than two rows in {rows})",
-                        (row["per_cluster"].as_array().into_iter().flatten())
-                            .map(|c| super::fine(&c["mean"]))
+                        (row.per_cluster.iter())
+                            .map(|c| fine_of(c.mean))
                             .collect::<Vec<_>>()
                             .join(" vs ")
                     )),
                     None => differ.push(format!(
                         "{name} ({}; {pair}p<sub>Holm</sub> = {})",
                         means.join(" vs "),
-                        pval(&best["mann_whitney"]["p_holm"])
+                        pval_of(Some(p))
                     )),
                 }
             }
@@ -147,9 +143,12 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
             ));
         }
     }
-    for (set, a) in agreement.as_object().into_iter().flatten() {
+    for (set, a) in agreement {
+        let Agreement::Measured(a) = a else {
+            continue;
+        };
         s.push(' ');
-        s.push_str(&match (a["ari"].as_f64(), a["ari_note"].as_str()) {
+        s.push_str(&match (a.ari, &a.ari_note) {
             (Some(ari), _) => format!(
                 "Against the strategies declared on {}, the basins score an adjusted Rand index \
                  of {ari:.2}.",
@@ -173,13 +172,14 @@ pub fn verdict(t: &TaskInputs, tests: &Value, agreement: &Value) -> String {
 /// Gaps between basin means under this many rows are not called differences.
 const RESOLUTION_ROWS: f64 = 2.0;
 
-fn below_resolution(row: &Value) -> Option<u64> {
-    if row["primary"] != "accuracy" {
+fn below_resolution(row: &ScoreRow) -> Option<usize> {
+    if row.primary != "accuracy" {
         return None;
     }
-    let rows = row["counts"]["score_rows"].as_u64().filter(|&n| n > 0)?;
-    let means: Vec<f64> = (row["per_cluster"].as_array().into_iter().flatten())
-        .filter_map(|c| c["mean"].as_f64())
+    let rows = Some(row.counts.score_rows).filter(|&n| n > 0)?;
+    let means: Vec<f64> = (row.per_cluster.iter())
+        .map(|c| c.mean)
+        .filter(|m| m.is_finite())
         .collect();
     let lo = means.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -239,7 +239,13 @@ fn cautions(t: &TaskInputs, assign: &[usize], k: usize) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::documents::{testing, BarriersDoc, ClusterDoc};
+    use crate::report::analysis::testing as rows;
     use serde_json::json;
+
+    /// A table of one row.
+    fn table(row: ScoreRow) -> ScoreTable {
+        [(row.set.clone(), row)].into()
+    }
 
     fn inputs<'a>(cluster: &'a ClusterDoc, barriers: &'a BarriersDoc) -> TaskInputs<'a> {
         TaskInputs {
@@ -262,10 +268,13 @@ mod tests {
             [0.30, 0.50, 0.0, 0.03],
             [0.40, 0.20, 0.03, 0.0]]}}}}));
         let t = inputs(&cluster, &barriers);
-        let differs = json!({"hans": {"set": "hans", "primary": "accuracy",
-            "per_cluster": [{"mean": 0.2}, {"mean": 0.9}],
-            "comparisons": [{"mann_whitney": {"p": 0.001, "p_holm": 0.004}}]}});
-        let v = verdict(&t, &differs, &json!({}));
+        let differs = table(rows::row(
+            "hans",
+            "accuracy",
+            &[0.2, 0.9],
+            Some((0.001, 0.004)),
+        ));
+        let v = verdict(&t, &differs, &Agreements::new());
         assert!(
             v.starts_with("2 basins of 2, 2 models, separated by a median convexity barrier of 0.350 nats between basins against 0.020 within them."),
             "{v}"
@@ -276,32 +285,38 @@ mod tests {
             ),
             "{v}"
         );
-        let none = json!({"hans": {"set": "hans", "primary": "accuracy",
-            "per_cluster": [{"mean": 0.5}, {"mean": 0.52}],
-            "comparisons": [{"mann_whitney": {"p": 0.6, "p_holm": 0.8}}]}});
-        let v = verdict(&t, &none, &json!({"hans": {"ari": 0.5}}));
+        let none = table(rows::row(
+            "hans",
+            "accuracy",
+            &[0.5, 0.52],
+            Some((0.6, 0.8)),
+        ));
+        let labels = ["rule", "artifact", "rule", "artifact"].map(String::from);
+        let agreement = [("hans".to_owned(), rows::agreement(&labels, Some(0.5)))].into();
+        let v = verdict(&t, &none, &agreement);
         assert!(v.contains("No score differs between the basins at Holm-corrected p &lt; 0.05 by more than its resolution (the smallest p: hans accuracy (p<sub>Holm</sub> = 0.800))."), "{v}");
         assert!(v.ends_with("Against the strategies declared on hans, the basins score an adjusted Rand index of 0.50."), "{v}");
         // 1.000 against 0.9995 on 1000 rows: below one row, so not called a difference even
         // where the test says p < 0.05.
-        let fine = json!({"dev": {"set": "dev", "primary": "accuracy",
-            "counts": {"score_rows": 1000},
-            "per_cluster": [{"mean": 1.0}, {"mean": 0.9995}],
-            "comparisons": [{"cluster": 0, "against": "cluster 1",
-                "mann_whitney": {"p": 0.01, "p_holm": 0.02}}]}});
-        let v = verdict(&t, &fine, &json!({}));
+        let mut fine = rows::row("dev", "accuracy", &[1.0, 0.9995], Some((0.01, 0.02)));
+        fine.counts.score_rows = 1000;
+        let v = verdict(&t, &table(fine), &Agreements::new());
         assert!(!v.contains("these scores differ"), "{v}");
         assert!(v.contains("Not called a difference, because the basins' means differ by less than two scored rows (a model's accuracy moves in steps of one row): dev accuracy (1.0000 vs 0.9995: less than two rows in 1000)."), "{v}");
         // A basin of one model and a low stability are flagged.
         let three = testing::cluster(json!({"seeds": [0, 1, 2, 3], "assignments": [0, 0, 1, 2],
             "eval": "dev", "barrier": "convexity", "stability": {"mean_ari": 0.78}}));
-        let v = verdict(&inputs(&three, &barriers), &json!({}), &json!({}));
+        let v = verdict(
+            &inputs(&three, &barriers),
+            &ScoreTable::new(),
+            &Agreements::new(),
+        );
         assert!(v.contains("Caution: basin 1 holds a single model (2), an outlier rather than a basin; basin 2 holds a single model (3)"), "{v}");
         assert!(v.contains("bootstrap stability 0.78 (below 0.9)"), "{v}");
         let one = testing::cluster(
             json!({"seeds": [0, 1], "assignments": [0, 0], "eval": "dev", "barrier": "convexity"}),
         );
-        let v = verdict(&inputs(&one, &barriers), &none, &json!({}));
+        let v = verdict(&inputs(&one, &barriers), &none, &Agreements::new());
         assert_eq!(
             v,
             "All 2 models form one basin (median convexity barrier between them 0.010)."

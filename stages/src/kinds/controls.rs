@@ -17,7 +17,7 @@ use crate::cluster::Square;
 use crate::controls::{
     analyse, max_minus_larger_endpoint, Clustering, Inputs, Method, Width, SOURCES,
 };
-use crate::documents::{BarriersDoc, ClusterDoc};
+use crate::documents::{BarriersDoc, ClusterDoc, DiagnosticsDoc};
 use crate::outputs::StoredSet;
 
 pub struct ControlsKind;
@@ -53,7 +53,7 @@ impl StageKind for ControlsKind {
         let barrier = p.clustering.barrier.name().to_owned();
         let barriers_doc: BarriersDoc = node_doc(ctx, "barriers", "barriers.json")?;
         let cluster: ClusterDoc = node_doc(ctx, "cluster", "cluster.json")?;
-        let diagnostics: Value = node_doc(ctx, "diagnostics", "diagnostics.json")?;
+        let diagnostics: DiagnosticsDoc = node_doc(ctx, "diagnostics", "diagnostics.json")?;
         let reported = cluster.assignments;
         anyhow::ensure!(
             cluster.seeds == p.seeds,
@@ -182,54 +182,31 @@ struct Known {
     scores: BTreeMap<String, Vec<f64>>,
 }
 
-fn known(doc: &Value, seeds: &[u64]) -> anyhow::Result<Known> {
+fn known(doc: &DiagnosticsDoc, seeds: &[u64]) -> anyhow::Result<Known> {
     let (mut strategies, mut scores, mut thresholds, mut all_names) = (
         BTreeMap::new(),
         BTreeMap::new(),
         BTreeMap::new(),
         BTreeMap::new(),
     );
-    let sets = doc["sets"]
-        .as_object()
-        .ok_or_else(|| anyhow::anyhow!("diagnostics.json has no sets"))?;
-    for (name, set) in sets {
-        let score: Vec<f64> = seeds
-            .iter()
-            .map(|s| set["per_model"][s.to_string()]["primary"]["value"].as_f64())
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect();
-        scores.insert(name.clone(), score);
-        let Some(rule) = set.get("strategy") else {
+    for (name, set) in &doc.sets {
+        if let Some(s) = seeds.iter().find(|s| !set.per_model.contains_key(s)) {
+            anyhow::bail!("diagnostics.json has no diagnostics of model {s} on `{name}`");
+        }
+        scores.insert(name.clone(), set.primary_scores(seeds));
+        let Some(rule) = &set.strategy else {
             continue;
         };
-        let names: Vec<String> = serde_json::from_value(rule["names"].clone())
-            .map_err(|e| anyhow::anyhow!("diagnostics.json: `{name}` names no strategies: {e}"))?;
-        let index = |labels: &Value| -> anyhow::Result<Vec<usize>> {
-            seeds
-                .iter()
-                .map(|s| {
-                    let l = labels[s.to_string()].as_str();
-                    l.and_then(|l| names.iter().position(|n| n == l))
-                        .ok_or_else(|| {
-                            anyhow::anyhow!(
-                                "diagnostics.json: model {s} of `{name}` has no strategy"
-                            )
-                        })
-                })
-                .collect()
-        };
-        strategies.insert(name.clone(), index(&rule["labels"])?);
-        let drawn: Vec<(f64, Vec<usize>)> = rule["thresholds"]
-            .as_array()
-            .ok_or_else(|| anyhow::anyhow!("diagnostics.json: `{name}` has no thresholds"))?
+        let none =
+            |s: u64| anyhow::anyhow!("diagnostics.json: model {s} of `{name}` has no strategy");
+        strategies.insert(name.clone(), rule.indices(seeds).map_err(none)?);
+        let drawn: Vec<(f64, Vec<usize>)> = rule
+            .thresholds
             .iter()
-            .map(|t| {
-                let at = t["threshold"].as_f64().unwrap_or(f64::NAN);
-                Ok((at, index(&t["labels"])?))
-            })
+            .map(|t| Ok((t.threshold, t.indices(&rule.names, seeds).map_err(none)?)))
             .collect::<anyhow::Result<_>>()?;
         thresholds.insert(name.clone(), drawn);
-        all_names.insert(name.clone(), names);
+        all_names.insert(name.clone(), rule.names.clone());
     }
     Ok(Known {
         strategies,

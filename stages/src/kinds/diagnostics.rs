@@ -14,7 +14,10 @@ use basins_study::manifest::Strategy;
 
 use crate::diagnostics::{
     analyse, behaviour_label, behaviour_names, kind_scores, spread, KindScore, SetDiagnostics,
-    THRESHOLDS,
+    Spread, Subset, THRESHOLDS,
+};
+use crate::documents::{
+    to_bytes, DiagnosedSet, DiagnosticsDoc, StrategyLabels, Summary, ThresholdLabels,
 };
 use crate::outputs::StoredSet;
 
@@ -36,7 +39,7 @@ impl StageKind for DiagnosticsKind {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: DiagnosticsParams = params(ctx)?;
-        let mut report = serde_json::Map::new();
+        let mut report = BTreeMap::new();
         let mut metrics = serde_json::Map::new();
         let mut csv = csv::Writer::from_writer(Vec::new());
         csv.write_record([
@@ -105,42 +108,58 @@ impl StageKind for DiagnosticsKind {
                 .unwrap_or_default();
             ctx.log(format!("{}: {name}: {}", set.name, spread(&primary)));
             let mut m = json!({"primary": name, "rows": rows, "surface_rows": surface_rows, "spread": spread(&primary)});
-            let mut doc = json!({
-                "primary": name,
-                "diagnostic": set.diagnostic(),
-                "rows": rows,
-                "score_rows": score_rows,
-                "surface_rows": surface_rows,
-                "score_surface_overlap": score_surface_overlap,
-                "summary": {"primary": spread(&primary), "groups": group_spread(&per_model)},
-                "per_model": per_model,
-            });
-            if let Some(s) = &scored.strategy {
-                let names = match s.kinds {
-                    Some(_) => behaviour_names(s, &label_set),
-                    None => vec![s.above.clone(), s.below.clone()],
-                };
-                let labels = strategies(s, &per_model, &kinds, s.threshold);
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for l in labels.values() {
-                    *counts.entry(l.as_str()).or_default() += 1;
+            let strategy = match &scored.strategy {
+                Some(s) => {
+                    let names = match s.kinds {
+                        Some(_) => behaviour_names(s, &label_set),
+                        None => vec![s.above.clone(), s.below.clone()],
+                    };
+                    let labels = strategies(s, &per_model, &kinds, s.threshold);
+                    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                    for l in labels.values() {
+                        *counts.entry(l.clone()).or_default() += 1;
+                    }
+                    ctx.log(format!("{}: strategies {counts:?}", set.name));
+                    m["strategies"] = json!(counts);
+                    // The labels again at other thresholds: how much the agreement rests on one.
+                    let thresholds = THRESHOLDS
+                        .iter()
+                        .map(|&t| ThresholdLabels {
+                            labels: strategies(s, &per_model, &kinds, t),
+                            threshold: t,
+                        })
+                        .collect();
+                    Some(StrategyLabels {
+                        counts,
+                        kinds,
+                        labels,
+                        names,
+                        rule: s.clone(),
+                        thresholds,
+                    })
                 }
-                ctx.log(format!("{}: strategies {counts:?}", set.name));
-                m["strategies"] = json!(counts);
-                // The labels again at other thresholds: how much the agreement rests on one.
-                let thresholds: Vec<Value> = THRESHOLDS
-                    .iter()
-                    .map(|&t| json!({"threshold": t, "labels": strategies(s, &per_model, &kinds, t)}))
-                    .collect();
-                doc["strategy"] = json!({"rule": s, "names": names, "labels": labels,
-                    "counts": counts, "kinds": kinds, "thresholds": thresholds});
-            }
+                None => None,
+            };
+            let doc = DiagnosedSet {
+                diagnostic: set.diagnostic(),
+                summary: Summary {
+                    groups: group_spread(&per_model),
+                    primary: spread(&primary),
+                },
+                per_model,
+                primary: name,
+                rows,
+                score_rows,
+                score_surface_overlap,
+                strategy,
+                surface_rows,
+            };
             metrics.insert(set.name.clone(), m);
             report.insert(set.name.clone(), doc);
         }
         std::fs::write(
             ctx.out_dir.join("diagnostics.json"),
-            serde_json::to_vec_pretty(&json!({ "sets": report }))?,
+            to_bytes(&DiagnosticsDoc { sets: report })?,
         )?;
         std::fs::write(ctx.out_dir.join("diagnostics.csv"), csv.into_inner()?)?;
         Ok(json!({ "sets": metrics }))
@@ -154,7 +173,7 @@ fn strategies(
     per_model: &BTreeMap<u64, SetDiagnostics>,
     kinds: &BTreeMap<u64, Vec<KindScore>>,
     t: f64,
-) -> BTreeMap<String, String> {
+) -> BTreeMap<u64, String> {
     per_model
         .iter()
         .map(|(seed, d)| {
@@ -163,28 +182,33 @@ fn strategies(
                 None if d.primary.value >= t => s.above.clone(),
                 None => s.below.clone(),
             };
-            (seed.to_string(), label)
+            (*seed, label)
         })
         .collect()
 }
 
-/// Accuracy per group cell: its spread across models.
-fn group_spread(per_model: &BTreeMap<u64, SetDiagnostics>) -> Value {
+/// Accuracy per group cell: its spread across models (a cell's accuracy that is not a
+/// number is left out of it, as the untyped document's `null` was).
+fn group_spread(
+    per_model: &BTreeMap<u64, SetDiagnostics>,
+) -> BTreeMap<String, BTreeMap<String, Spread>> {
     let mut acc: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for d in per_model.values() {
         for (g, cells) in &d.groups {
             for (v, m) in cells {
-                if let Some(a) = m["accuracy"].as_f64() {
-                    acc.entry((g.clone(), v.clone())).or_default().push(a);
+                if m.accuracy.is_finite() {
+                    acc.entry((g.clone(), v.clone()))
+                        .or_default()
+                        .push(m.accuracy);
                 }
             }
         }
     }
-    let mut out: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeMap<String, Spread>> = BTreeMap::new();
     for ((g, v), values) in acc {
         out.entry(g).or_default().insert(v, spread(&values));
     }
-    json!(out)
+    out
 }
 
 fn csv_rows(
@@ -193,18 +217,25 @@ fn csv_rows(
     seed: u64,
     d: &SetDiagnostics,
 ) -> anyhow::Result<()> {
-    let mut row = |group: &str, value: &str, m: &Value| {
-        let f = |k: &str| m[k].as_f64().map_or(String::new(), |x| format!("{x:.6}"));
+    let mut row = |group: &str, value: &str, m: &Subset| {
+        // A metric that is not a number (or F1 without two labels) is an empty field.
+        let f = |x: f64| {
+            if x.is_finite() {
+                format!("{x:.6}")
+            } else {
+                String::new()
+            }
+        };
         csv.write_record([
             set.to_owned(),
             seed.to_string(),
             group.to_owned(),
             value.to_owned(),
-            m["examples"].to_string(),
-            f("accuracy"),
-            f("loss"),
-            f("mcc"),
-            f("f1"),
+            m.examples.to_string(),
+            f(m.accuracy),
+            f(m.loss),
+            f(m.mcc),
+            f(m.f1.unwrap_or(f64::NAN)),
         ])
     };
     row("all", "all", &d.overall)?;

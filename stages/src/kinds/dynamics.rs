@@ -9,7 +9,6 @@ use basins_engine::{StageContext, StageKind};
 use basins_study::manifest::Checkpoint;
 use basins_study::params::{DynamicsParams, DynamicsSetParams};
 use basins_study::roles;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{endpoint, node_doc, node_files, params, path_between};
@@ -17,7 +16,9 @@ use crate::barriers::KINDS;
 use crate::cluster::Square;
 use crate::controls::disagreement;
 use crate::diagnostics::analyse;
-use crate::documents::{BarriersDoc, ClusterDoc};
+use crate::documents::{
+    to_bytes, BarriersDoc, ClusterDoc, Cost, DynamicsDoc, OwnFinal, Prediction, StepCorrelations,
+};
 use crate::dynamics::{
     centroid_accuracy, correlate, dynamics, orient, own_step, predicted_from, CentroidPrediction,
     Clustering, Correlation, Dynamics, OwnStep,
@@ -26,24 +27,6 @@ use crate::interpolate::interior;
 use crate::outputs::StoredSet;
 
 pub struct DynamicsKind;
-
-/// One checkpoint's predictions of the final basins, and what each cost.
-#[derive(Serialize)]
-struct Prediction {
-    at: String,
-    /// By the checkpoint's own clustering (all pairs at that step): the share in the final
-    /// basin, and the forward passes per run (its share of the pairs' paths and its endpoint).
-    clustering: Value,
-    /// By the nearest final basin's reference runs, per number of references.
-    centroid: Vec<CentroidPrediction>,
-    /// Baselines a cheaper predictor sets: every run in the largest final basin (no forward
-    /// pass); the nearest references by the run's score on the clustering's set at the
-    /// checkpoint (one evaluation of the run on the score's rows); and by how often its
-    /// predictions there disagree with the references' (one evaluation on the surface rows).
-    majority: Value,
-    score: Vec<CentroidPrediction>,
-    outputs: Vec<CentroidPrediction>,
-}
 
 /// The evaluate node of model `seed` at checkpoint `at`.
 fn evaluate_role(seed: u64, at: &str) -> String {
@@ -162,7 +145,10 @@ fn predictions(
         .map(|c| finals.iter().filter(|&&f| f == c).count())
         .max()
         .unwrap_or(0);
-    let majority = json!({"accuracy": largest as f64 / n.max(1) as f64, "forward_passes": 0});
+    let majority = Cost {
+        accuracy: largest as f64 / n.max(1) as f64,
+        forward_passes: 0,
+    };
     let set = p
         .scored
         .iter()
@@ -220,7 +206,10 @@ fn predictions(
             let predicted = step_predictions(ctx, &p.seeds, &p.own.set, &at)?;
             Ok(Prediction {
                 at: at.clone(),
-                clustering: json!({"accuracy": step.accuracy, "forward_passes": clustering}),
+                clustering: Cost {
+                    accuracy: step.accuracy,
+                    forward_passes: clustering,
+                },
                 centroid,
                 majority: majority.clone(),
                 // A score that is not a number predicts nothing (never basin 0 by default).
@@ -247,7 +236,7 @@ fn correlations(
     d: &Dynamics,
     clusterings: &[Clustering],
     coordinates: &[Vec<f64>],
-) -> anyhow::Result<Vec<Value>> {
+) -> anyhow::Result<Vec<StepCorrelations>> {
     let finals: BTreeMap<&str, Vec<f64>> = p
         .scored
         .iter()
@@ -269,7 +258,11 @@ fn correlations(
                 final_score: correlate(&oriented, Some(&finals[s.set.set.name.as_str()])),
             });
         }
-        out.push(json!({"at": c.at, "coordinate": oriented, "sets": sets}));
+        out.push(StepCorrelations {
+            at: c.at.clone(),
+            coordinate: oriented,
+            sets,
+        });
     }
     Ok(out)
 }
@@ -311,11 +304,11 @@ impl StageKind for DynamicsKind {
             .iter()
             .position(|k| *k == p.own.barrier.name())
             .ok_or_else(|| anyhow::anyhow!("unknown barrier kind `{}`", p.own.barrier.name()))?;
-        let own = json!({
-            "set": p.own.set,
-            "barrier": p.own.barrier.name(),
-            "steps": own_barriers(ctx, &p, kind, &finals)?,
-        });
+        let own = OwnFinal {
+            barrier: p.own.barrier,
+            set: p.own.set.clone(),
+            steps: own_barriers(ctx, &p, kind, &finals)?,
+        };
         let prediction = predictions(ctx, &p, &d, &finals)?;
         let centroid_from: BTreeMap<String, Option<String>> = p
             .predict
@@ -358,19 +351,22 @@ impl StageKind for DynamicsKind {
                 }
             ));
         }
-        std::fs::write(
-            ctx.out_dir.join("dynamics.json"),
-            serde_json::to_vec_pretty(&json!({
-                "seeds": p.seeds, "dynamics": d, "own_final": own, "prediction": prediction,
-                "predicted_from_centroid": centroid_from, "correlations": correlations,
-            }))?,
-        )?;
-        Ok(json!({
+        let record = json!({
             "ari": d.steps.iter().map(|s| s.ari).collect::<Vec<_>>(),
             "accuracy": d.steps.iter().map(|s| s.accuracy).collect::<Vec<_>>(),
             "predicted_from": d.predicted_from,
             "predicted_from_centroid": centroid_from,
-            "own_final_mean": own["steps"].as_array().map(|v| v.iter().map(|s| s["mean"].clone()).collect::<Vec<_>>()),
-        }))
+            "own_final_mean": own.steps.iter().map(|s| s.mean).collect::<Vec<_>>(),
+        });
+        let doc = DynamicsDoc {
+            correlations,
+            dynamics: d,
+            own_final: own,
+            predicted_from_centroid: centroid_from,
+            prediction,
+            seeds: p.seeds.clone(),
+        };
+        std::fs::write(ctx.out_dir.join("dynamics.json"), to_bytes(&doc)?)?;
+        Ok(record)
     }
 }

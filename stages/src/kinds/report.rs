@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 
 use super::params;
 use crate::controls::Controls;
-use crate::documents::{self, BarriersDoc, ClusterDoc};
-use crate::report::{cluster_tests, html, strategy_agreement, TaskInputs};
+use crate::documents::{self, BarriersDoc, ClusterDoc, DiagnosticsDoc, DynamicsDoc};
+use crate::report::{
+    cluster_tests, html, strategy_agreement, Provenance, ReportDoc, TaskInputs, TaskSummary,
+};
 
 pub struct ReportKind;
 
@@ -46,7 +48,7 @@ impl StageKind for ReportKind {
         // Each task's documents, by what they are: the inputs are the final analysis nodes of
         // every task, each under its id as its role.
         let mut docs: BTreeMap<(TaskNode, String), (&String, &PathBuf)> = BTreeMap::new();
-        let mut provenance = serde_json::Map::new();
+        let mut inputs = BTreeMap::new();
         for (role, input) in ctx.inputs {
             let StageInput::Node {
                 node,
@@ -57,9 +59,10 @@ impl StageKind for ReportKind {
             else {
                 continue;
             };
-            let digests: BTreeMap<&String, String> =
-                digests.iter().map(|(name, d)| (name, d.to_hex())).collect();
-            provenance.insert(node.clone(), json!(digests));
+            let digests: BTreeMap<String, String> = (digests.iter())
+                .map(|(name, d)| (name.clone(), d.to_hex()))
+                .collect();
+            inputs.insert(node.clone(), digests);
             let (what, task) = roles::parse_task_node(role).ok_or_else(|| {
                 anyhow::anyhow!(
                     "input `{role}` is not a task's analysis node (`cluster/<task>`, ...)"
@@ -70,23 +73,26 @@ impl StageKind for ReportKind {
                 .ok_or_else(|| anyhow::anyhow!("`{node}` has no {}", what.document()))?;
             docs.insert((what, task.to_owned()), (node, path));
         }
-        let provenance = json!({"basins": p.build.version, "commit": p.build.commit,
-            "study": p.study, "inputs": provenance});
+        let provenance = Provenance {
+            basins: p.build.version.clone(),
+            commit: p.build.commit.clone(),
+            inputs,
+            study: p.study.clone(),
+        };
         let tasks: Vec<String> = docs
             .keys()
             .filter(|(what, _)| *what == TaskNode::Cluster)
             .map(|(_, task)| task.clone())
             .collect();
         let mut pages = Vec::new();
-        let mut summary = serde_json::Map::new();
         // Written with the csv crate: names and values are quoted where they need it.
         let mut csv = csv::Writer::from_writer(Vec::new());
-        // Each read once, as its type (diagnostics and dynamics are still untyped JSON).
+        // Each read once, as its type.
         let mut controls: BTreeMap<&String, Controls> = BTreeMap::new();
         let mut barrier_docs: BTreeMap<&String, BarriersDoc> = BTreeMap::new();
         let mut cluster_docs: BTreeMap<&String, ClusterDoc> = BTreeMap::new();
-        let mut diagnostics_docs: BTreeMap<&String, Value> = BTreeMap::new();
-        let mut dynamics_docs: BTreeMap<&String, Value> = BTreeMap::new();
+        let mut diagnostics_docs: BTreeMap<&String, DiagnosticsDoc> = BTreeMap::new();
+        let mut dynamics_docs: BTreeMap<&String, DynamicsDoc> = BTreeMap::new();
         for task in &tasks {
             if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
                 controls.insert(task, c);
@@ -109,10 +115,8 @@ impl StageKind for ReportKind {
             .flat_map(|t| {
                 diagnostics_docs
                     .get(t)
-                    .and_then(|d| d["sets"].as_object())
                     .into_iter()
-                    .flatten()
-                    .map(|(k, _)| k.clone())
+                    .flat_map(|d| d.sets.keys().cloned())
                     .collect::<Vec<_>>()
             })
             .collect::<std::collections::BTreeSet<_>>()
@@ -158,7 +162,13 @@ impl StageKind for ReportKind {
             };
             for (i, (s, model)) in cluster.seeds.iter().zip(&names).enumerate() {
                 let e = cluster.embedding.get(i);
-                let field = |v: &Value| number(v.as_f64());
+                let field = |set: &String| {
+                    number(
+                        tests
+                            .get(set)
+                            .and_then(|r| r.scores.get(i).copied().flatten()),
+                    )
+                };
                 let mut row = vec![
                     task.clone(),
                     s.to_string(),
@@ -171,30 +181,23 @@ impl StageKind for ReportKind {
                     number(e.map(|e| e[0])),
                     number(e.map(|e| e[1])),
                 ];
-                row.extend(sets.iter().map(|set| field(&tests[set]["scores"][i])));
+                row.extend(sets.iter().map(field));
                 csv.write_record(&row)?;
             }
-            let mut task_summary = json!({"k": cluster.k, "sizes": cluster.sizes, "silhouette": cluster.silhouette, "stability": cluster.stability.mean_ari, "tests": tests, "strategies": agreement});
-            if let Some(c) = controls {
-                task_summary["controls"] = serde_json::to_value(c)?;
-            }
-            // Only where steps were mapped, so that other studies' report.json is unchanged.
-            if let Some(d) = dynamics {
-                task_summary["dynamics"] = d["dynamics"].clone();
-                if !d["own_final"].is_null() {
-                    task_summary["dynamics_own_final"] = d["own_final"].clone();
-                }
-                task_summary["dynamics_prediction"] = json!({
-                    "steps": d["prediction"],
-                    "predicted_from_centroid": d["predicted_from_centroid"],
-                });
-                task_summary["dynamics_correlations"] = d["correlations"].clone();
-            }
-            summary.insert(task.clone(), task_summary);
             pages.push((inputs, tests, agreement));
         }
         let config = serde_json::to_value(&p.config)?;
         let page = html(&p.title, &pages, &config, &p.manifest, &provenance);
+        let summary = ReportDoc {
+            config: &p.config,
+            provenance: &provenance,
+            tasks: (pages.iter())
+                .map(|(t, tests, agreement)| {
+                    (t.task.to_owned(), TaskSummary::new(t, tests, agreement))
+                })
+                .collect(),
+            title: &p.title,
+        };
         std::fs::create_dir_all(ctx.out_dir.join("figures"))?;
         for f in &page.figures {
             std::fs::write(ctx.out_dir.join(&f.file), &f.svg)?;
@@ -203,9 +206,7 @@ impl StageKind for ReportKind {
         std::fs::write(ctx.out_dir.join("clusters.csv"), csv.into_inner()?)?;
         std::fs::write(
             ctx.out_dir.join("report.json"),
-            serde_json::to_vec_pretty(
-                &json!({"title": p.title, "tasks": summary, "config": config, "provenance": provenance}),
-            )?,
+            documents::to_bytes(&summary)?,
         )?;
         Ok(json!({"tasks": tasks.len()}))
     }

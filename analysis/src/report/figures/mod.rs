@@ -589,9 +589,10 @@ mod tests {
             .svg
             .contains(">Loss above its convex hull along the linear paths</text>"));
 
-        let tests = json!({"hans": {"set": "hans", "primary": "accuracy",
-            "scores": [0.2, 0.25, 0.8, null], "pearson_vs_coordinate": {"r": 0.97, "p": 0.03}}});
-        let f = scores(&t, &tests);
+        let mut row = crate::report::analysis::testing::row("hans", "accuracy", &[], None);
+        row.scores = vec![Some(0.2), Some(0.25), Some(0.8), None];
+        row.pearson_vs_coordinate = Some(crate::stats::Pearson { r: 0.97, p: 0.03 });
+        let f = scores(&t, &[("hans".to_owned(), row)].into());
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].file, "figures/nli-scatter-hans.svg");
         for label in [

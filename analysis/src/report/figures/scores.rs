@@ -3,23 +3,18 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::{basin_legend, bounded, Figure};
 use crate::plot::{category, quantile};
 use crate::plot::{Axis, Chart};
-use crate::report::TaskInputs;
+use crate::report::{ScoreTable, TaskInputs};
+use crate::stats::Pearson;
 
 /// Per score: the score against the spectral coordinate, and the score per basin.
-pub fn scores(t: &TaskInputs, tests: &Value) -> Vec<Figure> {
+pub fn scores(t: &TaskInputs, tests: &ScoreTable) -> Vec<Figure> {
     let mut out = Vec::new();
-    for (name, row) in tests.as_object().into_iter().flatten() {
-        let score: Vec<f64> = (row["scores"].as_array().into_iter().flatten())
-            .map(|v| v.as_f64().unwrap_or(f64::NAN))
-            .collect();
-        let primary = row["primary"].as_str().unwrap_or("score");
-        let set = row["set"].as_str().unwrap_or(name);
-        let y_title = format!("{set} {primary}");
+    for (name, row) in tests {
+        let score: Vec<f64> = (row.scores.iter()).map(|v| v.unwrap_or(f64::NAN)).collect();
+        let y_title = format!("{} {}", row.set, row.primary);
         let y_title = y_title
             .strip_suffix(" (held out from the loss surface)")
             .unwrap_or(&y_title)
@@ -29,14 +24,20 @@ pub fn scores(t: &TaskInputs, tests: &Value) -> Vec<Figure> {
             name,
             &score,
             &y_title,
-            &row["pearson_vs_coordinate"],
+            row.pearson_vs_coordinate.as_ref(),
         ));
         out.push(strip(t, name, &score, &y_title));
     }
     out
 }
 
-fn scatter(t: &TaskInputs, name: &str, score: &[f64], y_title: &str, r: &Value) -> Figure {
+fn scatter(
+    t: &TaskInputs,
+    name: &str,
+    score: &[f64],
+    y_title: &str,
+    r: Option<&Pearson>,
+) -> Figure {
     let (assign, coord) = (t.assignments(), t.coordinate());
     let points: Vec<(f64, f64, usize)> = (0..coord.len().min(score.len()))
         .filter(|&i| coord[i].is_finite() && score[i].is_finite())
@@ -63,9 +64,11 @@ fn scatter(t: &TaskInputs, name: &str, score: &[f64], y_title: &str, r: &Value) 
             y_title,
         ),
     );
-    let label = match (r["r"].as_f64(), r["p"].as_f64()) {
-        (Some(r), Some(p)) => format!("Pearson r = {r:.2} (p = {})", crate::report::p_text(p)),
-        _ => "Pearson r undefined".into(),
+    let label = match r {
+        Some(Pearson { r, p }) => {
+            format!("Pearson r = {r:.2} (p = {})", crate::report::p_text(*p))
+        }
+        None => "Pearson r undefined".into(),
     };
     let mut s = chart.open("score against the coordinate", &label);
     // The least-squares line over the plotted points, drawn across their x range (kept inside

@@ -1,0 +1,86 @@
+//! `cluster.json`: the basins of one barrier matrix.
+
+use basins_study::manifest::{BarrierKind, ClusterDelta, ClusterMethod};
+use serde::{Deserialize, Serialize};
+
+use super::{nan, nan_pairs, nan_vec, nan_vecs};
+
+/// `cluster.json`: the basins of one barrier matrix, how they were found, and how stable they
+/// are under the bootstrap.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterDoc {
+    pub affinity: Affinity,
+    /// Each model's basin, in seed order.
+    pub assignments: Vec<usize>,
+    /// The barrier definition clustered.
+    pub barrier: BarrierKind,
+    /// Each model's distance to each k-means centroid in the spectral embedding.
+    #[serde(deserialize_with = "nan_vecs")]
+    pub centroid_distances: Vec<Vec<f64>>,
+    /// The paper's one-dimensional placement (distance to centroid 0 minus to centroid 1).
+    #[serde(deserialize_with = "nan_vec")]
+    pub coordinate: Vec<f64>,
+    /// The kernel width as the manifest asked for it.
+    pub delta: ClusterDelta,
+    /// Why the width used is not what was asked for, when it is not.
+    pub delta_note: Option<String>,
+    #[serde(deserialize_with = "nan")]
+    pub delta_used: f64,
+    pub dendrogram: Dendrogram,
+    #[serde(deserialize_with = "nan_vec")]
+    pub eigenvalues: Vec<f64>,
+    /// Each model's coordinates on the two eigenvectors after the trivial one.
+    #[serde(deserialize_with = "nan_pairs")]
+    pub embedding: Vec<[f64; 2]>,
+    /// The eval set whose matrix was clustered.
+    pub eval: String,
+    pub k: usize,
+    pub method: ClusterMethod,
+    /// A zoo's member names in seed order; `None` for seeds.
+    pub names: Option<Vec<String>>,
+    pub seeds: Vec<u64>,
+    /// The mean silhouette; `None` where it is not defined (one basin, or one model each).
+    pub silhouette: Option<f64>,
+    pub sizes: Vec<usize>,
+    pub stability: Stability,
+}
+
+/// The affinity's spread: when it is nearly constant, the partition rests on small differences.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Affinity {
+    #[serde(deserialize_with = "nan")]
+    pub max: f64,
+    #[serde(deserialize_with = "nan")]
+    pub min: f64,
+    pub nearly_constant: bool,
+}
+
+/// Average-linkage merges over the barrier matrix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dendrogram {
+    /// `(a, b, height, size)` per merge, scipy's linkage-matrix rows.
+    pub merges: Vec<(usize, usize, f64, usize)>,
+    /// The seeds in leaf order.
+    pub order: Vec<u64>,
+}
+
+/// The partition's stability under the bootstrap replicates of the matrix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stability {
+    /// How often each two models share a basin across replicates (absent with none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub co_assignment: Option<Vec<Vec<f64>>>,
+    /// The mean adjusted Rand index with the full-sample partition; `None` with no replicates.
+    pub mean_ari: Option<f64>,
+    pub replicates: usize,
+}
+
+impl ClusterDoc {
+    /// How the page names each model, in seed order: a zoo member's name, or the seed.
+    pub fn model_names(&self) -> Vec<String> {
+        match &self.names {
+            Some(n) => n.clone(),
+            None => self.seeds.iter().map(u64::to_string).collect(),
+        }
+    }
+}
