@@ -21,13 +21,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MannWhitney {
     /// U of the first sample.
+    #[serde(deserialize_with = "crate::documents::nan")]
     pub u: f64,
+    #[serde(deserialize_with = "crate::documents::nan")]
     pub p: f64,
     /// `exact` or `asymptotic`, chosen as SciPy's `method="auto"` chooses.
-    pub method: &'static str,
+    pub method: String,
 }
 
 fn all_finite(v: &[f64]) -> bool {
@@ -88,7 +90,7 @@ pub fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     Some(MannWhitney {
         u,
         p,
-        method: if exact { "exact" } else { "asymptotic" },
+        method: if exact { "exact" } else { "asymptotic" }.to_owned(),
     })
 }
 
@@ -425,7 +427,7 @@ mod tests {
         // scipy.stats.mannwhitneyu([1,2,3,4,5], [6,7,8,9,10]) (SciPy 1.17: exact, no ties)
         // -> U = 0.0, p = 0.007936507936507936 = 2 / C(10, 5)
         let r = mann_whitney(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
-        assert_eq!((r.u, r.method), (0.0, "exact"));
+        assert_eq!((r.u, r.method.as_str()), (0.0, "exact"));
         assert!((r.p - 0.007_936_507_936_507_936).abs() < 1e-15, "{}", r.p);
         // mannwhitneyu([0.3,1.2,2.5], [0.1,0.5,0.9,1.5,3.0,4.0]) -> U = 8.0, p = 0.9047619047619047
         let r = mann_whitney(&[0.3, 1.2, 2.5], &[0.1, 0.5, 0.9, 1.5, 3.0, 4.0]).unwrap();
@@ -434,7 +436,7 @@ mod tests {
         // Ties: mannwhitneyu([1,2,2,3], [2,3,3,4]) -> asymptotic, U = 3.0,
         // p = 0.1720337089218229
         let t = mann_whitney(&[1.0, 2.0, 2.0, 3.0], &[2.0, 3.0, 3.0, 4.0]).unwrap();
-        assert_eq!((t.u, t.method), (3.0, "asymptotic"));
+        assert_eq!((t.u, t.method.as_str()), (3.0, "asymptotic"));
         assert!((t.p - 0.172_033_708_92).abs() < 1e-9, "{}", t.p);
         assert!(mann_whitney(&[f64::NAN, 1.0], &[2.0]).is_none());
     }

@@ -6,92 +6,177 @@
 //! same question, so every p-value also gets Holm's correction across the sub-studies
 //! ([`holm_across`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::plot::{esc, Axis, Chart};
+use crate::report::{Agreement, ReportDoc};
+
+/// `sweep.json`: the sweep's title, its swept keys, and one row per sub-study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepDoc {
+    pub keys: Vec<String>,
+    pub title: String,
+    pub variants: Vec<SweepRow>,
+}
+
+/// One sub-study: its label, the swept keys' values, and per task what its report found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepRow {
+    pub label: String,
+    pub tasks: BTreeMap<String, SweepTask>,
+    /// The swept keys' values, as the manifest gives them (an object of key to any TOML
+    /// value).
+    pub values: Value,
+}
+
+/// One task of a sub-study: its basins, and per scored set the comparison between them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepTask {
+    pub k: usize,
+    pub sets: BTreeMap<String, SweepSet>,
+    pub sizes: Vec<usize>,
+    /// The mean adjusted Rand index over the bootstrap replicates.
+    pub stability: Option<f64>,
+}
+
+/// One scored set of a task in a sub-study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepSet {
+    /// Adjusted Rand index of the basins against the declared strategies (where declared).
+    pub ari: Option<f64>,
+    /// Its permutation p from the controls (where they ran).
+    pub ari_p: Option<f64>,
+    /// [`SweepSet::ari_p`] after Holm's correction across the sub-studies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ari_p_sweep_holm: Option<f64>,
+    /// Basins against strategies (where declared).
+    pub contingency: Option<Vec<Vec<usize>>>,
+    /// Largest minus smallest basin mean of the score.
+    pub gap: Option<f64>,
+    pub in_distribution: bool,
+    /// The first comparison's Mann-Whitney p, and after Holm's correction in the sub-study.
+    pub p: Option<f64>,
+    pub p_holm: Option<f64>,
+    /// [`SweepSet::p`] after Holm's correction across the sub-studies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_sweep_holm: Option<f64>,
+    /// The score's name.
+    pub primary: String,
+}
 
 /// One sub-study's row of the comparison, from its report's `report.json`.
-pub fn summarise(label: &str, values: &Value, report: &Value) -> Value {
-    let mut tasks = serde_json::Map::new();
-    for (task, t) in report["tasks"].as_object().into_iter().flatten() {
-        let mut sets = serde_json::Map::new();
-        for (set, row) in t["tests"].as_object().into_iter().flatten() {
-            let means: Vec<f64> = row["per_cluster"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c["mean"].as_f64())
+pub fn summarise(label: &str, values: &Value, report: &ReportDoc) -> SweepRow {
+    let mut tasks = BTreeMap::new();
+    for (task, t) in &report.tasks {
+        let mut sets = BTreeMap::new();
+        for (set, row) in &t.tests {
+            let means: Vec<f64> = (row.per_cluster.iter())
+                .map(|c| c.mean)
                 .filter(|m| m.is_finite())
                 .collect();
             let gap = (means.len() >= 2).then(|| {
                 means.iter().copied().fold(f64::NEG_INFINITY, f64::max)
                     - means.iter().copied().fold(f64::INFINITY, f64::min)
             });
-            let first = &row["comparisons"][0]["mann_whitney"];
+            let first = row
+                .comparisons
+                .first()
+                .and_then(|c| c.mann_whitney.as_ref());
             // The controls' permutation test of the basins against the strategies, where run.
-            let ari_p = t["controls"]["partitions"][0]["strategies"][set]["test"]["p"].clone();
+            let ari_p = (t.controls.as_ref())
+                .and_then(|c| c.partitions.first())
+                .and_then(|p| p.strategies.get(set))
+                .and_then(|s| s.test.as_ref())
+                .map(|test| test.p)
+                .filter(|p| p.is_finite());
+            let agreement = match t.strategies.get(set) {
+                Some(Agreement::Measured(a)) => Some(a),
+                _ => None,
+            };
             sets.insert(
                 set.clone(),
-                json!({
-                    "primary": row["primary"],
-                    "in_distribution": row["in_distribution"],
-                    "gap": gap,
-                    "p": first["p"],
-                    "p_holm": first["p_holm"],
-                    "ari": t["strategies"][set]["ari"],
-                    "ari_p": ari_p,
-                    "contingency": t["strategies"][set]["contingency"],
-                }),
+                SweepSet {
+                    ari: agreement.and_then(|a| a.ari),
+                    ari_p,
+                    ari_p_sweep_holm: None,
+                    contingency: agreement.map(|a| a.contingency.clone()),
+                    gap,
+                    in_distribution: row.in_distribution,
+                    p: first.map(|m| m.test.p).filter(|p| p.is_finite()),
+                    p_holm: first.and_then(|m| m.p_holm),
+                    p_sweep_holm: None,
+                    primary: row.primary.clone(),
+                },
             );
         }
         tasks.insert(
             task.clone(),
-            json!({"k": t["k"], "sizes": t["sizes"], "stability": t["stability"], "sets": sets}),
+            SweepTask {
+                k: t.k,
+                sets,
+                sizes: t.sizes.clone(),
+                stability: t.stability,
+            },
         );
     }
-    json!({"label": label, "values": values, "tasks": tasks})
+    SweepRow {
+        label: label.to_owned(),
+        tasks,
+        values: values.clone(),
+    }
 }
 
 /// Holm's correction across the sub-studies, per task and set: each sub-study's Mann-Whitney p
 /// (`p_sweep_holm`) and its ARI permutation p (`ari_p_sweep_holm`) as one family of tests.
-pub fn holm_across(rows: &mut [Value]) {
+pub fn holm_across(rows: &mut [SweepRow]) {
     let mut families: std::collections::BTreeSet<(String, String)> = Default::default();
     for r in rows.iter() {
-        for (task, t) in r["tasks"].as_object().into_iter().flatten() {
-            for (set, _) in t["sets"].as_object().into_iter().flatten() {
+        for (task, t) in &r.tasks {
+            for set in t.sets.keys() {
                 families.insert((task.clone(), set.clone()));
             }
         }
     }
     for (task, set) in families {
-        for (field, out) in [("p", "p_sweep_holm"), ("ari_p", "ari_p_sweep_holm")] {
-            let at: Vec<(usize, f64)> = rows
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| Some((i, r["tasks"][&task]["sets"][&set][field].as_f64()?)))
-                .collect();
-            let ps: Vec<f64> = at.iter().map(|a| a.1).collect();
-            for ((i, _), adj) in at.iter().zip(crate::stats::holm(&ps)) {
-                rows[*i]["tasks"][&task]["sets"][&set][out] = json!(adj);
-            }
-        }
+        correct(rows, &task, &set, |s| s.p, |s| &mut s.p_sweep_holm);
+        correct(rows, &task, &set, |s| s.ari_p, |s| &mut s.ari_p_sweep_holm);
     }
 }
 
-fn num(v: &Value) -> String {
-    match v.as_f64() {
+/// Holm's correction of one p-value of `task`'s `set` over the sub-studies that have it.
+fn correct(
+    rows: &mut [SweepRow],
+    task: &str,
+    set: &str,
+    p: fn(&SweepSet) -> Option<f64>,
+    out: fn(&mut SweepSet) -> &mut Option<f64>,
+) {
+    let mut sets: Vec<&mut SweepSet> = (rows.iter_mut())
+        .filter_map(|r| r.tasks.get_mut(task)?.sets.get_mut(set))
+        .filter(|s| p(s).is_some())
+        .collect();
+    let ps: Vec<f64> = sets.iter().filter_map(|s| p(s)).collect();
+    for (s, adj) in sets.iter_mut().zip(crate::stats::holm(&ps)) {
+        *out(s) = Some(adj);
+    }
+}
+
+/// A number to 3 decimals (a small one in scientific notation), or a dash.
+fn num(x: Option<f64>) -> String {
+    match x.filter(|x| !x.is_nan()) {
         Some(x) if x != 0.0 && x.abs() < 1e-3 => format!("{x:.1e}"),
         Some(x) => format!("{x:.3}"),
-        None if v.is_null() => "&ndash;".into(),
-        None => esc(&v.to_string()),
+        None => "&ndash;".into(),
     }
 }
 
 /// The sweep's page: a table of every sub-study, curves of gap and ARI against a single numeric
 /// swept key, and a link to each sub-study's own report.
-pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
+pub fn html(title: &str, keys: &[String], rows: &[SweepRow]) -> String {
     let mut s = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\
@@ -108,8 +193,8 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
     );
     let mut pairs: Vec<(String, String)> = Vec::new();
     for r in rows {
-        for (task, t) in r["tasks"].as_object().into_iter().flatten() {
-            for set in t["sets"].as_object().into_iter().flatten().map(|(k, _)| k) {
+        for (task, t) in &r.tasks {
+            for set in t.sets.keys() {
                 if !pairs.contains(&(task.clone(), set.clone())) {
                     pairs.push((task.clone(), set.clone()));
                 }
@@ -119,25 +204,29 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
     s.push_str("<table id=\"sweep\"><tr><th>sub-study</th><th>task</th><th>basins (sizes)</th>");
     s.push_str("<th>set</th><th>score</th><th>gap between basins</th><th>Mann-Whitney p (Holm in the study; Holm across the sweep)</th><th>ARI basins vs strategies (permutation p; Holm across the sweep)</th></tr>");
     for r in rows {
-        let label = r["label"].as_str().unwrap_or("");
+        let label = &r.label;
         for (task, set) in &pairs {
-            let t = &r["tasks"][task];
-            let c = &t["sets"][set];
+            // A sub-study without this task or set (a sweep over its diagnostics): dashes.
+            let t = r.tasks.get(task);
+            let c = t.and_then(|t| t.sets.get(set));
+            let sizes: Vec<String> = (t.into_iter())
+                .flat_map(|t| t.sizes.iter().map(usize::to_string))
+                .collect();
             let _ = write!(
                 s,
                 "<tr><td><a href=\"{l}/index.html\">{l}</a></td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({}; {})</td><td>{} ({}; {})</td></tr>",
                 esc(task),
-                t["k"],
-                esc(&t["sizes"].to_string()),
+                t.map_or("&ndash;".into(), |t| t.k.to_string()),
+                esc(&format!("[{}]", sizes.join(","))),
                 esc(set),
-                esc(c["primary"].as_str().unwrap_or("")),
-                num(&c["gap"]),
-                num(&c["p"]),
-                num(&c["p_holm"]),
-                num(&c["p_sweep_holm"]),
-                num(&c["ari"]),
-                num(&c["ari_p"]),
-                num(&c["ari_p_sweep_holm"]),
+                esc(c.map_or("", |c| c.primary.as_str())),
+                num(c.and_then(|c| c.gap)),
+                num(c.and_then(|c| c.p)),
+                num(c.and_then(|c| c.p_holm)),
+                num(c.and_then(|c| c.p_sweep_holm)),
+                num(c.and_then(|c| c.ari)),
+                num(c.and_then(|c| c.ari_p)),
+                num(c.and_then(|c| c.ari_p_sweep_holm)),
                 l = esc(label)
             );
         }
@@ -149,18 +238,21 @@ pub fn html(title: &str, keys: &[String], rows: &[Value]) -> String {
     );
     if keys.len() == 1 {
         let key = &keys[0];
-        let x: Vec<Option<f64>> = rows.iter().map(|r| r["values"][key].as_f64()).collect();
+        let x: Vec<Option<f64>> = (rows.iter())
+            .map(|r| r.values.get(key).and_then(Value::as_f64))
+            .collect();
         if x.iter().all(Option::is_some) && rows.len() >= 2 {
             let x: Vec<f64> = x.into_iter().flatten().collect();
             s.push_str("<div style=\"display:flex;flex-wrap:wrap;gap:16px\">");
             for (task, set) in &pairs {
-                for (what, field) in [
-                    ("gap between basins", "gap"),
-                    ("ARI basins vs strategies", "ari"),
-                ] {
-                    let y: Vec<Option<f64>> = rows
-                        .iter()
-                        .map(|r| r["tasks"][task]["sets"][set][field].as_f64())
+                type Field = fn(&SweepSet) -> Option<f64>;
+                let fields: [(&str, Field); 2] = [
+                    ("gap between basins", |c| c.gap),
+                    ("ARI basins vs strategies", |c| c.ari),
+                ];
+                for (what, field) in fields {
+                    let y: Vec<Option<f64>> = (rows.iter())
+                        .map(|r| r.tasks.get(task)?.sets.get(set).and_then(field))
                         .collect();
                     if y.iter().any(Option::is_some) {
                         s.push_str(&curve(&format!("{task} / {set}: {what}"), key, &x, &y));
@@ -213,21 +305,49 @@ mod tests {
 
     #[test]
     fn holm_is_taken_across_the_sub_studies_per_set() {
-        let row = |p: f64, ari_p: Option<f64>| json!({"tasks": {"nli": {"sets": {"conflict": {"p": p, "ari_p": ari_p}}}}});
+        let row = |p: f64, ari_p: Option<f64>| SweepRow {
+            label: String::new(),
+            values: Value::Null,
+            tasks: [(
+                "nli".to_owned(),
+                SweepTask {
+                    k: 2,
+                    sizes: vec![2, 2],
+                    stability: None,
+                    sets: [(
+                        "conflict".to_owned(),
+                        SweepSet {
+                            ari: None,
+                            ari_p,
+                            ari_p_sweep_holm: None,
+                            contingency: None,
+                            gap: None,
+                            in_distribution: false,
+                            p: Some(p),
+                            p_holm: None,
+                            p_sweep_holm: None,
+                            primary: "accuracy".into(),
+                        },
+                    )]
+                    .into(),
+                },
+            )]
+            .into(),
+        };
         let mut rows = vec![row(0.01, Some(0.2)), row(0.04, None), row(0.02, Some(0.01))];
         holm_across(&mut rows);
-        let got = |i: usize, f: &str| rows[i]["tasks"]["nli"]["sets"]["conflict"][f].as_f64();
-        let near = |i: usize, f: &str, want: f64| {
-            let v = got(i, f).unwrap_or(f64::NAN);
-            assert!((v - want).abs() < 1e-12, "{f} of row {i}: {v} vs {want}");
+        let got = |i: usize| rows[i].tasks["nli"].sets["conflict"].clone();
+        let near = |v: Option<f64>, want: f64| {
+            let v = v.unwrap_or(f64::NAN);
+            assert!((v - want).abs() < 1e-12, "{v} vs {want}");
         };
         // Sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (as stats::holm).
-        near(0, "p_sweep_holm", 0.03);
-        near(2, "p_sweep_holm", 0.04);
-        near(1, "p_sweep_holm", 0.04);
+        near(got(0).p_sweep_holm, 0.03);
+        near(got(2).p_sweep_holm, 0.04);
+        near(got(1).p_sweep_holm, 0.04);
         // A sub-study without the test is not in the family: two p-values, not three.
-        near(2, "ari_p_sweep_holm", 0.02);
-        near(0, "ari_p_sweep_holm", 0.2);
-        assert_eq!(got(1, "ari_p_sweep_holm"), None);
+        near(got(2).ari_p_sweep_holm, 0.02);
+        near(got(0).ari_p_sweep_holm, 0.2);
+        assert_eq!(got(1).ari_p_sweep_holm, None);
     }
 }

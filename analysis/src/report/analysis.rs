@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::TaskInputs;
 use crate::diagnostics::{spread, Spread};
+use crate::documents::nan;
 use crate::stats::{holm, mann_whitney, pearson, permutation, spearman, MannWhitney, Pearson};
 
 /// Relabellings the permutation test enumerates exactly (or draws at random past that).
@@ -19,7 +20,7 @@ pub type ScoreTable = BTreeMap<String, ScoreRow>;
 
 /// One score across the models: per-basin spread, tests between basins, correlation with the
 /// spectral coordinate. Fields in alphabetical order, as `report.json` has them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScoreRow {
     /// One basin against the other (two), or each against the rest (more).
     pub comparisons: Vec<Comparison>,
@@ -41,7 +42,7 @@ pub struct ScoreRow {
 }
 
 /// How many rows a score covers, of the set's and of the loss surface's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Counts {
     pub rows: usize,
     pub score_rows: usize,
@@ -51,7 +52,7 @@ pub struct Counts {
 }
 
 /// One comparison of a basin's scores with the others'.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     /// `cluster 1` (two basins) or `the rest`.
     pub against: String,
@@ -61,19 +62,19 @@ pub struct Comparison {
 }
 
 /// A test's result with its p-value after Holm's correction over the task's table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Corrected<T> {
     #[serde(flatten)]
     pub test: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_holm: Option<f64>,
 }
 
 /// The permutation test's p-value (`None`: a sample is empty or not finite), and after Holm.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PermutationP {
     pub p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_holm: Option<f64>,
 }
 
@@ -92,7 +93,7 @@ impl ScoreRow {
 pub type Agreements = BTreeMap<String, Agreement>;
 
 /// Basins against the strategies a diagnostic set declares.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Agreement {
     Measured(Contingency),
@@ -103,7 +104,7 @@ pub enum Agreement {
 }
 
 /// The contingency table of basins against strategies, and their adjusted Rand index.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contingency {
     /// `None` where it says nothing: see `ari_note`.
     pub ari: Option<f64>,
@@ -117,6 +118,7 @@ pub struct Contingency {
     pub labels: Vec<String>,
     /// The strategies, in column order.
     pub strategies: Vec<String>,
+    #[serde(deserialize_with = "nan")]
     pub threshold: f64,
 }
 
@@ -327,7 +329,7 @@ pub(crate) mod testing {
                     test: MannWhitney {
                         u: 0.0,
                         p,
-                        method: "exact",
+                        method: "exact".into(),
                     },
                     p_holm: Some(p_holm),
                 }),

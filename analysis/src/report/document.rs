@@ -1,75 +1,76 @@
-//! `report.json`: everything the page shows, as numbers.
+//! `report.json`: everything the page shows, as numbers; the report kind writes it, a sweep
+//! reads each sub-study's.
 
 use std::collections::BTreeMap;
 
 use basins_study::params::StudyConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Agreements, Provenance, ScoreTable, TaskInputs};
 use crate::controls::Controls;
 use crate::documents::{OwnFinal, Prediction, StepCorrelations};
 use crate::dynamics::Dynamics;
 
-/// `report.json`, written by the report kind beside the page.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReportDoc<'a> {
-    pub config: &'a StudyConfig,
-    pub provenance: &'a Provenance,
-    pub tasks: BTreeMap<String, TaskSummary<'a>>,
-    pub title: &'a str,
+/// `report.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportDoc {
+    pub config: StudyConfig,
+    pub provenance: Provenance,
+    pub tasks: BTreeMap<String, TaskSummary>,
+    pub title: String,
 }
 
 /// One task's numbers: its basins, the scores by basin, the strategies, and where the study
 /// has them its controls and training dynamics (left out where it has not, so that other
 /// studies' report.json stays as it was).
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskSummary<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub controls: Option<&'a Controls>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dynamics: Option<&'a Dynamics>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dynamics_correlations: Option<&'a [StepCorrelations]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dynamics_own_final: Option<&'a OwnFinal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dynamics_prediction: Option<DynamicsPrediction<'a>>,
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controls: Option<Controls>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamics: Option<Dynamics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamics_correlations: Option<Vec<StepCorrelations>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamics_own_final: Option<OwnFinal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamics_prediction: Option<DynamicsPrediction>,
     pub k: usize,
     pub silhouette: Option<f64>,
-    pub sizes: &'a [usize],
+    pub sizes: Vec<usize>,
     /// The mean adjusted Rand index over the bootstrap replicates.
     pub stability: Option<f64>,
-    pub strategies: &'a Agreements,
-    pub tests: &'a ScoreTable,
+    pub strategies: Agreements,
+    pub tests: ScoreTable,
 }
 
-/// The predictions of the final basins per checkpoint, and from which each number of
+/// The predictions of the final basins per checkpoint, and from which checkpoint each number of
 /// references predicts them.
-#[derive(Debug, Clone, Serialize)]
-pub struct DynamicsPrediction<'a> {
-    pub predicted_from_centroid: &'a BTreeMap<String, Option<String>>,
-    pub steps: &'a [Prediction],
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DynamicsPrediction {
+    pub predicted_from_centroid: BTreeMap<String, Option<String>>,
+    pub steps: Vec<Prediction>,
 }
 
-impl<'a> TaskSummary<'a> {
+impl TaskSummary {
     /// The summary of task `t` with its table and agreements.
-    pub fn new(t: &TaskInputs<'a>, tests: &'a ScoreTable, strategies: &'a Agreements) -> Self {
+    pub fn new(t: &TaskInputs, tests: &ScoreTable, strategies: &Agreements) -> Self {
         let (c, d) = (t.cluster, t.dynamics);
         TaskSummary {
-            controls: t.controls,
-            dynamics: d.map(|d| &d.dynamics),
-            dynamics_correlations: d.map(|d| &d.correlations[..]),
-            dynamics_own_final: d.map(|d| &d.own_final),
+            controls: t.controls.cloned(),
+            dynamics: d.map(|d| d.dynamics.clone()),
+            dynamics_correlations: d.map(|d| d.correlations.clone()),
+            dynamics_own_final: d.map(|d| d.own_final.clone()),
             dynamics_prediction: d.map(|d| DynamicsPrediction {
-                predicted_from_centroid: &d.predicted_from_centroid,
-                steps: &d.prediction,
+                predicted_from_centroid: d.predicted_from_centroid.clone(),
+                steps: d.prediction.clone(),
             }),
             k: c.k,
             silhouette: c.silhouette,
-            sizes: &c.sizes,
+            sizes: c.sizes.clone(),
             stability: c.stability.mean_ari,
-            strategies,
-            tests,
+            strategies: strategies.clone(),
+            tests: tests.clone(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{esc, ManifestText};
@@ -25,7 +25,7 @@ pub fn manifest(files: &[ManifestText]) -> String {
 }
 
 /// What the page was made by and from (`report.json`'s `provenance`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provenance {
     /// The basins version.
     pub basins: String,

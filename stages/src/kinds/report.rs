@@ -189,14 +189,14 @@ impl StageKind for ReportKind {
         let config = serde_json::to_value(&p.config)?;
         let page = html(&p.title, &pages, &config, &p.manifest, &provenance);
         let summary = ReportDoc {
-            config: &p.config,
-            provenance: &provenance,
+            config: p.config.clone(),
+            provenance,
             tasks: (pages.iter())
                 .map(|(t, tests, agreement)| {
                     (t.task.to_owned(), TaskSummary::new(t, tests, agreement))
                 })
                 .collect(),
-            title: &p.title,
+            title: p.title.clone(),
         };
         std::fs::create_dir_all(ctx.out_dir.join("figures"))?;
         for f in &page.figures {

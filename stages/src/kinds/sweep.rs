@@ -6,7 +6,9 @@ use basins_study::params::SweepParams;
 use serde_json::{json, Value};
 
 use super::params;
-use crate::sweep::{holm_across, html, summarise};
+use crate::documents;
+use crate::report::ReportDoc;
+use crate::sweep::{holm_across, html, summarise, SweepDoc};
 
 pub struct SweepKind;
 
@@ -37,17 +39,18 @@ impl StageKind for SweepKind {
             let report = files
                 .get("report.json")
                 .ok_or_else(|| anyhow::anyhow!("the report of `{}` has no report.json", v.label))?;
-            let report: Value = serde_json::from_slice(&std::fs::read(report)?)?;
+            let report: ReportDoc = documents::read(report)?;
             rows.push(summarise(&v.label, &v.values, &report));
         }
         holm_across(&mut rows);
         std::fs::write(ctx.output("index.html")?, html(&p.title, &p.keys, &rows))?;
-        std::fs::write(
-            ctx.output("sweep.json")?,
-            serde_json::to_vec_pretty(
-                &json!({"title": p.title, "keys": p.keys, "variants": rows}),
-            )?,
-        )?;
-        Ok(json!({"variants": rows.len()}))
+        let variants = rows.len();
+        let doc = SweepDoc {
+            keys: p.keys.clone(),
+            title: p.title.clone(),
+            variants: rows,
+        };
+        std::fs::write(ctx.output("sweep.json")?, documents::to_bytes(&doc)?)?;
+        Ok(json!({ "variants": variants }))
     }
 }
