@@ -16,9 +16,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-/// The three barrier definitions.
-pub const KINDS: [&str; 3] = ["convexity", "endpoint", "accuracy"];
-
 /// Per-example results along one path, alphas ascending, endpoints included.
 #[derive(Debug, Clone)]
 pub struct Path {

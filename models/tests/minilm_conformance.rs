@@ -5,10 +5,10 @@
 
 mod common;
 
-use basins_models::backend::Cpu;
-use basins_models::model::{load, BertClassifier, FrozenBert};
-use basins_models::text::{to_batch_padded, Encoded, TextEncoder};
-use burn::tensor::backend::Backend;
+use basins_models::backend::Compute;
+use basins_models::model::inspect::Composed;
+use basins_models::model::FrozenBert;
+use basins_models::text::{Encoded, TextEncoder};
 use serde_json::Value;
 
 struct Reference {
@@ -56,28 +56,16 @@ fn reference() -> Reference {
     Reference { pairs, hidden }
 }
 
-fn hidden_rows(model: &BertClassifier<Cpu>, batch: &[&Encoded]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    hidden_rows_on(model, batch, 1, &Default::default())
-}
-
 /// Final hidden states (each pair's own positions) and logits of `batch`, padded to a multiple
-/// of `multiple` positions on backend `B`.
-fn hidden_rows_on<B: Backend>(
-    model: &BertClassifier<B>,
+/// of `multiple` positions (MiniLM's padding id is 0). Through the library's [`Composed`], so
+/// that this crate instantiates no backend.
+fn hidden_rows(
+    model: &Composed,
     batch: &[&Encoded],
     multiple: usize,
-    device: &B::Device,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let input = to_batch_padded::<B>(batch, 0, multiple, device);
-    let out = model.forward(&input);
-    let [b, seq, h] = out.hidden.dims();
-    let hidden: Vec<f32> = out.hidden.into_data().to_vec().unwrap();
-    let logits: Vec<f32> = out.logits.clone().into_data().to_vec().unwrap();
-    let n = logits.len() / b;
-    let rows = (0..b)
-        .map(|i| hidden[i * seq * h..i * seq * h + batch[i].ids.len() * h].to_vec())
-        .collect();
-    (rows, logits.chunks(n).map(|c| c.to_vec()).collect())
+    let out = model.hidden_rows(batch, 0, multiple).unwrap();
+    (out.hidden, out.logits)
 }
 
 /// The reference's sentence pairs through MiniLM's tokenizer.
@@ -109,24 +97,23 @@ fn minilm_matches_transformers_alone_and_in_padded_batches() {
         assert_eq!(&e.ids, ids, "token ids differ from HF's for ({a:?}, {b:?})");
         assert_eq!(&e.type_ids, types);
     }
-    let device = Default::default();
-    let loaded = load::<Cpu>(&dir, 2, 0, &device).unwrap();
-    assert!(!loaded.had_head, "MiniLM is a base model");
+    let model = Composed::load(&dir, 2, Compute::Cpu).unwrap();
+    let (had_head, initialised) = model.loaded();
+    assert!(!had_head, "MiniLM is a base model");
     assert_eq!(
-        loaded.initialised,
-        vec![
+        initialised,
+        [
             "classifier.weight".to_string(),
             "classifier.bias".to_string()
         ]
     );
-    let model = loaded.model;
     let mut worst = 0.0f32;
     // Batches of 5 in an order unlike the reference's 8, so every pair sees other padding.
     let order: Vec<usize> = (0..encoded.len()).rev().collect();
     let mut batched_logits = vec![Vec::new(); encoded.len()];
     for chunk in order.chunks(5) {
         let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encoded[i]).collect();
-        let (rows, logits) = hidden_rows(&model, &batch);
+        let (rows, logits) = hidden_rows(&model, &batch, 1);
         for (k, &i) in chunk.iter().enumerate() {
             assert_eq!(r.hidden[i].0, vec![encoded[i].ids.len(), 384]);
             worst = worst.max(max_abs(&rows[k], &r.hidden[i].1));
@@ -145,7 +132,7 @@ fn minilm_matches_transformers_alone_and_in_padded_batches() {
     let mut worst_alone = 0.0f32;
     let mut worst_logit = 0.0f32;
     for (i, e) in encoded.iter().enumerate() {
-        let (rows, logits) = hidden_rows(&model, &[e]);
+        let (rows, logits) = hidden_rows(&model, &[e], 1);
         worst_alone = worst_alone.max(max_abs(&rows[0], &r.hidden[i].1));
         worst_logit = worst_logit.max(max_abs(&logits[0], &batched_logits[i]));
     }
@@ -164,8 +151,8 @@ fn frozen_minilm_matches_transformers() {
     let dir = common::minilm_dir();
     let r = reference();
     let encoded = encode(&dir, &r);
-    let model = load::<Cpu>(&dir, 2, 0, &Default::default()).unwrap().model;
-    let frozen = FrozenBert::from_model(&model).unwrap();
+    let model = Composed::load(&dir, 2, Compute::Cpu).unwrap();
+    let frozen = FrozenBert::from_model(model.cpu().unwrap()).unwrap();
     let mut worst = 0.0f32;
     let mut batched_logits = vec![Vec::new(); encoded.len()];
     let index: Vec<usize> = (0..encoded.len()).collect();
@@ -207,17 +194,16 @@ fn minilm_on_wgpu_matches_transformers_in_batches_padded_to_16() {
         (seq_multiple::<Wgpu>(), seq_multiple::<WgpuTrain>()),
         (16, 16)
     );
-    let device = basins_models::backend::wgpu::device().unwrap();
     let dir = common::minilm_dir();
     let r = reference();
     let encoded = encode(&dir, &r);
-    let model = load::<Wgpu>(&dir, 2, 0, &device).unwrap().model;
+    let model = Composed::load(&dir, 2, Compute::Wgpu).unwrap();
     let (mut worst, mut worst_logit) = (0.0f32, 0.0f32);
     let index: Vec<usize> = (0..encoded.len()).collect();
     for chunk in index.chunks(6) {
         let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encoded[i]).collect();
-        let (rows, padded) = hidden_rows_on(&model, &batch, 16, &device);
-        let (_, tight) = hidden_rows_on(&model, &batch, 1, &device);
+        let (rows, padded) = hidden_rows(&model, &batch, 16);
+        let (_, tight) = hidden_rows(&model, &batch, 1);
         for (k, &i) in chunk.iter().enumerate() {
             worst = worst.max(max_abs(&rows[k], &r.hidden[i].1));
             worst_logit = worst_logit.max(max_abs(&padded[k], &tight[k]));

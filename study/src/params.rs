@@ -298,6 +298,18 @@ pub struct DynamicsSetParams {
     pub at_steps: bool,
 }
 
+impl DynamicsSetParams {
+    /// The eval set (its name, origin, data and surface).
+    pub fn eval(&self) -> &EvalSetParams {
+        &self.set.set
+    }
+
+    /// The eval set's name.
+    pub fn name(&self) -> &str {
+        &self.set.set.name
+    }
+}
+
 /// The paths from each kept step to the model's own final weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OwnPathParams {

@@ -12,7 +12,7 @@ use crate::cluster::Square;
 /// bootstrap intervals) and every pair's mean curves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BarriersDoc {
-    /// The barrier definitions, in the order of [`crate::barriers::KINDS`].
+    /// The barrier definitions' names, in the order of [`BarrierKind::ALL`].
     pub kinds: Vec<String>,
     /// The models, in matrix order.
     pub seeds: Vec<u64>,

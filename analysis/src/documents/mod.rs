@@ -123,7 +123,10 @@ pub(crate) mod testing {
                 c["accuracy"] = json!(vec![1.0; n]);
             }
         }
-        let doc = json!({"kinds": crate::barriers::KINDS, "seeds": [], "sets": sets});
+        let kinds: Vec<&str> = (basins_study::manifest::BarrierKind::ALL.iter())
+            .map(|k| k.name())
+            .collect();
+        let doc = json!({"kinds": kinds, "seeds": [], "sets": sets});
         serde_json::from_value(doc).expect("a whole barriers.json")
     }
 }

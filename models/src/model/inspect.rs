@@ -1,5 +1,6 @@
 //! What `basins model inspect` and `basins model predict` show: enough to check an imported or
-//! finetuned checkpoint without writing code.
+//! finetuned checkpoint without writing code; and [`Composed`], a checkpoint's composed forward
+//! pass on any compiled-in backend for the conformance tests.
 
 use std::path::Path;
 
@@ -7,12 +8,12 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use serde::Serialize;
 
-use super::hf::{load, tensor_table, TensorInfo};
-use super::{BertConfig, ModelError};
+use super::hf::{load, tensor_table, LoadedModel, TensorInfo};
+use super::{BertClassifier, BertConfig, ModelError};
 use burn::tensor::backend::Backend;
 
 use crate::backend::{Compute, Cpu};
-use crate::text::{to_batch, TextEncoder};
+use crate::text::{to_batch, to_batch_padded, Encoded, TextEncoder};
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -175,5 +176,105 @@ fn predict_on<B: Backend>(
     Ok(Predictions {
         trained_head: loaded.had_head,
         predictions,
+    })
+}
+
+/// A checkpoint loaded for burn's composed forward pass (the one training and the GPU backends
+/// run) on one of the compiled-in backends, behind no generic parameter. The conformance tests
+/// call it, so that their crates do not instantiate a backend's generics again: the wgpu test
+/// doing so took 244 s of the test build at opt-level 3, its longest unit.
+pub enum Composed {
+    Cpu(LoadedModel<Cpu>),
+    #[cfg(feature = "wgpu")]
+    Wgpu(
+        LoadedModel<crate::backend::Wgpu>,
+        burn::backend::wgpu::WgpuDevice,
+    ),
+}
+
+impl Composed {
+    /// The checkpoint in `dir` with a `num_labels`-way head, on `compute` (the CPU, or wgpu's
+    /// default adapter).
+    pub fn load(dir: &Path, num_labels: usize, compute: Compute) -> anyhow::Result<Composed> {
+        match compute {
+            Compute::Cpu => Ok(Composed::Cpu(load::<Cpu>(
+                dir,
+                num_labels,
+                0,
+                &Default::default(),
+            )?)),
+            #[cfg(feature = "wgpu")]
+            Compute::Wgpu => {
+                let device = crate::backend::wgpu::device()?;
+                let loaded = load::<crate::backend::Wgpu>(dir, num_labels, 0, &device)?;
+                Ok(Composed::Wgpu(loaded, device))
+            }
+            other => anyhow::bail!("the composed forward pass is not offered on {other} here"),
+        }
+    }
+
+    /// Whether the checkpoint had a trained head, and the tensors initialised rather than
+    /// loaded.
+    pub fn loaded(&self) -> (bool, &[String]) {
+        match self {
+            Composed::Cpu(m) => (m.had_head, &m.initialised),
+            #[cfg(feature = "wgpu")]
+            Composed::Wgpu(m, _) => (m.had_head, &m.initialised),
+        }
+    }
+
+    /// The CPU model itself (for `FrozenBert::from_model`), when on the CPU.
+    pub fn cpu(&self) -> Option<&BertClassifier<Cpu>> {
+        match self {
+            Composed::Cpu(m) => Some(&m.model),
+            #[cfg(feature = "wgpu")]
+            Composed::Wgpu(..) => None,
+        }
+    }
+
+    /// Final hidden states and logits of `batch`, padded with `pad_id` to a multiple of
+    /// `multiple` positions.
+    pub fn hidden_rows(
+        &self,
+        batch: &[&Encoded],
+        pad_id: u32,
+        multiple: usize,
+    ) -> anyhow::Result<HiddenRows> {
+        match self {
+            Composed::Cpu(m) => {
+                hidden_rows_on(&m.model, batch, pad_id, multiple, &Default::default())
+            }
+            #[cfg(feature = "wgpu")]
+            Composed::Wgpu(m, device) => hidden_rows_on(&m.model, batch, pad_id, multiple, device),
+        }
+    }
+}
+
+/// What [`Composed::hidden_rows`] returns, per example of the batch.
+pub struct HiddenRows {
+    /// Its final hidden states at its own positions, `[position][hidden]` flattened.
+    pub hidden: Vec<Vec<f32>>,
+    pub logits: Vec<Vec<f32>>,
+}
+
+fn hidden_rows_on<B: Backend>(
+    model: &BertClassifier<B>,
+    batch: &[&Encoded],
+    pad_id: u32,
+    multiple: usize,
+    device: &B::Device,
+) -> anyhow::Result<HiddenRows> {
+    let input = to_batch_padded::<B>(batch, pad_id, multiple, device);
+    let out = model.forward(&input);
+    let [b, seq, h] = out.hidden.dims();
+    let hidden: Vec<f32> = out.hidden.into_data().convert::<f32>().to_vec()?;
+    let logits: Vec<f32> = out.logits.into_data().convert::<f32>().to_vec()?;
+    let n = logits.len() / b.max(1);
+    let rows = (0..b)
+        .map(|i| hidden[i * seq * h..i * seq * h + batch[i].ids.len() * h].to_vec())
+        .collect();
+    Ok(HiddenRows {
+        hidden: rows,
+        logits: logits.chunks(n.max(1)).map(<[f32]>::to_vec).collect(),
     })
 }

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use basins_engine::{StageContext, StageKind};
+use basins_study::manifest::BarrierKind;
 use basins_study::params::BarriersParams;
 use basins_study::roles;
 use serde_json::{json, Value};
 
 use super::{endpoint, node_files, params, path_between, Endpoint};
-use crate::barriers::{Path, PathBarriers, KINDS};
+use crate::barriers::{Path, PathBarriers};
 use crate::documents::{BarriersDoc, Curve, Matrices, SetBarriers};
 use crate::tensorfile::Entry;
 
@@ -47,11 +48,14 @@ impl StageKind for BarriersKind {
                         .expect("8 bytes"),
                 );
                 let r = path.analyse(p.bootstrap, seed);
-                for (k, kind) in KINDS.iter().enumerate() {
+                for (k, kind) in BarrierKind::ALL.iter().enumerate() {
                     let _ = writeln!(
                         csv,
-                        "{set},{a},{b},{kind},{:.6},{:.6},{:.6}",
-                        r.value[k], r.ci[k].0, r.ci[k].1
+                        "{set},{a},{b},{},{:.6},{:.6},{:.6}",
+                        kind.name(),
+                        r.value[k],
+                        r.ci[k].0,
+                        r.ci[k].1
                     );
                 }
                 results.push(((a, b), r));
@@ -65,7 +69,10 @@ impl StageKind for BarriersKind {
         std::fs::write(
             ctx.out_dir.join("barriers.json"),
             serde_json::to_vec_pretty(&BarriersDoc {
-                kinds: KINDS.iter().map(|k| k.to_string()).collect(),
+                kinds: BarrierKind::ALL
+                    .iter()
+                    .map(|k| k.name().to_owned())
+                    .collect(),
                 seeds: p.seeds.clone(),
                 sets: report,
             })?,
@@ -121,7 +128,7 @@ fn write_replicates(
     let reps = results
         .first()
         .map_or(0, |r| r.1.replicates.len().min(KEPT_REPLICATES));
-    let entries: Vec<Entry> = KINDS
+    let entries: Vec<Entry> = BarrierKind::ALL
         .iter()
         .enumerate()
         .map(|(k, kind)| {
@@ -129,7 +136,7 @@ fn write_replicates(
             for r in 0..reps {
                 v.extend(results.iter().map(|(_, b)| b.replicates[r][k] as f32));
             }
-            Entry::f32(*kind, vec![reps, results.len()], &v)
+            Entry::f32(kind.name(), vec![reps, results.len()], &v)
         })
         .collect();
     let pairs: Vec<(u64, u64)> = results.iter().map(|r| r.0).collect();
@@ -157,7 +164,7 @@ fn matrices(
     let n = seeds.len();
     let mut kinds = BTreeMap::new();
     let mut metrics = serde_json::Map::new();
-    for (k, kind) in KINDS.iter().enumerate() {
+    for (k, kind) in BarrierKind::ALL.iter().enumerate() {
         let mut value = vec![vec![None; n]; n];
         let (mut lo, mut hi) = (value.clone(), value.clone());
         for i in 0..n {
@@ -181,7 +188,7 @@ fn matrices(
             all.push(r.value[k]);
         }
         kinds.insert(
-            kind.to_string(),
+            kind.name().to_owned(),
             Matrices {
                 ci_high: hi,
                 ci_low: lo,
@@ -189,7 +196,7 @@ fn matrices(
             },
         );
         metrics.insert(
-            kind.to_string(),
+            kind.name().to_owned(),
             json!({
                 "mean": all.iter().sum::<f64>() / all.len().max(1) as f64,
                 "max": all.iter().copied().fold(0.0, f64::max),

@@ -12,7 +12,6 @@ use basins_study::roles;
 use serde_json::{json, Value};
 
 use super::{endpoint, node_doc, node_files, params, path_between};
-use crate::barriers::KINDS;
 use crate::cluster::Square;
 use crate::controls::disagreement;
 use crate::diagnostics::analyse;
@@ -60,10 +59,10 @@ fn step_scores(
         .iter()
         .map(|&seed| {
             let (node, files) = node_files(ctx, &evaluate_role(seed, at))?;
-            let (name, score) = (&set.set.set.name, set.set.score.as_ref());
+            let (name, score) = (set.name(), set.set.score.as_ref());
             let stored = StoredSet::read(node, files, name)?;
             let surface = StoredSet::surface_rows(node, files, name, stored.gold.len())?;
-            let d = analyse(&stored, set.set.set.data.format, score, surface.as_deref());
+            let d = analyse(&stored, set.eval().data.format, score, surface.as_deref());
             rows = d.primary.examples as u64;
             Ok(d.primary.value)
         })
@@ -152,7 +151,7 @@ fn predictions(
     let set = p
         .scored
         .iter()
-        .find(|s| s.set.set.name == p.own.set)
+        .find(|s| s.name() == p.own.set)
         .ok_or_else(|| anyhow::anyhow!("the clustering's set `{}` is not scored", p.own.set))?;
     // Nearest references by a distance matrix over the models, per number of references.
     let nearest = |m: &Square, cost: u64| -> Vec<CentroidPrediction> {
@@ -218,7 +217,7 @@ fn predictions(
                 } else {
                     ctx.log(format!(
                         "{at}: a score on `{}` is not a number: no score predictor",
-                        set.set.set.name
+                        set.name()
                     ));
                     Vec::new()
                 },
@@ -240,7 +239,7 @@ fn correlations(
     let finals: BTreeMap<&str, Vec<f64>> = p
         .scored
         .iter()
-        .map(|s| Ok((s.set.set.name.as_str(), scores(ctx, &p.seeds, s, "final")?)))
+        .map(|s| Ok((s.name(), scores(ctx, &p.seeds, s, "final")?)))
         .collect::<anyhow::Result<_>>()?;
     let mut out = Vec::new();
     for ((c, step), coordinate) in clusterings.iter().zip(&d.steps).zip(coordinates) {
@@ -248,14 +247,14 @@ fn correlations(
         let mut sets = Vec::new();
         for s in &p.scored {
             let here = match (c.at.as_str(), s.at_steps) {
-                ("final", _) => Some(finals[s.set.set.name.as_str()].clone()),
+                ("final", _) => Some(finals[s.name()].clone()),
                 (at, true) => Some(scores(ctx, &p.seeds, s, at)?),
                 (_, false) => None,
             };
             sets.push(Correlation {
-                set: s.set.set.name.clone(),
+                set: s.name().to_owned(),
                 at_step: correlate(&oriented, here.as_deref()),
-                final_score: correlate(&oriented, Some(&finals[s.set.set.name.as_str()])),
+                final_score: correlate(&oriented, Some(&finals[s.name()])),
             });
         }
         out.push(StepCorrelations {
@@ -300,10 +299,7 @@ impl StageKind for DynamicsKind {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let d = dynamics(&clusterings, &p.seeds)?;
         let finals: Vec<usize> = d.models.iter().map(|m| m.final_basin).collect();
-        let kind = KINDS
-            .iter()
-            .position(|k| *k == p.own.barrier.name())
-            .ok_or_else(|| anyhow::anyhow!("unknown barrier kind `{}`", p.own.barrier.name()))?;
+        let kind = p.own.barrier.index();
         let own = OwnFinal {
             barrier: p.own.barrier,
             set: p.own.set.clone(),

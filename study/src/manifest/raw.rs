@@ -65,12 +65,17 @@ pub enum BarrierKind {
 }
 
 impl BarrierKind {
-    /// Every definition, in the order barrier documents list them (`barriers::KINDS`).
+    /// Every definition, in the order barrier documents and a path's barriers list them.
     pub const ALL: [BarrierKind; 3] = [
         BarrierKind::Convexity,
         BarrierKind::Endpoint,
         BarrierKind::Accuracy,
     ];
+
+    /// Its place in [`BarrierKind::ALL`] (a path's barriers are indexed so).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// Its name in params, barrier documents and reports (`convexity`, ...).
     pub fn name(self) -> &'static str {
