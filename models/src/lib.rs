@@ -20,3 +20,6 @@ pub mod model;
 pub mod pretrain;
 pub mod text;
 pub mod train;
+
+#[cfg(test)]
+mod tests;

@@ -3,16 +3,14 @@
 //! result, and the evaluate metrics are computed from real predictions. A tiny BERT (random
 //! weights, MiniLM's tokenizer) keeps these fast; `cola_minilm` does the real thing.
 
-mod common;
-
 use std::path::Path;
 
+use crate::backend::{Cpu, CpuTrain};
+use crate::eval::evaluate;
+use crate::model::{init_random, load, save, BertClassifier, BertConfig};
+use crate::text::TextEncoder;
+use crate::train::{finetune, FinetuneSpec, Hyper, Streams};
 use basins_files::data::{read, DataFormat, Dataset, OnBadRow, ReadOptions};
-use basins_models::backend::{Cpu, CpuTrain};
-use basins_models::eval::evaluate;
-use basins_models::model::{init_random, load, save, BertClassifier, BertConfig};
-use basins_models::text::TextEncoder;
-use basins_models::train::{finetune, FinetuneSpec, Hyper, Streams};
 
 fn labels() -> Vec<String> {
     vec!["0".into(), "1".into()]
@@ -20,7 +18,7 @@ fn labels() -> Vec<String> {
 
 /// A 2-layer, hidden-32 BERT with random weights and MiniLM's tokenizer files.
 fn tiny_model(dir: &Path) {
-    let minilm = common::minilm_dir();
+    let minilm = super::common::minilm_dir();
     let mut cfg: BertConfig =
         serde_json::from_slice(&std::fs::read(minilm.join("config.json")).unwrap()).unwrap();
     cfg.hidden_size = 32;

@@ -2,14 +2,12 @@
 //! transformers with the same logits (when python and transformers are installed); a checkpoint
 //! that does not fit its config is refused with every problem listed.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use basins_models::backend::Cpu;
-use basins_models::model::{check_labels, load, save, BertClassifier, ModelError};
-use basins_models::text::{to_batch, Encoded, TextEncoder};
+use crate::backend::Cpu;
+use crate::model::{check_labels, load, save, BertClassifier, ModelError};
+use crate::text::{to_batch, Encoded, TextEncoder};
 
 const PAIRS: [(&str, &str); 4] = [
     ("The doctor saw the lawyer.", "The lawyer saw the doctor."),
@@ -36,7 +34,7 @@ fn labels() -> Vec<String> {
 
 #[test]
 fn save_load_round_trip_and_transformers_agrees() {
-    let base = common::minilm_dir();
+    let base = super::common::minilm_dir();
     let device = Default::default();
     let a = load::<Cpu>(&base, 3, 7, &device).unwrap();
     let b = load::<Cpu>(&base, 3, 8, &device).unwrap();
@@ -87,7 +85,7 @@ fn save_load_round_trip_and_transformers_agrees() {
 
 #[test]
 fn a_checkpoint_that_does_not_fit_lists_every_problem() {
-    let base = common::minilm_dir();
+    let base = super::common::minilm_dir();
     let bytes = std::fs::read(base.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -171,7 +169,7 @@ fn bad_config_and_label_order_are_named() {
 /// Inputs the model_dir fuzz target found aborting or panicking: each is now a clean error.
 #[test]
 fn configs_the_fuzzer_found_are_errors_not_aborts() {
-    use basins_models::model::BertConfig;
+    use crate::model::BertConfig;
     let dir = tempfile::tempdir().unwrap();
     let cfg: BertConfig = serde_json::from_value(serde_json::json!({
         "vocab_size": 16, "hidden_size": 8, "num_hidden_layers": 1,
@@ -269,7 +267,7 @@ fn pytorch_checkpoints_load_like_their_safetensors_twin_and_transformers() {
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-5, "{worst} from transformers' logits");
     // `model inspect` reads the same table from either file.
-    let table = |layout: &str| basins_models::model::tensor_table(&root.join(layout)).unwrap();
+    let table = |layout: &str| crate::model::tensor_table(&root.join(layout)).unwrap();
     let (bin, st) = (table("zip"), table("safetensors"));
     assert_eq!(bin.len(), st.len());
     for (a, b) in bin.iter().zip(&st) {
