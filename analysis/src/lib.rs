@@ -4,6 +4,7 @@
 //!
 //! - [`diagnostics`]: metrics per diagnostic group
 //! - [`barriers`]: loss and accuracy barriers with bootstrap intervals
+//! - [`adaptive`]: a path's barrier from a fraction of the grid's forward passes, with an interval
 //! - [`cluster`]: spectral and hierarchical clustering, stability
 //! - [`documents`]: `barriers.json`, `cluster.json`, `diagnostics.json` and `dynamics.json`, one
 //!   type each for writer and readers
@@ -14,6 +15,7 @@
 //! - [`sweep`]: a sweep's comparison of its sub-studies
 //! - [`plot`]: SVG charts (ticks, axes, legends, colour-blind-safe colours) for both pages
 
+pub mod adaptive;
 pub mod barriers;
 pub mod cluster;
 pub mod controls;
