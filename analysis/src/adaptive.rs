@@ -11,9 +11,10 @@
 //! **How.** Every interior alpha is evaluated on a first block of examples, so no grid point is
 //! skipped: a wiggle at any alpha is seen whatever the curve's smoothness (the CoLA MiniLM
 //! barriers come from wiggles next to the endpoints that no coarse grid sees, and on the 20-seed
-//! demo every fixed subset of alphas moved the clustering). Then, while the interval is wider
-//! than the tolerance and the budget allows, the functional with the highest upper bound among
-//! those that could still be the maximum has the examples of its interior alphas doubled. The
+//! demo fixed subsets of one, three or four alphas moved the clustering). Then, while the
+//! interval is wider than the tolerance and the budget allows, the functional with the highest
+//! upper bound among those that could still be the maximum has the examples of its interior
+//! alphas doubled. The
 //! endpoints' losses are known for every example (each model's own evaluation) and order the
 //! examples: the `certain` examples with the largest endpoint loss come first and always count
 //! exactly, the rest follow in a seeded random order. Without that, one example at 6 nats moves
