@@ -42,6 +42,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostics::spread;
+
 /// How close an estimate must get and what it may spend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,19 +185,8 @@ pub fn example_order(ends: (&[f32], &[f32]), certain: usize, seed: u64) -> Vec<u
     by_loss
 }
 
-/// Sample standard deviation (n - 1), 0 for fewer than two values.
-fn spread(v: impl Iterator<Item = f64> + Clone) -> f64 {
-    let n = v.clone().count();
-    if n < 2 {
-        return 0.0;
-    }
-    let mean = v.clone().sum::<f64>() / n as f64;
-    (v.map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-}
-
 /// The estimator's state for one path: the losses seen so far, in example order.
-struct Path<'a> {
-    alphas: &'a [f64],
+struct Path {
     order: Vec<usize>,
     forced: usize,
     /// Per grid point, losses of `order[..seen[g].len()]`; endpoints complete.
@@ -204,7 +195,7 @@ struct Path<'a> {
     floor: f64,
 }
 
-impl Path<'_> {
+impl Path {
     fn n(&self) -> usize {
         self.order.len()
     }
@@ -228,9 +219,8 @@ impl Path<'_> {
         let forced = self.forced.min(prefix);
         let (rest_total, rest_seen) = (n - forced, prefix - forced);
         let exact_part: f64 = (0..forced).map(at).sum();
-        let sampled = (forced..prefix).map(at);
-        let mean = sampled.clone().sum::<f64>() / rest_seen.max(1) as f64;
-        let sd = spread(sampled).max(self.floor);
+        let sampled = spread(&(forced..prefix).map(at).collect::<Vec<_>>());
+        let (mean, sd) = (sampled.mean, sampled.std.max(self.floor));
         let fpc = if rest_total > 1 {
             ((rest_total - rest_seen) as f64 / (rest_total - 1) as f64).sqrt()
         } else {
@@ -300,22 +290,21 @@ pub fn estimate(
     let interior = last.saturating_sub(1);
     let order = example_order(ends, contract.certain, contract.seed);
     let forced = contract.certain.min(n);
-    let floor = spread(
-        order[forced..]
-            .iter()
-            .map(|&e| ends.0[e].max(ends.1[e]) as f64),
-    );
+    let worst: Vec<f64> = order[forced..]
+        .iter()
+        .map(|&e| ends.0[e].max(ends.1[e]) as f64)
+        .collect();
+    let floor = spread(&worst).std;
     let mut seen = vec![Vec::new(); alphas.len()];
     seen[0] = order.iter().map(|&e| ends.0[e] as f64).collect();
     seen[last] = order.iter().map(|&e| ends.1[e] as f64).collect();
     let mut path = Path {
-        alphas,
         order,
         forced,
         seen,
         floor,
     };
-    let funcs = heights(path.alphas, kind);
+    let funcs = heights(alphas, kind);
     let grid = interior * n;
     let cap = (contract.budget * grid as f64).ceil() as usize;
     // The first pass: every interior alpha on the first block (and at least two examples
