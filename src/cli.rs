@@ -93,7 +93,7 @@ pub fn exec(command: Command, cx: &Context) -> anyhow::Result<Exit> {
         Command::Verify(a) => commands::verify::exec(a, cx),
         Command::Gc(a) => commands::gc::exec(a, cx),
         Command::Graph(a) => commands::graph::exec(a, cx),
-        Command::Bench(a) => commands::bench::exec(a),
+        Command::Bench(a) => commands::bench::exec(a, cx),
         Command::Data(a) => commands::data::exec(a),
         Command::Model(a) => commands::model::exec(a),
         Command::ExecNode(a) => commands::exec_node::exec(a, cx),

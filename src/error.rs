@@ -76,6 +76,8 @@ pub enum CliError {
     ReportOfAnother { dir: PathBuf, other: String },
     #[error("{}: not a report folder (it holds other files); pass --out DIR to write the report elsewhere", .0.display())]
     NotAReportFolder(PathBuf),
+    #[error("{}: {why}", manifest.display())]
+    NotComparable { manifest: PathBuf, why: String },
 }
 
 fn unresolved_text(refs: &[(String, String)]) -> String {
@@ -111,7 +113,8 @@ impl CliError {
             | CliError::NoCheckpoint { .. }
             | CliError::NotEmpty(_)
             | CliError::ReportOfAnother { .. }
-            | CliError::NotAReportFolder(_) => ErrorClass::BadInput,
+            | CliError::NotAReportFolder(_)
+            | CliError::NotComparable { .. } => ErrorClass::BadInput,
             CliError::NoReportRecord
             | CliError::ReportCorruptAgain(_)
             | CliError::ExportCorrupt { .. }

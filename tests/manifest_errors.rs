@@ -705,3 +705,89 @@ fn fields_for_a_fixed_layout_are_refused() {
         ],
     );
 }
+
+/// `[interpolate] mode = "adaptive"` and its contract: settings of the other mode, numbers
+/// outside their range and a barrier the estimator cannot estimate are refused where written.
+#[test]
+fn adaptive_interpolation_settings_are_checked() {
+    let grid = "pairs = \"all\"\nalphas";
+    let e = refuse(grid, "pairs = \"all\"\ntolerance = 0.02\nalphas");
+    has(
+        &e,
+        &[
+            "m.toml:28:13: `interpolate.tolerance`",
+            "a setting of the adaptive mode, and the mode is grid",
+            "mode = \"adaptive\"",
+        ],
+    );
+    let e = refuse(
+        grid,
+        "pairs = \"all\"\nmode = \"adaptive\"\nbudget = 1.5\nalphas",
+    );
+    has(
+        &e,
+        &[
+            "m.toml:29:10: `interpolate.budget`",
+            "1.5 is not a share of the grid's forward passes",
+            "(0, 1]",
+        ],
+    );
+    let e = refuse(
+        grid,
+        "pairs = \"all\"\nmode = \"adaptive\"\ntolerance = -1\nalphas",
+    );
+    has(
+        &e,
+        &[
+            "`interpolate.tolerance`",
+            "-1 is not a usable interval width",
+        ],
+    );
+    let e = refuse(grid, "pairs = \"all\"\nmode = \"fast\"\nalphas");
+    has(
+        &e,
+        &["m.toml:28:8: `interpolate.mode`", "unknown variant `fast`"],
+    );
+    let e = refuse(
+        "alphas = { linspace = [0.0, 1.0, 5] }",
+        "mode = \"adaptive\"\nalphas = [0.0, 0.5, 1.0, 1.5]",
+    );
+    has(
+        &e,
+        &[
+            "`interpolate.alphas`",
+            "adaptive paths run from alpha 0 to 1",
+        ],
+    );
+    // The clustering's barrier is the one estimated: the accuracy barrier cannot be.
+    let fx = Fixture::new();
+    fx.edit(grid, "pairs = \"all\"\nmode = \"adaptive\"\nalphas");
+    fx.edit(
+        "[cluster]\nk = 2",
+        "[cluster]\nk = 2\nbarrier = \"accuracy\"",
+    );
+    let out = fx.cli(&["plan", "m.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    has(
+        &err,
+        &[
+            "m.toml:28:8: `interpolate.mode`",
+            "[cluster] barrier is \"accuracy\"",
+        ],
+    );
+    // The same settings in adaptive mode plan, with adaptive path nodes.
+    let fx = Fixture::new();
+    fx.edit(
+        grid,
+        "pairs = \"all\"\nmode = \"adaptive\"\ntolerance = 0.02\nbudget = 0.3\nalphas",
+    );
+    let out = fx.cli(&["plan", "m.toml", "--json"]);
+    common::assert_success(&out, &["plan in adaptive mode"]);
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        plan.matches("\"interpolate_adaptive\"").count(),
+        6,
+        "{plan}"
+    );
+}

@@ -36,6 +36,16 @@
 //! can lie outside it. An estimate that is not settled when the budget runs out is reported with
 //! its interval and marked as such; one whose every alpha saw every example is *exact*.
 
+//!
+//! **In a study.** `[interpolate] mode = "adaptive"` makes each pair an `interpolate_adaptive`
+//! node (`basins-stages`), which runs [`estimate`] with the models' forward passes as its
+//! [`Losses`] and stores the losses it made; the barriers node reads the estimate and computes
+//! the other definitions from the same partial curves ([`analyse_estimated`]).
+//!
+//! `heights` repeats `barriers::convexity`'s chord on purpose: the barriers' loop is the grid's
+//! cached arithmetic (its rounding is in every stored matrix), and the estimator needs each
+//! height's weights, not only the maximum.
+
 use basins_study::manifest::BarrierKind;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -44,40 +54,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnostics::spread;
 
-/// How close an estimate must get and what it may spend.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Contract {
-    /// The widest interval that counts as settled, in the barrier's units (nats).
-    pub tolerance: f64,
-    /// The share of the grid protocol's forward passes (interior alphas x examples) the path
-    /// may use, in (0, 1]. The first block at every alpha is spent whatever the budget.
-    pub budget: f64,
-    /// Examples per alpha in the first pass, the forced ones included.
-    pub block: usize,
-    /// How many examples with the largest endpoint loss every alpha evaluates first.
-    pub certain: usize,
-    /// Half-width of a functional's interval, in standard errors.
-    pub z: f64,
-    /// Seeds the order of the examples after the forced ones.
-    pub seed: u64,
-}
-
-/// The defaults: the tolerance and budget; the first block and the forced examples from
-/// a replay on the 20-seed demo's stored losses (docs/performance.md): of the four settings
-/// tried there, 48 and 16 was the one whose intervals held every grid value on both sets.
-impl Default for Contract {
-    fn default() -> Self {
-        Contract {
-            tolerance: 0.01,
-            budget: 0.2,
-            block: 48,
-            certain: 16,
-            z: 4.0,
-            seed: 0,
-        }
-    }
-}
+pub use basins_study::params::Contract;
 
 /// Where a path's per-example losses come from: forward passes of the interpolated models, or
 /// stored grid losses (see [`Replay`]).
@@ -377,6 +354,9 @@ pub fn grid_value(alphas: &[f64], loss: &[Vec<f32>], kind: BarrierKind) -> f64 {
         _ => crate::barriers::convexity(alphas, &curve),
     }
 }
+
+mod estimated;
+pub use estimated::analyse_estimated;
 
 #[cfg(test)]
 mod tests;

@@ -414,6 +414,37 @@ pub fn adjusted_rand(a: &[usize], b: &[usize]) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_partition_within_its_intervals_holds_or_moves_as_the_intervals_allow() {
+        let b = two_basins([3, 3]);
+        let part = average_linkage(&b).cut(2);
+        let recluster = |m: &Square| average_linkage(m).cut(2);
+        // Narrow intervals around the values: every draw gives the same partition.
+        let narrow = [Uncertain {
+            i: 0,
+            j: 3,
+            low: 1.9,
+            high: 2.1,
+        }];
+        let aris = within_intervals(&b, &narrow, 50, 0, &part, &recluster);
+        assert_eq!(aris.len(), 50);
+        assert!(aris.iter().all(|&a| a == 1.0), "{aris:?}");
+        // Model 0's barriers to the other basin could be smaller than within its own: the low
+        // ends (the first draw) move it, the high ends (the second, the values) keep it.
+        let wide: Vec<Uncertain> = (3..6)
+            .map(|j| Uncertain {
+                i: 0,
+                j,
+                low: 0.0,
+                high: 2.0,
+            })
+            .collect();
+        let aris = within_intervals(&b, &wide, 50, 0, &part, &recluster);
+        assert!(aris[0] < 1.0, "{aris:?}");
+        assert_eq!(aris[1], 1.0);
+        assert_eq!(aris, within_intervals(&b, &wide, 50, 0, &part, &recluster));
+    }
+
     /// Two basins: barriers 0.05 inside, 2.0 across.
     fn two_basins(sizes: [usize; 2]) -> Square {
         let n = sizes[0] + sizes[1];
@@ -466,4 +497,42 @@ mod tests {
         bad[0][1] = f64::NAN;
         assert!(check(&bad).is_err());
     }
+}
+
+/// A matrix entry known only within an interval: models `i` and `j`, `low` to `high`.
+#[derive(Debug, Clone, Copy)]
+pub struct Uncertain {
+    pub i: usize,
+    pub j: usize,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Agreement (adjusted Rand index) of `recluster` on `draws` matrices with every uncertain
+/// entry moved within its interval (the first all at the low ends, the second all at the
+/// high ends, the rest uniform draws seeded by `seed`) with `partition`.
+pub fn within_intervals(
+    b: &Square,
+    entries: &[Uncertain],
+    draws: usize,
+    seed: u64,
+    partition: &[usize],
+    recluster: &dyn Fn(&Square) -> Vec<usize>,
+) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..draws)
+        .map(|d| {
+            let mut moved = b.clone();
+            for e in entries {
+                let v = match d {
+                    0 => e.low,
+                    1 => e.high,
+                    _ => e.low + (e.high - e.low) * rng.random::<f64>(),
+                };
+                moved[e.i][e.j] = v;
+                moved[e.j][e.i] = v;
+            }
+            adjusted_rand(partition, &recluster(&moved))
+        })
+        .collect()
 }

@@ -27,12 +27,13 @@ use crate::schedule::glob_match;
 use crate::stage::{Registry, StageContext, StageInput, StageKind, VerifyPolicy};
 
 /// The kind names a study expands into.
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 12] = [
     "generate",
     "pretrain",
     "finetune",
     "evaluate",
     "interpolate",
+    "interpolate_adaptive",
     "barriers",
     "cluster",
     "diagnostics",
@@ -81,14 +82,14 @@ impl StageKind for Synthetic {
     fn uses_device(&self) -> bool {
         matches!(
             self.name,
-            "pretrain" | "finetune" | "evaluate" | "interpolate"
+            "pretrain" | "finetune" | "evaluate" | "interpolate" | "interpolate_adaptive"
         )
     }
 
     fn verify_policy(&self) -> VerifyPolicy {
         match self.name {
             // Stand-ins for the kinds that will run on a GPU: judged on metrics.
-            "evaluate" | "interpolate" => VerifyPolicy::Tolerance {
+            "evaluate" | "interpolate" | "interpolate_adaptive" => VerifyPolicy::Tolerance {
                 metrics: vec![("/value".into(), 1e-9)],
             },
             _ => VerifyPolicy::BitExact,

@@ -35,6 +35,16 @@ impl Entry {
                 .collect(),
         }
     }
+
+    /// Signed integers (an adaptive path's -1 where it did not evaluate).
+    pub fn i64_signed(name: impl Into<String>, shape: Vec<usize>, values: &[i64]) -> Entry {
+        Entry {
+            name: name.into(),
+            dtype: Dtype::I64,
+            shape,
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
 }
 
 /// Write `entries` (shapes must match their byte lengths) with at most one string metadata

@@ -90,6 +90,7 @@ pub struct EncodedSet {
     batches: Vec<Vec<usize>>,
     gold: Vec<usize>,
     pad_id: u32,
+    batch_size: usize,
 }
 
 impl EncodedSet {
@@ -110,6 +111,7 @@ impl EncodedSet {
             encoded,
             gold: ds.examples.iter().map(|e| e.label).collect(),
             pad_id: enc.pad_id,
+            batch_size,
         })
     }
 
@@ -159,6 +161,42 @@ impl EncodedSet {
             gold: self.gold.clone(),
             predicted,
         })
+    }
+}
+
+impl EncodedSet {
+    /// The loss of each of the examples `which` (indices into the set) and whether its
+    /// prediction was right, in `which`'s order: those examples alone, batched by length among
+    /// themselves (what an adaptive path evaluates, a few at a time).
+    pub fn score_some<B: Backend>(
+        &self,
+        scorer: &Scorer<B>,
+        device: &B::Device,
+        which: &[usize],
+    ) -> anyhow::Result<(Vec<f32>, Vec<bool>)> {
+        if let Some(&i) = which.iter().find(|&&i| i >= self.len()) {
+            anyhow::bail!("example {i} of a set of {}", self.len());
+        }
+        let lengths: Vec<usize> = which.iter().map(|&i| self.encoded[i].ids.len()).collect();
+        let positions: Vec<usize> = (0..which.len()).collect();
+        let batches = length_grouped(&lengths, self.batch_size, &positions);
+        let inputs: Vec<Vec<&Encoded>> = batches
+            .iter()
+            .map(|b| b.iter().map(|&p| &self.encoded[which[p]]).collect())
+            .collect();
+        let per_batch = scorer.batch_probs(&inputs, self.pad_id, device, &mut |_| {})?;
+        let mut losses = vec![0.0f32; which.len()];
+        let mut right = vec![false; which.len()];
+        for (batch, p) in batches.iter().zip(per_batch) {
+            let c = p.len() / batch.len().max(1);
+            for (k, &pos) in batch.iter().enumerate() {
+                let probs = self.map.apply(&p[k * c..(k + 1) * c]);
+                let gold = self.gold[which[pos]];
+                losses[pos] = -(probs[gold].max(1e-12)).ln();
+                right[pos] = argmax(&probs) == gold;
+            }
+        }
+        Ok((losses, right))
     }
 }
 

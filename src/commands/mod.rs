@@ -43,7 +43,13 @@ impl Context {
 
     /// [`Context::open`], and the resolution of each Hub reference.
     pub fn open_pinned(&self, manifest: &Path) -> anyhow::Result<(Study, Vec<Pin>)> {
-        let mut m = Manifest::load(manifest).map_err(OpenError::from)?;
+        let m = Manifest::load(manifest).map_err(OpenError::from)?;
+        self.open_manifest(m)
+    }
+
+    /// [`Context::open_pinned`] of a manifest already loaded (and perhaps changed, as
+    /// `bench --modes` changes the interpolation mode).
+    pub fn open_manifest(&self, mut m: Manifest) -> anyhow::Result<(Study, Vec<Pin>)> {
         let cache = self
             .cache
             .clone()
@@ -65,7 +71,13 @@ impl Context {
 
     /// [`Context::open`] for verbs that run nodes: every Hub revision must be resolved.
     pub fn open_to_run(&self, manifest: &Path) -> anyhow::Result<Study> {
-        let (study, pins) = self.open_pinned(manifest)?;
+        let m = Manifest::load(manifest).map_err(OpenError::from)?;
+        self.manifest_to_run(m)
+    }
+
+    /// [`Context::open_to_run`] of a manifest already loaded.
+    pub fn manifest_to_run(&self, m: Manifest) -> anyhow::Result<Study> {
+        let (study, pins) = self.open_manifest(m)?;
         let unresolved: Vec<(String, String)> = pins
             .into_iter()
             .filter_map(|p| p.commit.err().map(|why| (p.what, why)))

@@ -14,7 +14,8 @@
 //! `basins_stages::report` reads the same from the CLI and the tests whichever crate holds it.
 
 pub use basins_analysis::{
-    barriers, cluster, controls, diagnostics, documents, dynamics, plot, report, stats, sweep,
+    adaptive, barriers, cluster, controls, diagnostics, documents, dynamics, plot, report, stats,
+    sweep,
 };
 pub use basins_files::{data, download, generate, hub, inputs, metrics, outputs, tensorfile};
 pub use basins_models::{backend, bench, eval, interpolate, model, pretrain, text, train};
@@ -36,6 +37,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::PretrainKind));
     r.register(Arc::new(kinds::DiagnosticsKind));
     r.register(Arc::new(kinds::InterpolateKind));
+    r.register(Arc::new(kinds::AdaptiveInterpolateKind));
     r.register(Arc::new(kinds::BarriersKind));
     r.register(Arc::new(kinds::ClusterKind));
     r.register(Arc::new(kinds::ControlsKind));

@@ -223,6 +223,56 @@ pub struct InterpolateParams {
     /// step to its own end (`interpolate/<task>/<m>@step=<n>~final`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub to_final: bool,
+    /// `[interpolate] mode = "adaptive"`: the path is an `interpolate_adaptive` node that
+    /// evaluates only what its barrier's estimate needs. Absent in grid mode, so grid keys are
+    /// those of studies older than the mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveParams>,
+}
+
+/// An adaptive path's estimate: which barrier and under what contract.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveParams {
+    /// The barrier estimated within the contract (the clustering's): convexity or endpoint.
+    pub barrier: BarrierKind,
+    pub contract: Contract,
+}
+
+/// How close an adaptive barrier estimate must get and what it may spend (see
+/// `basins_analysis::adaptive`, which estimates under it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// The widest interval that counts as settled, in the barrier's units (nats).
+    pub tolerance: f64,
+    /// The share of the grid protocol's forward passes (interior alphas x examples) the path
+    /// may use, in (0, 1]. The first block at every alpha is spent whatever the budget.
+    pub budget: f64,
+    /// Examples per alpha in the first pass, the forced ones included.
+    pub block: usize,
+    /// How many examples with the largest endpoint loss every alpha evaluates first.
+    pub certain: usize,
+    /// Half-width of a functional's interval, in standard errors.
+    pub z: f64,
+    /// Seeds the order of the examples after the forced ones.
+    pub seed: u64,
+}
+
+/// The defaults: the tolerance and budget; the first block and the forced examples from
+/// a replay on the 20-seed demo's stored losses (docs/performance.md): of the four settings
+/// tried there, 48 and 16 was the one whose intervals held every grid value on both sets.
+impl Default for Contract {
+    fn default() -> Self {
+        Contract {
+            tolerance: 0.01,
+            budget: 0.2,
+            block: 48,
+            certain: 16,
+            z: 4.0,
+            seed: 0,
+        }
+    }
 }
 
 /// `barriers/<task>[@step=<n>]`.
@@ -390,6 +440,9 @@ pub struct InterpolateConfig {
     pub alphas: Vec<f64>,
     pub eval: Option<Vec<String>>,
     pub max_examples: Option<u64>,
+    /// `mode = "adaptive"`'s contract; absent in grid mode (older reports' keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<crate::manifest::Adaptive>,
 }
 
 /// `[interpolate] pairs` as the report shows it ([`PairSpec`] as serde writes it; the

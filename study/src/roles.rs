@@ -24,6 +24,10 @@ pub fn path(a: u64, b: u64) -> String {
     format!("path:{a}~{b}")
 }
 
+/// An adaptive path's two endpoints (the evaluate nodes of models a and b), read for their
+/// per-example losses before any interior alpha is evaluated.
+pub const PATH_ENDS: [&str; 2] = ["path_end:a", "path_end:b"];
+
 /// A data set a model stage evaluates on (`nli.eval`, a diagnostic's name).
 pub fn eval(set: &str) -> String {
     format!("eval:{set}")

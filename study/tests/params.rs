@@ -32,7 +32,7 @@ fn check(m: &Manifest) -> Vec<String> {
             "pretrain" => round_trip::<PretrainParams>(id, p),
             "finetune" => round_trip::<FinetuneParams>(id, p),
             "evaluate" => round_trip::<EvaluateParams>(id, p),
-            "interpolate" => round_trip::<InterpolateParams>(id, p),
+            "interpolate" | "interpolate_adaptive" => round_trip::<InterpolateParams>(id, p),
             "barriers" => round_trip::<BarriersParams>(id, p),
             "cluster" => round_trip::<ClusterParams>(id, p),
             "diagnostics" => round_trip::<DiagnosticsParams>(id, p),
@@ -94,6 +94,7 @@ fn every_shipped_manifests_params_read_back_as_their_kinds_types() {
             "generate",
             "hub",
             "interpolate",
+            "interpolate_adaptive",
             "pretrain",
             "report",
             "sweep"

@@ -258,3 +258,106 @@ fn what_cannot_be_estimated_is_an_error() {
     .unwrap_err();
     assert!(e.to_string().contains("has 2 examples"), "{e}");
 }
+
+/// A path whose losses at the grid points the estimator saw are kept, the rest not numbers
+/// (as an adaptive path node writes it), with correctness from the loss.
+fn partial(loss: &[Vec<f32>], seen: &[usize]) -> crate::barriers::Path {
+    let last = loss.len() - 1;
+    let mut l = loss.to_vec();
+    for (g, row) in l.iter_mut().enumerate().take(last).skip(1) {
+        for x in row.iter_mut().skip(seen[g - 1]) {
+            *x = f32::NAN;
+        }
+    }
+    let correct = loss
+        .iter()
+        .map(|row| row.iter().map(|&x| u8::from(x < 0.7)).collect())
+        .collect();
+    crate::barriers::Path {
+        alphas: alphas(),
+        loss: l,
+        correct,
+    }
+}
+
+#[test]
+fn a_whole_path_analysed_as_estimated_is_the_grid_analysis() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let c = curve(&mut rng, true);
+    let loss = losses(&c, 300, &mut rng);
+    let path = partial(&loss, &[300; GRID - 2]);
+    let grid = path.analyse(0, 0);
+    for forced in [vec![], vec![3, 17, 250]] {
+        let est = analyse_estimated(&path, &forced, 50, 1).unwrap();
+        for k in 0..3 {
+            assert!(
+                (est.value[k] - grid.value[k]).abs() < 1e-9,
+                "{k}: {forced:?}"
+            );
+        }
+        for (a, b) in est.loss.iter().zip(&grid.loss) {
+            assert!((a - b).abs() < 1e-9);
+        }
+        for (k, ci) in est.ci.iter().enumerate() {
+            assert!(ci.0 <= ci.1, "{k}");
+        }
+    }
+}
+
+#[test]
+fn a_partial_path_is_estimated_by_strata_and_its_replicates_repeat() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let c = curve(&mut rng, false);
+    let n = 200;
+    let loss = losses(&c, n, &mut rng);
+    // The examples in the estimator's order: the forced ones first; the prefix of each alpha
+    // in that order is what it saw. Here the order is the index order, forced 0..4.
+    let forced: Vec<usize> = (0..4).collect();
+    let seen = [40, 40, 80, 160, 40, 40, 40, 40];
+    let path = partial(&loss, &seen);
+    let est = analyse_estimated(&path, &forced, 100, 9).unwrap();
+    for (g, row) in loss.iter().enumerate() {
+        let m = if g == 0 || g == GRID - 1 {
+            n
+        } else {
+            seen[g - 1]
+        };
+        let exact: f64 = row[..4].iter().map(|&x| x as f64).sum();
+        let rest = row[4..m].iter().map(|&x| x as f64).sum::<f64>() / (m - 4) as f64;
+        let want = (exact + (n - 4) as f64 * rest) / n as f64;
+        assert!((est.loss[g] - want).abs() < 1e-9, "alpha {g}");
+    }
+    assert_eq!(
+        est.value[0],
+        crate::barriers::convexity(&alphas(), &est.loss)
+    );
+    let again = analyse_estimated(&path, &forced, 100, 9).unwrap();
+    assert_eq!(again.replicates, est.replicates);
+    assert_eq!(est.replicates.len(), 100);
+    // Replicates vary: the unseen examples are estimated, not known.
+    assert!(est.ci[1].1 > est.ci[1].0);
+}
+
+#[test]
+fn a_partial_path_without_its_forced_or_sampled_examples_is_an_error() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let loss = losses(&curve(&mut rng, false), 50, &mut rng);
+    let path = partial(&loss, &[10; GRID - 2]);
+    let e = analyse_estimated(&path, &[12], 10, 0).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("forced example 12 was not evaluated"),
+        "{e}"
+    );
+    let e = analyse_estimated(&path, &(0..10).collect::<Vec<_>>(), 10, 0).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("none of the examples beyond the forced"),
+        "{e}"
+    );
+    let e = analyse_estimated(&path, &[50], 10, 0).unwrap_err();
+    assert!(
+        e.to_string().contains("forced example 50 of a path of 50"),
+        "{e}"
+    );
+}

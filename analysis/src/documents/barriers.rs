@@ -6,6 +6,7 @@ use basins_study::manifest::BarrierKind;
 use serde::{Deserialize, Serialize};
 
 use super::nan_vec;
+use crate::adaptive::Estimate;
 use crate::cluster::Square;
 
 /// `barriers.json`: per eval set, every barrier definition's matrix over the models (with
@@ -28,6 +29,27 @@ pub struct SetBarriers {
     pub curves: BTreeMap<String, Curve>,
     /// Per barrier definition (`convexity`, ...), its matrices.
     pub matrices: BTreeMap<String, Matrices>,
+    /// Per pair (`a~b`) that an adaptive path measured (`[interpolate] mode = "adaptive"`):
+    /// its estimate. A pair here that is not `exact` has estimates for values in every
+    /// matrix: the estimated barrier's value and interval are the estimator's, the other
+    /// definitions' come from the same partial curve with bootstrap intervals. Every other
+    /// entry is a grid value. Absent for grid studies, whose documents keep their bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub estimates: BTreeMap<String, PairEstimate>,
+}
+
+/// One adaptive path's estimate of the barrier its contract covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairEstimate {
+    pub barrier: BarrierKind,
+    pub estimate: Estimate,
+}
+
+impl SetBarriers {
+    /// The pairs whose values are estimates (not exact), in name order.
+    pub fn estimated(&self) -> impl Iterator<Item = (&String, &PairEstimate)> {
+        self.estimates.iter().filter(|(_, e)| !e.estimate.exact)
+    }
 }
 
 /// One pair's mean curves along its path.

@@ -43,6 +43,32 @@ pub struct ClusterDoc {
     pub silhouette: Option<f64>,
     pub sizes: Vec<usize>,
     pub stability: Stability,
+    /// With adaptive estimates in the matrix: whether the partition holds anywhere within
+    /// their intervals. Absent for grid studies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimates: Option<IntervalRobustness>,
+}
+
+/// The partition reclustered (same method, k and kernel width) with every estimated entry
+/// moved within its interval: all at the low ends, all at the high ends, and `draws` - 2
+/// seeded uniform draws inside the intervals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntervalRobustness {
+    /// Pairs whose barrier is an estimate (not exact).
+    pub estimated: usize,
+    /// Of those, the ones whose interval is wider than the tolerance (budget spent first).
+    pub unsettled: usize,
+    /// The widest interval.
+    #[serde(deserialize_with = "nan")]
+    pub widest: f64,
+    /// Matrices reclustered.
+    pub draws: usize,
+    /// Of those, how many gave the same partition (adjusted Rand index 1).
+    pub identical: usize,
+    #[serde(deserialize_with = "nan")]
+    pub min_ari: f64,
+    #[serde(deserialize_with = "nan")]
+    pub mean_ari: f64,
 }
 
 /// The affinity's spread: when it is nearly constant, the partition rests on small differences.

@@ -23,8 +23,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use barriers::{BarriersDoc, Curve, Matrices, SetBarriers};
-pub use cluster::{Affinity, ClusterDoc, Dendrogram, Stability};
+pub use barriers::{BarriersDoc, Curve, Matrices, PairEstimate, SetBarriers};
+pub use cluster::{Affinity, ClusterDoc, Dendrogram, IntervalRobustness, Stability};
 pub use diagnostics::{DiagnosedSet, DiagnosticsDoc, StrategyLabels, Summary, ThresholdLabels};
 pub use dynamics::{Cost, DynamicsDoc, OwnFinal, Prediction, StepCorrelations};
 

@@ -35,6 +35,9 @@ pub struct TaskSummary {
     pub dynamics_own_final: Option<OwnFinal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamics_prediction: Option<DynamicsPrediction>,
+    /// With adaptive estimates: whether the partition holds within their intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimates: Option<crate::documents::IntervalRobustness>,
     pub k: usize,
     pub silhouette: Option<f64>,
     pub sizes: Vec<usize>,
@@ -65,6 +68,7 @@ impl TaskSummary {
                 predicted_from_centroid: d.predicted_from_centroid.clone(),
                 steps: d.prediction.clone(),
             }),
+            estimates: c.estimates.clone(),
             k: c.k,
             silhouette: c.silhouette,
             sizes: c.sizes.clone(),

@@ -10,6 +10,8 @@
 //! - [`document`]: the page's numbers as `report.json`
 //! - [`controls`]: the barrier basins beside output-similarity baselines, and their robustness
 //! - [`dynamics`]: when the basins formed, for a study with kept steps
+//! - [`estimates`]: which barriers are adaptive estimates, and whether the partition holds
+//!   within their intervals
 //! - [`verdict`]: the sentence at the top of each task
 //! - [`figures`]: the SVG figures
 //! - [`tables`]: the HTML tables
@@ -20,6 +22,7 @@ mod analysis;
 mod controls;
 mod document;
 mod dynamics;
+mod estimates;
 mod figures;
 mod models;
 mod settings;
@@ -240,6 +243,7 @@ pub fn html(
         }
         let top = [figures::heatmap(t), figures::paths(t)];
         s.push_str(&figure_row(&top));
+        s.push_str(&estimates::section(t));
         s.push_str(&models::table(t, tests, agreement));
         let _ = write!(
             s,

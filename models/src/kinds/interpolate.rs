@@ -4,6 +4,10 @@
 //! kept so that barrier confidence intervals need no further forward passes. Each set is
 //! scored on its loss-surface rows only (recorded in the output's metadata, so the barriers can
 //! check that the endpoints were taken at the same rows).
+//!
+//! [`open_path`] loads the same two models and sets for an adaptive path
+//! (`interpolate_adaptive`, in `basins-stages`), which scores a few examples at one alpha at a
+//! time as its estimator asks.
 
 use basins_engine::stage::Interrupted;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
@@ -15,7 +19,7 @@ use crate::eval::{CpuForward, EncodedSet, Scorer};
 use crate::interpolate::{lerp, same_shapes};
 use basins_files::inputs::{eval_set, model_dir_at, params, surface_rows};
 use basins_files::tensorfile::Entry;
-use basins_study::params::InterpolateParams;
+use basins_study::params::{EvalSetParams, InterpolateParams};
 
 pub struct InterpolateKind;
 
@@ -39,6 +43,11 @@ impl StageKind for InterpolateKind {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: InterpolateParams = params(ctx)?;
+        anyhow::ensure!(
+            p.adaptive.is_none(),
+            "an adaptive path's params reached the grid `interpolate` kind; adaptive paths are \
+             `interpolate_adaptive` nodes"
+        );
         match device(ctx)? {
             Device::Cpu => run::<crate::backend::Cpu>(ctx, &p, &Default::default()),
             #[cfg(feature = "cuda")]
@@ -49,11 +58,19 @@ impl StageKind for InterpolateKind {
     }
 }
 
-fn run<B: Backend>(
+/// A path's two models (checked to be of one architecture and label set) and its eval sets,
+/// each tokenised once at its loss-surface rows.
+struct Ends<'p, B: Backend> {
+    a: crate::model::BertClassifier<B>,
+    b: crate::model::BertClassifier<B>,
+    sets: Vec<(&'p EvalSetParams, EncodedSet, Vec<usize>)>,
+}
+
+fn open_ends<'p, B: Backend>(
     ctx: &StageContext,
-    p: &InterpolateParams,
+    p: &'p InterpolateParams,
     device: &B::Device,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Ends<'p, B>> {
     let at = p.checkpoint.as_deref();
     let (dir_a, dir_b) = (
         model_dir_at(ctx, "model_a", at)?,
@@ -67,7 +84,6 @@ fn run<B: Backend>(
         dir_a.display(),
         dir_b.display()
     );
-    let alphas = crate::interpolate::interior(&p.alphas);
     // Each set is tokenised once and scored at every alpha.
     let sets = p
         .eval_sets
@@ -79,6 +95,20 @@ fn run<B: Backend>(
             Ok((s, encoded, rows))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Ends {
+        a: a.model,
+        b: b.model,
+        sets,
+    })
+}
+
+fn run<B: Backend>(
+    ctx: &StageContext,
+    p: &InterpolateParams,
+    device: &B::Device,
+) -> anyhow::Result<Value> {
+    let Ends { a, b, sets } = open_ends::<B>(ctx, p, device)?;
+    let alphas = crate::interpolate::interior(&p.alphas);
     let total: usize = alphas.len() * sets.iter().map(|(_, d, _)| d.len()).sum::<usize>();
     let out = ctx.out_dir.join("path");
     std::fs::create_dir_all(&out)?;
@@ -90,8 +120,7 @@ fn run<B: Backend>(
         if ctx.cancelled() {
             return Err(Interrupted::at(format!("alpha {alpha}")));
         }
-        let scorer =
-            Scorer::new(&lerp(&a.model, &b.model, alpha), CpuForward::Frozen)?.on(ctx.eval_threads);
+        let scorer = Scorer::new(&lerp(&a, &b, alpha), CpuForward::Frozen)?.on(ctx.eval_threads);
         for (k, (_, set, _)) in sets.iter().enumerate() {
             let r = set.score(&scorer, device, &|_, _| {})?;
             let correct: Vec<usize> = r
@@ -141,4 +170,115 @@ fn run<B: Backend>(
         .flat_map(|c| c.0.iter().copied())
         .fold(f64::NEG_INFINITY, f64::max);
     Ok(json!({"sets": metrics, "forward_passes": total, "loss_max": loss_max}))
+}
+
+/// A path between two finetuned models, scored on demand, a few examples at one alpha at a
+/// time: what an adaptive path node (in `basins-stages`, beside the estimator) evaluates.
+pub trait PathScores {
+    /// The eval sets in params order: name and loss-surface rows.
+    fn sets(&self) -> Vec<(String, Vec<usize>)>;
+    /// The loss of each of `examples` (indices into set `set`'s surface rows) at `alpha`,
+    /// and whether its prediction was right.
+    fn score(
+        &mut self,
+        set: usize,
+        alpha: f64,
+        examples: &[usize],
+    ) -> anyhow::Result<(Vec<f32>, Vec<bool>)>;
+}
+
+/// The path of an interpolate node's params, its models loaded on the study's device.
+pub fn open_path<'p>(
+    ctx: &StageContext,
+    p: &'p InterpolateParams,
+) -> anyhow::Result<Box<dyn PathScores + 'p>> {
+    Ok(match device(ctx)? {
+        Device::Cpu => Box::new(OnPath::<crate::backend::Cpu>::open(
+            ctx,
+            p,
+            Default::default(),
+        )?),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => Box::new(OnPath::<crate::backend::Cuda>::open(ctx, p, d)?),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(d) => Box::new(OnPath::<crate::backend::Wgpu>::open(ctx, p, d)?),
+    })
+}
+
+/// Memory the interpolated models a path keeps ready may take (their f32 weights).
+const KEPT_MODEL_BYTES: usize = 2 << 30;
+
+struct OnPath<'p, B: Backend> {
+    ends: Ends<'p, B>,
+    device: B::Device,
+    threads: Option<usize>,
+    /// Interpolated models ready to score, most recently used last. The estimator comes back
+    /// to an alpha many times (a few examples each time), and building one (the weighted sum
+    /// of both models and the forward pass's packed weights) costs about as much as scoring a
+    /// hundred MiniLM examples: measured on CoLA, rebuilding at every request spent more time
+    /// than the forward passes saved.
+    ready: Vec<(f64, Scorer<B>)>,
+    /// How many fit in [`KEPT_MODEL_BYTES`] (at least one).
+    keep: usize,
+}
+
+impl<'p, B: Backend> OnPath<'p, B> {
+    fn open(
+        ctx: &StageContext,
+        p: &'p InterpolateParams,
+        device: B::Device,
+    ) -> anyhow::Result<Self> {
+        let ends = open_ends::<B>(ctx, p, &device)?;
+        let params: usize = crate::model::slots(&mut ends.a.clone())
+            .iter()
+            .map(|(_, s)| s.hf_shape().iter().product::<usize>())
+            .sum();
+        let bytes = params * std::mem::size_of::<f32>();
+        Ok(OnPath {
+            keep: (KEPT_MODEL_BYTES / bytes.max(1)).max(1),
+            ends,
+            device,
+            threads: ctx.eval_threads,
+            ready: Vec::new(),
+        })
+    }
+}
+
+impl<B: Backend> PathScores for OnPath<'_, B> {
+    fn sets(&self) -> Vec<(String, Vec<usize>)> {
+        self.ends
+            .sets
+            .iter()
+            .map(|(s, _, rows)| (s.name.clone(), rows.clone()))
+            .collect()
+    }
+
+    fn score(
+        &mut self,
+        set: usize,
+        alpha: f64,
+        examples: &[usize],
+    ) -> anyhow::Result<(Vec<f32>, Vec<bool>)> {
+        let (_, encoded, _) = self
+            .ends
+            .sets
+            .get(set)
+            .ok_or_else(|| anyhow::anyhow!("the path has no eval set {set}"))?;
+        match self.ready.iter().position(|(a, _)| *a == alpha) {
+            Some(i) => {
+                let hit = self.ready.remove(i);
+                self.ready.push(hit);
+            }
+            None => {
+                if self.ready.len() >= self.keep {
+                    self.ready.remove(0);
+                }
+                let model = lerp(&self.ends.a, &self.ends.b, alpha);
+                let scorer = Scorer::new(&model, CpuForward::Frozen)?.on(self.threads);
+                self.ready.push((alpha, scorer));
+            }
+        }
+        let (_, scorer) = self.ready.last().expect("pushed above");
+        encoded.score_some(scorer, &self.device, examples)
+    }
 }

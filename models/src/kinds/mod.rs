@@ -10,7 +10,7 @@ mod pretrain;
 
 pub use evaluate::EvaluateKind;
 pub use finetune::FinetuneKind;
-pub use interpolate::InterpolateKind;
+pub use interpolate::{open_path, InterpolateKind, PathScores};
 pub use pretrain::PretrainKind;
 
 use std::path::Path;

@@ -12,9 +12,11 @@ use basins_study::params::BarriersParams;
 use basins_study::roles;
 use serde_json::{json, Value};
 
-use super::{endpoint, node_files, params, path_between, Endpoint};
+use super::paths::StoredEstimate;
+use super::{endpoint, node_files, params, stored_path, Endpoint};
+use crate::adaptive::analyse_estimated;
 use crate::barriers::{Path, PathBarriers};
-use crate::documents::{BarriersDoc, Curve, Matrices, SetBarriers};
+use crate::documents::{BarriersDoc, Curve, Matrices, PairEstimate, SetBarriers};
 use crate::tensorfile::Entry;
 
 /// Bootstrap replicates kept per pair for cluster stability (the CI uses all of them).
@@ -35,36 +37,75 @@ impl StageKind for BarriersKind {
         let sets = path_sets(ctx, &p)?;
         let mut report = BTreeMap::new();
         let mut metrics = serde_json::Map::new();
-        let mut csv = String::from("set,a,b,kind,value,ci_low,ci_high\n");
+        // Rows, each with whether its value is an adaptive estimate.
+        let mut rows: Vec<(String, bool)> = Vec::new();
         std::fs::create_dir_all(ctx.out_dir.join("replicates"))?;
         for set in &sets {
             let ends = endpoints(ctx, &p.seeds, set)?;
             let mut results: Vec<((u64, u64), PathBarriers)> = Vec::new();
+            let mut estimates = BTreeMap::new();
             for (i, &(a, b)) in p.pairs.iter().enumerate() {
-                let path = load_path(ctx, &p.alphas, (a, b), set, &ends)?;
+                let (path, estimate) = load_path(ctx, &p.alphas, (a, b), set, &ends)?;
                 let seed = u64::from_le_bytes(
                     blake3::hash(format!("{set}/{a}~{b}").as_bytes()).as_bytes()[..8]
                         .try_into()
                         .expect("8 bytes"),
                 );
-                let r = path.analyse(p.bootstrap, seed);
+                let r = match &estimate {
+                    None => path.analyse(p.bootstrap, seed),
+                    // Every alpha saw every example: the grid's own analysis.
+                    Some(e) if e.estimate.exact => path.analyse(p.bootstrap, seed),
+                    Some(e) => {
+                        let mut r = analyse_estimated(&path, &e.forced, p.bootstrap, seed)
+                            .map_err(|err| anyhow::anyhow!("{set}: path {a}~{b}: {err}"))?;
+                        // The estimated barrier's value and interval are the estimator's.
+                        let k = e.barrier.index();
+                        r.value[k] = e.estimate.value;
+                        r.ci[k] = (e.estimate.low, e.estimate.high);
+                        r
+                    }
+                };
+                let estimated = estimate.as_ref().is_some_and(|e| !e.estimate.exact);
                 for (k, kind) in BarrierKind::ALL.iter().enumerate() {
-                    let _ = writeln!(
-                        csv,
-                        "{set},{a},{b},{},{:.6},{:.6},{:.6}",
-                        kind.name(),
-                        r.value[k],
-                        r.ci[k].0,
-                        r.ci[k].1
+                    rows.push((
+                        format!(
+                            "{set},{a},{b},{},{:.6},{:.6},{:.6}",
+                            kind.name(),
+                            r.value[k],
+                            r.ci[k].0,
+                            r.ci[k].1
+                        ),
+                        estimated,
+                    ));
+                }
+                if let Some(e) = estimate {
+                    estimates.insert(
+                        format!("{a}~{b}"),
+                        PairEstimate {
+                            barrier: e.barrier,
+                            estimate: e.estimate,
+                        },
                     );
                 }
                 results.push(((a, b), r));
                 ctx.progress((i + 1) as u64, p.pairs.len() as u64);
             }
             write_replicates(ctx, set, &results)?;
-            let (set_report, set_metrics) = matrices(&p.seeds, &p.alphas, &results);
+            let (mut set_report, set_metrics) = matrices(&p.seeds, &p.alphas, &results);
+            set_report.estimates = estimates;
             report.insert(set.clone(), set_report);
             metrics.insert(set.clone(), set_metrics);
+        }
+        // A grid study's table keeps its columns; an adaptive one says which rows estimate.
+        let adaptive = report.values().any(|s| !s.estimates.is_empty());
+        let mut csv = String::from("set,a,b,kind,value,ci_low,ci_high");
+        csv.push_str(if adaptive { ",estimated\n" } else { "\n" });
+        for (row, estimated) in rows {
+            if adaptive {
+                let _ = writeln!(csv, "{row},{estimated}");
+            } else {
+                let _ = writeln!(csv, "{row}");
+            }
         }
         std::fs::write(
             ctx.out_dir.join("barriers.json"),
@@ -115,8 +156,8 @@ fn load_path(
     (a, b): (u64, u64),
     set: &str,
     ends: &BTreeMap<u64, Endpoint>,
-) -> anyhow::Result<Path> {
-    path_between(ctx, &roles::path(a, b), grid, set, (&ends[&a], &ends[&b]))
+) -> anyhow::Result<(Path, Option<StoredEstimate>)> {
+    stored_path(ctx, &roles::path(a, b), grid, set, (&ends[&a], &ends[&b]))
 }
 
 /// Bootstrap replicates per definition as [replicate, pair] tensors, pairs in params order.
@@ -221,6 +262,7 @@ fn matrices(
             alphas: grid,
             curves,
             matrices: kinds,
+            estimates: BTreeMap::new(),
         },
         Value::Object(metrics),
     )

@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 use super::{node_doc, node_files, params};
 use crate::cluster::{
     adjusted_rand, affinity_range, average_linkage, check, median_delta, silhouette, spectral,
-    Square, NEARLY_CONSTANT_SPAN,
+    within_intervals, Square, Uncertain, NEARLY_CONSTANT_SPAN,
 };
-use crate::documents::{Affinity, BarriersDoc, ClusterDoc, Dendrogram, Stability};
+use crate::documents::{
+    Affinity, BarriersDoc, ClusterDoc, Dendrogram, IntervalRobustness, Stability,
+};
 use crate::tensorfile::f32_values;
 
 pub struct ClusterKind;
@@ -103,6 +105,15 @@ impl StageKind for ClusterKind {
                 .mean_ari
                 .map_or("null (no replicates)".to_owned(), |a| a.to_string())
         ));
+        let estimates = interval_robustness(&doc, &p, &b, k, delta, &assignments)?;
+        if let Some(r) = &estimates {
+            ctx.log(format!(
+                "{} estimated barriers ({} unsettled, widest interval {:.4}): the partition is \
+                 the same in {} of {} matrices drawn within their intervals (smallest adjusted \
+                 Rand index {:.3})",
+                r.estimated, r.unsettled, r.widest, r.identical, r.draws, r.min_ari
+            ));
+        }
         let silhouette = silhouette(&b, &assignments);
         let mean_ari = stability.mean_ari;
         let out = ClusterDoc {
@@ -132,6 +143,7 @@ impl StageKind for ClusterKind {
             silhouette,
             sizes: sizes.clone(),
             stability,
+            estimates,
         };
         std::fs::write(
             ctx.out_dir.join("cluster.json"),
@@ -141,6 +153,70 @@ impl StageKind for ClusterKind {
             json!({"k": k, "sizes": sizes, "silhouette": silhouette, "stability_mean_ari": mean_ari, "delta": delta, "nearly_constant": nearly_constant}),
         )
     }
+}
+
+/// Matrices reclustered within the estimates' intervals: the low ends, the high ends, and
+/// uniform draws (seeded) for the rest.
+pub const INTERVAL_DRAWS: usize = 200;
+
+/// Whether the partition holds with every adaptive estimate anywhere in its interval; `None`
+/// when no entry of the matrix is an estimate.
+fn interval_robustness(
+    doc: &BarriersDoc,
+    p: &ClusterParams,
+    b: &Square,
+    k: usize,
+    delta: f64,
+    assignments: &[usize],
+) -> anyhow::Result<Option<IntervalRobustness>> {
+    let set = doc.set(&p.eval)?;
+    let m = doc.matrices(&p.eval, p.clustering.barrier)?;
+    let pos = |s: &str| -> anyhow::Result<usize> {
+        let seed: u64 = s
+            .parse()
+            .map_err(|_| anyhow::anyhow!("barriers.json: `{s}` is not a seed of a pair"))?;
+        p.seeds
+            .iter()
+            .position(|&x| x == seed)
+            .ok_or_else(|| anyhow::anyhow!("barriers.json: seed {seed} is not a study seed"))
+    };
+    let mut entries = Vec::new();
+    let mut unsettled = 0;
+    for (pair, e) in set.estimated() {
+        let (a, c) = pair
+            .split_once('~')
+            .ok_or_else(|| anyhow::anyhow!("barriers.json: `{pair}` is not a pair `a~b`"))?;
+        let (i, j) = (pos(a)?, pos(c)?);
+        let (lo, hi) = (m.ci_low[i][j], m.ci_high[i][j]);
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            anyhow::bail!(
+                "barriers.json: the estimate {pair} on `{}` has no interval",
+                p.eval
+            );
+        };
+        unsettled += usize::from(!e.estimate.settled);
+        entries.push(Uncertain {
+            i,
+            j,
+            low: lo.min(hi),
+            high: hi.max(lo),
+        });
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let aris = within_intervals(b, &entries, INTERVAL_DRAWS, 0, assignments, &|m| {
+        p.clustering.assign(m, Some(k), delta)
+    });
+    Ok(Some(IntervalRobustness {
+        estimated: entries.len(),
+        unsettled,
+        widest: entries.iter().map(|e| e.high - e.low).fold(0.0, f64::max),
+        draws: aris.len(),
+        identical: aris.iter().filter(|&&a| a >= 1.0 - 1e-12).count(),
+        min_ari: aris.iter().copied().fold(f64::INFINITY, f64::min),
+        mean_ari: aris.iter().sum::<f64>() / aris.len() as f64,
+    }))
 }
 
 /// Recluster each bootstrap replicate of the barrier matrix with the same k: the adjusted

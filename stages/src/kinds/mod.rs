@@ -2,8 +2,11 @@
 //! `StageContext` (params, inputs, output directory) and the domain code. Each kind reads its
 //! params, resolves its inputs to files, calls into the library and writes its outputs. The
 //! model kinds (pretrain, finetune, evaluate, interpolate) are `basins_models::kinds`, since
-//! they instantiate burn's generic code; the data and analysis kinds are here.
+//! they instantiate burn's generic code; the data and analysis kinds are here, and so is
+//! `interpolate_adaptive`, which joins the estimator (analysis) to the models' forward passes
+//! through `basins_models::kinds::open_path` (a trait object: no generic model code here).
 
+mod adaptive;
 mod barriers;
 mod cluster;
 mod controls;
@@ -16,6 +19,7 @@ mod paths;
 mod report;
 mod sweep;
 
+pub use adaptive::AdaptiveInterpolateKind;
 pub use barriers::BarriersKind;
 pub use cluster::ClusterKind;
 pub use controls::ControlsKind;
@@ -31,7 +35,7 @@ pub use sweep::SweepKind;
 pub use basins_models::kinds::{EvaluateKind, FinetuneKind, InterpolateKind, PretrainKind};
 
 // Not a kind: what barriers and dynamics read from evaluate and interpolate nodes.
-use paths::{endpoint, path_between, Endpoint};
+use paths::{endpoint, path_between, stored_path, Endpoint};
 
 // What every kind reads its params and inputs with (shared with the model kinds).
 use basins_files::inputs::{node_files, params};

@@ -3,10 +3,14 @@
 //! (an interpolate node's losses at the interior alphas), checked to be on the same rows.
 
 use basins_engine::StageContext;
+use basins_study::manifest::BarrierKind;
+use basins_study::params::Contract;
 use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::node_files;
+use crate::adaptive::Estimate;
 use crate::barriers::Path;
 use crate::outputs::StoredSet;
 use crate::tensorfile::{f32_values, i64_values};
@@ -14,9 +18,9 @@ use crate::tensorfile::{f32_values, i64_values};
 /// One model's per-example losses and correctness on a set's loss-surface rows (a path's
 /// endpoint), and those rows.
 pub(crate) struct Endpoint {
-    loss: Vec<f32>,
+    pub(crate) loss: Vec<f32>,
     correct: Vec<u8>,
-    rows: Vec<usize>,
+    pub(crate) rows: Vec<usize>,
 }
 
 impl Endpoint {
@@ -53,14 +57,45 @@ pub(crate) fn endpoint(ctx: &StageContext, role: &str, set: &str) -> anyhow::Res
     })
 }
 
-/// The path an interpolate node (input `role`) scored between the endpoints `a` and `b`.
+/// What an adaptive path node stored beside its losses (the `adaptive` entry of its files'
+/// `path` metadata): the barrier it estimated, under what contract, the estimate, and the
+/// examples every alpha evaluated first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredEstimate {
+    pub barrier: BarrierKind,
+    pub contract: Contract,
+    pub estimate: Estimate,
+    pub forced: Vec<usize>,
+}
+
+/// The path an interpolate node (input `role`) scored between the endpoints `a` and `b`: a
+/// grid path, whole (an adaptive one is an error here: its unevaluated losses are not numbers).
 pub(crate) fn path_between(
     ctx: &StageContext,
     role: &str,
     grid: &[f64],
     set: &str,
-    (end_a, end_b): (&Endpoint, &Endpoint),
+    ends: (&Endpoint, &Endpoint),
 ) -> anyhow::Result<Path> {
+    let (path, estimate) = stored_path(ctx, role, grid, set, ends)?;
+    anyhow::ensure!(
+        estimate.is_none(),
+        "{set}: `{role}` is an adaptive path, whose losses are partly unevaluated; this reads \
+         whole paths only"
+    );
+    Ok(path)
+}
+
+/// The path an interpolate node (input `role`) scored between the endpoints `a` and `b`, and
+/// its estimate when it is an adaptive path (its unevaluated losses are then not numbers).
+pub(crate) fn stored_path(
+    ctx: &StageContext,
+    role: &str,
+    grid: &[f64],
+    set: &str,
+    (end_a, end_b): (&Endpoint, &Endpoint),
+) -> anyhow::Result<(Path, Option<StoredEstimate>)> {
     let (node, files) = node_files(ctx, role)?;
     let key = format!("path/{set}.safetensors");
     let file = files
@@ -69,12 +104,23 @@ pub(crate) fn path_between(
     let bytes = std::fs::read(file)?;
     let st = SafeTensors::deserialize(&bytes)?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)?;
-    let rows: Option<Vec<usize>> = meta
+    let meta: Option<Value> = meta
         .metadata()
         .as_ref()
         .and_then(|m| m.get("path"))
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|r| serde_json::from_str::<Value>(r).ok());
+    let rows: Option<Vec<usize>> = meta
+        .as_ref()
         .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
+    let estimate: Option<StoredEstimate> = match meta.as_ref().and_then(|p| p.get("adaptive")) {
+        None => None,
+        Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: the adaptive estimate does not read: {e}",
+                file.display()
+            )
+        })?),
+    };
     anyhow::ensure!(
         rows.as_ref() == Some(&end_a.rows) && rows.as_ref() == Some(&end_b.rows),
         "{set}: `{node}` scored other rows than the endpoints' loss-surface selection"
@@ -83,9 +129,10 @@ pub(crate) fn path_between(
     let [rows, n] = <[usize; 2]>::try_from(loss.shape())
         .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
     let loss = f32_values(loss.data());
+    // 1 right, 0 wrong; an adaptive path writes -1 where it did not evaluate.
     let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
         .into_iter()
-        .map(|c| u8::from(c != 0))
+        .map(|c| u8::from(c > 0))
         .collect();
     let interior = crate::interpolate::interior(grid);
     anyhow::ensure!(
@@ -110,9 +157,10 @@ pub(crate) fn path_between(
         ));
     }
     points.sort_by(|x, y| x.0.total_cmp(&y.0));
-    Ok(Path {
+    let path = Path {
         alphas: points.iter().map(|p| p.0).collect(),
         loss: points.iter().map(|p| p.1.clone()).collect(),
         correct: points.into_iter().map(|p| p.2).collect(),
-    })
+    };
+    Ok((path, estimate))
 }

@@ -14,12 +14,13 @@ use serde_json::Value;
 use crate::manifest::hub::HubRef;
 use crate::manifest::sweep::Sweep;
 use crate::manifest::{
-    Checkpoint, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
+    BarrierKind, Checkpoint, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
 };
 use crate::params::{
-    self, to_value, BarriersParams, ClusterParams, ControlsParams, DiagnosticsParams,
-    DynamicsParams, DynamicsSetParams, EvaluateParams, FinetuneParams, HubParams, HubSource,
-    InterpolateParams, OwnPathParams, PredictParams, PretrainParams, ReportParams, SweepParams,
+    self, to_value, AdaptiveParams, BarriersParams, ClusterParams, Contract, ControlsParams,
+    DiagnosticsParams, DynamicsParams, DynamicsSetParams, EvaluateParams, FinetuneParams,
+    HubParams, HubSource, InterpolateParams, OwnPathParams, PredictParams, PretrainParams,
+    ReportParams, SweepParams,
 };
 use crate::roles::{self, task_node, task_node_at, TaskNode};
 use report::{manifest_text, study_config};
@@ -491,6 +492,9 @@ fn own_paths(
             labels: t.data.labels.clone(),
             checkpoint: at_step(m, at),
             to_final: true,
+            // A model's own path is one per seed: the grid's cost is small, and dynamics reads
+            // its whole curve.
+            adaptive: None,
         });
         for &seed in &m.finetune.seeds {
             let id = format!(
@@ -549,6 +553,18 @@ fn expand_basins(
         );
     }
     let name = |s| m.finetune.member_name(s);
+    // Adaptive mode estimates the barrier the clustering reads.
+    let adaptive = interp.adaptive.map(|c| AdaptiveParams {
+        barrier: m
+            .cluster
+            .as_ref()
+            .map_or(BarrierKind::Convexity, |c| c.barrier),
+        contract: Contract {
+            tolerance: c.tolerance,
+            budget: c.budget,
+            ..Contract::default()
+        },
+    });
     for &(a, b) in &pairs {
         let id = format!("interpolate/{task}/{}~{}{suffix}", name(a), name(b));
         let params = to_value(&InterpolateParams {
@@ -558,10 +574,21 @@ fn expand_basins(
             labels: t.data.labels.clone(),
             checkpoint: at_step(m, at),
             to_final: false,
+            adaptive,
         });
-        let n = Node::new(id.clone(), "interpolate", params)
+        let kind = match adaptive {
+            None => "interpolate",
+            Some(_) => "interpolate_adaptive",
+        };
+        let mut n = Node::new(id.clone(), kind, params)
             .input("model_a", finetuned_at(m, task, a, at))
             .input("model_b", finetuned_at(m, task, b, at));
+        if adaptive.is_some() {
+            // The endpoints' per-example losses order the examples and anchor every chord.
+            for (role, seed) in roles::PATH_ENDS.into_iter().zip([a, b]) {
+                n = n.input(role, Source::Node(evaluate_id(m, task, seed, at)));
+            }
+        }
         nodes.push(with_eval_inputs(n, sets));
         barriers = barriers.input(roles::path(a, b), Source::Node(id));
     }

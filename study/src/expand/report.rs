@@ -62,6 +62,7 @@ pub(super) fn study_config(m: &Manifest) -> StudyConfig {
                 .as_ref()
                 .map(|e| e.iter().map(EvalSet::name).collect()),
             max_examples: i.max_examples,
+            adaptive: i.adaptive,
         }),
         cluster: m.cluster.as_ref().map(|c| ClusterConfig {
             eval: c.eval.clone(),

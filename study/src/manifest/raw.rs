@@ -277,6 +277,20 @@ pub struct RawInterpolate {
     /// from the key so as not to shadow `At::at`, the section's location.
     #[serde(rename = "at")]
     pub checkpoints: Option<At<Vec<String>>>,
+    /// `"grid"` (every alpha on every example) or `"adaptive"` (see [`InterpolateMode`]).
+    pub mode: Option<At<InterpolateMode>>,
+    pub tolerance: Option<At<f64>>,
+    pub budget: Option<At<f64>>,
+}
+
+/// How a path's barrier is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterpolateMode {
+    /// The paper's protocol: every grid alpha on every loss-surface example.
+    Grid,
+    /// The barrier estimated from as few forward passes as its contract needs.
+    Adaptive,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -414,7 +428,10 @@ merge_fields!(RawInterpolate {
     eval,
     max_examples,
     batch_size,
-    checkpoints
+    checkpoints,
+    mode,
+    tolerance,
+    budget
 });
 merge_fields!(RawDiagnostic {
     task,

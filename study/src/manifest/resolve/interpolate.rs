@@ -118,17 +118,81 @@ pub(super) fn resolve_interpolate(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
+    let adaptive = resolve_mode(&i)?;
+    let alphas = i
+        .alphas
+        .clone()
+        .map_or_else(|| AlphaGrid::linspace(0.0, 1.0, 10), |a| a.value);
+    if adaptive.is_some() && alphas.0.iter().any(|a| !(0.0..=1.0).contains(a)) {
+        return Err(invalid(
+            i.alphas.as_ref().map_or(&i.at, |a| &a.at),
+            "interpolate.alphas",
+            format!(
+                "adaptive paths run from alpha 0 to 1 (their chords join the two models), and \
+                 the grid has {:?}",
+                alphas.0
+            ),
+            "alphas within [0, 1], or mode = \"grid\" to extrapolate",
+        ));
+    }
     Ok(Interpolate {
+        adaptive,
         pairs: pairs.0,
-        alphas: i
-            .alphas
-            .clone()
-            .map_or_else(|| AlphaGrid::linspace(0.0, 1.0, 10), |a| a.value),
+        alphas,
         eval,
         max_examples: i.max_examples.as_ref().map(|m| m.value),
         batch_size: i.batch_size.as_ref().map_or(128, |b| b.value),
         at: resolve_at(i.checkpoints.as_ref(), finetune)?,
     })
+}
+
+/// `[interpolate] mode`, `tolerance` and `budget`: the contract in adaptive mode; the two
+/// numbers are refused in grid mode, where they would silently mean nothing.
+fn resolve_mode(i: &At<RawInterpolate>) -> Result<Option<Adaptive>, ManifestError> {
+    let adaptive = i
+        .mode
+        .as_ref()
+        .is_some_and(|m| m.value == InterpolateMode::Adaptive);
+    if !adaptive {
+        if let Some((key, at)) = [("tolerance", &i.tolerance), ("budget", &i.budget)]
+            .into_iter()
+            .find_map(|(k, v)| v.as_ref().map(|v| (k, &v.at)))
+        {
+            return Err(invalid(
+                at,
+                &format!("interpolate.{key}"),
+                format!("`{key}` is a setting of the adaptive mode, and the mode is grid"),
+                "mode = \"adaptive\" beside it, or no tolerance and budget",
+            ));
+        }
+        return Ok(None);
+    }
+    let defaults = crate::params::Contract::default();
+    let tolerance = match &i.tolerance {
+        None => defaults.tolerance,
+        Some(t) if t.value.is_finite() && t.value > 0.0 => t.value,
+        Some(t) => {
+            return Err(invalid(
+                &t.at,
+                "interpolate.tolerance",
+                format!("{} is not a usable interval width", t.value),
+                "a positive number of nats, e.g. 0.01",
+            ))
+        }
+    };
+    let budget = match &i.budget {
+        None => defaults.budget,
+        Some(b) if b.value > 0.0 && b.value <= 1.0 => b.value,
+        Some(b) => {
+            return Err(invalid(
+                &b.at,
+                "interpolate.budget",
+                format!("{} is not a share of the grid's forward passes", b.value),
+                "a number in (0, 1], e.g. 0.2 for a fifth",
+            ))
+        }
+    };
+    Ok(Some(Adaptive { tolerance, budget }))
 }
 
 /// `[interpolate] at`: `"final"` and steps the finetune runs keep, each once; sorted into

@@ -66,6 +66,11 @@ pub(super) fn resolve(
         (f, None) => resolve_finetune(path, f, &models, &tasks)?,
     };
     let diagnostics = resolve_diagnostics(raw.diagnostics.unwrap_or_default(), &tasks, &finetune)?;
+    let raw_mode = raw
+        .interpolate
+        .as_ref()
+        .and_then(|i| i.mode.as_ref())
+        .map(|m| m.at.clone());
     let interpolate = raw
         .interpolate
         .map(|i| resolve_interpolate(i, &tasks, &diagnostics, &finetune))
@@ -103,6 +108,7 @@ pub(super) fn resolve(
         .cluster
         .map(|c| resolve_cluster(c, &tasks, &diagnostics, finetune.seeds.len()))
         .transpose()?;
+    check_adaptive(raw_mode.as_ref(), interpolate.as_ref(), cluster.as_ref())?;
     let report = raw.report.map(|r| Report {
         title: r.title.unwrap_or_else(|| study.name.clone()),
         bootstrap: r.bootstrap.unwrap_or(1000),
@@ -134,6 +140,35 @@ fn positive_count(v: &Option<At<u64>>, key: &str) -> Result<Option<u64>, Manifes
         )),
         Some(x) => Ok(Some(x.value)),
         None => Ok(None),
+    }
+}
+
+/// Adaptive mode estimates the barrier the clustering reads, and only a loss barrier has the
+/// estimator's interval (an accuracy barrier is a barrier of 0/1 outcomes).
+fn check_adaptive(
+    mode: Option<&Location>,
+    interpolate: Option<&Interpolate>,
+    cluster: Option<&Cluster>,
+) -> Result<(), ManifestError> {
+    let (
+        Some(at),
+        Some(Interpolate {
+            adaptive: Some(_), ..
+        }),
+    ) = (mode, interpolate)
+    else {
+        return Ok(());
+    };
+    match cluster.map(|c| c.barrier) {
+        Some(BarrierKind::Accuracy) => Err(invalid(
+            at,
+            "interpolate.mode",
+            "adaptive mode estimates the barrier the clustering reads, and [cluster] barrier is \
+             \"accuracy\", which it cannot estimate (a barrier of 0/1 outcomes has no interval \
+             of the estimator's kind)",
+            "[cluster] barrier = \"convexity\" or \"endpoint\", or mode = \"grid\"",
+        )),
+        _ => Ok(()),
     }
 }
 

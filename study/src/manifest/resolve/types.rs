@@ -249,6 +249,19 @@ pub struct Interpolate {
     /// The checkpoints whose basins are mapped, in training order, `Final` last when asked for
     /// (`[Final]` by default).
     pub at: Vec<Checkpoint>,
+    /// `mode = "adaptive"`: each path's barrier estimated within this contract; `None`: the
+    /// grid protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<Adaptive>,
+}
+
+/// `[interpolate] mode = "adaptive"`: what each path's estimate must reach and may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Adaptive {
+    /// The widest interval that counts as settled, in the barrier's units.
+    pub tolerance: f64,
+    /// The share of the grid's forward passes a path may use.
+    pub budget: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,4 +1,7 @@
-//! `basins bench`: train and eval throughput of a model directory (sequences/s).
+//! `basins bench`: train and eval throughput of a model directory (sequences/s), or
+//! (`--modes`) a study's grid and adaptive interpolation side by side.
+
+mod modes;
 
 use std::path::PathBuf;
 
@@ -7,15 +10,25 @@ use basins_stages::bench::{self, BenchSpec};
 use basins_stages::eval::CpuForward;
 use basins_stages::model::BertConfig;
 
-use crate::command_prelude::print_json;
+use super::Context;
+use crate::command_prelude::{print_json, Progress, Slots};
 use crate::error::CliError;
 use crate::exit::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A Hugging Face BERT directory (e.g. the one `scripts/fetch-minilm` prints).
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "modes")]
+    model: Option<PathBuf>,
+    /// Instead: run this study's paths by the grid protocol and adaptively (`[interpolate]
+    /// mode`; its tolerance and budget, or the defaults) in one cache, and compare forward
+    /// passes, wall time, barriers and clusterings.
+    #[arg(long, value_name = "MANIFEST", conflicts_with = "model")]
+    modes: Option<PathBuf>,
+    #[command(flatten)]
+    slots: Slots,
+    #[command(flatten)]
+    progress: Progress,
     /// Sequence lengths to time [default: 128,32, each at most the model's positions].
     #[arg(long, value_delimiter = ',')]
     seq: Vec<usize>,
@@ -55,10 +68,25 @@ fn count(s: &str) -> Result<usize, String> {
     }
 }
 
-pub fn exec(a: Args) -> anyhow::Result<Exit> {
+pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
+    let model = match (a.model.clone(), &a.modes) {
+        (_, Some(manifest)) => {
+            let (exit, comparison) = modes::exec(manifest, cx, &a.slots, &a.progress)?;
+            if let Some(c) = comparison {
+                if a.json {
+                    print_json(&c);
+                } else {
+                    modes::print(&c);
+                }
+            }
+            return Ok(exit);
+        }
+        (Some(m), None) => m,
+        (None, None) => unreachable!("clap requires --model without --modes"),
+    };
     // Longer than the model's position table would index past it; checked before anything
     // is timed.
-    let positions = BertConfig::read(&a.model)?.max_position_embeddings;
+    let positions = BertConfig::read(&model)?.max_position_embeddings;
     let mut seqs = a.seq;
     if seqs.is_empty() {
         seqs = vec![128.min(positions), 32.min(positions)];
@@ -67,7 +95,7 @@ pub fn exec(a: Args) -> anyhow::Result<Exit> {
     if let Some(&seq) = seqs.iter().find(|&&s| s == 0 || s > positions) {
         return Err(CliError::MaxLen {
             flag: "--seq",
-            dir: a.model,
+            dir: model,
             max_len: seq,
             positions,
         }
@@ -83,7 +111,7 @@ pub fn exec(a: Args) -> anyhow::Result<Exit> {
     };
     let json = a.json;
     let result = bench::bench(
-        &a.model,
+        &model,
         &spec,
         a.cola.as_deref(),
         a.backend,
