@@ -52,12 +52,13 @@ pub fn interior(alphas: &[f64]) -> Vec<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::backend::Cpu;
     use crate::model::{init_random, BertConfig};
 
-    fn tiny(seed: u64) -> BertClassifier<Cpu> {
+    /// A one-layer BERT of hidden size 8 with random weights (also the merges' test model).
+    pub(crate) fn tiny(seed: u64) -> BertClassifier<Cpu> {
         let cfg: BertConfig = serde_json::from_value(serde_json::json!({
             "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
             "intermediate_size": 16, "max_position_embeddings": 16,

@@ -8,6 +8,7 @@
 //! - [`backend`]: the burn backends a build offers (ndarray CPU; CUDA, wgpu as features)
 //! - [`pretrain`], [`train`], [`eval`]: masked-LM pretraining, finetuning, evaluation
 //! - [`interpolate`]: models on the straight line between two others
+//! - [`merge`]: weight-space merges (the average, task arithmetic, TIES-merging)
 //! - [`bench`]: throughput measurement
 //! - [`kinds`]: the model stage kinds (pretrain, finetune, evaluate, interpolate)
 
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod eval;
 pub mod interpolate;
 pub mod kinds;
+pub mod merge;
 pub mod model;
 pub mod pretrain;
 pub mod text;
