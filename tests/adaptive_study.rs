@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{basins_json, basins_ok};
+use common::{basins_json, basins_ok, node_output_of};
 use serde_json::Value;
 
 const GRID: &str = r#"[study]
@@ -53,22 +53,8 @@ fn adaptive(name: &str, contract: &str) -> String {
 
 /// A node's output file of study `manifest` in `dir` (`--cache` when given).
 fn output(dir: &Path, cache: Option<&str>, manifest: &str, node: &str, name: &str) -> Vec<u8> {
-    let mut args = Vec::new();
-    if let Some(c) = cache {
-        args.extend(["--cache", c]);
-    }
-    args.extend(["show", manifest, node, "--json"]);
-    let v = basins_json(dir, &args);
-    let path = v["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("{node} has no output {name}: {v}"))["path"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    std::fs::read(path).unwrap()
+    let flags: Vec<&str> = cache.map(|c| vec!["--cache", c]).unwrap_or_default();
+    node_output_of(dir, &flags, manifest, node, name)
 }
 
 fn json(bytes: &[u8]) -> Value {

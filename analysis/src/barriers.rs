@@ -84,11 +84,7 @@ impl Path {
     /// [convexity, endpoint, accuracy] barriers over the examples `idx`.
     pub fn barriers_over(&self, idx: &[usize]) -> [f64; 3] {
         let (loss, acc) = self.curves(idx);
-        [
-            convexity(&self.alphas, &loss),
-            endpoint(&self.alphas, &loss),
-            accuracy(&self.alphas, &acc),
-        ]
+        of_curves(&self.alphas, &loss, &acc)
     }
 
     /// The full-sample curves and barriers, and `replicates` bootstrap replicates of the
@@ -108,19 +104,17 @@ impl Path {
                 self.barriers_over(&idx)
             })
             .collect();
-        let ci = |k: usize| {
-            let mut v: Vec<f64> = reps.iter().map(|r| r[k]).collect();
-            v.sort_by(f64::total_cmp);
-            (percentile(&v, 0.025), percentile(&v, 0.975))
-        };
-        PathBarriers {
-            loss,
-            accuracy: acc,
-            value,
-            ci: [ci(0), ci(1), ci(2)],
-            replicates: reps,
-        }
+        PathBarriers::new(loss, acc, value, reps)
     }
+}
+
+/// [convexity, endpoint, accuracy] barriers of mean loss and accuracy curves.
+pub fn of_curves(alphas: &[f64], loss: &[f64], acc: &[f64]) -> [f64; 3] {
+    [
+        convexity(alphas, loss),
+        endpoint(alphas, loss),
+        accuracy(alphas, acc),
+    ]
 }
 
 /// Linear-interpolated percentile of sorted values (numpy's default).
@@ -143,6 +137,29 @@ pub struct PathBarriers {
     pub ci: [(f64, f64); 3],
     #[serde(skip)]
     pub replicates: Vec<[f64; 3]>,
+}
+
+impl PathBarriers {
+    /// The curves and barriers with the 95% percentile intervals of their replicates.
+    pub fn new(
+        loss: Vec<f64>,
+        accuracy: Vec<f64>,
+        value: [f64; 3],
+        replicates: Vec<[f64; 3]>,
+    ) -> PathBarriers {
+        let ci = |k: usize| {
+            let mut v: Vec<f64> = replicates.iter().map(|r| r[k]).collect();
+            v.sort_by(f64::total_cmp);
+            (percentile(&v, 0.025), percentile(&v, 0.975))
+        };
+        PathBarriers {
+            ci: [ci(0), ci(1), ci(2)],
+            loss,
+            accuracy,
+            value,
+            replicates,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -294,7 +294,20 @@ pub fn basins_json(dir: &Path, args: &[&str]) -> Value {
 
 /// The bytes of one output file of a node of the study `m.toml` in `dir`.
 pub fn node_output(dir: &Path, node: &str, name: &str) -> Vec<u8> {
-    let v = basins_json(dir, &["show", "m.toml", node, "--json"]);
+    node_output_of(dir, &[], "m.toml", node, name)
+}
+
+/// [`node_output`] of study `manifest`, with global flags `flags` (`--cache DIR`).
+pub fn node_output_of(
+    dir: &Path,
+    flags: &[&str],
+    manifest: &str,
+    node: &str,
+    name: &str,
+) -> Vec<u8> {
+    let mut args = flags.to_vec();
+    args.extend(["show", manifest, node, "--json"]);
+    let v = basins_json(dir, &args);
     let path = v["outputs"]
         .as_array()
         .unwrap()

@@ -14,7 +14,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::barriers::{accuracy, convexity, endpoint, percentile, Path, PathBarriers};
+use crate::barriers::{of_curves, Path, PathBarriers};
 
 /// Curves, barriers, 95% intervals and `replicates` bootstrap replicates of a path whose
 /// unevaluated losses are not numbers; `forced` lists the examples every alpha evaluated first.
@@ -54,42 +54,21 @@ pub fn analyse_estimated(
     }
     let unit = vec![1.0; n];
     let (loss, acc) = curves(path, &is_forced, &unit);
-    let value = barriers(&path.alphas, &loss, &acc);
+    let value = of_curves(&path.alphas, &loss, &acc);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = vec![0.0; n];
+    // Finite by construction: every forced loss is a number and every alpha saw some of the
+    // rest, so the percentiles are those of the grid's analysis.
     let reps: Vec<[f64; 3]> = (0..replicates)
         .map(|_| {
             for x in w.iter_mut() {
                 *x = poisson_one(&mut rng);
             }
             let (l, a) = curves(path, &is_forced, &w);
-            barriers(&path.alphas, &l, &a)
+            of_curves(&path.alphas, &l, &a)
         })
         .collect();
-    let ci = |k: usize| {
-        let mut v: Vec<f64> = reps
-            .iter()
-            .map(|r| r[k])
-            .filter(|x| x.is_finite())
-            .collect();
-        v.sort_by(f64::total_cmp);
-        (percentile(&v, 0.025), percentile(&v, 0.975))
-    };
-    Ok(PathBarriers {
-        loss,
-        accuracy: acc,
-        value,
-        ci: [ci(0), ci(1), ci(2)],
-        replicates: reps,
-    })
-}
-
-fn barriers(alphas: &[f64], loss: &[f64], acc: &[f64]) -> [f64; 3] {
-    [
-        convexity(alphas, loss),
-        endpoint(alphas, loss),
-        accuracy(alphas, acc),
-    ]
+    Ok(PathBarriers::new(loss, acc, value, reps))
 }
 
 /// The stratified mean loss and accuracy at each alpha under example weights `w`.

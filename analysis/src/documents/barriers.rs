@@ -102,6 +102,22 @@ impl BarriersDoc {
         })
     }
 
+    /// The matrix positions of a pair named `a~b` (the key of `curves` and `estimates`).
+    pub fn pair_index(&self, pair: &str) -> anyhow::Result<(usize, usize)> {
+        let pos = |s: &str| -> anyhow::Result<usize> {
+            let seed: u64 = s
+                .parse()
+                .map_err(|_| anyhow::anyhow!("barriers.json: `{s}` in `{pair}` is not a seed"))?;
+            self.seeds.iter().position(|&x| x == seed).ok_or_else(|| {
+                anyhow::anyhow!("barriers.json: seed {seed} of `{pair}` is not among its models")
+            })
+        };
+        let (a, b) = pair
+            .split_once('~')
+            .ok_or_else(|| anyhow::anyhow!("barriers.json: `{pair}` is not a pair `a~b`"))?;
+        Ok((pos(a)?, pos(b)?))
+    }
+
     /// The `kind` matrices on eval set `set`.
     pub fn matrices(&self, set: &str, kind: BarrierKind) -> anyhow::Result<&Matrices> {
         self.set(set)?.matrices.get(kind.name()).ok_or_else(|| {

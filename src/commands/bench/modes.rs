@@ -154,18 +154,8 @@ pub fn exec(
                 beyond_tolerance_flagged: 0,
                 interval_misses: 0,
             };
-            let pos = |s: &str| -> anyhow::Result<usize> {
-                let seed: u64 = s.parse()?;
-                g.seeds
-                    .iter()
-                    .position(|&x| x == seed)
-                    .ok_or_else(|| anyhow::anyhow!("seed {seed} is not in barriers.json"))
-            };
             for (pair, e) in &as_.estimates {
-                let (x, y) = pair
-                    .split_once('~')
-                    .ok_or_else(|| anyhow::anyhow!("`{pair}` is not a pair"))?;
-                let (i, j) = (pos(x)?, pos(y)?);
+                let (i, j) = g.pair_index(pair)?;
                 let (Some(gv), Some(av)) = (gm.value[i][j], am.value[i][j]) else {
                     anyhow::bail!("{name}: pair {pair} has no value in one of the modes");
                 };

@@ -171,22 +171,10 @@ fn interval_robustness(
 ) -> anyhow::Result<Option<IntervalRobustness>> {
     let set = doc.set(&p.eval)?;
     let m = doc.matrices(&p.eval, p.clustering.barrier)?;
-    let pos = |s: &str| -> anyhow::Result<usize> {
-        let seed: u64 = s
-            .parse()
-            .map_err(|_| anyhow::anyhow!("barriers.json: `{s}` is not a seed of a pair"))?;
-        p.seeds
-            .iter()
-            .position(|&x| x == seed)
-            .ok_or_else(|| anyhow::anyhow!("barriers.json: seed {seed} is not a study seed"))
-    };
     let mut entries = Vec::new();
     let mut unsettled = 0;
     for (pair, e) in set.estimated() {
-        let (a, c) = pair
-            .split_once('~')
-            .ok_or_else(|| anyhow::anyhow!("barriers.json: `{pair}` is not a pair `a~b`"))?;
-        let (i, j) = (pos(a)?, pos(c)?);
+        let (i, j) = doc.pair_index(pair)?;
         let (lo, hi) = (m.ci_low[i][j], m.ci_high[i][j]);
         let (Some(lo), Some(hi)) = (lo, hi) else {
             anyhow::bail!(
