@@ -791,3 +791,87 @@ fn adaptive_interpolation_settings_are_checked() {
         "{plan}"
     );
 }
+
+/// `[merge]`: a soup needs basins, task vectors need the model they are differences from, and
+/// each number its range; refused where written.
+#[test]
+fn merge_settings_are_checked() {
+    let report = "[report]";
+    let e = refuse("[cluster]\nk = 2", "[merge]\nmethods = []");
+    has(
+        &e,
+        &[
+            "m.toml:30:1: `merge`",
+            "the study finds none: it has no [cluster]",
+        ],
+    );
+    let e = refuse(report, "[merge]\nmethods = []\n\n[report]");
+    has(&e, &["`merge.methods`", "no merge method"]);
+    let e = refuse(report, "[merge]\nmethods = [\"soup\"]\n\n[report]");
+    has(&e, &["`merge.methods`", "unknown variant `soup`"]);
+    let e = refuse(report, "[merge]\ndensity = 1.5\n\n[report]");
+    has(
+        &e,
+        &[
+            "m.toml:34:11: `merge.density`",
+            "1.5 is not a share of a task vector",
+        ],
+    );
+    let e = refuse(report, "[merge]\nscale = 0\n\n[report]");
+    has(&e, &["`merge.scale`", "0 is not a usable scale"]);
+    let e = refuse(report, "[merge]\ncontrols = 500\n\n[report]");
+    has(
+        &e,
+        &["`merge.controls`", "500 groups per basin", "at most 20"],
+    );
+    let e = refuse(report, "[merge]\nbase = \"tiyn\"\n\n[report]");
+    has(
+        &e,
+        &[
+            "`merge.base`",
+            "`tiyn` does not name a model",
+            "did you mean `tiny`?",
+        ],
+    );
+    let e = refuse(report, "[merge]\ngreedy = \"deb\"\n\n[report]");
+    has(
+        &e,
+        &[
+            "`merge.greedy`",
+            "task `cola` has no split `deb`",
+            "(`cola` has dev)",
+            "did you mean `dev`?",
+        ],
+    );
+    // A trained study's task vectors are differences from the model it finetunes.
+    let fx = Fixture::new();
+    fx.edit(
+        "[models.tiny]",
+        "[models.other]\npath = \"other\"\n\n[models.tiny]",
+    );
+    fx.edit(report, "[merge]\nbase = \"other\"\n\n[report]");
+    let out = fx.cli(&["plan", "m.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    has(
+        &err,
+        &[
+            "`merge.base`",
+            "finetunes its models from `tiny`",
+            "base = \"tiny\"",
+        ],
+    );
+    // The same settings plan: no soups until the clustering has run.
+    let fx = Fixture::new();
+    fx.edit(
+        report,
+        "[merge]\nmethods = [\"ties\", \"average\"]\ndensity = 0.5\n\n[report]",
+    );
+    let out = fx.cli(&["plan", "m.toml", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("merge/"));
+}

@@ -27,13 +27,15 @@ use crate::schedule::glob_match;
 use crate::stage::{Registry, StageContext, StageInput, StageKind, VerifyPolicy};
 
 /// The kind names a study expands into.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 14] = [
     "generate",
     "pretrain",
     "finetune",
     "evaluate",
     "interpolate",
     "interpolate_adaptive",
+    "merge",
+    "greedy_soup",
     "barriers",
     "cluster",
     "diagnostics",

@@ -54,12 +54,61 @@ pub enum MergeError {
     },
     #[error("{0} merges against the model the members were finetuned from, and none was given")]
     NoBase(&'static str),
+    #[error(
+        "members `{first}` and `{other}` order their labels differently ({first_order:?} and \
+         {other_order:?}): their classification heads cannot be merged row by row"
+    )]
+    LabelOrders {
+        first: String,
+        first_order: Vec<String>,
+        other: String,
+        other_order: Vec<String>,
+    },
+    #[error("member `{member}` orders its labels {order:?}, the task {task:?}")]
+    TaskLabels {
+        member: String,
+        order: Vec<String>,
+        task: Vec<String>,
+    },
     #[error("the base differs from the members in `{name}`: shapes {found:?} and {expected:?}")]
     BaseShapes {
         name: String,
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+}
+
+/// Heads are merged row by row, so every member must order its labels alike, and as the task
+/// does. `members`: each member's name and its checkpoint's labels (`None`: it names none, and
+/// is taken to be in the task's order, as evaluation takes it).
+pub fn check_label_orders(
+    members: &[(&str, Option<Vec<String>>)],
+    task: &[String],
+) -> Result<(), MergeError> {
+    let order = |l: &Option<Vec<String>>| l.clone().unwrap_or_else(|| task.to_vec());
+    let Some((first, labels)) = members.first() else {
+        return Err(MergeError::NoMembers);
+    };
+    let first_order = order(labels);
+    for (name, labels) in &members[1..] {
+        let other = order(labels);
+        if other != first_order {
+            return Err(MergeError::LabelOrders {
+                first: first.to_string(),
+                first_order,
+                other: name.to_string(),
+                other_order: other,
+            });
+        }
+    }
+    if first_order != task {
+        return Err(MergeError::TaskLabels {
+            member: first.to_string(),
+            order: first_order,
+            task: task.to_vec(),
+        });
+    }
+    Ok(())
 }
 
 /// One parameter of a model as host values, with its name and burn shape.
@@ -312,6 +361,30 @@ mod tests {
             .into_iter()
             .flat_map(|f| f.values.into_iter().map(f32::to_bits))
             .collect()
+    }
+
+    #[test]
+    fn members_whose_label_orders_differ_are_named() {
+        let task: Vec<String> = vec!["yes".into(), "no".into()];
+        let flipped = Some(vec!["no".to_owned(), "yes".to_owned()]);
+        let named = Some(task.clone());
+        assert_eq!(
+            check_label_orders(&[("a", named.clone()), ("b", None)], &task),
+            Ok(())
+        );
+        let e = check_label_orders(&[("a", named), ("b", None), ("c", flipped.clone())], &task)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("`a` and `c`") && text.contains("[\"no\", \"yes\"]"),
+            "{text}"
+        );
+        // All alike, but not as the task orders them.
+        let e = check_label_orders(&[("a", flipped.clone()), ("b", flipped)], &task).unwrap_err();
+        assert!(
+            matches!(e, MergeError::TaskLabels { ref member, .. } if member == "a"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -75,6 +75,13 @@ impl Context {
         self.manifest_to_run(m)
     }
 
+    /// Whether the study has nodes that expand from its results (a `[merge]`'s soups, from each
+    /// task's clustering), so that a run must open it again once they exist. A manifest that
+    /// does not load has none here: opening it says why.
+    pub fn expands(&self, manifest: &Path) -> bool {
+        Manifest::load(manifest).is_ok_and(|m| !basins_study::expand::awaited(&m).is_empty())
+    }
+
     /// [`Context::open_to_run`] of a manifest already loaded.
     pub fn manifest_to_run(&self, m: Manifest) -> anyhow::Result<Study> {
         let (study, pins) = self.open_manifest(m)?;

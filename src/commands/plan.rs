@@ -34,7 +34,40 @@ pub fn exec(a: PlanArgs, cx: &Context) -> anyhow::Result<Exit> {
         println!("{}", cx.cache_line(&study));
     }
     show_pins(&pins, a.json);
-    show_plan(&study, None, a.json)
+    let exit = show_plan(&study, None, a.json)?;
+    show_awaited(&study, &a.manifest, a.json);
+    Ok(exit)
+}
+
+/// The nodes that expand from results not cached yet (a `[merge]`'s soups, from each task's
+/// clustering): the plan cannot list them, so it says they will come.
+fn show_awaited(study: &Study, manifest: &std::path::Path, json: bool) {
+    let Ok(m) = basins_study::Manifest::load(manifest) else {
+        return;
+    };
+    let merged: std::collections::BTreeSet<&str> = study
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind == "merge")
+        // `merge/<task>/<soup>/<method>` -> `merge/<task>`.
+        .filter_map(|n| n.id.rsplitn(3, '/').nth(2))
+        .collect();
+    for cluster in basins_study::expand::awaited(&m) {
+        let task = cluster.replacen("cluster/", "merge/", 1);
+        if merged.contains(task.as_str()) {
+            continue;
+        }
+        let line = format!(
+            "{task}/...: the soups of the basins `{cluster}` finds expand once it has run \
+             (`basins run` runs both)"
+        );
+        if json {
+            eprintln!("note: {line}");
+        } else {
+            println!("soups    {line}");
+        }
+    }
 }
 
 pub fn exec_why(a: WhyArgs, cx: &Context) -> anyhow::Result<Exit> {

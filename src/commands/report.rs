@@ -28,10 +28,9 @@ pub struct Args {
 }
 
 pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
-    let study = cx.open_to_run(&a.manifest)?;
+    let mut study = cx.open_to_run(&a.manifest)?;
     eprintln!("{}", cx.cache_line(&study));
     let kind = study.executor;
-    let opts = run::options(&study, &a.slots, kind);
     let out = a
         .out
         .unwrap_or_else(|| a.manifest.parent().unwrap_or(Path::new(".")).join("report"));
@@ -40,7 +39,16 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     let earlier = owner.check(&out, a.overwrite)?;
     // A report object found corrupt on the way out is quarantined and its node rerun, once.
     for attempt in 0..2 {
-        let summary = run::run_study(&study, &opts, kind, false, &a.progress)?;
+        let reopen = || cx.open_to_run(&a.manifest);
+        let (opened, summary) = run::run_expanding(
+            study,
+            cx.expands(&a.manifest).then_some(&reopen),
+            &|s: &Study| run::options(s, &a.slots, kind),
+            kind,
+            false,
+            &a.progress,
+        )?;
+        study = opened;
         match run::exit_of(&summary) {
             Exit::Ok => {}
             other => return Ok(other),

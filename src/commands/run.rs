@@ -53,10 +53,21 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
         Some(ExecArg::Slurm) => ExecutorKind::Slurm,
         None => study.executor,
     };
-    let mut opts = options(&study, &a.slots, kind);
-    opts.keep_going = a.keep_going;
-    opts.only = a.only;
-    let summary = run_study(&study, &opts, kind, a.json, &a.progress)?;
+    let opts = |study: &Study| {
+        let mut opts = options(study, &a.slots, kind);
+        opts.keep_going = a.keep_going;
+        opts.only = a.only.clone();
+        opts
+    };
+    let reopen = || cx.open_to_run(&a.manifest);
+    let (study, summary) = run_expanding(
+        study,
+        cx.expands(&a.manifest).then_some(&reopen),
+        &opts,
+        kind,
+        a.json,
+        &a.progress,
+    )?;
     if a.json {
         print_json(&summary);
     } else {
@@ -102,6 +113,87 @@ fn eval_threads(jobs: usize, kind: ExecutorKind) -> Option<usize> {
     }
 }
 
+/// How many times a run may open its study again for nodes that expanded from its results (a
+/// `[merge]`'s soups need one: they expand from the clustering).
+const EXPANSION_ROUNDS: usize = 4;
+
+/// Run `study`, then, while the run cached results that more nodes expand from (each task's
+/// clustering, for a `[merge]`'s soups), open it again (`reopen`, for a study that has such
+/// nodes: see [`Context::expands`]) and run what it added. Stops at the first failure or
+/// interruption. Returns the study as last opened, and one summary of every round (a node is
+/// `cached` only if no round ran it).
+pub fn run_expanding(
+    study: Study,
+    reopen: Option<&dyn Fn() -> anyhow::Result<Study>>,
+    opts: &dyn Fn(&Study) -> RunOptions,
+    kind: ExecutorKind,
+    json: bool,
+    progress: &Progress,
+) -> anyhow::Result<(Study, RunSummary)> {
+    let mut summary = run_study(&study, &opts(&study), kind, json, progress)?;
+    let mut study = study;
+    let Some(reopen) = reopen else {
+        return Ok((study, summary));
+    };
+    for _ in 0..EXPANSION_ROUNDS {
+        if summary.interrupted || !summary.failed.is_empty() {
+            break;
+        }
+        let next = reopen()?;
+        let known: std::collections::BTreeSet<&str> =
+            study.graph.nodes.iter().map(|n| n.id.as_str()).collect();
+        let added = next
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| !known.contains(n.id.as_str()))
+            .count();
+        if added == 0 {
+            break;
+        }
+        tracing::info!("{added} nodes expanded from the results that ran; running them");
+        eprintln!("{added} nodes expanded from the results that ran (soups of the basins found)");
+        let more = run_study(&next, &opts(&next), kind, json, progress)?;
+        let ran: std::collections::BTreeSet<&String> =
+            summary.executed.iter().chain(&summary.reused).collect();
+        let cached = more
+            .cached
+            .iter()
+            .filter(|n| !ran.contains(n))
+            .cloned()
+            .collect();
+        summary = RunSummary {
+            executed: [summary.executed, more.executed].concat(),
+            reused: [summary.reused, more.reused].concat(),
+            failed: more.failed,
+            skipped: more.skipped,
+            cached,
+            ..more
+        };
+        study = next;
+    }
+    Ok((study, summary))
+}
+
+/// The flag Ctrl-C (and SIGTERM) sets, with its handler installed on first use: every run of
+/// this process (a run that expands runs again) stops on the same signal.
+fn cancel_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted twice: exiting now (the cache stays consistent)");
+                std::process::exit(exit::INTERRUPTED as i32);
+            }
+            eprintln!("interrupted: finishing running nodes, starting no new ones (Ctrl-C again to exit now)");
+        });
+        cancel
+    })
+    .clone()
+}
+
 /// Run the study with the executor `kind`, Ctrl-C (and SIGTERM) stopping it gracefully.
 pub fn run_study(
     study: &Study,
@@ -110,17 +202,7 @@ pub fn run_study(
     json: bool,
     progress: &Progress,
 ) -> Result<RunSummary, EngineError> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        let _ = ctrlc::set_handler(move || {
-            if cancel.swap(true, Ordering::SeqCst) {
-                eprintln!("interrupted twice: exiting now (the cache stays consistent)");
-                std::process::exit(exit::INTERRUPTED as i32);
-            }
-            eprintln!("interrupted: finishing running nodes, starting no new ones (Ctrl-C again to exit now)");
-        });
-    }
+    let cancel = cancel_flag();
     let exe = || {
         std::env::current_exe().map_err(|e| EngineError::Program {
             action: "cannot locate",

@@ -38,6 +38,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::DiagnosticsKind));
     r.register(Arc::new(kinds::InterpolateKind));
     r.register(Arc::new(kinds::AdaptiveInterpolateKind));
+    r.register(Arc::new(kinds::MergeKind));
+    r.register(Arc::new(kinds::GreedySoupKind));
     r.register(Arc::new(kinds::BarriersKind));
     r.register(Arc::new(kinds::ClusterKind));
     r.register(Arc::new(kinds::ControlsKind));

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use basins_engine::{EngineError, ErrorClass, Registry, Study, StudyDef};
 use serde::Serialize;
 
-use crate::expand::expand;
+use basins_engine::ops::{self, Checked};
+
+use crate::expand::{awaited, expand_known, Known};
 use crate::manifest::{Manifest, ManifestError};
+use crate::params::Partition;
 
 /// Why a study could not be opened from its manifest.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +39,66 @@ impl OpenError {
 
 /// The study `m` describes, with the cache `cache` (`--cache`) in place of the manifest's. Hub
 /// revisions are taken as they stand: [`crate::pin::pin`] them first.
+///
+/// Nodes that expand from results (a `[merge]`'s soups, from each task's clustering) are in it
+/// when those results are cached and current: `basins run` opens the study again after a run
+/// that added such results, and runs what they expand to.
 pub fn study(
     m: &Manifest,
     registry: Registry,
     cache: Option<PathBuf>,
 ) -> Result<Study, EngineError> {
-    let nodes = expand(m, registry.build());
+    let first = open_with(m, registry.clone(), cache.clone(), &Known::default())?;
+    let awaited = awaited(m);
+    if awaited.is_empty() {
+        return Ok(first);
+    }
+    let known = read_known(&first, &awaited)?;
+    if known.partitions.is_empty() {
+        return Ok(first);
+    }
+    open_with(m, registry, cache, &known)
+}
+
+/// The nodes of `awaited` whose results are cached, read: each a task's final clustering. A
+/// cached document that does not read as one is an error (the cluster kind wrote it).
+fn read_known(study: &Study, awaited: &[String]) -> Result<Known, EngineError> {
+    let mut known = Known::default();
+    for id in awaited {
+        let Some(Checked::Intact(outputs)) = ops::checked_outputs(study, id)? else {
+            continue;
+        };
+        let Some((_, path)) = outputs.iter().find(|(name, _)| name == "cluster.json") else {
+            continue;
+        };
+        let bad = |message: String| EngineError::Input {
+            node: id.clone(),
+            role: "cluster.json".into(),
+            path: path.clone(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let p: Partition = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("not a clustering's basins: {e}")))?;
+        if p.seeds.len() != p.assignments.len() {
+            return Err(bad(format!(
+                "{} seeds and {} basin assignments",
+                p.seeds.len(),
+                p.assignments.len()
+            )));
+        }
+        known.partitions.insert(id.clone(), p);
+    }
+    Ok(known)
+}
+
+fn open_with(
+    m: &Manifest,
+    registry: Registry,
+    cache: Option<PathBuf>,
+    known: &Known,
+) -> Result<Study, EngineError> {
+    let nodes = expand_known(m, registry.build(), known);
     let def = StudyDef {
         name: m.study.name.clone(),
         path: m.path.clone(),

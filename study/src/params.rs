@@ -510,6 +510,66 @@ pub struct SweepParams {
     pub variants: Vec<Variant>,
 }
 
+/// How a `merge` node combines its members (`[merge] methods`, with the settings each uses).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum MergeRecipe {
+    Average,
+    TaskArithmetic { scale: f64 },
+    Ties { density: f64, scale: f64 },
+}
+
+/// One model a `merge` node reads (input [`crate::roles::member`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeMember {
+    pub seed: u64,
+    /// As errors and the report name it: `seed=3`, or a zoo member's name.
+    pub name: String,
+}
+
+/// `merge/<task>/<soup>/<method>`: one soup of a task's models. A base-relative recipe reads
+/// the model they were finetuned from (input [`crate::roles::MERGE_BASE`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeParams {
+    pub recipe: MergeRecipe,
+    /// In the order they are summed.
+    pub members: Vec<MergeMember>,
+    /// The task's labels, in its order: every member's head must have them in that order.
+    pub labels: Vec<String>,
+}
+
+/// `merge/<task>/greedy/average`: the greedy soup of a task's models (Wortsman et al., 2022).
+/// Members are taken in order of their score on `set` (from their evaluate nodes, inputs
+/// [`crate::roles::endpoint`]), best first; each is kept if the uniform soup with it scores at
+/// least as well on `set` as the soup without it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GreedyParams {
+    pub members: Vec<MergeMember>,
+    pub labels: Vec<String>,
+    /// The held-out split it is chosen on (input [`crate::roles::eval`]).
+    pub set: EvalSetParams,
+    pub batch_size: usize,
+}
+
+/// What expansion reads of a task's final clustering (`cluster.json`, whose document has these
+/// fields among others) to make its soups: each model's basin, in seed order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partition {
+    pub seeds: Vec<u64>,
+    pub assignments: Vec<usize>,
+}
+
+impl Partition {
+    /// Each basin's seeds, basins in the clustering's numbering (empty ones left out).
+    pub fn basins(&self) -> Vec<(usize, Vec<u64>)> {
+        let mut by: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for (&seed, &b) in self.seeds.iter().zip(&self.assignments) {
+            by.entry(b).or_default().push(seed);
+        }
+        by.into_iter().collect()
+    }
+}
+
 /// The JSON of a kind's params, as a node holds it.
 pub fn to_value<T: Serialize>(params: &T) -> Value {
     serde_json::to_value(params).expect("params are plain data: maps with string keys")

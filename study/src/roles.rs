@@ -33,6 +33,14 @@ pub fn eval(set: &str) -> String {
     format!("eval:{set}")
 }
 
+/// A model a `merge` node combines: the final weights of seed `seed`.
+pub fn member(seed: u64) -> String {
+    format!("member:{seed}")
+}
+
+/// The model a `merge` node's members were finetuned from (task arithmetic, TIES).
+pub const MERGE_BASE: &str = "base";
+
 /// The clustering at checkpoint `at` (dynamics).
 pub fn cluster_at(at: impl Display) -> String {
     format!("cluster@{at}")

@@ -1,6 +1,7 @@
 //! `cluster.json`: the basins of one barrier matrix.
 
 use basins_study::manifest::{BarrierKind, ClusterDelta, ClusterMethod};
+use basins_study::params::Partition;
 use serde::{Deserialize, Serialize};
 
 use super::{nan, nan_pairs, nan_vec, nan_vecs};
@@ -102,11 +103,38 @@ pub struct Stability {
 }
 
 impl ClusterDoc {
+    /// Each model's basin: what expansion reads of this document to make a `[merge]`'s soups
+    /// (it parses the stored JSON as a [`Partition`]; a test below holds the two together).
+    pub fn partition(&self) -> Partition {
+        Partition {
+            seeds: self.seeds.clone(),
+            assignments: self.assignments.clone(),
+        }
+    }
+
     /// How the page names each model, in seed order: a zoo member's name, or the seed.
     pub fn model_names(&self) -> Vec<String> {
         match &self.names {
             Some(n) => n.clone(),
             None => self.seeds.iter().map(u64::to_string).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::documents::testing::cluster;
+    use basins_study::params::Partition;
+
+    /// Expansion reads the stored document as a `Partition`: the same basins as the document's.
+    #[test]
+    fn the_stored_document_reads_as_its_partition() {
+        let doc = cluster(json!({"seeds": [3, 5, 9], "assignments": [1, 0, 1]}));
+        let stored = serde_json::to_vec(&doc).unwrap();
+        let read: Partition = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(read, doc.partition());
+        assert_eq!(read.basins(), [(0, vec![5]), (1, vec![3, 9])]);
     }
 }

@@ -1,16 +1,20 @@
-//! The model stage kinds: pretraining, finetuning, evaluation and interpolation. They live
+//! The model stage kinds: pretraining, finetuning, evaluation, interpolation and merging. They live
 //! beside the model code, not in `basins-stages`, because each instantiates burn's generic
 //! code for every backend the build offers; here it is compiled once, in the one crate built
 //! with optimisations, and an edit to the analysis or the report never recompiles it.
 
 mod evaluate;
 mod finetune;
+mod greedy;
 mod interpolate;
+mod merge;
 mod pretrain;
 
 pub use evaluate::EvaluateKind;
 pub use finetune::FinetuneKind;
+pub use greedy::GreedySoupKind;
 pub use interpolate::{open_path, InterpolateKind, PathScores};
+pub use merge::MergeKind;
 pub use pretrain::PretrainKind;
 
 use std::path::Path;

@@ -32,7 +32,9 @@ pub use report::ReportKind;
 pub use sweep::SweepKind;
 
 // The model kinds live with the model code (see `basins_models::kinds`).
-pub use basins_models::kinds::{EvaluateKind, FinetuneKind, InterpolateKind, PretrainKind};
+pub use basins_models::kinds::{
+    EvaluateKind, FinetuneKind, GreedySoupKind, InterpolateKind, MergeKind, PretrainKind,
+};
 
 // Not a kind: what barriers and dynamics read from evaluate and interpolate nodes.
 use paths::{endpoint, path_between, stored_path, Endpoint};

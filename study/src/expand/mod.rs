@@ -2,6 +2,7 @@
 //! canonical params and declared inputs. Pure and in memory: nothing here touches the disk, so
 //! expanding a 100-seed study costs microseconds per node.
 
+mod merge;
 mod report;
 mod sets;
 
@@ -23,24 +24,54 @@ use crate::params::{
     ReportParams, SweepParams,
 };
 use crate::roles::{self, task_node, task_node_at, TaskNode};
+pub use merge::{merge_id, Known};
 use report::{manifest_text, study_config};
 use sets::{data_inputs, eval_params, eval_sets, scored_params, surface_sets};
 
-/// Expand a manifest into its nodes, upstream before downstream.
+/// Expand a manifest into its nodes, upstream before downstream, before anything has run.
 /// `build` is shown on report pages, and so enters their keys.
 pub fn expand(m: &Manifest, build: &Build) -> Vec<Node> {
+    expand_known(m, build, &Known::default())
+}
+
+/// [`expand`], with the nodes that expand from results that have run (`known`): each task's
+/// soups, once its clustering is cached.
+pub fn expand_known(m: &Manifest, build: &Build, known: &Known) -> Vec<Node> {
     match &m.sweep {
-        Some(s) => expand_sweep(m, s, build),
-        None => expand_study(m, build),
+        Some(s) => expand_sweep(m, s, build, known),
+        None => expand_study(m, build, known),
+    }
+}
+
+/// The nodes whose cached results expansion reads ([`Known`]): each task's final cluster node,
+/// in a study with `[merge]`.
+pub fn awaited(m: &Manifest) -> Vec<String> {
+    match &m.sweep {
+        Some(s) => s
+            .variants
+            .iter()
+            .flat_map(|v| {
+                awaited(&v.manifest)
+                    .into_iter()
+                    .map(move |id| format!("{}/{id}", v.label))
+            })
+            .collect(),
+        None if m.merge.is_some() && m.interpolate.is_some() && m.cluster.is_some() => m
+            .finetune
+            .tasks
+            .iter()
+            .map(|t| task_node(TaskNode::Cluster, t))
+            .collect(),
+        None => Vec::new(),
     }
 }
 
 /// Each sub-study's nodes under its label, then (with a `[report]`) the `sweep` node that
 /// compares their reports, as the study's `report`.
-fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build) -> Vec<Node> {
+fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build, known: &Known) -> Vec<Node> {
     let mut nodes = Vec::new();
     for v in &s.variants {
-        for mut n in expand_study(&v.manifest, build) {
+        for mut n in expand_study(&v.manifest, build, &known.under(&v.label)) {
             n.id = format!("{}/{}", v.label, n.id);
             for i in &mut n.inputs {
                 if let Source::Node(id) = &mut i.source {
@@ -77,9 +108,18 @@ fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build) -> Vec<Node> {
     nodes
 }
 
-fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
+fn expand_study(m: &Manifest, build: &Build, known: &Known) -> Vec<Node> {
     let mut nodes = Vec::new();
     let base = base_model(m, &mut nodes);
+    // What task arithmetic and TIES subtract: a trained study's base, a zoo's named model.
+    let merge_base = match (&m.merge, &m.finetune.origin) {
+        (Some(s), Origin::Zoo { .. }) if s.methods.iter().any(|x| x.needs_base()) => s
+            .base
+            .as_ref()
+            .map(|name| model_source(m, name, &mut nodes)),
+        (Some(_), Origin::Trained { .. }) => base.clone(),
+        _ => None,
+    };
     if let Origin::Zoo {
         members,
         from: ZooFrom::Hub(refs),
@@ -104,7 +144,14 @@ fn expand_study(m: &Manifest, build: &Build) -> Vec<Node> {
         }
     }
     for task in &m.finetune.tasks {
-        expand_task(m, task, base.as_ref(), &mut nodes);
+        expand_task(
+            m,
+            task,
+            base.as_ref(),
+            merge_base.as_ref(),
+            known,
+            &mut nodes,
+        );
     }
     if let Some(r) = &m.report {
         let mut report = Node::new(
@@ -139,7 +186,20 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
     let Origin::Trained { model: name, .. } = &m.finetune.origin else {
         return None;
     };
-    Some(match &m.models[name] {
+    Some(model_source(m, name, nodes))
+}
+
+/// Model `name` of `[models]`: its directory, or the node that makes it (pushed once).
+fn model_source(m: &Manifest, name: &str, nodes: &mut Vec<Node>) -> Source {
+    let id = match &m.models[name] {
+        Model::Path(p) => return Source::Dir(p.clone()),
+        Model::Hub(_) => format!("hub/{name}"),
+        Model::Builtin { .. } => format!("pretrain/{name}"),
+    };
+    if nodes.iter().any(|n| n.id == id) {
+        return Source::Node(id);
+    }
+    match &m.models[name] {
         Model::Path(p) => Source::Dir(p.clone()),
         Model::Hub(r) => hub_node(name, r, None, nodes),
         Model::Builtin { config, pretrain } => {
@@ -154,7 +214,7 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
             ));
             Source::Node(id)
         }
-    })
+    }
 }
 
 /// A `hub/<name>` node: the repository's files at the resolved commit. Only the repository and
@@ -271,7 +331,14 @@ fn with_eval_inputs(mut n: Node, sets: &[(EvalSet, Source)]) -> Node {
 const PREDICT_REFERENCES: [usize; 3] = [1, 2, 3];
 const PREDICT_DRAWS: usize = 200;
 
-fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<Node>) {
+fn expand_task(
+    m: &Manifest,
+    task: &str,
+    base: Option<&Source>,
+    merge_base: Option<&Source>,
+    known: &Known,
+    nodes: &mut Vec<Node>,
+) {
     let t = &m.tasks[task];
     let sets = eval_sets(m, task, nodes);
     if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
@@ -347,6 +414,31 @@ fn expand_task(m: &Manifest, task: &str, base: Option<&Source>, nodes: &mut Vec<
         .iter()
         .find(|(at, _)| *at == Checkpoint::Final)
         .map(|(_, id)| id.clone());
+    let final_eval = EvaluateParams {
+        eval_sets: eval_params(m, &sets),
+        batch_size: eval_batch,
+        labels: t.data.labels.clone(),
+        checkpoint: None,
+    };
+    merge::expand_greedy(
+        m,
+        task,
+        &|seed| finetuned(m, task, seed),
+        &|seed| Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
+        (&final_eval, &sets),
+        nodes,
+    );
+    if let Some(p) = cluster.as_ref().and_then(|id| known.partitions.get(id)) {
+        merge::expand_soups(
+            m,
+            task,
+            p,
+            &|seed| finetuned(m, task, seed),
+            merge_base,
+            (&final_eval, &sets),
+            nodes,
+        );
+    }
     let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
     let mut d = Node::new(
         task_node(TaskNode::Diagnostics, task),

@@ -24,13 +24,13 @@ pub use basins_engine::settings::{ExecutorKind, SlurmResources, SlurmSettings};
 pub use builtin::{Architecture, GeneratorSpec, PretrainSpec};
 pub use error::{did_you_mean, Location, ManifestError};
 pub use raw::{
-    Backend, BarrierKind, ClusterMethod, DataFormat, InterpolateMode, OnBadRow, Precision,
-    SeedStream,
+    Backend, BarrierKind, ClusterMethod, DataFormat, InterpolateMode, MergeMethod, OnBadRow,
+    Precision, SeedStream,
 };
 pub use resolve::{
     Adaptive, Cluster, ClusterDelta, ClusterK, DataSource, Diagnostic, EvalSet, Finetune,
-    FinetuneHyper, Interpolate, Manifest, Model, Origin, Report, Score, SetData, Strategy, Study,
-    Task, ZooFrom, ZooSteps,
+    FinetuneHyper, Interpolate, Manifest, Model, Origin, Report, Score, SetData, Soups, Strategy,
+    Study, Task, ZooFrom, ZooSteps,
 };
 pub use spec::{AlphaGrid, Metric, PairSpec, SeedSet, Surface, Where};
 pub use steps::{Checkpoint, Keep};

@@ -114,6 +114,7 @@ pub struct RawManifest {
     pub interpolate: Option<At<RawInterpolate>>,
     pub diagnostics: Option<BTreeMap<String, At<RawDiagnostic>>>,
     pub cluster: Option<RawCluster>,
+    pub merge: Option<At<RawMerge>>,
     pub report: Option<RawReport>,
     /// Only the file that is run may have one (see `sweep.rs`).
     pub sweep: Option<super::sweep::RawSweep>,
@@ -324,6 +325,47 @@ pub struct RawCluster {
     pub bootstrap: Option<u32>,
 }
 
+/// `[merge]`: the soups of each task's basins (see `resolve/merge.rs`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMerge {
+    pub methods: Option<At<Vec<MergeMethod>>>,
+    pub controls: Option<At<u32>>,
+    pub seed: Option<u64>,
+    pub base: Option<At<String>>,
+    pub density: Option<At<f64>>,
+    pub scale: Option<At<f64>>,
+    pub greedy: Option<At<String>>,
+}
+
+/// How a soup's members are combined (`[merge] methods`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeMethod {
+    /// The uniform average of the members' weights.
+    Average,
+    /// The base plus the scaled sum of the members' task vectors.
+    TaskArithmetic,
+    /// TIES-merging of the members' task vectors, added to the base.
+    Ties,
+}
+
+impl MergeMethod {
+    /// Its name in node ids and reports (`average`, `task-arithmetic`, `ties`).
+    pub fn id(self) -> &'static str {
+        match self {
+            MergeMethod::Average => "average",
+            MergeMethod::TaskArithmetic => "task-arithmetic",
+            MergeMethod::Ties => "ties",
+        }
+    }
+
+    /// Whether it merges against the model the members were finetuned from.
+    pub fn needs_base(self) -> bool {
+        !matches!(self, MergeMethod::Average)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
@@ -373,6 +415,15 @@ merge_fields!(RawSlurm {
     poll_max_s,
     record_latency_s,
     kinds
+});
+merge_fields!(RawMerge {
+    methods,
+    controls,
+    seed,
+    base,
+    density,
+    scale,
+    greedy
 });
 merge_fields!(RawModel {
     path,
@@ -498,6 +549,7 @@ impl Merge for RawManifest {
         self.interpolate.merge(other.interpolate);
         self.diagnostics.merge(other.diagnostics);
         self.cluster.merge(other.cluster);
+        self.merge.merge(other.merge);
         self.report.merge(other.report);
     }
 }

@@ -20,6 +20,7 @@ mod cluster;
 mod diagnostics;
 mod finetune;
 mod interpolate;
+mod merge;
 mod models;
 mod sources;
 mod study;
@@ -31,6 +32,7 @@ use cluster::*;
 use diagnostics::*;
 use finetune::*;
 use interpolate::*;
+use merge::*;
 use models::*;
 use sources::*;
 use study::*;
@@ -109,6 +111,10 @@ pub(super) fn resolve(
         .map(|c| resolve_cluster(c, &tasks, &diagnostics, finetune.seeds.len()))
         .transpose()?;
     check_adaptive(raw_mode.as_ref(), interpolate.as_ref(), cluster.as_ref())?;
+    let merge = raw
+        .merge
+        .map(|m| resolve_merge(m, &models, &tasks, &finetune, cluster.as_ref()))
+        .transpose()?;
     let report = raw.report.map(|r| Report {
         title: r.title.unwrap_or_else(|| study.name.clone()),
         bootstrap: r.bootstrap.unwrap_or(1000),
@@ -122,6 +128,7 @@ pub(super) fn resolve(
         interpolate,
         diagnostics,
         cluster,
+        merge,
         report,
         sources,
         sweep: None,

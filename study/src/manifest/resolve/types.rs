@@ -12,6 +12,8 @@ pub struct Manifest {
     pub interpolate: Option<Interpolate>,
     pub diagnostics: BTreeMap<String, Diagnostic>,
     pub cluster: Option<Cluster>,
+    /// `[merge]`: soups of each task's basins.
+    pub merge: Option<Soups>,
     pub report: Option<Report>,
     pub sources: Vec<SourceFile>,
     /// `[sweep]`: the sub-studies this file makes (and then the fields above are the file's own
@@ -324,6 +326,41 @@ pub struct Cluster {
     pub k: ClusterK,
     pub delta: ClusterDelta,
     pub bootstrap: u32,
+}
+
+/// `[merge]`: which soups a study makes of each task's basins (once its clustering has run), and
+/// how.
+#[derive(Debug, Clone, Serialize)]
+pub struct Soups {
+    /// Every method makes each basin's soup and the soup of all models; the cross-basin
+    /// controls are averages.
+    pub methods: Vec<MergeMethod>,
+    /// The `[models.<name>]` the members were finetuned from: what task arithmetic and TIES
+    /// subtract (a trained study's own base; a zoo's only when named).
+    pub base: Option<String>,
+    /// TIES: the share of each task vector kept.
+    pub density: f64,
+    /// Task arithmetic and TIES: the factor on the merged task vector.
+    pub scale: f64,
+    /// Random groups, each the size of a basin but drawn across basins, per basin of two or
+    /// more models.
+    pub controls: u32,
+    /// The seed of those draws.
+    pub seed: u64,
+    /// The split of each task the greedy soup is chosen on (members ordered by their score on
+    /// it, each kept if the soup's score on it does not drop); no greedy soup without one.
+    pub greedy: Option<String>,
+}
+
+impl DataSource {
+    /// The eval splits a task's data has (`dev`, `eval`, ...).
+    pub fn splits(&self) -> Vec<String> {
+        match self {
+            DataSource::Files { eval, .. } => eval.keys().cloned().collect(),
+            DataSource::Generated(_) => vec!["eval".into()],
+            DataSource::Download(d) => vec![d.eval_split.to_owned()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
