@@ -44,6 +44,9 @@ k = 2
 methods = ["average", "ties", "task_arithmetic"]
 controls = 2
 greedy = "eval"
+
+[report]
+title = "soups"
 "#;
 
 /// Tensors of a safetensors file, by name: (shape, little-endian bytes).
@@ -251,6 +254,71 @@ fn soups_expand_per_basin_and_agree_with_the_models_and_their_paths() {
             "step {i}"
         );
     }
+
+    // The soups document: the soup of one scores as its model, whose range is itself, and as
+    // the ensemble of one; the soup of two's loss on the surface rows is the path's midpoint.
+    let doc: Value = serde_json::from_slice(&node_output(d, "soups/nli", "soups.json")).unwrap();
+    assert_eq!(doc["sets"][0]["name"], "nli.eval", "{doc}");
+    assert_eq!(doc["sets"][0]["diagnostic"], false);
+    let row = |soup: &str, method: &str| {
+        doc["soups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["soup"] == soup && r["method"] == method)
+            .unwrap_or_else(|| panic!("no {soup}/{method} in {doc}"))
+            .clone()
+    };
+    let one = row(&format!("basin-{}", single_basin.0), "average");
+    let sc = &one["scores"][0];
+    assert_eq!(sc["soup"], sc["members"]["min"]);
+    assert_eq!(sc["soup"], sc["members"]["max"]);
+    assert_eq!(sc["soup"], sc["ensemble"]);
+    assert_eq!(sc["gain"], 0.0);
+    assert_eq!(sc["within"], true);
+    let two = row(&format!("basin-{}", pair_basin.0), "average");
+    let loss = &two["scores"][0]["loss"];
+    assert_eq!(loss["pairs"], 1, "{two}");
+    assert_eq!(loss["midpoint_on_grid"], true);
+    let (soup, mid) = (
+        loss["soup"].as_f64().unwrap(),
+        loss["midpoints"].as_f64().unwrap(),
+    );
+    assert!((soup - mid).abs() < 1e-9, "soup {soup}, midpoint {mid}");
+    assert_eq!(row("greedy", "average")["chosen"], greedy["members"]);
+    // Each uniform soup of two or more has a path to each member; the barrier among the
+    // members of the basin of two is their pair's, as barriers.json has it.
+    let paths = ids(&plan, "interpolate/nli/");
+    for seed in pair_basin.1 {
+        let id = format!("interpolate/nli/basin-{}~{seed}", pair_basin.0);
+        assert!(paths.contains(&id), "no {id} in {paths:?}");
+    }
+    assert!(paths.contains(&"interpolate/nli/all~0".to_owned()));
+    let b = &two["barriers"];
+    let barriers: Value =
+        serde_json::from_slice(&node_output(d, "barriers/nli", "barriers.json")).unwrap();
+    let (i, j) = (pair_basin.1[0] as usize, pair_basin.1[1] as usize);
+    assert_eq!(
+        b["among"]["mean"], barriers["sets"]["nli.eval"]["matrices"]["convexity"]["value"][i][j],
+        "{two}"
+    );
+    let to = &b["to_members"];
+    assert!(to["min"].as_f64().unwrap() >= 0.0 && to["max"].as_f64() >= to["min"].as_f64());
+    assert!(one.get("barriers").is_none(), "a soup of one has no paths");
+    let control = row(&format!("cross-{}-0", pair_basin.0), "average");
+    assert_eq!(control["group"], "cross");
+    assert_eq!(control["basin"], *pair_basin.0);
+
+    // The report shows them, with its sentence, and report.json has the same numbers.
+    basins_ok(d, &["report", "m.toml", "--out", "report"]);
+    let page = std::fs::read_to_string(d.join("report/index.html")).unwrap();
+    assert!(page.contains("<h3>Basin soups</h3>"), "no soups section");
+    assert!(page.contains("id=\"soups-nli\""));
+    assert!(page.contains("Within basins, "), "no sentence");
+    assert!(d.join("report/figures/nli-soups-nli.eval.svg").is_file());
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(d.join("report/report.json")).unwrap()).unwrap();
+    assert_eq!(summary["tasks"]["nli"]["soups"], doc);
 
     // A second run finds everything cached, soups included.
     let again = basins_json(d, &["run", "m.toml", "--json"]);

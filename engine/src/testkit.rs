@@ -27,7 +27,7 @@ use crate::schedule::glob_match;
 use crate::stage::{Registry, StageContext, StageInput, StageKind, VerifyPolicy};
 
 /// The kind names a study expands into.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 15] = [
     "generate",
     "pretrain",
     "finetune",
@@ -36,6 +36,7 @@ pub const KINDS: [&str; 14] = [
     "interpolate_adaptive",
     "merge",
     "greedy_soup",
+    "soups",
     "barriers",
     "cluster",
     "diagnostics",

@@ -44,6 +44,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::ClusterKind));
     r.register(Arc::new(kinds::ControlsKind));
     r.register(Arc::new(kinds::DynamicsKind));
+    r.register(Arc::new(kinds::SoupsKind));
     r.register(Arc::new(kinds::ReportKind));
     r.register(Arc::new(kinds::SweepKind));
     r

@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::manifest::datasets::DownloadSpec;
 use crate::manifest::{
     Architecture, BarrierKind, Checkpoint, Cluster, ClusterDelta, ClusterK, ClusterMethod,
-    DataFormat, EvalSet, FinetuneHyper, GeneratorSpec, OnBadRow, PairSpec, PretrainSpec, Score,
-    SetData, Strategy, Surface,
+    DataFormat, EvalSet, FinetuneHyper, GeneratorSpec, MergeMethod, OnBadRow, PairSpec,
+    PretrainSpec, Score, SetData, Strategy, Surface,
 };
 
 /// `generate/<name>`: a generated data set.
@@ -549,6 +549,62 @@ pub struct GreedyParams {
     /// The held-out split it is chosen on (input [`crate::roles::eval`]).
     pub set: EvalSetParams,
     pub batch_size: usize,
+}
+
+/// Which soup a `soups` row is: what its members have in common.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "group", rename_all = "snake_case")]
+pub enum SoupGroup {
+    /// The models of one basin.
+    Basin { basin: usize },
+    /// Every model.
+    All,
+    /// A control: as many models as basin `basin` has, drawn across basins.
+    Cross { basin: usize },
+    /// The greedy soup.
+    Greedy,
+}
+
+/// One soup as `soups/<task>` reads it: its evaluate node is input [`crate::roles::soup`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoupSpec {
+    /// `basin-0`, `all`, `cross-0-1`, `greedy`.
+    pub soup: String,
+    pub method: MergeMethod,
+    #[serde(flatten)]
+    pub group: SoupGroup,
+    /// Its members' seeds; the greedy soup's are those it was chosen from.
+    pub members: Vec<u64>,
+}
+
+impl SoupSpec {
+    /// Whether it has paths to its members: a uniform soup of two or more (not the greedy
+    /// soup, whose members are chosen as it runs).
+    pub fn has_paths(&self) -> bool {
+        self.method == MergeMethod::Average
+            && self.members.len() > 1
+            && self.group != SoupGroup::Greedy
+    }
+}
+
+/// `soups/<task>`: every soup of a task beside its members, the ensemble of the same members
+/// and the controls, from stored outputs (no forward pass).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoupsParams {
+    pub eval_sets: Vec<ScoredSetParams>,
+    /// The paths from each uniform soup of two or more models to each of its members, on the
+    /// clustering's set (inputs [`crate::roles::soup_path`]); none without `[interpolate]`.
+    pub paths: Option<SoupPaths>,
+    pub seeds: Vec<u64>,
+    pub soups: Vec<SoupSpec>,
+}
+
+/// Where a soup's paths to its members were scored, and which barrier the report gives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoupPaths {
+    pub alphas: Vec<f64>,
+    pub barrier: BarrierKind,
+    pub set: String,
 }
 
 /// What expansion reads of a task's final clustering (`cluster.json`, whose document has these

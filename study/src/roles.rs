@@ -38,6 +38,19 @@ pub fn member(seed: u64) -> String {
     format!("member:{seed}")
 }
 
+/// The evaluate node of soup `soup` made by `method` (`soups/<task>` reads it).
+pub fn soup(soup: &str, method: &str) -> String {
+    format!("soup:{soup}/{method}")
+}
+
+/// The interpolate node of the path from soup `soup` (a uniform one) to its member `seed`.
+pub fn soup_path(soup: &str, seed: u64) -> String {
+    format!("soup_path:{soup}~{seed}")
+}
+
+/// The greedy soup's merge node (`soups/<task>` reads which members it chose).
+pub const GREEDY: &str = "greedy";
+
 /// The model a `merge` node's members were finetuned from (task arithmetic, TIES).
 pub const MERGE_BASE: &str = "base";
 
@@ -75,16 +88,18 @@ pub enum TaskNode {
     Controls,
     Diagnostics,
     Dynamics,
+    Soups,
 }
 
 impl TaskNode {
     /// Every one, in the order a report reads them.
-    pub const ALL: [TaskNode; 5] = [
+    pub const ALL: [TaskNode; 6] = [
         TaskNode::Barriers,
         TaskNode::Cluster,
         TaskNode::Controls,
         TaskNode::Diagnostics,
         TaskNode::Dynamics,
+        TaskNode::Soups,
     ];
 
     /// Its stage kind, which starts its id.
@@ -95,6 +110,7 @@ impl TaskNode {
             TaskNode::Controls => "controls",
             TaskNode::Diagnostics => "diagnostics",
             TaskNode::Dynamics => "dynamics",
+            TaskNode::Soups => "soups",
         }
     }
 
@@ -106,6 +122,7 @@ impl TaskNode {
             TaskNode::Controls => "controls.json",
             TaskNode::Diagnostics => "diagnostics.json",
             TaskNode::Dynamics => "dynamics.json",
+            TaskNode::Soups => "soups.json",
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The documents the analysis stages write and read, one type each: `barriers.json` (the
 //! `barriers` kind writes it; `cluster`, `controls`, `dynamics` and the report read it),
 //! `cluster.json` (the `cluster` kind; `controls`, `dynamics` and the report),
-//! `diagnostics.json` (the `diagnostics` kind; `controls` and the report) and `dynamics.json`
-//! (the `dynamics` kind; the report). Producers and consumers share the type, so a field
+//! `diagnostics.json` (the `diagnostics` kind; `controls` and the report), `dynamics.json`
+//! (the `dynamics` kind; the report) and `soups.json` (the `soups` kind; the report). Producers and consumers share the type, so a field
 //! renamed on one side does not compile on the other, and a field missing from a file is an
 //! error that names it, never a default (an `Option` field that is left out when it has
 //! nothing to say is the one exception, and says so).
@@ -17,6 +17,7 @@ mod barriers;
 mod cluster;
 mod diagnostics;
 mod dynamics;
+mod soups;
 
 use std::path::Path;
 
@@ -27,6 +28,7 @@ pub use barriers::{BarriersDoc, Curve, Matrices, PairEstimate, SetBarriers};
 pub use cluster::{Affinity, ClusterDoc, Dendrogram, IntervalRobustness, Stability};
 pub use diagnostics::{DiagnosedSet, DiagnosticsDoc, StrategyLabels, Summary, ThresholdLabels};
 pub use dynamics::{Cost, DynamicsDoc, OwnFinal, Prediction, StepCorrelations};
+pub use soups::{Range, SoupBarriers, SoupRow, SoupScore, SoupSet, SoupsDoc, SurfaceLoss};
 
 /// Read and parse a document, the error naming the file and what is wrong with it.
 pub fn read<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {

@@ -41,6 +41,9 @@ pub struct TaskSummary {
     pub k: usize,
     pub silhouette: Option<f64>,
     pub sizes: Vec<usize>,
+    /// With `[merge]`: the soups beside their members, ensembles and controls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soups: Option<crate::documents::SoupsDoc>,
     /// The mean adjusted Rand index over the bootstrap replicates.
     pub stability: Option<f64>,
     pub strategies: Agreements,
@@ -72,6 +75,7 @@ impl TaskSummary {
             k: c.k,
             silhouette: c.silhouette,
             sizes: c.sizes.clone(),
+            soups: t.soups.cloned(),
             stability: c.stability.mean_ari,
             strategies: strategies.clone(),
             tests: tests.clone(),

@@ -12,6 +12,7 @@
 //! - [`dynamics`]: when the basins formed, for a study with kept steps
 //! - [`estimates`]: which barriers are adaptive estimates, and whether the partition holds
 //!   within their intervals
+//! - [`soups`]: the basin soups beside their members, the ensembles and the controls
 //! - [`verdict`]: the sentence at the top of each task
 //! - [`figures`]: the SVG figures
 //! - [`tables`]: the HTML tables
@@ -26,6 +27,7 @@ mod estimates;
 mod figures;
 mod models;
 mod settings;
+mod soups;
 mod tables;
 mod verdict;
 
@@ -144,6 +146,8 @@ pub struct TaskInputs<'a> {
     pub dynamics: Option<&'a crate::documents::DynamicsDoc>,
     /// `controls/<task>`'s document.
     pub controls: Option<&'a crate::controls::Controls>,
+    /// `soups/<task>`'s document, for a study with `[merge]`.
+    pub soups: Option<&'a crate::documents::SoupsDoc>,
 }
 
 impl TaskInputs<'_> {
@@ -255,6 +259,12 @@ pub fn html(
         if let Some(c) = t.controls {
             s.push_str(&controls::section(t, c));
         }
+        let (soups, soup_figures) = soups::section(t);
+        s.push_str(&soups);
+        for pair in soup_figures.chunks(2) {
+            s.push_str(&figure_row(pair));
+        }
+        all.extend(soup_figures);
         let per_score = figures::scores(t, tests);
         for pair in per_score.chunks(2) {
             s.push_str(&figure_row(pair));

@@ -134,6 +134,7 @@ mod tests {
             diagnostics: None,
             dynamics: None,
             controls: None,
+            soups: None,
         };
         let mut row = rows::row("hans", "accuracy", &[], None);
         row.scores = [0.9, 0.8, 0.48, 1.0, 0.1].map(Some).to_vec();

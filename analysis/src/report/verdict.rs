@@ -255,6 +255,7 @@ mod tests {
             diagnostics: None,
             dynamics: None,
             controls: None,
+            soups: None,
         }
     }
 

@@ -17,6 +17,7 @@ mod generate;
 mod hub;
 mod paths;
 mod report;
+mod soups;
 mod sweep;
 
 pub use adaptive::AdaptiveInterpolateKind;
@@ -29,6 +30,7 @@ pub use dynamics::DynamicsKind;
 pub use generate::GenerateKind;
 pub use hub::HubKind;
 pub use report::ReportKind;
+pub use soups::SoupsKind;
 pub use sweep::SweepKind;
 
 // The model kinds live with the model code (see `basins_models::kinds`).

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::params;
 use crate::controls::Controls;
-use crate::documents::{self, BarriersDoc, ClusterDoc, DiagnosticsDoc, DynamicsDoc};
+use crate::documents::{self, BarriersDoc, ClusterDoc, DiagnosticsDoc, DynamicsDoc, SoupsDoc};
 use crate::report::{
     cluster_tests, html, strategy_agreement, Provenance, ReportDoc, TaskInputs, TaskSummary,
 };
@@ -41,7 +41,8 @@ impl StageKind for ReportKind {
         // 12: a newcomer's page (issue 38): how to read it, a row per model, the path figure as
         // loss above the chord per basin, the bands' legend, units, cautions for singleton
         // basins and low silhouette or stability, no "differs" below a score's resolution.
-        12
+        // 13: the basin soups section (with `soups/<task>` inputs) and `soups` in report.json.
+        13
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: ReportParams = params(ctx)?;
@@ -93,6 +94,7 @@ impl StageKind for ReportKind {
         let mut cluster_docs: BTreeMap<&String, ClusterDoc> = BTreeMap::new();
         let mut diagnostics_docs: BTreeMap<&String, DiagnosticsDoc> = BTreeMap::new();
         let mut dynamics_docs: BTreeMap<&String, DynamicsDoc> = BTreeMap::new();
+        let mut soups_docs: BTreeMap<&String, SoupsDoc> = BTreeMap::new();
         for task in &tasks {
             if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
                 controls.insert(task, c);
@@ -108,6 +110,9 @@ impl StageKind for ReportKind {
             }
             if let Some(d) = doc(&docs, TaskNode::Dynamics, task)? {
                 dynamics_docs.insert(task, d);
+            }
+            if let Some(d) = doc(&docs, TaskNode::Soups, task)? {
+                soups_docs.insert(task, d);
             }
         }
         let sets: Vec<String> = tasks
@@ -150,6 +155,7 @@ impl StageKind for ReportKind {
                 diagnostics,
                 dynamics,
                 controls,
+                soups: soups_docs.get(task),
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);

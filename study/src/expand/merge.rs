@@ -22,9 +22,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::manifest::{EvalSet, Manifest, MergeMethod, Soups};
 use crate::params::{
-    to_value, EvaluateParams, GreedyParams, MergeMember, MergeParams, MergeRecipe, Partition,
+    to_value, EvaluateParams, GreedyParams, InterpolateParams, MergeMember, MergeParams,
+    MergeRecipe, Partition, ScoredSetParams, SoupGroup, SoupPaths, SoupSpec, SoupsParams,
 };
-use crate::roles;
+use crate::roles::{self, task_node, TaskNode};
 
 /// Results of nodes that have run which expansion reads: each task's final clustering, by its
 /// cluster node's id. Empty before the first run, and for a study without `[merge]`.
@@ -53,6 +54,7 @@ const DRAW_ATTEMPTS: usize = 200;
 /// One soup: its name in ids (`basin-0`, `all`, `cross-0-1`), its members and its recipes.
 struct Soup {
     name: String,
+    group: SoupGroup,
     members: Vec<u64>,
     methods: Vec<MergeMethod>,
 }
@@ -64,6 +66,7 @@ fn soups(s: &Soups, partition: &Partition) -> Vec<Soup> {
         .iter()
         .map(|(b, members)| Soup {
             name: format!("basin-{b}"),
+            group: SoupGroup::Basin { basin: *b },
             members: members.clone(),
             methods: s.methods.clone(),
         })
@@ -71,6 +74,7 @@ fn soups(s: &Soups, partition: &Partition) -> Vec<Soup> {
     if basins.len() > 1 {
         out.push(Soup {
             name: "all".into(),
+            group: SoupGroup::All,
             members: partition.seeds.clone(),
             methods: s.methods.clone(),
         });
@@ -107,6 +111,7 @@ fn soups(s: &Soups, partition: &Partition) -> Vec<Soup> {
         for (r, group) in drawn.into_iter().enumerate() {
             out.push(Soup {
                 name: format!("cross-{b}-{r}"),
+                group: SoupGroup::Cross { basin: *b },
                 members: group,
                 methods: vec![MergeMethod::Average],
             });
@@ -131,9 +136,11 @@ pub fn merge_id(task: &str, soup: &str, method: MergeMethod) -> String {
     format!("merge/{task}/{soup}/{}", method.id())
 }
 
-/// The merge and evaluate nodes of `task`'s soups. `member`: a seed's final model; `base`: the
-/// model they were finetuned from, when the manifest names one; `evaluate`: the params a final
-/// model's evaluate node has, and its eval sets.
+/// The merge and evaluate nodes of `task`'s soups, and what `soups/<task>` reads of each.
+/// `member`: a seed's final model; `base`: the model they were finetuned from, when the
+/// manifest names one; `evaluate`: the params a final model's evaluate node has, and its eval
+/// sets.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn expand_soups(
     m: &Manifest,
     task: &str,
@@ -141,12 +148,22 @@ pub(super) fn expand_soups(
     member: &dyn Fn(u64) -> Source,
     base: Option<&Source>,
     evaluate: (&EvaluateParams, &[(EvalSet, Source)]),
+    paths: Option<(&InterpolateParams, &[(EvalSet, Source)])>,
     nodes: &mut Vec<Node>,
-) {
-    let Some(s) = &m.merge else { return };
+) -> Vec<SoupSpec> {
+    let Some(s) = &m.merge else {
+        return Vec::new();
+    };
     let labels = m.tasks[task].data.labels.clone();
+    let mut specs = Vec::new();
     for soup in soups(s, partition) {
         for &method in &soup.methods {
+            specs.push(SoupSpec {
+                soup: soup.name.clone(),
+                method,
+                group: soup.group,
+                members: soup.members.clone(),
+            });
             let params = MergeParams {
                 recipe: recipe(s, method),
                 members: soup
@@ -169,8 +186,100 @@ pub(super) fn expand_soups(
             }
             nodes.push(n);
             nodes.push(soup_evaluate(task, &soup.name, method, &id, evaluate));
+            if let (MergeMethod::Average, true, Some((params, sets))) =
+                (method, soup.members.len() > 1, paths)
+            {
+                for &seed in &soup.members {
+                    let mut p = Node::new(
+                        soup_path_id(m, task, &soup.name, seed),
+                        "interpolate",
+                        to_value(params),
+                    )
+                    .input("model_a", Source::Node(id.clone()))
+                    .input("model_b", member(seed));
+                    for (set, src) in sets {
+                        p = p.input(roles::eval(&set.name()), src.clone());
+                    }
+                    nodes.push(p);
+                }
+            }
         }
     }
+    let greedy = merge_id(task, "greedy", MergeMethod::Average);
+    if nodes.iter().any(|n| n.id == greedy) {
+        specs.push(SoupSpec {
+            soup: "greedy".into(),
+            method: MergeMethod::Average,
+            group: SoupGroup::Greedy,
+            members: m.finetune.seeds.clone(),
+        });
+    }
+    specs
+}
+
+/// The path from soup `soup` (uniform) to member `seed`.
+fn soup_path_id(m: &Manifest, task: &str, soup: &str, seed: u64) -> String {
+    format!("interpolate/{task}/{soup}~{}", m.finetune.member_name(seed))
+}
+
+/// `soups/<task>`: the soups `specs` beside their members (their evaluate nodes, `endpoint`),
+/// the ensembles of the same members and the controls, on every eval set (`scored`); the
+/// paths between the members (`barriers/<task>`) for the soups' midpoints.
+pub(super) fn soups_node(
+    m: &Manifest,
+    task: &str,
+    specs: Vec<SoupSpec>,
+    scored: Vec<ScoredSetParams>,
+    paths: Option<SoupPaths>,
+    endpoint: &dyn Fn(u64) -> Source,
+) -> Node {
+    let inputs: Vec<(String, Source)> = specs
+        .iter()
+        .map(|s| {
+            (
+                roles::soup(&s.soup, s.method.id()),
+                Source::Node(format!("evaluate/{task}/{}/{}", s.soup, s.method.id())),
+            )
+        })
+        .collect();
+    let params_have_greedy = specs.iter().any(|s| s.group == SoupGroup::Greedy);
+    let mut path_inputs = Vec::new();
+    if paths.is_some() {
+        for s in specs.iter().filter(|s| s.has_paths()) {
+            for &seed in &s.members {
+                path_inputs.push((
+                    roles::soup_path(&s.soup, seed),
+                    Source::Node(soup_path_id(m, task, &s.soup, seed)),
+                ));
+            }
+        }
+    }
+    let params = SoupsParams {
+        paths,
+        eval_sets: scored,
+        seeds: m.finetune.seeds.clone(),
+        soups: specs,
+    };
+    let mut n = Node::new(task_node(TaskNode::Soups, task), "soups", to_value(&params)).input(
+        "barriers",
+        Source::Node(task_node(TaskNode::Barriers, task)),
+    );
+    for &seed in &m.finetune.seeds {
+        n = n.input(roles::endpoint(seed), endpoint(seed));
+    }
+    for (role, source) in inputs {
+        n = n.input(role, source);
+    }
+    for (role, source) in path_inputs {
+        n = n.input(role, source);
+    }
+    if params_have_greedy {
+        n = n.input(
+            roles::GREEDY,
+            Source::Node(merge_id(task, "greedy", MergeMethod::Average)),
+        );
+    }
+    n
 }
 
 /// `merge/<task>/greedy/average` (the greedy soup of every model, chosen on split

@@ -21,7 +21,7 @@ use crate::params::{
     self, to_value, AdaptiveParams, BarriersParams, ClusterParams, Contract, ControlsParams,
     DiagnosticsParams, DynamicsParams, DynamicsSetParams, EvaluateParams, FinetuneParams,
     HubParams, HubSource, InterpolateParams, OwnPathParams, PredictParams, PretrainParams,
-    ReportParams, SweepParams,
+    ReportParams, SoupPaths, SweepParams,
 };
 use crate::roles::{self, task_node, task_node_at, TaskNode};
 pub use merge::{merge_id, Known};
@@ -429,15 +429,44 @@ fn expand_task(
         nodes,
     );
     if let Some(p) = cluster.as_ref().and_then(|id| known.partitions.get(id)) {
-        merge::expand_soups(
+        // Each uniform soup's paths to its members, on the clustering's set and grid.
+        let path_set = soup_path_set(m, &surface);
+        let path_params = path_set.as_ref().map(|(interp, set, _)| InterpolateParams {
+            alphas: interp.alphas.0.clone(),
+            eval_sets: eval_params(m, std::slice::from_ref(set)),
+            batch_size: interp.batch_size as usize,
+            labels: t.data.labels.clone(),
+            checkpoint: None,
+            to_final: false,
+            adaptive: None,
+        });
+        let specs = merge::expand_soups(
             m,
             task,
             p,
             &|seed| finetuned(m, task, seed),
             merge_base,
             (&final_eval, &sets),
+            path_params
+                .as_ref()
+                .zip(path_set.as_ref())
+                .map(|(params, (_, set, _))| (params, std::slice::from_ref(set))),
             nodes,
         );
+        if !specs.is_empty() {
+            nodes.push(merge::soups_node(
+                m,
+                task,
+                specs,
+                scored_params(m, &sets),
+                path_set.map(|(interp, set, barrier)| SoupPaths {
+                    alphas: interp.alphas.0.clone(),
+                    barrier,
+                    set: set.0.name(),
+                }),
+                &|seed| Source::Node(evaluate_id(m, task, seed, Checkpoint::Final)),
+            ));
+        }
     }
     let diag: Vec<String> = sets.iter().map(|(e, _)| e.name()).collect();
     let mut d = Node::new(
@@ -462,6 +491,26 @@ fn expand_task(
     if let (Some(id), Some(c)) = (cluster, &m.cluster) {
         nodes.extend(controls(m, task, &id, c, &surface));
     }
+}
+
+/// The set (and its source) a task's clustering reads, with the grid and the barrier it
+/// clusters: where a soup's paths to its members are scored.
+fn soup_path_set<'m>(
+    m: &'m Manifest,
+    surface: &[(EvalSet, Source)],
+) -> Option<(
+    &'m crate::manifest::Interpolate,
+    (EvalSet, Source),
+    BarrierKind,
+)> {
+    let (interp, c) = (m.interpolate.as_ref()?, m.cluster.as_ref()?);
+    let name = c
+        .eval
+        .clone()
+        .map(|e| e.name())
+        .or_else(|| surface.first().map(|s| s.0.name()))?;
+    let set = surface.iter().find(|(e, _)| e.name() == name)?.clone();
+    Some((interp, set, c.barrier))
 }
 
 /// Relabellings for the permutation p-value of a partition's agreement with the strategies.

@@ -537,6 +537,7 @@ mod tests {
             diagnostics: None,
             dynamics: None,
             controls: None,
+            soups: None,
         };
         let h = heatmap(&t);
         assert_eq!(h.file, "figures/nli-heatmap.svg");
