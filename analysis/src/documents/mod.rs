@@ -28,7 +28,7 @@ pub use barriers::{BarriersDoc, Curve, Matrices, PairEstimate, SetBarriers};
 pub use cluster::{Affinity, ClusterDoc, Dendrogram, IntervalRobustness, Stability};
 pub use diagnostics::{DiagnosedSet, DiagnosticsDoc, StrategyLabels, Summary, ThresholdLabels};
 pub use dynamics::{Cost, DynamicsDoc, OwnFinal, Prediction, StepCorrelations};
-pub use soups::{Range, SoupBarriers, SoupRow, SoupScore, SoupSet, SoupsDoc, SurfaceLoss};
+pub use soups::{SoupBarriers, SoupRow, SoupScore, SoupSet, SoupsDoc, SurfaceLoss};
 
 /// Read and parse a document, the error naming the file and what is wrong with it.
 pub fn read<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {

@@ -6,6 +6,7 @@ use basins_study::params::SoupGroup;
 use serde::{Deserialize, Serialize};
 
 use super::nan;
+pub use crate::diagnostics::Spread;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SoupsDoc {
@@ -57,34 +58,12 @@ pub struct SoupScore {
     pub gain: f64,
     /// On the set's loss-surface rows (sets the barriers were measured on only).
     pub loss: Option<SurfaceLoss>,
-    pub members: Range,
+    pub members: Spread,
     #[serde(deserialize_with = "nan")]
     pub soup: f64,
     /// Whether the soup's score lies within its members' range (for a basin's soup on a
     /// diagnostic set: whether it keeps the basin's behaviour).
     pub within: bool,
-}
-
-/// Members' scores on a set.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Range {
-    #[serde(deserialize_with = "nan")]
-    pub max: f64,
-    #[serde(deserialize_with = "nan")]
-    pub mean: f64,
-    #[serde(deserialize_with = "nan")]
-    pub min: f64,
-}
-
-impl Range {
-    pub fn of(values: &[f64]) -> Range {
-        let n = values.len() as f64;
-        Range {
-            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            mean: values.iter().sum::<f64>() / n,
-            min: values.iter().copied().fold(f64::INFINITY, f64::min),
-        }
-    }
 }
 
 /// Mean losses on a set's loss-surface rows: the soup's, its members' (the mean of theirs)
@@ -110,7 +89,7 @@ pub struct SurfaceLoss {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SoupBarriers {
     /// Between the members (every pair of them the barriers node has).
-    pub among: Range,
+    pub among: Spread,
     /// From the soup to each member.
-    pub to_members: Range,
+    pub to_members: Spread,
 }

@@ -360,7 +360,7 @@ pub fn section(t: &TaskInputs) -> (String, Vec<Figure>) {
         }
         match &r.barriers {
             Some(b) => {
-                let range = |r: &crate::documents::Range| {
+                let range = |r: &crate::diagnostics::Spread| {
                     format!(
                         "{} [{}, {}]",
                         num_of(Some(r.mean)),

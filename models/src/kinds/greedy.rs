@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 use super::{device, load_trained, Device};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
-use crate::merge::{check_label_orders, merge, Method};
-use crate::model::{save, BertConfig, LoadedModel};
-use basins_files::inputs::{eval_set, model_dir, node_files, params, weights_apart};
+use crate::merge::{merge, Method};
+use crate::model::{save, LoadedModel};
+use basins_files::inputs::{eval_set, node_files, params, weights_apart};
 use basins_files::outputs::StoredSet;
 
 pub struct GreedySoupKind;
@@ -85,18 +85,7 @@ fn run_greedy<B: Backend>(
     }
     // Best first; ties in the members' order.
     order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let dirs = p
-        .members
-        .iter()
-        .map(|m| model_dir(ctx, &roles::member(m.seed)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let orders = p
-        .members
-        .iter()
-        .zip(&dirs)
-        .map(|(m, dir)| Ok((m.name.as_str(), BertConfig::read(dir)?.labels())))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    check_label_orders(&orders, &p.labels)?;
+    let dirs = super::merge::member_dirs(ctx, &p.members, &p.labels)?;
 
     let ds = eval_set(ctx, &p.set)?;
     let (first_score, first) = order[0];

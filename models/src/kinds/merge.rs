@@ -6,7 +6,7 @@
 use anyhow::Context;
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind, VerifyPolicy};
-use basins_study::params::{MergeParams, MergeRecipe};
+use basins_study::params::{MergeMember, MergeParams, MergeRecipe};
 use basins_study::roles;
 use serde_json::{json, Value};
 
@@ -16,6 +16,27 @@ use crate::model::{load, save, BertConfig};
 use basins_files::inputs::{model_dir, params, weights_apart};
 
 pub struct MergeKind;
+
+/// The members' model directories (inputs [`roles::member`]), once their label orders are
+/// checked against one another and the task's (`labels`) on their configs, before any weights
+/// are read: heads merge row by row.
+pub(super) fn member_dirs(
+    ctx: &StageContext,
+    members: &[MergeMember],
+    labels: &[String],
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let dirs = members
+        .iter()
+        .map(|m| model_dir(ctx, &roles::member(m.seed)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let orders = members
+        .iter()
+        .zip(&dirs)
+        .map(|(m, dir)| Ok((m.name.as_str(), BertConfig::read(dir)?.labels())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    check_label_orders(&orders, labels)?;
+    Ok(dirs)
+}
 
 impl StageKind for MergeKind {
     fn name(&self) -> &'static str {
@@ -32,19 +53,7 @@ impl StageKind for MergeKind {
     }
     fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
         let p: MergeParams = params(ctx)?;
-        let dirs = p
-            .members
-            .iter()
-            .map(|m| model_dir(ctx, &roles::member(m.seed)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        // Checked on the configs, before any weights are read.
-        let orders = p
-            .members
-            .iter()
-            .zip(&dirs)
-            .map(|(m, dir)| Ok((m.name.as_str(), BertConfig::read(dir)?.labels())))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        check_label_orders(&orders, &p.labels)?;
+        let dirs = member_dirs(ctx, &p.members, &p.labels)?;
         let device = Default::default();
         let mut members = Vec::with_capacity(dirs.len());
         for (m, dir) in p.members.iter().zip(&dirs) {

@@ -12,9 +12,9 @@ use basins_study::roles;
 use serde_json::{json, Value};
 
 use super::{endpoint, node_doc, node_files, params, path_between};
-use crate::diagnostics::analyse;
+use crate::diagnostics::{analyse, spread};
 use crate::documents::{
-    to_bytes, BarriersDoc, Range, SoupBarriers, SoupRow, SoupScore, SoupSet, SoupsDoc, SurfaceLoss,
+    to_bytes, BarriersDoc, SoupBarriers, SoupRow, SoupScore, SoupSet, SoupsDoc, SurfaceLoss,
 };
 use crate::outputs::StoredSet;
 
@@ -87,7 +87,7 @@ impl StageKind for SoupsKind {
                     .collect::<anyhow::Result<_>>()?;
                 let (soup, _) = read(&roles::soup(&spec.soup, spec.method.id()))?;
                 let value = score(&soup, surface.as_deref()).value;
-                let members = Range::of(&at.iter().map(|&i| own[i]).collect::<Vec<_>>());
+                let members = spread(&at.iter().map(|&i| own[i]).collect::<Vec<_>>());
                 let members_sets: Vec<&StoredSet> = at.iter().map(|&i| &models[i].0).collect();
                 let ensemble = score(&ensemble(&members_sets)?, surface.as_deref()).value;
                 let loss = match (&surface, curves) {
@@ -105,9 +105,9 @@ impl StageKind for SoupsKind {
                     ensemble,
                     gain: value - members.max,
                     loss,
-                    members,
                     soup: value,
                     within: value >= members.min && value <= members.max,
+                    members,
                 });
             }
         }
@@ -170,8 +170,8 @@ fn soup_barriers(
         spec.soup
     );
     Ok(SoupBarriers {
-        among: Range::of(&among),
-        to_members: Range::of(&to),
+        among: spread(&among),
+        to_members: spread(&to),
     })
 }
 
