@@ -11,7 +11,11 @@
 //! - `merge/<task>/greedy/average` (static, with `[merge] greedy`): the greedy soup of every
 //!   model (Wortsman et al., 2022), chosen on the split named;
 //! - `evaluate/<task>/<soup>/<method>`: each soup scored on every eval set, whole, by the
-//!   evaluate kind that scores the models themselves.
+//!   evaluate kind that scores the models themselves;
+//! - `interpolate/<task>/<soup>~<member>`: the path from each uniform soup of two or more to
+//!   each of its members, on the clustering's set and grid;
+//! - `soups/<task>`: every soup beside its members, their ensemble and the controls (the
+//!   report's Basin soups section reads it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
