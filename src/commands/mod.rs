@@ -75,11 +75,11 @@ impl Context {
         self.manifest_to_run(m)
     }
 
-    /// Whether the study has nodes that expand from its results (a `[merge]`'s soups, from each
-    /// task's clustering), so that a run must open it again once they exist. A manifest that
+    /// The nodes whose results more nodes expand from (each task's clustering, for a
+    /// `[merge]`'s soups): a run that runs one of them opens the study again. A manifest that
     /// does not load has none here: opening it says why.
-    pub fn expands(&self, manifest: &Path) -> bool {
-        Manifest::load(manifest).is_ok_and(|m| !basins_study::expand::awaited(&m).is_empty())
+    pub fn awaited(&self, manifest: &Path) -> Vec<String> {
+        Manifest::load(manifest).map_or_else(|_| Vec::new(), |m| basins_study::expand::awaited(&m))
     }
 
     /// [`Context::open_to_run`] of a manifest already loaded.

@@ -45,19 +45,15 @@ fn show_awaited(study: &Study, manifest: &std::path::Path, json: bool) {
     let Ok(m) = basins_study::Manifest::load(manifest) else {
         return;
     };
-    let merged: std::collections::BTreeSet<&str> = study
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.kind == "merge")
-        // `merge/<task>/<soup>/<method>` -> `merge/<task>`.
-        .filter_map(|n| n.id.rsplitn(3, '/').nth(2))
-        .collect();
     for cluster in basins_study::expand::awaited(&m) {
-        let task = cluster.replacen("cluster/", "merge/", 1);
-        if merged.contains(task.as_str()) {
+        // The soups are in the study once their clustering is known: `soups/<task>` says so.
+        if study
+            .node_index(&cluster.replacen("cluster/", "soups/", 1))
+            .is_ok()
+        {
             continue;
         }
+        let task = cluster.replacen("cluster/", "merge/", 1);
         let line = format!(
             "{task}/...: the soups of the basins `{cluster}` finds expand once it has run \
              (`basins run` runs both)"

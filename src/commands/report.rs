@@ -37,12 +37,13 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     // Before the run, which may take minutes, not after.
     let owner = Owner::of(&study, &a.manifest);
     let earlier = owner.check(&out, a.overwrite)?;
+    let reopen = || cx.open_to_run(&a.manifest);
+    let awaited = cx.awaited(&a.manifest);
     // A report object found corrupt on the way out is quarantined and its node rerun, once.
     for attempt in 0..2 {
-        let reopen = || cx.open_to_run(&a.manifest);
         let (opened, summary) = run::run_expanding(
             study,
-            cx.expands(&a.manifest).then_some(&reopen),
+            (&reopen, &awaited),
             &|s: &Study| run::options(s, &a.slots, kind),
             kind,
             false,

@@ -62,7 +62,7 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
     let reopen = || cx.open_to_run(&a.manifest);
     let (study, summary) = run_expanding(
         study,
-        cx.expands(&a.manifest).then_some(&reopen),
+        (&reopen, &cx.awaited(&a.manifest)),
         &opts,
         kind,
         a.json,
@@ -117,14 +117,15 @@ fn eval_threads(jobs: usize, kind: ExecutorKind) -> Option<usize> {
 /// `[merge]`'s soups need one: they expand from the clustering).
 const EXPANSION_ROUNDS: usize = 4;
 
-/// Run `study`, then, while the run cached results that more nodes expand from (each task's
-/// clustering, for a `[merge]`'s soups), open it again (`reopen`, for a study that has such
-/// nodes: see [`Context::expands`]) and run what it added. Stops at the first failure or
-/// interruption. Returns the study as last opened, and one summary of every round (a node is
-/// `cached` only if no round ran it).
+/// Run `study`, then, while a round ran a node that more nodes expand from (`awaited`, see
+/// [`Context::awaited`]: each task's clustering, for a `[merge]`'s soups), open it again
+/// (`reopen`) and run what that added. A round that ran none of them (everything cached, or a
+/// study without such nodes) opens nothing again: reopening pins the Hub revisions anew. Stops
+/// at the first failure or interruption. Returns the study as last opened, and one summary of
+/// every round (a node is `cached` only if no round ran it).
 pub fn run_expanding(
     study: Study,
-    reopen: Option<&dyn Fn() -> anyhow::Result<Study>>,
+    (reopen, awaited): (&dyn Fn() -> anyhow::Result<Study>, &[String]),
     opts: &dyn Fn(&Study) -> RunOptions,
     kind: ExecutorKind,
     json: bool,
@@ -132,11 +133,10 @@ pub fn run_expanding(
 ) -> anyhow::Result<(Study, RunSummary)> {
     let mut summary = run_study(&study, &opts(&study), kind, json, progress)?;
     let mut study = study;
-    let Some(reopen) = reopen else {
-        return Ok((study, summary));
-    };
+    let mut round = summary.clone();
     for _ in 0..EXPANSION_ROUNDS {
-        if summary.interrupted || !summary.failed.is_empty() {
+        let ran_awaited = (round.executed.iter().chain(&round.reused)).any(|n| awaited.contains(n));
+        if summary.interrupted || !summary.failed.is_empty() || !ran_awaited {
             break;
         }
         let next = reopen()?;
@@ -154,6 +154,7 @@ pub fn run_expanding(
         tracing::info!("{added} nodes expanded from the results that ran; running them");
         eprintln!("{added} nodes expanded from the results that ran (soups of the basins found)");
         let more = run_study(&next, &opts(&next), kind, json, progress)?;
+        round = more.clone();
         let ran: std::collections::BTreeSet<&String> =
             summary.executed.iter().chain(&summary.reused).collect();
         let cached = more

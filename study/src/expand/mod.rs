@@ -189,16 +189,10 @@ fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
     Some(model_source(m, name, nodes))
 }
 
-/// Model `name` of `[models]`: its directory, or the node that makes it (pushed once).
+/// Model `name` of `[models]`: its directory, or the node that makes it (called once per
+/// model: the finetune base of a trained study, or a zoo's merge base, which the manifest keeps
+/// apart from the zoo's members).
 fn model_source(m: &Manifest, name: &str, nodes: &mut Vec<Node>) -> Source {
-    let id = match &m.models[name] {
-        Model::Path(p) => return Source::Dir(p.clone()),
-        Model::Hub(_) => format!("hub/{name}"),
-        Model::Builtin { .. } => format!("pretrain/{name}"),
-    };
-    if nodes.iter().any(|n| n.id == id) {
-        return Source::Node(id);
-    }
     match &m.models[name] {
         Model::Path(p) => Source::Dir(p.clone()),
         Model::Hub(r) => hub_node(name, r, None, nodes),
@@ -504,13 +498,17 @@ fn soup_path_set<'m>(
     BarrierKind,
 )> {
     let (interp, c) = (m.interpolate.as_ref()?, m.cluster.as_ref()?);
-    let name = c
-        .eval
-        .clone()
-        .map(|e| e.name())
-        .or_else(|| surface.first().map(|s| s.0.name()))?;
+    let name = clustered_set(c, surface)?;
     let set = surface.iter().find(|(e, _)| e.name() == name)?.clone();
     Some((interp, set, c.barrier))
+}
+
+/// The eval set a task's clustering reads: `[cluster] eval`, or the first loss-surface set.
+fn clustered_set(c: &crate::manifest::Cluster, surface: &[(EvalSet, Source)]) -> Option<String> {
+    c.eval
+        .as_ref()
+        .map(|e| e.name())
+        .or_else(|| surface.first().map(|s| s.0.name()))
 }
 
 /// Relabellings for the permutation p-value of a partition's agreement with the strategies.
@@ -525,11 +523,7 @@ fn controls(
     c: &crate::manifest::Cluster,
     surface: &[(EvalSet, Source)],
 ) -> Option<Node> {
-    let set = c
-        .eval
-        .clone()
-        .map(|e| e.name())
-        .or_else(|| surface.first().map(|s| s.0.name()))?;
+    let set = clustered_set(c, surface)?;
     let params = ControlsParams {
         set,
         clustering: c.into(),
@@ -607,11 +601,7 @@ fn own_paths(
     nodes: &mut Vec<Node>,
 ) -> Option<OwnPaths> {
     let (interp, c) = (m.interpolate.as_ref()?, m.cluster.as_ref()?);
-    let set_name = c
-        .eval
-        .clone()
-        .map(|e| e.name())
-        .or_else(|| surface.first().map(|s| s.0.name()))?;
+    let set_name = clustered_set(c, surface)?;
     let set: Vec<(EvalSet, Source)> = surface
         .iter()
         .filter(|(e, _)| e.name() == set_name)
@@ -735,11 +725,7 @@ fn expand_basins(
     }
     nodes.push(barriers);
     let c = m.cluster.as_ref()?;
-    let eval = c
-        .eval
-        .clone()
-        .map(|e| e.name())
-        .or_else(|| sets.first().map(|s| s.0.name()))?;
+    let eval = clustered_set(c, sets)?;
     let params = ClusterParams {
         eval,
         clustering: c.into(),
