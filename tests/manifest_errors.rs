@@ -875,3 +875,165 @@ fn merge_settings_are_checked() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("merge/"));
 }
+
+#[test]
+fn block_and_alignment_settings_are_checked() {
+    let grid = "pairs = \"all\"\nalphas";
+    let e = refuse(grid, "pairs = \"all\"\nblocks = \"every\"\nalphas");
+    has(
+        &e,
+        &[
+            "m.toml:28:10: `interpolate.blocks`",
+            "`every`: blocks are \"per_layer\" (every block) or a list of blocks",
+        ],
+    );
+    let e = refuse(grid, "pairs = \"all\"\nblocks = [\"attention.0\"]\nalphas");
+    has(
+        &e,
+        &[
+            "`interpolate.blocks`",
+            "`attention.0` is not a block",
+            "`embeddings`, `layer.<n>`",
+        ],
+    );
+    let e = refuse(
+        grid,
+        "pairs = \"all\"\nblocks = [\"layer.0\", \"layer.0\"]\nalphas",
+    );
+    has(
+        &e,
+        &["`interpolate.blocks`", "block `layer.0` is listed twice"],
+    );
+    // The builtin model has 2 encoder layers: layer.0 and layer.1.
+    let e = refuse(
+        grid,
+        "pairs = \"all\"\nblocks = [\"embeddings\", \"layer.2\"]\nalphas",
+    );
+    has(
+        &e,
+        &[
+            "m.toml:28:10: `interpolate.blocks`",
+            "block `layer.2`: the model has 2 encoder layers (layer.0 to layer.1) (model `tiny`)",
+            "`embeddings`, `layer.0`, `layer.1`, `pooler+head`",
+        ],
+    );
+    let e = refuse(grid, "pairs = \"all\"\nhold = \"both\"\nalphas");
+    has(
+        &e,
+        &[
+            "m.toml:28:8: `interpolate.hold`",
+            "no `blocks` are asked for",
+        ],
+    );
+    let e = refuse(
+        grid,
+        "pairs = \"all\"\nblocks = \"per_layer\"\nhold = \"b\"\nalphas",
+    );
+    has(
+        &e,
+        &["`interpolate.hold`", "unknown variant `b`", "`a`, `both`"],
+    );
+    let e = refuse(grid, "pairs = \"all\"\nalign = \"activations\"\nalphas");
+    has(
+        &e,
+        &[
+            "m.toml:28:9: `interpolate.align`",
+            "unknown variant `activations`",
+            "`weights`",
+        ],
+    );
+}
+
+#[test]
+fn block_and_alignment_settings_survive_an_include() {
+    // Each key of an included section reaches the study (a key the include merge forgot was
+    // once dropped without a word).
+    let fx = Fixture::new();
+    let text = std::fs::read_to_string(fx.path("m.toml")).unwrap();
+    fx.write("base.toml", &text);
+    fx.write(
+        "m.toml",
+        "include = [\"base.toml\"]\n\n[interpolate]\nblocks = [\"layer.1\"]\nhold = \"both\"\nalign = \"weights\"\n",
+    );
+    let plan = fx.json(&["plan", "m.toml", "--json"]);
+    let ids: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    for id in [
+        "interpolate/cola/0~1/blocks",
+        "blocks/cola",
+        "align/cola/0~1",
+        "interpolate/cola/0~1/aligned",
+        "aligned/cola",
+    ] {
+        assert!(ids.contains(&id), "{id} not in {ids:?}");
+    }
+}
+
+#[test]
+fn pretraining_that_varies_with_the_seed_is_checked() {
+    // Each seed gets a builtin model pretrained from that seed.
+    let fx = Fixture::new();
+    fx.edit(
+        "lr = 2e-5",
+        "lr = 2e-5\nvary = [\"pretrain\", \"data_order\", \"head_init\"]",
+    );
+    let plan = fx.json(&["plan", "m.toml", "--json"]);
+    let pretrains: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .filter(|id| id.starts_with("pretrain/"))
+        .collect();
+    assert_eq!(
+        pretrains,
+        [
+            "pretrain/tiny/seed=0",
+            "pretrain/tiny/seed=1",
+            "pretrain/tiny/seed=2",
+            "pretrain/tiny/seed=3"
+        ]
+    );
+    // A checkpoint cannot be pretrained again.
+    let fx = Fixture::new();
+    fx.edit(
+        "model = \"tiny\"\ntasks",
+        "model = \"given\"\nvary = [\"pretrain\"]\ntasks",
+    );
+    fx.edit(
+        "[tasks.cola]",
+        "[models.given]\npath = \"data\"\n\n[tasks.cola]",
+    );
+    let out = fx.cli(&["plan", "m.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    has(
+        &err,
+        &[
+            "`finetune.vary`",
+            "`pretrain` pretrains the base model once per seed, and model `given` is a checkpoint",
+        ],
+    );
+    // Task arithmetic and TIES need the one model every member was finetuned from.
+    let fx = Fixture::new();
+    fx.edit("lr = 2e-5", "lr = 2e-5\nvary = [\"pretrain\"]");
+    fx.edit(
+        "title = \"test study\"",
+        "title = \"test study\"\n\n[merge]\nmethods = [\"average\", \"ties\"]",
+    );
+    let out = fx.cli(&["plan", "m.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    has(
+        &err,
+        &[
+            "`merge.methods`",
+            "`ties` merges the members' differences from the one model they were finetuned from",
+            "methods = [\"average\"]",
+        ],
+    );
+}

@@ -1,5 +1,6 @@
 //! The GPU code path, checked where no GPU is: a tiny study (pretrain, finetune 2 seeds,
-//! evaluate, interpolate, barriers, cluster, report) on burn's wgpu backend, which runs the same
+//! evaluate, interpolate, two blocks' own paths, alignment and the aligned path, barriers,
+//! cluster, report) on burn's wgpu backend, which runs the same
 //! CubeCL kernels a CUDA study runs, here on Mesa's lavapipe (a Vulkan device on the CPU). It
 //! must agree with the CPU run of the same manifest, and `basins verify` must accept its cache
 //! under the GPU tolerance policy.
@@ -40,7 +41,8 @@ fn manifest(backend: &str) -> String {
             "max_position = 64, dropout = 0.0 }",
         )
         .replace("max_steps = 10", "max_steps = 30\ndropout = 0.0")
-        + "\n[interpolate]\npairs = \"all\"\nalphas = { linspace = [0.0, 1.0, 5] }\nmax_examples = 40\n\n\
+        + "\n[interpolate]\npairs = \"all\"\nalphas = { linspace = [0.0, 1.0, 5] }\nmax_examples = 40\n\
+           blocks = [\"layer.0\", \"pooler+head\"]\nalign = \"weights\"\n\n\
            [cluster]\neval = \"nli.eval\"\n\n[report]\ntitle = \"wgpu check\"\n"
 }
 
@@ -128,7 +130,7 @@ fn a_study_on_wgpu_agrees_with_the_cpu_and_verifies() {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("m.toml"), manifest(backend)).unwrap();
         let run = json(dir, &["run", "m.toml", "--json"]);
-        assert_eq!(set(&run, "executed").len(), 13, "{backend}: {run}");
+        assert_eq!(set(&run, "executed").len(), 18, "{backend}: {run}");
     }
     // Pretraining (60 steps): its last logged loss and the held-out masked-token loss.
     let (a, b) = (
@@ -194,6 +196,29 @@ fn a_study_on_wgpu_agrees_with_the_cpu_and_verifies() {
             1e-4,
         );
     }
+    // Each block's own path and the aligned path: the same on both backends.
+    let doc = |dir: &Path, node: &str, file: &str| -> Value {
+        serde_json::from_slice(&node_output(dir, node, file)).unwrap()
+    };
+    let n = close_all(
+        "block barriers",
+        &doc(&cpu, "blocks/nli", "blocks.json")["pairs"],
+        &doc(&gpu, "blocks/nli", "blocks.json")["pairs"],
+        1e-4,
+    );
+    assert!(n >= 4, "{n} numbers compared");
+    let (aa, ab) = (
+        doc(&cpu, "aligned/nli", "aligned.json"),
+        doc(&gpu, "aligned/nli", "aligned.json"),
+    );
+    for field in ["before", "after"] {
+        close_all(
+            &format!("aligned {field}"),
+            &aa["pairs"][0][field],
+            &ab["pairs"][0][field],
+            1e-4,
+        );
+    }
     let cluster = |dir: &Path| -> Value {
         serde_json::from_slice(&node_output(dir, "cluster/nli", "cluster.json")).unwrap()
     };
@@ -249,7 +274,7 @@ fn a_study_on_wgpu_agrees_with_the_cpu_and_verifies() {
     let v = json(&gpu, &["verify", "m.toml", "--json"]);
     assert_eq!(
         (v["checked"].as_u64(), v["not_cached"].as_u64()),
-        (Some(13), Some(0)),
+        (Some(18), Some(0)),
         "{v}"
     );
     for node in v["nodes"].as_array().unwrap() {

@@ -27,16 +27,20 @@ use crate::schedule::glob_match;
 use crate::stage::{Registry, StageContext, StageInput, StageKind, VerifyPolicy};
 
 /// The kind names a study expands into.
-pub const KINDS: [&str; 15] = [
+pub const KINDS: [&str; 19] = [
     "generate",
     "pretrain",
     "finetune",
     "evaluate",
     "interpolate",
     "interpolate_adaptive",
+    "interpolate_blocks",
+    "align",
     "merge",
     "greedy_soup",
     "soups",
+    "blocks",
+    "aligned",
     "barriers",
     "cluster",
     "diagnostics",

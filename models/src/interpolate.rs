@@ -1,6 +1,11 @@
 //! Linear interpolation between two finetuned models: theta(alpha) = (1 - alpha) theta_A +
 //! alpha theta_B over every parameter, heads included. Both checkpoints are read once per
 //! pair; each alpha's weights are computed on the device from the two loaded models.
+//!
+//! A block path ([`lerp_blocks`]) moves only some blocks of parameters (the embeddings, one
+//! encoder layer, the pooler with the head) from A to B and keeps the rest at A: which blocks
+//! carry a barrier (Adilova et al., "Layer-wise linear mode connectivity", ICLR 2024). Moving
+//! every block is [`lerp`] bit for bit.
 
 use burn::module::Param;
 use burn::tensor::backend::Backend;
@@ -14,9 +19,44 @@ pub fn lerp<B: Backend>(
     b: &BertClassifier<B>,
     alpha: f64,
 ) -> BertClassifier<B> {
+    lerp_blocks(a, b, alpha, &|_| true)
+}
+
+/// The block a parameter (HF name without `bert.`) belongs to: `embeddings`, `layer.<n>` or
+/// `pooler+head`.
+pub fn block_of(name: &str) -> String {
+    if name.starts_with("embeddings.") {
+        return "embeddings".into();
+    }
+    if let Some(rest) = name.strip_prefix("encoder.layer.") {
+        let n = rest.split('.').next().unwrap_or_default();
+        return format!("layer.{n}");
+    }
+    "pooler+head".into()
+}
+
+/// Every block of a model with `layers` encoder layers, input to output.
+pub fn blocks(layers: usize) -> Vec<String> {
+    let mut v = vec!["embeddings".to_owned()];
+    v.extend((0..layers).map(|l| format!("layer.{l}")));
+    v.push("pooler+head".into());
+    v
+}
+
+/// The model at `alpha` on the path on which the parameters `moving` (by HF name) accepts go
+/// from `a` to `b` and the rest stay at `a`.
+pub fn lerp_blocks<B: Backend>(
+    a: &BertClassifier<B>,
+    b: &BertClassifier<B>,
+    alpha: f64,
+    moving: &dyn Fn(&str) -> bool,
+) -> BertClassifier<B> {
     let mut out = a.clone();
     let mut b = b.clone();
-    for ((_, sa), (_, sb)) in slots(&mut out).into_iter().zip(slots(&mut b)) {
+    for ((name, sa), (_, sb)) in slots(&mut out).into_iter().zip(slots(&mut b)) {
+        if !moving(&name) {
+            continue;
+        }
         match (sa, sb) {
             (Slot::Matrix { param: pa, .. }, Slot::Matrix { param: pb, .. }) => {
                 let t = pa.val().mul_scalar(1.0 - alpha) + pb.val().mul_scalar(alpha);
@@ -78,6 +118,34 @@ pub(crate) mod tests {
                 Slot::Vector(p) => p.val().into_data().to_vec::<f32>().unwrap(),
             })
             .collect()
+    }
+
+    #[test]
+    fn moving_every_block_is_the_whole_path() {
+        let (a, b) = (tiny(1), tiny(2));
+        let all = blocks(1);
+        assert_eq!(all, ["embeddings", "layer.0", "pooler+head"]);
+        for alpha in [0.25, 0.5, 1.0] {
+            let whole = flat(&lerp(&a, &b, alpha));
+            let by_blocks = flat(&lerp_blocks(&a, &b, alpha, &|n| all.contains(&block_of(n))));
+            assert_eq!(whole, by_blocks);
+        }
+        // One block moved: its parameters are B's at alpha 1, every other one is A's.
+        let mut one = lerp_blocks(&a, &b, 1.0, &|n| block_of(n) == "layer.0");
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        for (((name, s), (_, sa)), (_, sb)) in slots(&mut one)
+            .into_iter()
+            .zip(slots(&mut a2))
+            .zip(slots(&mut b2))
+        {
+            let v = |s: &Slot<Cpu>| crate::model::slot_values(s);
+            let want = if name.starts_with("encoder.layer.0.") {
+                v(&sb)
+            } else {
+                v(&sa)
+            };
+            assert_eq!(v(&s), want, "{name}");
+        }
     }
 
     #[test]

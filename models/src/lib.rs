@@ -8,10 +8,12 @@
 //! - [`backend`]: the burn backends a build offers (ndarray CPU; CUDA, wgpu as features)
 //! - [`pretrain`], [`train`], [`eval`]: masked-LM pretraining, finetuning, evaluation
 //! - [`interpolate`]: models on the straight line between two others
+//! - [`align`]: permutation alignment of BERT classifiers (weight matching)
 //! - [`merge`]: weight-space merges (the average, task arithmetic, TIES-merging)
 //! - [`bench`]: throughput measurement
 //! - [`kinds`]: the model stage kinds (pretrain, finetune, evaluate, interpolate)
 
+pub mod align;
 pub mod backend;
 pub mod bench;
 pub mod eval;

@@ -56,12 +56,7 @@ impl Streams {
         let derive = |stream: SeedStream| {
             let s = if vary.contains(&stream) { seed } else { 0 };
             // The names are the manifest's, and part of every seed's stream.
-            let name = match stream {
-                SeedStream::DataOrder => "data_order",
-                SeedStream::HeadInit => "head_init",
-                SeedStream::Dropout => "dropout",
-            };
-            let h = blake3::hash(format!("basins-stream/{name}/{s}").as_bytes());
+            let h = blake3::hash(format!("basins-stream/{}/{s}", stream.name()).as_bytes());
             u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
         };
         Streams {

@@ -18,7 +18,7 @@ pub use basins_analysis::{
     sweep,
 };
 pub use basins_files::{data, download, generate, hub, inputs, metrics, outputs, tensorfile};
-pub use basins_models::{backend, bench, eval, interpolate, model, pretrain, text, train};
+pub use basins_models::{align, backend, bench, eval, interpolate, model, pretrain, text, train};
 
 pub mod kinds;
 
@@ -38,6 +38,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::DiagnosticsKind));
     r.register(Arc::new(kinds::InterpolateKind));
     r.register(Arc::new(kinds::AdaptiveInterpolateKind));
+    r.register(Arc::new(kinds::InterpolateBlocksKind));
+    r.register(Arc::new(kinds::AlignKind));
     r.register(Arc::new(kinds::MergeKind));
     r.register(Arc::new(kinds::GreedySoupKind));
     r.register(Arc::new(kinds::BarriersKind));
@@ -45,6 +47,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::ControlsKind));
     r.register(Arc::new(kinds::DynamicsKind));
     r.register(Arc::new(kinds::SoupsKind));
+    r.register(Arc::new(kinds::BlocksKind));
+    r.register(Arc::new(kinds::AlignedKind));
     r.register(Arc::new(kinds::ReportKind));
     r.register(Arc::new(kinds::SweepKind));
     r

@@ -12,6 +12,7 @@ use basins_engine::stage::Build;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::manifest::blocks::{Align, Blocks, Hold};
 use crate::manifest::datasets::DownloadSpec;
 use crate::manifest::{
     Architecture, BarrierKind, Checkpoint, Cluster, ClusterDelta, ClusterK, ClusterMethod,
@@ -228,6 +229,61 @@ pub struct InterpolateParams {
     /// those of studies older than the mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<AdaptiveParams>,
+    /// Alpha 1 scored too: model b is one no evaluate node scores (B aligned to A). Absent
+    /// otherwise, so other paths keep their keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scores_end: bool,
+}
+
+/// `interpolate/<task>/<a>~<b>/blocks`: each block's own path between a pair, the other
+/// blocks held at either model, on the clustering's set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockPathParams {
+    pub alphas: Vec<f64>,
+    pub eval_sets: Vec<EvalSetParams>,
+    pub batch_size: usize,
+    pub labels: Vec<String>,
+    pub blocks: Blocks,
+    pub hold: Vec<Hold>,
+}
+
+/// `align/<task>/<a>~<b>`: model b's units matched to model a's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlignParams {
+    pub method: Align,
+    pub labels: Vec<String>,
+    /// The cap on weight matching's passes over the permutation groups.
+    pub max_passes: usize,
+    /// The order of the groups in each pass.
+    pub seed: u64,
+}
+
+/// `blocks/<task>`: each block's barrier matrix, against the basins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockBarriersParams {
+    pub set: String,
+    pub alphas: Vec<f64>,
+    pub pairs: Vec<(u64, u64)>,
+    pub seeds: Vec<u64>,
+    pub hold: Vec<Hold>,
+    pub barrier: BarrierKind,
+    /// The clustering the basins came from, to cluster each block's matrix alike.
+    pub clustering: Option<Clustering>,
+}
+
+/// `aligned/<task>`: every pair's barrier before and after alignment, and the basins after.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlignedBarriersParams {
+    pub set: String,
+    pub alphas: Vec<f64>,
+    pub pairs: Vec<(u64, u64)>,
+    pub seeds: Vec<u64>,
+    pub barrier: BarrierKind,
+    pub clustering: Option<Clustering>,
 }
 
 /// An adaptive path's estimate: which barrier and under what contract.
@@ -443,6 +499,12 @@ pub struct InterpolateConfig {
     /// `mode = "adaptive"`'s contract; absent in grid mode (older reports' keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<crate::manifest::Adaptive>,
+    /// `blocks` and `hold`; absent without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<crate::manifest::blocks::BlockPaths>,
+    /// `align`; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub align: Option<Align>,
 }
 
 /// `[interpolate] pairs` as the report shows it ([`PairSpec`] as serde writes it; the

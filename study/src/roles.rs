@@ -54,6 +54,22 @@ pub const GREEDY: &str = "greedy";
 /// The model a `merge` node's members were finetuned from (task arithmetic, TIES).
 pub const MERGE_BASE: &str = "base";
 
+/// The `interpolate_blocks` node of the pair of seeds `a` and `b` (`blocks/<task>` reads it).
+pub fn block_path(a: u64, b: u64) -> String {
+    format!("block_path:{a}~{b}")
+}
+
+/// The `align` node that matched seed `b`'s model to seed `a`'s (`aligned/<task>` reads its
+/// permutation).
+pub fn alignment(a: u64, b: u64) -> String {
+    format!("alignment:{a}~{b}")
+}
+
+/// The path from seed `a`'s model to seed `b`'s aligned to it.
+pub fn aligned_path(a: u64, b: u64) -> String {
+    format!("aligned_path:{a}~{b}")
+}
+
 /// The clustering at checkpoint `at` (dynamics).
 pub fn cluster_at(at: impl Display) -> String {
     format!("cluster@{at}")
@@ -89,17 +105,21 @@ pub enum TaskNode {
     Diagnostics,
     Dynamics,
     Soups,
+    Blocks,
+    Aligned,
 }
 
 impl TaskNode {
     /// Every one, in the order a report reads them.
-    pub const ALL: [TaskNode; 6] = [
+    pub const ALL: [TaskNode; 8] = [
         TaskNode::Barriers,
         TaskNode::Cluster,
         TaskNode::Controls,
         TaskNode::Diagnostics,
         TaskNode::Dynamics,
         TaskNode::Soups,
+        TaskNode::Blocks,
+        TaskNode::Aligned,
     ];
 
     /// Its stage kind, which starts its id.
@@ -111,6 +131,8 @@ impl TaskNode {
             TaskNode::Diagnostics => "diagnostics",
             TaskNode::Dynamics => "dynamics",
             TaskNode::Soups => "soups",
+            TaskNode::Blocks => "blocks",
+            TaskNode::Aligned => "aligned",
         }
     }
 
@@ -123,6 +145,8 @@ impl TaskNode {
             TaskNode::Diagnostics => "diagnostics.json",
             TaskNode::Dynamics => "dynamics.json",
             TaskNode::Soups => "soups.json",
+            TaskNode::Blocks => "blocks.json",
+            TaskNode::Aligned => "aligned.json",
         }
     }
 }

@@ -54,6 +54,10 @@ fn check(m: &Manifest) -> Vec<String> {
             "merge" => round_trip::<MergeParams>(id, p),
             "greedy_soup" => round_trip::<GreedyParams>(id, p),
             "soups" => round_trip::<SoupsParams>(id, p),
+            "interpolate_blocks" => round_trip::<BlockPathParams>(id, p),
+            "align" => round_trip::<AlignParams>(id, p),
+            "blocks" => round_trip::<BlockBarriersParams>(id, p),
+            "aligned" => round_trip::<AlignedBarriersParams>(id, p),
             other => panic!("{id}: kind `{other}` has no params type here"),
         }
         if !kinds.contains(&n.kind) {
@@ -97,7 +101,10 @@ fn every_shipped_manifests_params_read_back_as_their_kinds_types() {
     assert_eq!(
         seen,
         [
+            "align",
+            "aligned",
             "barriers",
+            "blocks",
             "cluster",
             "controls",
             "diagnostics",
@@ -109,6 +116,7 @@ fn every_shipped_manifests_params_read_back_as_their_kinds_types() {
             "hub",
             "interpolate",
             "interpolate_adaptive",
+            "interpolate_blocks",
             "merge",
             "pretrain",
             "report",

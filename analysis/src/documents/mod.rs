@@ -2,7 +2,8 @@
 //! `barriers` kind writes it; `cluster`, `controls`, `dynamics` and the report read it),
 //! `cluster.json` (the `cluster` kind; `controls`, `dynamics` and the report),
 //! `diagnostics.json` (the `diagnostics` kind; `controls` and the report), `dynamics.json`
-//! (the `dynamics` kind; the report) and `soups.json` (the `soups` kind; the report). Producers and consumers share the type, so a field
+//! (the `dynamics` kind; the report), `soups.json` (the `soups` kind; the report), `blocks.json`
+//! and `aligned.json` (the `blocks` and `aligned` kinds; the report). Producers and consumers share the type, so a field
 //! renamed on one side does not compile on the other, and a field missing from a file is an
 //! error that names it, never a default (an `Option` field that is left out when it has
 //! nothing to say is the one exception, and says so).
@@ -14,6 +15,7 @@
 //! that is not finite is written as `null` (JSON has no NaN) and read back as NaN.
 
 mod barriers;
+mod blocks;
 mod cluster;
 mod diagnostics;
 mod dynamics;
@@ -25,6 +27,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use barriers::{BarriersDoc, Curve, Matrices, PairEstimate, SetBarriers};
+pub use blocks::{
+    AlignedBasins, AlignedDoc, AlignedPair, BlockPair, BlockSummary, BlocksDoc, MatrixSummary,
+};
 pub use cluster::{Affinity, ClusterDoc, Dendrogram, IntervalRobustness, Stability};
 pub use diagnostics::{DiagnosedSet, DiagnosticsDoc, StrategyLabels, Summary, ThresholdLabels};
 pub use dynamics::{Cost, DynamicsDoc, OwnFinal, Prediction, StepCorrelations};

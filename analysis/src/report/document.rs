@@ -25,6 +25,12 @@ pub struct ReportDoc {
 /// studies' report.json stays as it was).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskSummary {
+    /// With `[interpolate] align`: the barriers before and after alignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aligned: Option<crate::documents::AlignedDoc>,
+    /// With `[interpolate] blocks`: each block's barriers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<crate::documents::BlocksDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controls: Option<Controls>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +69,8 @@ impl TaskSummary {
     pub fn new(t: &TaskInputs, tests: &ScoreTable, strategies: &Agreements) -> Self {
         let (c, d) = (t.cluster, t.dynamics);
         TaskSummary {
+            aligned: t.aligned.cloned(),
+            blocks: t.blocks.cloned(),
             controls: t.controls.cloned(),
             dynamics: d.map(|d| d.dynamics.clone()),
             dynamics_correlations: d.map(|d| d.correlations.clone()),

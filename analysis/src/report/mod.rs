@@ -13,6 +13,7 @@
 //! - [`estimates`]: which barriers are adaptive estimates, and whether the partition holds
 //!   within their intervals
 //! - [`soups`]: the basin soups beside their members, the ensembles and the controls
+//! - [`blocks`]: where the barrier is: per-block barriers, and barriers after alignment
 //! - [`verdict`]: the sentence at the top of each task
 //! - [`figures`]: the SVG figures
 //! - [`tables`]: the HTML tables
@@ -20,6 +21,7 @@
 //! - [`settings`]: settings, manifest text and provenance
 
 mod analysis;
+mod blocks;
 mod controls;
 mod document;
 mod dynamics;
@@ -148,6 +150,10 @@ pub struct TaskInputs<'a> {
     pub controls: Option<&'a crate::controls::Controls>,
     /// `soups/<task>`'s document, for a study with `[merge]`.
     pub soups: Option<&'a crate::documents::SoupsDoc>,
+    /// `blocks/<task>`'s document, for a study with `[interpolate] blocks`.
+    pub blocks: Option<&'a crate::documents::BlocksDoc>,
+    /// `aligned/<task>`'s document, for a study with `[interpolate] align`.
+    pub aligned: Option<&'a crate::documents::AlignedDoc>,
 }
 
 impl TaskInputs<'_> {
@@ -265,6 +271,10 @@ pub fn html(
             s.push_str(&figure_row(pair));
         }
         all.extend(soup_figures);
+        let (located, located_figures) = blocks::section(t);
+        s.push_str(&located);
+        s.push_str(&figure_row(&located_figures));
+        all.extend(located_figures);
         let per_score = figures::scores(t, tests);
         for pair in per_score.chunks(2) {
             s.push_str(&figure_row(pair));

@@ -256,6 +256,8 @@ mod tests {
             dynamics: None,
             controls: None,
             soups: None,
+            blocks: None,
+            aligned: None,
         }
     }
 

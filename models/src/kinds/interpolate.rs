@@ -5,6 +5,9 @@
 //! scored on its loss-surface rows only (recorded in the output's metadata, so the barriers can
 //! check that the endpoints were taken at the same rows).
 //!
+//! `interpolate_blocks` ([`InterpolateBlocksKind`]) scores each block's own path between a pair
+//! (only that block moves), with the same scoring.
+//!
 //! [`open_path`] loads the same two models and sets for an adaptive path
 //! (`interpolate_adaptive`, in `basins-stages`), which scores a few examples at one alpha at a
 //! time as its estimator asks.
@@ -16,10 +19,11 @@ use serde_json::{json, Value};
 
 use super::{device, load_trained, Device};
 use crate::eval::{CpuForward, EncodedSet, Scorer};
-use crate::interpolate::{lerp, same_shapes};
+use crate::interpolate::{lerp, lerp_blocks, same_shapes};
 use basins_files::inputs::{eval_set, model_dir_at, params, surface_rows};
 use basins_files::tensorfile::Entry;
-use basins_study::params::{EvalSetParams, InterpolateParams};
+use basins_study::manifest::blocks::Hold;
+use basins_study::params::{BlockPathParams, EvalSetParams, InterpolateParams};
 
 pub struct InterpolateKind;
 
@@ -64,6 +68,8 @@ struct Ends<'p, B: Backend> {
     a: crate::model::BertClassifier<B>,
     b: crate::model::BertClassifier<B>,
     sets: Vec<(&'p EvalSetParams, EncodedSet, Vec<usize>)>,
+    /// Encoder layers (the blocks a block path may move).
+    layers: usize,
 }
 
 fn open_ends<'p, B: Backend>(
@@ -96,6 +102,7 @@ fn open_ends<'p, B: Backend>(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Ends {
+        layers: a.config.num_hidden_layers,
         a: a.model,
         b: b.model,
         sets,
@@ -107,20 +114,49 @@ fn run<B: Backend>(
     p: &InterpolateParams,
     device: &B::Device,
 ) -> anyhow::Result<Value> {
-    let Ends { a, b, sets } = open_ends::<B>(ctx, p, device)?;
-    let alphas = crate::interpolate::interior(&p.alphas);
+    let Ends { a, b, sets, .. } = open_ends::<B>(ctx, p, device)?;
+    let mut alphas = crate::interpolate::interior(&p.alphas);
+    if p.scores_end {
+        // Model b is scored by no evaluate node (B aligned to A): its end is part of the path.
+        alphas.push(1.0);
+    }
     let total: usize = alphas.len() * sets.iter().map(|(_, d, _)| d.len()).sum::<usize>();
-    let out = ctx.out_dir.join("path");
+    let mut done = 0u64;
+    let (metrics, loss_max) = score_path(
+        ctx,
+        &sets,
+        &alphas,
+        &|alpha| lerp(&a, &b, alpha),
+        "path",
+        device,
+        (&mut done, total as u64),
+    )?;
+    Ok(json!({"sets": metrics, "forward_passes": total, "loss_max": loss_max}))
+}
+
+/// Score every set at each of `alphas` on the model `at(alpha)`, and write each set's
+/// per-example losses and correctness as `<prefix>/<set>.safetensors` (one row per alpha, the
+/// alphas and the rows scored in its metadata). Returns each set's curves and the highest mean
+/// loss. `progress`: examples scored so far, of how many in all.
+fn score_path<B: Backend>(
+    ctx: &StageContext,
+    sets: &[(&EvalSetParams, EncodedSet, Vec<usize>)],
+    alphas: &[f64],
+    at: &dyn Fn(f64) -> crate::model::BertClassifier<B>,
+    prefix: &str,
+    device: &B::Device,
+    (done, total): (&mut u64, u64),
+) -> anyhow::Result<(serde_json::Map<String, Value>, f64)> {
+    let out = ctx.out_dir.join(prefix);
     std::fs::create_dir_all(&out)?;
-    // Per set: mean loss and accuracy at each interior alpha.
+    // Per set: mean loss and accuracy at each alpha.
     let mut curves: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); sets.len()];
     let mut per_set: Vec<(Vec<f32>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); sets.len()];
-    let mut done = 0u64;
     for (i, &alpha) in alphas.iter().enumerate() {
         if ctx.cancelled() {
-            return Err(Interrupted::at(format!("alpha {alpha}")));
+            return Err(Interrupted::at(format!("{prefix}: alpha {alpha}")));
         }
-        let scorer = Scorer::new(&lerp(&a, &b, alpha), CpuForward::Frozen)?.on(ctx.eval_threads);
+        let scorer = Scorer::new(&at(alpha), CpuForward::Frozen)?.on(ctx.eval_threads);
         for (k, (_, set, _)) in sets.iter().enumerate() {
             let r = set.score(&scorer, device, &|_, _| {})?;
             let correct: Vec<usize> = r
@@ -137,13 +173,9 @@ fn run<B: Backend>(
             curves[k]
                 .1
                 .push(r.metrics["accuracy"].as_f64().unwrap_or(f64::NAN));
-            done += set.len() as u64;
+            *done += set.len() as u64;
             // Examples scored of all; beside it which point of the path this is.
-            ctx.progress_with(
-                done,
-                total as u64,
-                &[("alpha", alpha), ("point", (i + 1) as f64)],
-            );
+            ctx.progress_with(*done, total, &[("alpha", alpha), ("point", (i + 1) as f64)]);
         }
     }
     let mut metrics = serde_json::Map::new();
@@ -169,7 +201,103 @@ fn run<B: Backend>(
         .iter()
         .flat_map(|c| c.0.iter().copied())
         .fold(f64::NEG_INFINITY, f64::max);
-    Ok(json!({"sets": metrics, "forward_passes": total, "loss_max": loss_max}))
+    Ok((metrics, loss_max))
+}
+
+/// `interpolate_blocks`: for one pair, each block's own path (only that block moves; the rest
+/// is held at model a, and with `hold` b also at model b, the block then moving from b to a).
+/// Every interior alpha and alpha 1 (a model made of both, which nothing else scores) on the
+/// clustering's set, written as `path/<hold>/<block>/<set>.safetensors`.
+pub struct InterpolateBlocksKind;
+
+impl StageKind for InterpolateBlocksKind {
+    fn name(&self) -> &'static str {
+        "interpolate_blocks"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn uses_device(&self) -> bool {
+        true
+    }
+    fn verify_policy(&self) -> VerifyPolicy {
+        VerifyPolicy::Tolerance {
+            metrics: vec![("/loss_max".into(), 1e-4)],
+        }
+    }
+    fn run(&self, ctx: &StageContext) -> anyhow::Result<Value> {
+        let p: BlockPathParams = params(ctx)?;
+        match device(ctx)? {
+            Device::Cpu => run_blocks::<crate::backend::Cpu>(ctx, &p, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(d) => run_blocks::<crate::backend::Cuda>(ctx, &p, &d),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(d) => run_blocks::<crate::backend::Wgpu>(ctx, &p, &d),
+        }
+    }
+}
+
+fn run_blocks<B: Backend>(
+    ctx: &StageContext,
+    p: &BlockPathParams,
+    device: &B::Device,
+) -> anyhow::Result<Value> {
+    let path = InterpolateParams {
+        alphas: p.alphas.clone(),
+        eval_sets: p.eval_sets.clone(),
+        batch_size: p.batch_size,
+        labels: p.labels.clone(),
+        checkpoint: None,
+        to_final: false,
+        adaptive: None,
+        scores_end: true,
+    };
+    let ends = open_ends::<B>(ctx, &path, device)?;
+    let blocks = p
+        .blocks
+        .of(ends.layers as u32)
+        .map_err(|m| anyhow::anyhow!("[interpolate] blocks: {m}"))?;
+    let mut alphas = crate::interpolate::interior(&p.alphas);
+    alphas.push(1.0);
+    let examples: usize = ends.sets.iter().map(|(_, d, _)| d.len()).sum();
+    let total = (p.hold.len() * blocks.len() * alphas.len() * examples) as u64;
+    let mut done = 0u64;
+    let mut metrics = serde_json::Map::new();
+    let mut loss_max = f64::NEG_INFINITY;
+    for hold in &p.hold {
+        let (from, to) = match hold {
+            Hold::A => (&ends.a, &ends.b),
+            Hold::B => (&ends.b, &ends.a),
+        };
+        for block in &blocks {
+            let name = block.name();
+            let moving = |param: &str| crate::interpolate::block_of(param) == name;
+            let (m, max) = score_path(
+                ctx,
+                &ends.sets,
+                &alphas,
+                &|alpha| lerp_blocks(from, to, alpha, &moving),
+                &format!("path/{}/{name}", hold.name()),
+                device,
+                (&mut done, total),
+            )?;
+            loss_max = loss_max.max(max);
+            metrics.insert(format!("{}/{name}", hold.name()), Value::Object(m));
+        }
+    }
+    let names: Vec<String> = blocks.iter().map(|b| b.name()).collect();
+    // What the `blocks` node reads: which blocks moved (a checkpoint's depth decides
+    // `per_layer`'s), and what they cost.
+    std::fs::write(
+        ctx.out_dir.join("blocks.json"),
+        serde_json::to_vec_pretty(&json!({"blocks": names, "forward_passes": total}))?,
+    )?;
+    Ok(json!({
+        "blocks": names,
+        "paths": metrics,
+        "forward_passes": total,
+        "loss_max": loss_max,
+    }))
 }
 
 /// A path between two finetuned models, scored on demand, a few examples at one alpha at a

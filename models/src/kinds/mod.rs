@@ -3,6 +3,7 @@
 //! code for every backend the build offers; here it is compiled once, in the one crate built
 //! with optimisations, and an edit to the analysis or the report never recompiles it.
 
+mod align;
 mod evaluate;
 mod finetune;
 mod greedy;
@@ -10,10 +11,11 @@ mod interpolate;
 mod merge;
 mod pretrain;
 
+pub use align::AlignKind;
 pub use evaluate::EvaluateKind;
 pub use finetune::FinetuneKind;
 pub use greedy::GreedySoupKind;
-pub use interpolate::{open_path, InterpolateKind, PathScores};
+pub use interpolate::{open_path, InterpolateBlocksKind, InterpolateKind, PathScores};
 pub use merge::MergeKind;
 pub use pretrain::PretrainKind;
 

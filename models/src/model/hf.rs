@@ -271,7 +271,7 @@ pub fn load<B: Backend>(
     })
 }
 
-fn set_slot<B: Backend>(
+pub(crate) fn set_slot<B: Backend>(
     slot: Slot<'_, B>,
     values: Vec<f32>,
     hf_shape: &[usize],
@@ -329,7 +329,7 @@ pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
-fn slot_values<B: Backend>(slot: &Slot<'_, B>) -> Vec<f32> {
+pub(crate) fn slot_values<B: Backend>(slot: &Slot<'_, B>) -> Vec<f32> {
     let data = match slot {
         Slot::Matrix { param, transpose } => {
             let t = param.val();

@@ -4,6 +4,7 @@
 //! build, where in here they add about 10 s to the library's test build; docs/engine.md).
 //! `tests/minilm_conformance.rs` stays a crate of its own: in here it cost 140 s, there 57 s.
 
+mod alignment;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod finetune;

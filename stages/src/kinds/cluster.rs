@@ -20,8 +20,9 @@ use crate::tensorfile::f32_values;
 
 pub struct ClusterKind;
 
-/// How the clustering of one matrix goes, under the node's settings.
-trait Settings {
+/// How the clustering of one matrix goes, under the node's settings (also how `blocks` and
+/// `aligned` cluster theirs).
+pub(crate) trait Settings {
     /// Assignments of one matrix under these settings (`k` fixed when given, the kernel
     /// width the full matrix chose).
     fn assign(&self, b: &Square, k: Option<usize>, delta: f64) -> Vec<usize>;

@@ -8,6 +8,7 @@
 
 mod adaptive;
 mod barriers;
+mod blocks;
 mod cluster;
 mod controls;
 mod diagnostics;
@@ -22,6 +23,7 @@ mod sweep;
 
 pub use adaptive::AdaptiveInterpolateKind;
 pub use barriers::BarriersKind;
+pub use blocks::{AlignedKind, BlocksKind};
 pub use cluster::ClusterKind;
 pub use controls::ControlsKind;
 pub use diagnostics::DiagnosticsKind;
@@ -35,7 +37,8 @@ pub use sweep::SweepKind;
 
 // The model kinds live with the model code (see `basins_models::kinds`).
 pub use basins_models::kinds::{
-    EvaluateKind, FinetuneKind, GreedySoupKind, InterpolateKind, MergeKind, PretrainKind,
+    AlignKind, EvaluateKind, FinetuneKind, GreedySoupKind, InterpolateBlocksKind, InterpolateKind,
+    MergeKind, PretrainKind,
 };
 
 // Not a kind: what barriers and dynamics read from evaluate and interpolate nodes.

@@ -164,3 +164,72 @@ pub(crate) fn stored_path(
     };
     Ok((path, estimate))
 }
+
+/// A path that scored its own end (`scores_end`: B aligned to A; a block path, whose end is a
+/// model of both): stored as `key` of the node at input `role`, one row per interior alpha
+/// then one at alpha 1, on `start`'s loss-surface rows. `start` is the model at alpha 0.
+pub(crate) fn path_to_own_end(
+    ctx: &StageContext,
+    role: &str,
+    key: &str,
+    grid: &[f64],
+    start: &Endpoint,
+) -> anyhow::Result<Path> {
+    let (node, files) = node_files(ctx, role)?;
+    let file = files
+        .get(key)
+        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
+    let bytes = std::fs::read(file)?;
+    let st = SafeTensors::deserialize(&bytes)?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)?;
+    let meta: Option<Value> = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("path"))
+        .and_then(|r| serde_json::from_str::<Value>(r).ok());
+    let rows: Option<Vec<usize>> = meta
+        .as_ref()
+        .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
+    let alphas: Option<Vec<f64>> = meta
+        .as_ref()
+        .and_then(|p| serde_json::from_value(p["alphas"].clone()).ok());
+    anyhow::ensure!(
+        rows.as_ref() == Some(&start.rows),
+        "`{node}`: {key} scored other rows than the endpoints' loss-surface selection"
+    );
+    let mut expected = crate::interpolate::interior(grid);
+    expected.push(1.0);
+    anyhow::ensure!(
+        alphas.as_ref() == Some(&expected),
+        "`{node}`: {key} holds alphas {alphas:?}, not the grid's interior and its end {expected:?}"
+    );
+    let loss = st.tensor("loss")?;
+    let [r, n] = <[usize; 2]>::try_from(loss.shape())
+        .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
+    anyhow::ensure!(
+        r == expected.len() && n == start.rows(),
+        "`{node}`: {key} is {r} x {n}, not {} alphas x {} examples",
+        expected.len(),
+        start.rows()
+    );
+    let loss = f32_values(loss.data());
+    let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
+        .into_iter()
+        .map(|c| u8::from(c > 0))
+        .collect();
+    let mut points: Vec<(f64, Vec<f32>, Vec<u8>)> =
+        vec![(0.0, start.loss.clone(), start.correct.clone())];
+    for (k, &alpha) in expected.iter().enumerate() {
+        points.push((
+            alpha,
+            loss[k * n..(k + 1) * n].to_vec(),
+            correct[k * n..(k + 1) * n].to_vec(),
+        ));
+    }
+    points.sort_by(|x, y| x.0.total_cmp(&y.0));
+    Ok(Path {
+        alphas: points.iter().map(|p| p.0).collect(),
+        loss: points.iter().map(|p| p.1.clone()).collect(),
+        correct: points.into_iter().map(|p| p.2).collect(),
+    })
+}

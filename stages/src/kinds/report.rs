@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use super::params;
 use crate::controls::Controls;
-use crate::documents::{self, BarriersDoc, ClusterDoc, DiagnosticsDoc, DynamicsDoc, SoupsDoc};
+use crate::documents::{
+    self, AlignedDoc, BarriersDoc, BlocksDoc, ClusterDoc, DiagnosticsDoc, DynamicsDoc, SoupsDoc,
+};
 use crate::report::{
     cluster_tests, html, strategy_agreement, Provenance, ReportDoc, TaskInputs, TaskSummary,
 };
@@ -95,6 +97,8 @@ impl StageKind for ReportKind {
         let mut diagnostics_docs: BTreeMap<&String, DiagnosticsDoc> = BTreeMap::new();
         let mut dynamics_docs: BTreeMap<&String, DynamicsDoc> = BTreeMap::new();
         let mut soups_docs: BTreeMap<&String, SoupsDoc> = BTreeMap::new();
+        let mut blocks_docs: BTreeMap<&String, BlocksDoc> = BTreeMap::new();
+        let mut aligned_docs: BTreeMap<&String, AlignedDoc> = BTreeMap::new();
         for task in &tasks {
             if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
                 controls.insert(task, c);
@@ -113,6 +117,12 @@ impl StageKind for ReportKind {
             }
             if let Some(d) = doc(&docs, TaskNode::Soups, task)? {
                 soups_docs.insert(task, d);
+            }
+            if let Some(d) = doc(&docs, TaskNode::Blocks, task)? {
+                blocks_docs.insert(task, d);
+            }
+            if let Some(d) = doc(&docs, TaskNode::Aligned, task)? {
+                aligned_docs.insert(task, d);
             }
         }
         let sets: Vec<String> = tasks
@@ -156,6 +166,8 @@ impl StageKind for ReportKind {
                 dynamics,
                 controls,
                 soups: soups_docs.get(task),
+                blocks: blocks_docs.get(task),
+                aligned: aligned_docs.get(task),
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);

@@ -2,6 +2,7 @@
 //! canonical params and declared inputs. Pure and in memory: nothing here touches the disk, so
 //! expanding a 100-seed study costs microseconds per node.
 
+mod blocks;
 mod merge;
 mod report;
 mod sets;
@@ -15,7 +16,8 @@ use serde_json::Value;
 use crate::manifest::hub::HubRef;
 use crate::manifest::sweep::Sweep;
 use crate::manifest::{
-    BarrierKind, Checkpoint, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, ZooFrom,
+    BarrierKind, Checkpoint, EvalSet, FinetuneHyper, Manifest, Model, Origin, PairSpec, SeedStream,
+    ZooFrom,
 };
 use crate::params::{
     self, to_value, AdaptiveParams, BarriersParams, ClusterParams, Contract, ControlsParams,
@@ -111,6 +113,7 @@ fn expand_sweep(m: &Manifest, s: &Sweep, build: &Build, known: &Known) -> Vec<No
 fn expand_study(m: &Manifest, build: &Build, known: &Known) -> Vec<Node> {
     let mut nodes = Vec::new();
     let base = base_model(m, &mut nodes);
+    let bases = seed_bases(m, &mut nodes);
     // What task arithmetic and TIES subtract: a trained study's base, a zoo's named model.
     let merge_base = match (&m.merge, &m.finetune.origin) {
         (Some(s), Origin::Zoo { .. }) if s.methods.iter().any(|x| x.needs_base()) => s
@@ -147,7 +150,7 @@ fn expand_study(m: &Manifest, build: &Build, known: &Known) -> Vec<Node> {
         expand_task(
             m,
             task,
-            base.as_ref(),
+            (base.as_ref(), &bases),
             merge_base.as_ref(),
             known,
             &mut nodes,
@@ -181,12 +184,49 @@ fn expand_study(m: &Manifest, build: &Build, known: &Known) -> Vec<Node> {
     nodes
 }
 
-/// The base model a trained study finetunes (a `pretrain` node for a builtin one); none for a zoo.
+/// The base model a trained study finetunes (a `pretrain` node for a builtin one); none for a
+/// zoo, or when each seed has its own (`vary = ["pretrain", ...]`: [`seed_bases`]).
 fn base_model(m: &Manifest, nodes: &mut Vec<Node>) -> Option<Source> {
-    let Origin::Trained { model: name, .. } = &m.finetune.origin else {
+    let Origin::Trained { model: name, hyper } = &m.finetune.origin else {
         return None;
     };
+    if hyper.vary.contains(&SeedStream::Pretrain) {
+        return None;
+    }
     Some(model_source(m, name, nodes))
+}
+
+/// With `vary = ["pretrain", ...]`, each seed's own base: the builtin model pretrained from
+/// that seed (`pretrain/<model>/seed=<s>`), in seed order; the manifest has checked that the
+/// model is builtin.
+fn seed_bases(m: &Manifest, nodes: &mut Vec<Node>) -> Vec<(u64, Source)> {
+    let Origin::Trained { model: name, hyper } = &m.finetune.origin else {
+        return Vec::new();
+    };
+    let Model::Builtin { config, pretrain } = &m.models[name] else {
+        return Vec::new();
+    };
+    if !hyper.vary.contains(&SeedStream::Pretrain) {
+        return Vec::new();
+    }
+    m.finetune
+        .seeds
+        .iter()
+        .map(|&seed| {
+            let id = format!("pretrain/{name}/seed={seed}");
+            let mut pretrain = pretrain.clone();
+            pretrain.seed = seed;
+            nodes.push(Node::new(
+                id.clone(),
+                "pretrain",
+                to_value(&PretrainParams {
+                    config: config.clone(),
+                    pretrain,
+                }),
+            ));
+            (seed, Source::Node(id))
+        })
+        .collect()
 }
 
 /// Model `name` of `[models]`: its directory, or the node that makes it (called once per
@@ -328,15 +368,24 @@ const PREDICT_DRAWS: usize = 200;
 fn expand_task(
     m: &Manifest,
     task: &str,
-    base: Option<&Source>,
+    (base, bases): (Option<&Source>, &[(u64, Source)]),
     merge_base: Option<&Source>,
     known: &Known,
     nodes: &mut Vec<Node>,
 ) {
     let t = &m.tasks[task];
     let sets = eval_sets(m, task, nodes);
-    if let (Origin::Trained { hyper, .. }, Some(base)) = (&m.finetune.origin, base) {
-        expand_finetune(m, task, base, hyper, nodes);
+    if let Origin::Trained { hyper, .. } = &m.finetune.origin {
+        // One base for every seed, or each seed's own.
+        let base_of = |seed: u64| {
+            base.cloned().or_else(|| {
+                bases
+                    .iter()
+                    .find(|(s, _)| *s == seed)
+                    .map(|(_, b)| b.clone())
+            })
+        };
+        expand_finetune(m, task, &base_of, hyper, nodes);
     }
     let eval_batch = m
         .interpolate
@@ -408,6 +457,7 @@ fn expand_task(
         .iter()
         .find(|(at, _)| *at == Checkpoint::Final)
         .map(|(_, id)| id.clone());
+    blocks::expand(m, task, &surface, cluster.as_deref(), nodes);
     let final_eval = EvaluateParams {
         eval_sets: eval_params(m, &sets),
         batch_size: eval_batch,
@@ -433,6 +483,7 @@ fn expand_task(
             checkpoint: None,
             to_final: false,
             adaptive: None,
+            scores_end: false,
         });
         let specs = merge::expand_soups(
             m,
@@ -554,11 +605,11 @@ fn controls(
     Some(n)
 }
 
-/// One finetune node per seed, from the base model on the task's training data.
+/// One finetune node per seed, from its base model on the task's training data.
 fn expand_finetune(
     m: &Manifest,
     task: &str,
-    base: &Source,
+    base_of: &dyn Fn(u64) -> Option<Source>,
     hyper: &FinetuneHyper,
     nodes: &mut Vec<Node>,
 ) {
@@ -574,8 +625,11 @@ fn expand_finetune(
             seed,
             hyper: hyper.clone(),
         };
-        let mut n = Node::new(finetune_id(task, seed), "finetune", to_value(&params))
-            .input("model", base.clone());
+        let Some(base) = base_of(seed) else {
+            continue;
+        };
+        let mut n =
+            Node::new(finetune_id(task, seed), "finetune", to_value(&params)).input("model", base);
         if let Some(train) = &train {
             n = n.input("train", train.clone());
         }
@@ -626,6 +680,7 @@ fn own_paths(
             // A model's own path is one per seed: the grid's cost is small, and dynamics reads
             // its whole curve.
             adaptive: None,
+            scores_end: false,
         });
         for &seed in &m.finetune.seeds {
             let id = format!(
@@ -706,6 +761,7 @@ fn expand_basins(
             checkpoint: at_step(m, at),
             to_final: false,
             adaptive,
+            scores_end: false,
         });
         let kind = match adaptive {
             None => "interpolate",

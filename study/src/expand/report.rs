@@ -63,6 +63,8 @@ pub(super) fn study_config(m: &Manifest) -> StudyConfig {
                 .map(|e| e.iter().map(EvalSet::name).collect()),
             max_examples: i.max_examples,
             adaptive: i.adaptive,
+            blocks: i.blocks.clone(),
+            align: i.align,
         }),
         cluster: m.cluster.as_ref().map(|c| ClusterConfig {
             eval: c.eval.clone(),

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod at;
+pub mod blocks;
 mod builtin;
 pub mod datasets;
 mod error;

@@ -100,6 +100,21 @@ pub enum SeedStream {
     DataOrder,
     HeadInit,
     Dropout,
+    /// The base model too: each seed finetunes a builtin model pretrained from that seed, so
+    /// the models differ in pretraining as well as finetuning (MultiBERTs-style).
+    Pretrain,
+}
+
+impl SeedStream {
+    /// Its name in the manifest, and in every seed's stream.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeedStream::DataOrder => "data_order",
+            SeedStream::HeadInit => "head_init",
+            SeedStream::Dropout => "dropout",
+            SeedStream::Pretrain => "pretrain",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -282,6 +297,12 @@ pub struct RawInterpolate {
     pub mode: Option<At<InterpolateMode>>,
     pub tolerance: Option<At<f64>>,
     pub budget: Option<At<f64>>,
+    /// Per-block paths: `"per_layer"` or a list of blocks (see `blocks.rs`).
+    pub blocks: Option<At<super::blocks::Blocks>>,
+    /// Where a block path holds the other blocks: `"a"` or `"both"`.
+    pub hold: Option<At<super::blocks::RawHold>>,
+    /// `"weights"`: paths to model B permuted to match A, beside the plain ones.
+    pub align: Option<At<super::blocks::Align>>,
 }
 
 /// How a path's barrier is measured.
@@ -379,10 +400,13 @@ pub trait Merge {
 }
 
 macro_rules! merge_fields {
-    ($t:ty { $($f:ident),* $(,)? }) => {
+    ($t:ident { $($f:ident),* $(,)? }) => {
         impl Merge for $t {
             fn merge(&mut self, other: Self) {
-                $( if other.$f.is_some() { self.$f = other.$f; } )*
+                // Destructured whole: a field added to the section but not listed here does
+                // not compile, rather than being dropped from every included file.
+                let $t { $($f),* } = other;
+                $( if $f.is_some() { self.$f = $f; } )*
             }
         }
     };
@@ -471,7 +495,8 @@ merge_fields!(RawZoo {
     hub,
     revision,
     members,
-    tokenizer
+    tokenizer,
+    steps
 });
 merge_fields!(RawInterpolate {
     pairs,
@@ -482,7 +507,10 @@ merge_fields!(RawInterpolate {
     checkpoints,
     mode,
     tolerance,
-    budget
+    budget,
+    blocks,
+    hold,
+    align
 });
 merge_fields!(RawDiagnostic {
     task,
@@ -497,7 +525,8 @@ merge_fields!(RawDiagnostic {
     surface,
     metric,
     metric_where,
-    metric_held_out
+    metric_held_out,
+    strategy
 });
 merge_fields!(RawCluster {
     eval,

@@ -538,6 +538,8 @@ mod tests {
             dynamics: None,
             controls: None,
             soups: None,
+            blocks: None,
+            aligned: None,
         };
         let h = heatmap(&t);
         assert_eq!(h.file, "figures/nli-heatmap.svg");

@@ -180,6 +180,20 @@ pub(super) fn resolve_finetune(
             ]
         }),
     };
+    if hyper.vary.contains(&SeedStream::Pretrain)
+        && !matches!(models.get(&model.value), Some(Model::Builtin { .. }))
+    {
+        return Err(invalid(
+            &f.at,
+            "finetune.vary",
+            format!(
+                "`pretrain` pretrains the base model once per seed, and model `{}` is a \
+                 checkpoint, not a builtin model basins pretrains",
+                model.value
+            ),
+            "a [models.<name>] with `builtin` and `pretrain`, or `vary` without \"pretrain\"",
+        ));
+    }
     Ok(Finetune {
         origin: Origin::Trained {
             model: model.value.clone(),

@@ -42,6 +42,7 @@ pub(super) fn resolve_interpolate(
     tasks: &BTreeMap<String, Task>,
     diagnostics: &BTreeMap<String, Diagnostic>,
     finetune: &Finetune,
+    models: &BTreeMap<String, Model>,
 ) -> Result<Interpolate, ManifestError> {
     let pairs = i
         .pairs
@@ -135,7 +136,10 @@ pub(super) fn resolve_interpolate(
             "alphas within [0, 1], or mode = \"grid\" to extrapolate",
         ));
     }
+    let blocks = resolve_blocks(&i, finetune, models)?;
     Ok(Interpolate {
+        blocks,
+        align: i.align.as_ref().map(|a| a.value),
         adaptive,
         pairs: pairs.0,
         alphas,
@@ -144,6 +148,51 @@ pub(super) fn resolve_interpolate(
         batch_size: i.batch_size.as_ref().map_or(128, |b| b.value),
         at: resolve_at(i.checkpoints.as_ref(), finetune)?,
     })
+}
+
+/// `[interpolate] blocks` and `hold`. A builtin model's depth is known here, so a block it
+/// lacks is a manifest error; a checkpoint's is checked when its paths run.
+fn resolve_blocks(
+    i: &At<RawInterpolate>,
+    finetune: &Finetune,
+    models: &BTreeMap<String, Model>,
+) -> Result<Option<crate::manifest::blocks::BlockPaths>, ManifestError> {
+    use crate::manifest::blocks::{BlockPaths, RawHold};
+    let Some(blocks) = &i.blocks else {
+        if let Some(h) = &i.hold {
+            return Err(invalid(
+                &h.at,
+                "interpolate.hold",
+                "`hold` says where a block path keeps the blocks that do not move, and no \
+                 `blocks` are asked for",
+                "`blocks = \"per_layer\"` (or a list of blocks) beside it, or no `hold`",
+            ));
+        }
+        return Ok(None);
+    };
+    if let Origin::Trained { model, .. } = &finetune.origin {
+        if let Some(Model::Builtin { config, .. }) = models.get(model) {
+            blocks.value.of(config.layers).map_err(|m| {
+                invalid(
+                    &blocks.at,
+                    "interpolate.blocks",
+                    format!("{m} (model `{model}`)"),
+                    format!(
+                        "\"per_layer\", or blocks among {}",
+                        crate::manifest::blocks::Block::all(config.layers)
+                            .iter()
+                            .map(|b| format!("`{}`", b.name()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(Some(BlockPaths {
+        blocks: blocks.value.clone(),
+        hold: i.hold.as_ref().map_or(RawHold::A, |h| h.value).holds(),
+    }))
 }
 
 /// `[interpolate] mode`, `tolerance` and `budget`: the contract in adaptive mode; the two

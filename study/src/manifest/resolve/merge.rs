@@ -37,6 +37,22 @@ pub(super) fn resolve_merge(
     methods.sort();
     methods.dedup();
     let trained_from = match &finetune.origin {
+        Origin::Trained { hyper, .. } if hyper.vary.contains(&SeedStream::Pretrain) => {
+            if let (Some(need), Some(v)) = (methods.iter().find(|x| x.needs_base()), &m.methods) {
+                return Err(invalid(
+                    &v.at,
+                    "merge.methods",
+                    format!(
+                        "`{}` merges the members' differences from the one model they were \
+                         finetuned from, and with `vary = [\"pretrain\", ...]` each member \
+                         has a base of its own",
+                        need.id()
+                    ),
+                    "methods = [\"average\"], or `vary` without \"pretrain\"",
+                ));
+            }
+            None
+        }
         Origin::Trained { model, .. } => Some(model.clone()),
         Origin::Zoo { .. } => None,
     };

@@ -75,7 +75,7 @@ pub(super) fn resolve(
         .map(|m| m.at.clone());
     let interpolate = raw
         .interpolate
-        .map(|i| resolve_interpolate(i, &tasks, &diagnostics, &finetune))
+        .map(|i| resolve_interpolate(i, &tasks, &diagnostics, &finetune, &models))
         .transpose()?;
     let mut finetune = finetune;
     if let (

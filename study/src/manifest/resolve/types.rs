@@ -255,6 +255,13 @@ pub struct Interpolate {
     /// grid protocol.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<Adaptive>,
+    /// `blocks` (and `hold`): each block's own path between every pair, on the clustering's
+    /// set, at the final weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<crate::manifest::blocks::BlockPaths>,
+    /// `align`: every pair's path again after model B's units are matched to A's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub align: Option<crate::manifest::blocks::Align>,
 }
 
 /// `[interpolate] mode = "adaptive"`: what each path's estimate must reach and may spend.
