@@ -234,6 +234,28 @@ fn alignment_removes_a_planted_permutation_and_blocks_locate_barriers() {
         serde_json::json!(["embeddings", "layer.0", "layer.1", "pooler+head"])
     );
     assert_eq!(blocks["summaries"].as_array().unwrap().len(), 8);
+    // Its medians are those of its pairs: the whole paths' within and between basins.
+    let median = |same: bool| {
+        let mut v: Vec<f64> = blocks["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["same_basin"] == same)
+            .map(|p| p["whole"].as_f64().unwrap())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
+    };
+    assert_eq!(blocks["whole"]["within"].as_f64(), median(true), "{blocks}");
+    assert_eq!(
+        blocks["whole"]["between"].as_f64(),
+        median(false),
+        "{blocks}"
+    );
     let planted_pair = blocks["pairs"]
         .as_array()
         .unwrap()

@@ -121,8 +121,8 @@ fn blocks_finding(t: &TaskInputs, b: &BlocksDoc) -> String {
         .between
         .map_or("&ndash;".into(), |w| format!("{w:.3}"));
     format!(
-        "<p id=\"blocks-finding-{}\">Between basins the highest single-block barrier is {}'s \
-         (median {between:.3}, against {whole} for the whole path). {}</p>",
+        "<p id=\"blocks-finding-{}\">Between basins the highest single-block barrier comes from \
+         moving {}: median {between:.3}, against {whole} for the whole path. {}</p>",
         esc(t.task),
         esc(&label(top)),
         if recovering.is_empty() {
@@ -399,4 +399,103 @@ fn scatter(t: &TaskInputs, a: &AlignedDoc) -> Figure {
         ),
         s,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::documents::testing;
+
+    fn summary(between: f64, ari: f64) -> MatrixSummary {
+        MatrixSummary {
+            ari: Some(ari),
+            between: Some(between),
+            max: Some(between),
+            median: Some(between),
+            within: Some(0.0),
+        }
+    }
+
+    #[test]
+    fn the_section_names_the_block_that_carries_the_barrier_and_whether_basins_survive() {
+        let cluster = testing::cluster(json!({"seeds": [0, 1, 2], "assignments": [0, 0, 1]}));
+        let blocks: BlocksDoc = serde_json::from_value(json!({
+            "alphas": [0.0, 0.5, 1.0], "barrier": "convexity", "basins": [0, 0, 1],
+            "blocks": ["embeddings", "layer.0"], "forward_passes": 12, "holds": ["a"],
+            "pairs": [
+                {"a": 0, "b": 1, "blocks": {"a": [0.0, 0.01]}, "same_basin": true, "whole": 0.02},
+                {"a": 0, "b": 2, "blocks": {"a": [0.1, 0.7]}, "same_basin": false, "whole": 0.9},
+                {"a": 1, "b": 2, "blocks": {"a": [0.1, 0.8]}, "same_basin": false, "whole": 1.0}
+            ],
+            "seeds": [0, 1, 2], "set": "conflict",
+            "summaries": [
+                {"block": "embeddings", "hold": "a", "share_between": 0.1,
+                 "ari": 0.0, "between": 0.1, "max": 0.1, "median": 0.1, "within": 0.0},
+                {"block": "layer.0", "hold": "a", "share_between": 0.8,
+                 "ari": 1.0, "between": 0.75, "max": 0.8, "median": 0.7, "within": 0.01}
+            ],
+            "whole": {"ari": 1.0, "between": 0.95, "max": 1.0, "median": 0.9, "within": 0.02}
+        }))
+        .unwrap();
+        let aligned = AlignedDoc {
+            after: summary(0.2, 0.3),
+            alphas: vec![0.0, 0.5, 1.0],
+            barrier: "convexity".into(),
+            basins: Some(vec![0, 0, 1]),
+            before: summary(0.95, 1.0),
+            clustered: Some(crate::documents::AlignedBasins {
+                ari: 0.3,
+                assignments: vec![0, 1, 1],
+                k: 2,
+            }),
+            identity: [("residual".to_owned(), 0.25)].into(),
+            end_loss_change: 1e-6,
+            pairs: Vec::new(),
+            seeds: vec![0, 1, 2],
+            set: "conflict".into(),
+        };
+        let t = TaskInputs {
+            task: "nli",
+            barriers: None,
+            cluster: &cluster,
+            diagnostics: None,
+            dynamics: None,
+            controls: None,
+            soups: None,
+            blocks: Some(&blocks),
+            aligned: Some(&aligned),
+        };
+        let (html, figures) = section(&t);
+        assert!(
+            html.contains("comes from moving layer.0: median 0.750, against 0.950 for the whole"),
+            "{html}"
+        );
+        assert!(html.contains("from the matrix of layer.0 alone"), "{html}");
+        assert!(
+            html.contains("the basins do not survive alignment"),
+            "{html}"
+        );
+        assert!(html.contains("residual 0.250"), "{html}");
+        assert_eq!(figures.len(), 2);
+        // Pairs within basin 0 come before the pairs across basins in the heatmap.
+        let svg = &figures[0].svg;
+        assert!(svg.find("0~1").unwrap() < svg.find("0~2").unwrap());
+        // A study without either has no section.
+        let none = TaskInputs {
+            blocks: None,
+            aligned: None,
+            ..t
+        };
+        assert_eq!(section(&none).0, "");
+        // Basins that come back whole are said to survive.
+        let mut whole = aligned.clone();
+        whole.clustered.as_mut().unwrap().ari = 1.0;
+        let t = TaskInputs {
+            aligned: Some(&whole),
+            ..none
+        };
+        assert!(section(&t).0.contains("the basins survive alignment"));
+    }
 }
