@@ -11,7 +11,8 @@
 //! - [`align`]: permutation alignment of BERT classifiers (weight matching)
 //! - [`merge`]: weight-space merges (the average, task arithmetic, TIES-merging)
 //! - [`bench`]: throughput measurement
-//! - [`kinds`]: the model stage kinds (pretrain, finetune, evaluate, interpolate)
+//! - [`kinds`]: the model stage kinds (pretrain, finetune, evaluate, interpolate and
+//!   interpolate_blocks, merge and greedy_soup, align)
 
 pub mod align;
 pub mod backend;

@@ -1,4 +1,5 @@
-//! The model stage kinds: pretraining, finetuning, evaluation, interpolation and merging. They live
+//! The model stage kinds: pretraining, finetuning, evaluation, interpolation (whole paths and
+//! block paths), merging and alignment. They live
 //! beside the model code, not in `basins-stages`, because each instantiates burn's generic
 //! code for every backend the build offers; here it is compiled once, in the one crate built
 //! with optimisations, and an edit to the analysis or the report never recompiles it.

@@ -1,8 +1,9 @@
 //! The stage kinds this crate registers with the engine: the glue between the engine's
 //! `StageContext` (params, inputs, output directory) and the domain code. Each kind reads its
 //! params, resolves its inputs to files, calls into the library and writes its outputs. The
-//! model kinds (pretrain, finetune, evaluate, interpolate) are `basins_models::kinds`, since
-//! they instantiate burn's generic code; the data and analysis kinds are here, and so is
+//! model kinds (pretrain, finetune, evaluate, interpolate, interpolate_blocks, merge,
+//! greedy_soup, align) are `basins_models::kinds`, since they instantiate burn's generic code;
+//! the data and analysis kinds (`blocks` and `aligned` among them) are here, and so is
 //! `interpolate_adaptive`, which joins the estimator (analysis) to the models' forward passes
 //! through `basins_models::kinds::open_path` (a trait object: no generic model code here).
 
