@@ -96,48 +96,27 @@ pub(crate) fn stored_path(
     set: &str,
     (end_a, end_b): (&Endpoint, &Endpoint),
 ) -> anyhow::Result<(Path, Option<StoredEstimate>)> {
-    let (node, files) = node_files(ctx, role)?;
     let key = format!("path/{set}.safetensors");
-    let file = files
-        .get(&key)
-        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
-    let bytes = std::fs::read(file)?;
-    let st = SafeTensors::deserialize(&bytes)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)?;
-    let meta: Option<Value> = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("path"))
-        .and_then(|r| serde_json::from_str::<Value>(r).ok());
-    let rows: Option<Vec<usize>> = meta
-        .as_ref()
-        .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
-    let estimate: Option<StoredEstimate> = match meta.as_ref().and_then(|p| p.get("adaptive")) {
+    let f = PathFile::read(ctx, role, &key)?;
+    let (node, n) = (f.node, f.examples);
+    let estimate: Option<StoredEstimate> = match f.meta.as_ref().and_then(|p| p.get("adaptive")) {
         None => None,
         Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "{}: the adaptive estimate does not read: {e}",
-                file.display()
+                f.file.display()
             )
         })?),
     };
     anyhow::ensure!(
-        rows.as_ref() == Some(&end_a.rows) && rows.as_ref() == Some(&end_b.rows),
+        f.rows.as_ref() == Some(&end_a.rows) && f.rows.as_ref() == Some(&end_b.rows),
         "{set}: `{node}` scored other rows than the endpoints' loss-surface selection"
     );
-    let loss = st.tensor("loss")?;
-    let [rows, n] = <[usize; 2]>::try_from(loss.shape())
-        .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
-    let loss = f32_values(loss.data());
-    // 1 right, 0 wrong; an adaptive path writes -1 where it did not evaluate.
-    let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
-        .into_iter()
-        .map(|c| u8::from(c > 0))
-        .collect();
     let interior = crate::interpolate::interior(grid);
     anyhow::ensure!(
-        rows == interior.len(),
-        "{key}: {rows} alphas, the grid has {} inside (0, 1)",
+        f.alphas == interior.len(),
+        "{key}: {} alphas, the grid has {} inside (0, 1)",
+        f.alphas,
         interior.len()
     );
     let (la, ca) = (end_a.loss.clone(), end_a.correct.clone());
@@ -148,20 +127,7 @@ pub(crate) fn stored_path(
         la.len(),
         lb.len()
     );
-    let mut points: Vec<(f64, Vec<f32>, Vec<u8>)> = vec![(0.0, la, ca), (1.0, lb, cb)];
-    for (r, &alpha) in interior.iter().enumerate() {
-        points.push((
-            alpha,
-            loss[r * n..(r + 1) * n].to_vec(),
-            correct[r * n..(r + 1) * n].to_vec(),
-        ));
-    }
-    points.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let path = Path {
-        alphas: points.iter().map(|p| p.0).collect(),
-        loss: points.iter().map(|p| p.1.clone()).collect(),
-        correct: points.into_iter().map(|p| p.2).collect(),
-    };
+    let path = f.with_ends(&interior, vec![(0.0, la, ca), (1.0, lb, cb)]);
     Ok((path, estimate))
 }
 
@@ -175,26 +141,14 @@ pub(crate) fn path_to_own_end(
     grid: &[f64],
     start: &Endpoint,
 ) -> anyhow::Result<Path> {
-    let (node, files) = node_files(ctx, role)?;
-    let file = files
-        .get(key)
-        .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
-    let bytes = std::fs::read(file)?;
-    let st = SafeTensors::deserialize(&bytes)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)?;
-    let meta: Option<Value> = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("path"))
-        .and_then(|r| serde_json::from_str::<Value>(r).ok());
-    let rows: Option<Vec<usize>> = meta
-        .as_ref()
-        .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
-    let alphas: Option<Vec<f64>> = meta
+    let f = PathFile::read(ctx, role, key)?;
+    let node = f.node;
+    let alphas: Option<Vec<f64>> = f
+        .meta
         .as_ref()
         .and_then(|p| serde_json::from_value(p["alphas"].clone()).ok());
     anyhow::ensure!(
-        rows.as_ref() == Some(&start.rows),
+        f.rows.as_ref() == Some(&start.rows),
         "`{node}`: {key} scored other rows than the endpoints' loss-surface selection"
     );
     let mut expected = crate::interpolate::interior(grid);
@@ -203,33 +157,89 @@ pub(crate) fn path_to_own_end(
         alphas.as_ref() == Some(&expected),
         "`{node}`: {key} holds alphas {alphas:?}, not the grid's interior and its end {expected:?}"
     );
-    let loss = st.tensor("loss")?;
-    let [r, n] = <[usize; 2]>::try_from(loss.shape())
-        .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
     anyhow::ensure!(
-        r == expected.len() && n == start.rows(),
-        "`{node}`: {key} is {r} x {n}, not {} alphas x {} examples",
+        f.alphas == expected.len() && f.examples == start.rows(),
+        "`{node}`: {key} is {} x {}, not {} alphas x {} examples",
+        f.alphas,
+        f.examples,
         expected.len(),
         start.rows()
     );
-    let loss = f32_values(loss.data());
-    let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
-        .into_iter()
-        .map(|c| u8::from(c > 0))
-        .collect();
-    let mut points: Vec<(f64, Vec<f32>, Vec<u8>)> =
-        vec![(0.0, start.loss.clone(), start.correct.clone())];
-    for (k, &alpha) in expected.iter().enumerate() {
-        points.push((
-            alpha,
-            loss[k * n..(k + 1) * n].to_vec(),
-            correct[k * n..(k + 1) * n].to_vec(),
-        ));
+    Ok(f.with_ends(
+        &expected,
+        vec![(0.0, start.loss.clone(), start.correct.clone())],
+    ))
+}
+
+/// One stored path file (`path/...safetensors` of an interpolate node): its `path` metadata,
+/// the rows it scored, and its per-example losses and correctness, one row per alpha.
+struct PathFile<'c> {
+    node: &'c str,
+    file: std::path::PathBuf,
+    meta: Option<Value>,
+    rows: Option<Vec<usize>>,
+    /// Rows of `loss` (alphas scored) and columns (examples).
+    alphas: usize,
+    examples: usize,
+    loss: Vec<f32>,
+    /// 1 right, 0 wrong; an adaptive path writes -1 where it did not evaluate, read as 0.
+    correct: Vec<u8>,
+}
+
+impl<'c> PathFile<'c> {
+    fn read(ctx: &'c StageContext, role: &str, key: &str) -> anyhow::Result<PathFile<'c>> {
+        let (node, files) = node_files(ctx, role)?;
+        let file = files
+            .get(key)
+            .ok_or_else(|| anyhow::anyhow!("`{node}` has no `{key}`"))?;
+        let bytes = std::fs::read(file)?;
+        let st = SafeTensors::deserialize(&bytes)?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)?;
+        let meta: Option<Value> = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("path"))
+            .and_then(|r| serde_json::from_str::<Value>(r).ok());
+        let rows: Option<Vec<usize>> = meta
+            .as_ref()
+            .and_then(|p| serde_json::from_value(p["rows"].clone()).ok());
+        let loss = st.tensor("loss")?;
+        let [alphas, examples] = <[usize; 2]>::try_from(loss.shape())
+            .map_err(|_| anyhow::anyhow!("{key}: loss is not 2-d"))?;
+        let loss = f32_values(loss.data());
+        let correct: Vec<u8> = i64_values(st.tensor("correct")?.data())
+            .into_iter()
+            .map(|c| u8::from(c > 0))
+            .collect();
+        Ok(PathFile {
+            node,
+            file: file.clone(),
+            meta,
+            rows,
+            alphas,
+            examples,
+            loss,
+            correct,
+        })
     }
-    points.sort_by(|x, y| x.0.total_cmp(&y.0));
-    Ok(Path {
-        alphas: points.iter().map(|p| p.0).collect(),
-        loss: points.iter().map(|p| p.1.clone()).collect(),
-        correct: points.into_iter().map(|p| p.2).collect(),
-    })
+
+    /// The path: the stored rows at `alphas` (in stored order) with the points `ends` scored
+    /// elsewhere, sorted by alpha.
+    fn with_ends(self, alphas: &[f64], ends: Vec<(f64, Vec<f32>, Vec<u8>)>) -> Path {
+        let n = self.examples;
+        let mut points = ends;
+        for (r, &alpha) in alphas.iter().enumerate() {
+            points.push((
+                alpha,
+                self.loss[r * n..(r + 1) * n].to_vec(),
+                self.correct[r * n..(r + 1) * n].to_vec(),
+            ));
+        }
+        points.sort_by(|x, y| x.0.total_cmp(&y.0));
+        Path {
+            alphas: points.iter().map(|p| p.0).collect(),
+            loss: points.iter().map(|p| p.1.clone()).collect(),
+            correct: points.into_iter().map(|p| p.2).collect(),
+        }
+    }
 }
