@@ -82,7 +82,7 @@ pub enum CliError {
 
 fn unresolved_text(refs: &[(String, String)]) -> String {
     let mut s = format!(
-        "{} Hub model revision(s) not resolved to a commit, so nothing can run:",
+        "{} Hub revision(s) (models, data sets) not resolved to a commit, so nothing can run:",
         refs.len()
     );
     for (what, why) in refs {

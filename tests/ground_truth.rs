@@ -99,4 +99,58 @@ fn strategies_contingency_and_ari_follow_the_scores_and_the_clusters() {
         "the page has the table"
     );
     assert!(html.contains("Adjusted Rand index between the basins and the strategies"));
+
+    // A published answer, planted: `[report] expect` lists the models of the smaller basin
+    // found as "the paper's" minority, and the report says the basins reproduce it; listing
+    // one model of the other basin too, it says they do not, with the contingency table and
+    // the adjusted Rand index (recomputed here by counting pairs). Only the report reruns.
+    let smaller = (0..2)
+        .min_by_key(|&b| (assign.iter().filter(|&&a| a == b).count(), b))
+        .unwrap();
+    let minority: Vec<usize> = (0..4).filter(|&i| assign[i] == smaller).collect();
+    let other = (0..4).find(|&i| assign[i] != smaller).unwrap();
+    let planted = |listed: &[usize]| {
+        let entries: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+        let text = manifest(threshold).replace(
+            "title = \"ground truth\"",
+            &format!(
+                "title = \"ground truth\"\nexpect = {{ minority = [{}, 99], source = \"a planted answer\" }}",
+                entries.join(", ")
+            ),
+        );
+        std::fs::write(d.join("m.toml"), text).unwrap();
+        let rerun = basins_json(d, &["run", "m.toml", "--json"]);
+        assert_eq!(rerun["executed"], serde_json::json!(["report"]), "{rerun}");
+        json_output(d, "report", "report.json")["tasks"]["nli"]["expect"].clone()
+    };
+    let found = planted(&minority);
+    assert_eq!(found["outcome"], "reproduced", "{found}");
+    assert_eq!(found["ari"], 1.0);
+    assert_eq!(found["absent"], serde_json::json!(["99"]));
+    let html = String::from_utf8(node_output(d, "report", "index.html")).unwrap();
+    assert!(
+        html.contains("The basins reproduce the published clusters"),
+        "{html}"
+    );
+    assert!(html.contains("a planted answer"));
+
+    let mut wrong = minority.clone();
+    wrong.push(other);
+    let missed = planted(&wrong);
+    assert_ne!(missed["outcome"], "reproduced", "{missed}");
+    let published: Vec<usize> = (0..4).map(|i| usize::from(!wrong.contains(&i))).collect();
+    let ari = ari_by_pairs(&assign, &published);
+    assert!(
+        (missed["ari"].as_f64().unwrap() - ari).abs() < 1e-12,
+        "{missed} vs {ari}"
+    );
+    let table: Vec<[usize; 2]> = serde_json::from_value(missed["contingency"].clone()).unwrap();
+    for (b, row) in table.iter().enumerate() {
+        for (side, n) in row.iter().enumerate() {
+            let want = (0..4)
+                .filter(|&i| assign[i] == b && published[i] == side)
+                .count();
+            assert_eq!(*n, want, "basin {b}, side {side}");
+        }
+    }
 }

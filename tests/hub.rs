@@ -7,6 +7,8 @@
 //! models (the study's own finetuned checkpoints, served back).
 
 mod common;
+// Shared with tests/hub_data.rs, which uses its data set side.
+#[allow(dead_code)]
 #[path = "hub/fake_hub.rs"]
 mod fake_hub;
 
@@ -540,7 +542,7 @@ fn offline_unresolved_corrupt_unauthorized_and_missing_are_named() {
         t.contains("model `nobody/missing` at revision `main`") && t.contains("404"),
         "{t}"
     );
-    assert!(t.contains("check the model id"), "{t}");
+    assert!(t.contains("check the id"), "{t}");
 }
 
 /// The CoLA public release's layout, built from `../shared/data/cola` (the real files, so the

@@ -1037,3 +1037,117 @@ fn pretraining_that_varies_with_the_seed_is_checked() {
         ],
     );
 }
+
+/// A Hub data set source: its keys checked where they are written (a task's splits, a
+/// diagnostic's one split, `fields` refused beside it, an unfinetunable task without `train`).
+#[test]
+fn hub_data_sources_are_checked_where_they_are_written() {
+    let task = "format = \"cola\"\ntrain = \"data/train.tsv\"\neval = { dev = \"data/dev.tsv\" }";
+    let e = refuse(
+        task,
+        "source = { hub = \"nyu-mll/glue\", config = \"cola\", revision = \"main\", split = \"validation\" }",
+    );
+    has(
+        &e,
+        &[
+            "m.toml:9:10: `tasks.cola.source.split`",
+            "a diagnostic's one split",
+        ],
+    );
+    let e = refuse(
+        task,
+        "source = { hub = \"nyu-mll/glue\", config = \"cola\", eval = { dev = \"validation\" } }",
+    );
+    has(
+        &e,
+        &[
+            "`tasks.cola.source.train`",
+            "missing `train` (the task is finetuned)",
+        ],
+    );
+    let e = refuse(
+        task,
+        "source = { hub = \"nyu/mll/glue\", config = \"cola\" }",
+    );
+    has(
+        &e,
+        &["`tasks.cola.source.hub`", "not a Hugging Face dataset id"],
+    );
+    let e = refuse(
+        task,
+        "source = { hub = \"nyu-mll/glue\", config = \"../x\", train = \"train\" }",
+    );
+    has(&e, &["`tasks.cola.source.config`", "is not a config name"]);
+    let e = refuse(
+        task,
+        "source = { hub = \"nyu-mll/glue\", config = \"cola\", train = \"train\", colums = {} }",
+    );
+    has(
+        &e,
+        &[
+            "m.toml:9:68: `tasks.cola.source`: unknown field `colums`",
+            "did you mean `columns`?",
+        ],
+    );
+    let e = refuse(
+        "format = \"cola\"\nfile = \"data/ood.tsv\"",
+        "source = { hub = \"nyu-mll/glue\", config = \"cola\", eval = { ood = \"validation\" } }",
+    );
+    has(
+        &e,
+        &[
+            "`diagnostics.ood.source.eval`",
+            "a diagnostic reads one split",
+        ],
+    );
+    let e = refuse(
+        "format = \"cola\"\nfile = \"data/ood.tsv\"",
+        "source = { hub = \"nyu-mll/glue\", config = \"cola\" }\nfields = { first = \"sentence\" }",
+    );
+    has(&e, &["`diagnostics.ood.fields`", "named in its `source`"]);
+    let e = refuse(
+        "format = \"cola\"\nfile = \"data/ood.tsv\"",
+        "source = \"glue/colaa\"",
+    );
+    has(
+        &e,
+        &[
+            "`diagnostics.ood.source`",
+            "not a data set basins knows by name",
+            "paws/qqp",
+        ],
+    );
+}
+
+/// `[report] expect`: a minority that names models the study has, and where it came from.
+#[test]
+fn expected_clusters_name_the_studys_models() {
+    let title = "title = \"test study\"";
+    let e = refuse(
+        title,
+        "expect = { minority = [\"seed=7\"], source = \"x\" }",
+    );
+    has(
+        &e,
+        &[
+            "`report.expect.minority`",
+            "`seed=7` is not a model of this study",
+        ],
+    );
+    let e = refuse(title, "expect = { minority = [1, 2] }");
+    has(&e, &["`report.expect.source`", "missing `source`"]);
+    let e = refuse(title, "expect = { minority = [9, 12], source = \"x\" }");
+    has(&e, &["none of [\"9\", \"12\"] is a model of this study"]);
+    let e = refuse(title, "expect = { minority = [1, \"1\"], source = \"x\" }");
+    has(&e, &["`1` is listed twice"]);
+    // Without a [cluster] there is no partition to compare.
+    let fx = Fixture::new();
+    fx.edit("[cluster]\nk = 2", "");
+    fx.edit(title, "expect = { minority = [1], source = \"x\" }");
+    let out = fx.cli(&["plan", "m.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    has(
+        &String::from_utf8_lossy(&out.stderr),
+        &["`report.expect`", "the study has no [cluster]"],
+    );
+}

@@ -10,6 +10,9 @@
 //! (`--ignored`). Run without one they print SKIPPED; with `BASINS_REQUIRE_PYTHON=1` (as `.ci/run`
 //! sets) a missing interpreter is a failure.
 
+#[path = "../../tests/support/python.rs"]
+mod python_env;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,29 +25,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-/// The interpreter, or None after saying why (a failure when Python is required).
 fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("BASINS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "python3".into());
-    let ok = Command::new(&candidate)
-        .args(["-c", "import numpy, scipy, sklearn"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(candidate);
-    }
-    let why = format!(
-        "{} cannot import numpy, scipy and scikit-learn (run scripts/python-ref, or set \
-         BASINS_PYTHON to an interpreter that can)",
-        candidate.display()
-    );
-    assert!(
-        std::env::var_os("BASINS_REQUIRE_PYTHON").is_none(),
-        "BASINS_REQUIRE_PYTHON is set but {why}"
-    );
-    eprintln!("SKIPPED: the Python reference cross-check did not run: {why}");
-    None
+    python_env::python(
+        "numpy, scipy, sklearn",
+        "numpy, scipy and scikit-learn",
+        "the Python reference cross-check",
+    )
 }
 
 /// Run one reference mode on `cases`; its answers, one per case.

@@ -152,7 +152,7 @@ impl Study {
         })
     }
 
-    /// Whether node `i` downloads its outputs (a `hub` or `download` node).
+    /// Whether node `i` downloads its outputs (a `hub`, `hub_data` or `download` node).
     pub fn fetches(&self, i: usize) -> bool {
         self.registry
             .get(&self.graph.nodes[i].kind)

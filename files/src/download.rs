@@ -90,9 +90,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Take every member `spec` names out of the zip archive at `archive`, check it, and write it
-/// to `out_dir` under its output name. Every member is checked before any is written.
+/// Take every member `spec` names out of the zip archive at `archive` (or, for a single-file
+/// release, the download itself), check it, and write it to `out_dir` under its output name.
+/// Every member is checked before any is written.
 pub fn unpack(spec: &DownloadSpec, archive: &Path, out_dir: &Path) -> anyhow::Result<()> {
+    if spec.single_file {
+        let (output, pinned) = spec
+            .files
+            .iter()
+            .next()
+            .context("a single-file release names its file")?;
+        let bytes = std::fs::read(archive)?;
+        check_member(spec, &pinned.member, &pinned.sha256, &bytes)?;
+        std::fs::write(out_dir.join(output), bytes)?;
+        return Ok(());
+    }
     let file = std::fs::File::open(archive)?;
     let mut zip =
         zip::ZipArchive::new(file).with_context(|| format!("{}: not a zip archive", spec.url))?;
@@ -105,20 +117,28 @@ pub fn unpack(spec: &DownloadSpec, archive: &Path, out_dir: &Path) -> anyhow::Re
         member
             .read_to_end(&mut bytes)
             .with_context(|| format!("{}: reading `{}`", spec.url, pinned.member))?;
-        let got = sha256_hex(&bytes);
-        if got != pinned.sha256 {
-            bail!(
-                "{}: `{}` has sha256 {got}, expected {} (a corrupted download, or not the \
-                 release basins pins: nothing was kept)",
-                spec.url,
-                pinned.member,
-                pinned.sha256
-            );
-        }
+        check_member(spec, &pinned.member, &pinned.sha256, &bytes)?;
         checked.push((output, bytes));
     }
     for (output, bytes) in checked {
         std::fs::write(out_dir.join(output), bytes)?;
+    }
+    Ok(())
+}
+
+fn check_member(
+    spec: &DownloadSpec,
+    member: &str,
+    sha256: &str,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    let got = sha256_hex(bytes);
+    if got != sha256 {
+        bail!(
+            "{}: `{member}` has sha256 {got}, expected {sha256} (a corrupted download, or not \
+             the release basins pins: nothing was kept)",
+            spec.url,
+        );
     }
     Ok(())
 }
@@ -136,6 +156,30 @@ mod tests {
             resolve_url(url, Some("http://127.0.0.1:8000/data/")),
             "http://127.0.0.1:8000/data/cola_public_1.1.zip"
         );
+    }
+
+    #[test]
+    fn a_single_file_release_is_the_file_checked_whole() {
+        let spec = basins_study::manifest::datasets::find("paws/qqp")
+            .unwrap()
+            .spec();
+        assert!(spec.single_file);
+        assert_eq!(
+            resolve_url(&spec.url, Some("http://127.0.0.1:1/m")),
+            "http://127.0.0.1:1/m/dev_and_test.tsv"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let body = b"id\tsentence1\tsentence2\tlabel\n1\ta b\tb a\t0\n";
+        std::fs::write(dir.path().join("got"), body).unwrap();
+        // Not the paper's bytes: refused, nothing written.
+        let e = unpack(&spec, &dir.path().join("got"), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("has sha256"), "{e}");
+        assert!(!dir.path().join("eval.tsv").exists());
+        // The bytes a spec pins: written as the eval output.
+        let mut pinned = spec.clone();
+        pinned.files.get_mut("eval.tsv").unwrap().sha256 = sha256_hex(body);
+        unpack(&pinned, &dir.path().join("got"), dir.path()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("eval.tsv")).unwrap(), body);
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub fn model_dir_at(
 
 /// A data input: a file (read in the declared format), or a generator's or download's node
 /// output for `split` (`train` or `eval`): `<split>.jsonl` in the generated layout,
-/// `<split>.hans.tsv` in HANS's, or a downloaded `<split>.tsv`.
+/// `<split>.hans.tsv` in HANS's, a downloaded `<split>.tsv`, or a Hub data set split's
+/// `rows.jsonl` (one node per split, whichever role reads it).
 pub fn data_file(
     ctx: &StageContext,
     role: &str,
@@ -98,6 +99,7 @@ pub fn data_file(
                 (format!("{split}.hans.tsv"), DataFormat::Hans),
                 // A downloaded data set's files, in the format the task declares.
                 (format!("{split}.tsv"), declared),
+                ("rows.jsonl".to_owned(), DataFormat::Jsonl),
             ];
             layouts
                 .into_iter()

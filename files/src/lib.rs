@@ -7,7 +7,7 @@
 //! - [`data`]: readers for GLUE, HANS, PAWS and JSONL, and `basins data check`
 //! - [`generate`]: the HANS-style set, the generated NLI tasks, the pretraining corpus
 //! - [`download`]: public data sets fetched from their release and checked against pinned digests
-//! - [`hub`]: models from the Hugging Face Hub, resolved to commits and checked
+//! - [`hub`]: models and data sets from the Hugging Face Hub, resolved to commits and checked
 //! - [`tensorfile`]: safetensors in and out
 //! - [`outputs`]: per-example results as the model stages store them
 //! - [`metrics`]: loss, accuracy, MCC and F1 of one set's results

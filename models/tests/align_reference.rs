@@ -9,6 +9,9 @@
 //! cross-checks. Run without an interpreter it prints SKIPPED; with `BASINS_REQUIRE_PYTHON=1`
 //! (as `.ci/run` sets) a missing one is a failure.
 
+#[path = "../../tests/support/python.rs"]
+mod python_env;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,26 +21,11 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("BASINS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "python3".into());
-    let ok = Command::new(&candidate)
-        .args(["-c", "import numpy, scipy.optimize"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(candidate);
-    }
-    let why = format!(
-        "{} cannot import numpy and scipy (run scripts/python-ref, or set BASINS_PYTHON)",
-        candidate.display()
-    );
-    assert!(
-        std::env::var_os("BASINS_REQUIRE_PYTHON").is_none(),
-        "BASINS_REQUIRE_PYTHON is set but {why}"
-    );
-    eprintln!("SKIPPED: the assignment reference cross-check did not run: {why}");
-    None
+    python_env::python(
+        "numpy, scipy.optimize",
+        "numpy and scipy",
+        "the assignment reference cross-check",
+    )
 }
 
 #[test]

@@ -31,7 +31,8 @@ struct Fetched {
     state: &'static str,
     bytes: u64,
     files: usize,
-    /// `owner/name@commit` or the data set's name.
+    /// `owner/name@commit` (a model), `owner/name/config/split@commit` (a Hub data set's
+    /// split), or a release's data set name.
     what: String,
 }
 
@@ -56,10 +57,20 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
             "failed"
         };
         let m = rec.map(|r| &r.metrics);
+        // A model `owner/name@commit`, a Hub data set's split `owner/name/config/split@commit`,
+        // a release's data set name.
         let what = m
-            .and_then(|m| match (m["repo"].as_str(), m["commit"].as_str()) {
-                (Some(r), Some(c)) => Some(format!("{r}@{}", &c[..c.len().min(12)])),
-                _ => m["dataset"].as_str().map(str::to_owned),
+            .and_then(|m| {
+                let short = |c: &str| c[..c.len().min(12)].to_owned();
+                match (
+                    m["dataset"].as_str(),
+                    m["repo"].as_str(),
+                    m["commit"].as_str(),
+                ) {
+                    (Some(d), _, Some(c)) => Some(format!("{d}@{}", short(c))),
+                    (None, Some(r), Some(c)) => Some(format!("{r}@{}", short(c))),
+                    (d, ..) => d.map(str::to_owned),
+                }
             })
             .unwrap_or_default();
         rows.push(Fetched {

@@ -34,6 +34,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::GenerateKind));
     r.register(Arc::new(kinds::DownloadKind));
     r.register(Arc::new(kinds::HubKind));
+    r.register(Arc::new(kinds::HubDataKind));
     r.register(Arc::new(kinds::PretrainKind));
     r.register(Arc::new(kinds::DiagnosticsKind));
     r.register(Arc::new(kinds::InterpolateKind));

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::manifest::blocks::{Align, Blocks, Hold};
 use crate::manifest::datasets::DownloadSpec;
+use crate::manifest::hub_data::HubSplit;
 use crate::manifest::{
     Architecture, BarrierKind, Checkpoint, Cluster, ClusterDelta, ClusterK, ClusterMethod,
     DataFormat, EvalSet, FinetuneHyper, GeneratorSpec, MergeMethod, OnBadRow, PairSpec,
@@ -32,6 +33,14 @@ pub struct GenerateParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DownloadParams {
     pub download: DownloadSpec,
+}
+
+/// `download/<repo>/<config>/<split>`: one split of a Hub dataset repository, its parquet
+/// files checked against the Hub's sha256 and written as rows basins reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HubDataParams {
+    #[serde(flatten)]
+    pub data: HubSplit,
 }
 
 /// A Hub repository at a commit (`None`: not resolved; the CLI refuses to run it).
@@ -459,6 +468,9 @@ pub struct ReportParams {
     pub config: StudyConfig,
     pub manifest: Vec<ManifestText>,
     pub build: Build,
+    /// `[report] expect`: the published clusters the page compares with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<crate::manifest::expect::Expect>,
 }
 
 /// The study's settings as the report shows them: canonical (reordering or commenting the

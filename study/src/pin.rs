@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::hub::{HubRef, RepoKind};
 use crate::manifest::Manifest;
 
 /// Who answers "which commit is this revision now?": the Hub's HTTP client
@@ -22,8 +23,8 @@ pub trait Revisions {
     fn offline(&self) -> bool;
     /// Where the answers come from, for the log.
     fn endpoint(&self) -> &str;
-    /// The commit `revision` of `repo` names now.
-    fn commit(&self, repo: &str, revision: &str) -> Result<String, Unanswered>;
+    /// The commit `revision` of `repo` (a model or a data set repository) names now.
+    fn commit(&self, kind: RepoKind, repo: &str, revision: &str) -> Result<String, Unanswered>;
 }
 
 /// Why a revision has no commit from the Hub.
@@ -65,28 +66,32 @@ struct Remembered {
     resolved_at: u64,
 }
 
-fn ref_path(root: &Path, repo: &str, revision: &str) -> PathBuf {
-    let rev = utf8_percent_encode(revision, percent_encoding::NON_ALPHANUMERIC).to_string();
-    root.join("hub")
-        .join("refs")
-        .join(repo)
-        .join(format!("{rev}.json"))
+/// `hub/refs/<repo>/<revision>.json` for a model, `hub/refs/datasets/<repo>/...` for a data
+/// set (as the Hub's own URLs keep the two apart).
+fn ref_path(root: &Path, r: &HubRef) -> PathBuf {
+    let rev = utf8_percent_encode(&r.revision, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let refs = root.join("hub").join("refs");
+    let refs = match r.kind {
+        RepoKind::Model => refs,
+        RepoKind::Dataset => refs.join("datasets"),
+    };
+    refs.join(&r.repo).join(format!("{rev}.json"))
 }
 
-fn remembered(root: &Path, repo: &str, revision: &str) -> Option<String> {
-    let text = std::fs::read_to_string(ref_path(root, repo, revision)).ok()?;
+fn remembered(root: &Path, r: &HubRef) -> Option<String> {
+    let text = std::fs::read_to_string(ref_path(root, r)).ok()?;
     let r: Remembered = serde_json::from_str(&text).ok()?;
     crate::manifest::hub::is_commit(&r.commit).then_some(r.commit)
 }
 
-fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
+fn remember(root: &Path, at: &HubRef, commit: &str) {
     let r = Remembered {
         commit: commit.to_owned(),
         resolved_at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    let path = ref_path(root, repo, revision);
+    let path = ref_path(root, at);
     let bytes = serde_json::to_vec_pretty(&r).expect("serialises");
     // Written whole or not at all; remembering is a convenience for offline plans, so failing
     // to write it is a warning, not an error.
@@ -99,7 +104,7 @@ fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
         Ok(())
     };
     if let Err(e) = write() {
-        tracing::warn!("could not remember {repo}@{revision} -> {commit}: {e}");
+        tracing::warn!("could not remember {} -> {commit}: {e}", at.display());
     }
 }
 
@@ -107,22 +112,15 @@ fn remember(root: &Path, repo: &str, revision: &str, commit: &str) {
 /// the commits. Each distinct `repo@revision` is asked once. Returns one entry per distinct
 /// reference, in the order the manifest has them.
 pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &dyn Revisions) -> Vec<Pin> {
-    let mut done: BTreeMap<(String, String), Pin> = BTreeMap::new();
+    let mut done: BTreeMap<(RepoKind, String, String), Pin> = BTreeMap::new();
     let mut order = Vec::new();
     // Once the Hub is unreachable, the other references are not asked (a 100-member zoo would
     // wait for 100 timeouts): they take the remembered commits, as offline.
     let mut away: Option<String> = None;
     for r in manifest.hub_refs_mut() {
-        let key = (r.repo.clone(), r.revision.clone());
+        let key = (r.kind, r.repo.clone(), r.revision.clone());
         if !done.contains_key(&key) {
-            let pin = resolve(
-                &r.repo,
-                &r.revision,
-                r.commit.as_deref(),
-                cache_root,
-                hub,
-                &away,
-            );
+            let pin = resolve(r, cache_root, hub, &away);
             if let How::Fallback(why) = &pin.how {
                 away = Some(why.clone());
             } else if let (Err(why), None) = (&pin.commit, &away) {
@@ -138,23 +136,16 @@ pub fn pin(manifest: &mut Manifest, cache_root: &Path, hub: &dyn Revisions) -> V
     order.into_iter().map(|k| done[&k].clone()).collect()
 }
 
-fn resolve(
-    repo: &str,
-    revision: &str,
-    given: Option<&str>,
-    root: &Path,
-    hub: &dyn Revisions,
-    away: &Option<String>,
-) -> Pin {
-    let what = format!("{repo}@{revision}");
-    if let Some(c) = given {
+fn resolve(r: &HubRef, root: &Path, hub: &dyn Revisions, away: &Option<String>) -> Pin {
+    let what = r.display();
+    if let Some(c) = r.commit.as_deref() {
         return Pin {
             what,
             commit: Ok(c.to_owned()),
             how: How::Given,
         };
     }
-    let fallback = |how: How, why: String| match remembered(root, repo, revision) {
+    let fallback = |how: How, why: String| match remembered(root, r) {
         Some(c) => Pin {
             what: what.clone(),
             commit: Ok(c),
@@ -178,9 +169,9 @@ fn resolve(
         return fallback(How::Fallback(why.clone()), why.clone());
     }
     tracing::info!("resolving {what} at {}", hub.endpoint());
-    match hub.commit(repo, revision) {
+    match hub.commit(r.kind, &r.repo, &r.revision) {
         Ok(commit) => {
-            remember(root, repo, revision, &commit);
+            remember(root, r, &commit);
             Pin {
                 what,
                 commit: Ok(commit),

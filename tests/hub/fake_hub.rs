@@ -1,7 +1,8 @@
 //! A local server that answers as the Hugging Face Hub does
 //! (`/api/models/{repo}/revision/{rev}?blobs=true`, `/{repo}/resolve/{commit}/{file}` with
-//! `Range`), serving all-MiniLM-L6-v2 as `scripts/fetch-minilm` caches it, and failing on
-//! demand (a dropped connection, a flipped byte, 401).
+//! `Range`, and the same for data sets under `/api/datasets/` and `/datasets/`), serving
+//! all-MiniLM-L6-v2 as `scripts/fetch-minilm` caches it and whatever data sets a test adds, and
+//! failing on demand (a dropped connection, a flipped byte, 401).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,8 @@ pub(crate) struct State {
     pub(crate) files: BTreeMap<String, Vec<u8>>,
     /// (repo, branch or tag) -> (its commit, its files): revisions other than `main`.
     pub(crate) revisions: BTreeMap<(String, String), (String, Files)>,
+    /// Data set repositories: (repo, branch or tag) -> (its commit, its files).
+    pub(crate) datasets: BTreeMap<(String, String), (String, Files)>,
     pub(crate) seen: Vec<Seen>,
 }
 
@@ -76,6 +79,14 @@ impl Hub {
             (commit.to_owned(), files),
         );
     }
+    /// A data set repository whose revision `rev` (a branch, a tag, `refs/convert/parquet`)
+    /// is at `commit` with `files`.
+    pub(crate) fn add_dataset(&self, repo: &str, rev: &str, commit: &str, files: Files) {
+        self.state.lock().unwrap().datasets.insert(
+            (repo.to_owned(), rev.to_owned()),
+            (commit.to_owned(), files),
+        );
+    }
     pub(crate) fn add_repo(&self, repo: &str, files: BTreeMap<String, Vec<u8>>) {
         self.state
             .lock()
@@ -97,11 +108,17 @@ pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The files the fake Hub keeps in LFS (listed with their sha256), and the ones `Mode::Drop`
+/// and `Mode::Corrupt` damage.
+fn is_lfs(name: &str) -> bool {
+    name.ends_with(".safetensors") || name.ends_with(".parquet")
+}
+
 pub(crate) fn info(repo: &str, commit: &str, files: &BTreeMap<String, Vec<u8>>) -> Value {
     let siblings: Vec<Value> = files
         .iter()
         .map(|(name, bytes)| {
-            if name.ends_with(".safetensors") {
+            if is_lfs(name) {
                 json!({"rfilename": name, "size": bytes.len(), "blobId": "0".repeat(40),
                        "lfs": {"sha256": hex(&sha2::Sha256::digest(bytes)), "size": bytes.len(), "pointerSize": 134}})
             } else {
@@ -132,6 +149,20 @@ pub(crate) fn respond(rq: tiny_http::Request, st: &mut State) {
     let path = url.split('?').next().unwrap_or("").to_owned();
     if let Some(bytes) = st.files.get(&path) {
         let _ = rq.respond(tiny_http::Response::from_data(bytes.clone()));
+        return;
+    }
+    if let Some(rest) = path.strip_prefix("/api/datasets/") {
+        let found = rest.split_once("/revision/").and_then(|(repo, rev)| {
+            let rev = rev.replace("%2F", "/");
+            st.datasets
+                .iter()
+                .find(|((r, name), (c, _))| r == repo && (*name == rev || *c == rev))
+                .map(|((r, _), (c, files))| info(r, c, files).to_string())
+        });
+        let _ = match found {
+            Some(body) => rq.respond(tiny_http::Response::from_string(body)),
+            None => rq.respond(tiny_http::Response::empty(404)),
+        };
         return;
     }
     if let Some(rest) = path.strip_prefix("/api/models/") {
@@ -169,30 +200,42 @@ pub(crate) fn respond(rq: tiny_http::Request, st: &mut State) {
         }
         return;
     }
-    // /{owner}/{name}/resolve/{commit}/{file}
+    // /{owner}/{name}/resolve/{commit}/{file}, or /datasets/{owner}/{name}/resolve/...
     let parts: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
-    let found = match parts.as_slice() {
-        [owner, name, "resolve", commit, file] => {
+    let dataset: Vec<&str> = path.trim_start_matches('/').splitn(6, '/').collect();
+    let found = match (parts.as_slice(), dataset.as_slice()) {
+        (_, ["datasets", owner, name, "resolve", commit, file]) => {
             let repo = format!("{owner}/{name}");
-            // A revision's own files at its commit; the repository's otherwise.
-            let at_revision = st
-                .revisions
+            st.datasets
                 .iter()
                 .find(|((r, _), (c, _))| *r == repo && c == commit)
-                .map(|(_, (_, files))| files);
-            at_revision
-                .or_else(|| st.repos.get(&repo))
-                .and_then(|f| f.get(*file))
+                .and_then(|(_, (_, files))| files.get(*file))
                 .map(|b| (file.to_string(), b.clone()))
         }
-        _ => None,
+        (parts, _) => match parts {
+            [owner, name, "resolve", commit, file] => {
+                let repo = format!("{owner}/{name}");
+                // A revision's own files at its commit; the repository's otherwise.
+                let at_revision = st
+                    .revisions
+                    .iter()
+                    .find(|((r, _), (c, _))| *r == repo && c == commit)
+                    .map(|(_, (_, files))| files);
+                at_revision
+                    .or_else(|| st.repos.get(&repo))
+                    .and_then(|f| f.get(*file))
+                    .map(|b| (file.to_string(), b.clone()))
+            }
+            _ => None,
+        },
     };
     let Some((file, mut bytes)) = found else {
         let _ = rq.respond(tiny_http::Response::empty(404));
         return;
     };
-    if st.mode == Mode::Corrupt && file.ends_with(".safetensors") {
-        bytes[1000] ^= 1;
+    if st.mode == Mode::Corrupt && is_lfs(&file) {
+        let at = 1000.min(bytes.len() / 2);
+        bytes[at] ^= 1;
     }
     let len = bytes.len();
     let start = header("Range")
@@ -217,7 +260,7 @@ pub(crate) fn respond(rq: tiny_http::Request, st: &mut State) {
     };
     headers.push(tiny_http::Header::from_bytes("X-Repo-Commit", st.main.as_str()).unwrap());
     let announced = body.len();
-    let sent = if st.mode == Mode::Drop && file.ends_with(".safetensors") {
+    let sent = if st.mode == Mode::Drop && is_lfs(&file) {
         // The connection closes after what was sent.
         headers.push(tiny_http::Header::from_bytes("Connection", "close").unwrap());
         body[..announced / 2].to_vec()
@@ -233,9 +276,8 @@ pub(crate) fn respond(rq: tiny_http::Request, st: &mut State) {
     ));
 }
 
+/// The fake Hub serving all-MiniLM-L6-v2 as `REPO`.
 pub(crate) fn serve() -> Hub {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
     let mut minilm = BTreeMap::new();
     for e in std::fs::read_dir(common::minilm_dir()).unwrap().flatten() {
         minilm.insert(
@@ -243,12 +285,20 @@ pub(crate) fn serve() -> Hub {
             std::fs::read(e.path()).unwrap(),
         );
     }
+    serve_repos([(REPO.to_owned(), minilm)].into())
+}
+
+/// The fake Hub serving these model repositories (and no data sets until a test adds them).
+pub(crate) fn serve_repos(repos: BTreeMap<String, Files>) -> Hub {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
     let state = Arc::new(Mutex::new(State {
         mode: Mode::Good,
         main: COMMIT_A.to_owned(),
-        repos: [(REPO.to_owned(), minilm)].into(),
+        repos,
         files: BTreeMap::new(),
         revisions: BTreeMap::new(),
+        datasets: BTreeMap::new(),
         seen: vec![],
     }));
     let st = state.clone();

@@ -466,6 +466,7 @@ mod tests {
             soups: None,
             blocks: Some(&blocks),
             aligned: Some(&aligned),
+            expect: None,
         };
         let (html, figures) = section(&t);
         assert!(

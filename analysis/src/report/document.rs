@@ -44,6 +44,9 @@ pub struct TaskSummary {
     /// With adaptive estimates: whether the partition holds within their intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimates: Option<crate::documents::IntervalRobustness>,
+    /// With `[report] expect`: the basins against the published clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<super::expect::Reproduction>,
     pub k: usize,
     pub silhouette: Option<f64>,
     pub sizes: Vec<usize>,
@@ -80,6 +83,7 @@ impl TaskSummary {
                 steps: d.prediction.clone(),
             }),
             estimates: c.estimates.clone(),
+            expect: t.expect.map(|e| super::expect::compare(t, e)),
             k: c.k,
             silhouette: c.silhouette,
             sizes: c.sizes.clone(),

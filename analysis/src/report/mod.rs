@@ -12,6 +12,7 @@
 //! - [`dynamics`]: when the basins formed, for a study with kept steps
 //! - [`estimates`]: which barriers are adaptive estimates, and whether the partition holds
 //!   within their intervals
+//! - [`expect`]: whether the basins are the clusters a paper published for the same models
 //! - [`soups`]: the basin soups beside their members, the ensembles and the controls
 //! - [`blocks`]: where the barrier is: per-block barriers, and barriers after alignment
 //! - [`verdict`]: the sentence at the top of each task
@@ -26,6 +27,7 @@ mod controls;
 mod document;
 mod dynamics;
 mod estimates;
+pub mod expect;
 mod figures;
 mod models;
 mod settings;
@@ -154,6 +156,8 @@ pub struct TaskInputs<'a> {
     pub blocks: Option<&'a crate::documents::BlocksDoc>,
     /// `aligned/<task>`'s document, for a study with `[interpolate] align`.
     pub aligned: Option<&'a crate::documents::AlignedDoc>,
+    /// `[report] expect`: the published clusters to compare the basins with.
+    pub expect: Option<&'a basins_study::manifest::expect::Expect>,
 }
 
 impl TaskInputs<'_> {
@@ -253,6 +257,9 @@ pub fn html(
         }
         let top = [figures::heatmap(t), figures::paths(t)];
         s.push_str(&figure_row(&top));
+        if let Some(e) = t.expect {
+            s.push_str(&expect::section(t, e));
+        }
         s.push_str(&estimates::section(t));
         s.push_str(&models::table(t, tests, agreement));
         let _ = write!(

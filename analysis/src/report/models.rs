@@ -137,6 +137,7 @@ mod tests {
             soups: None,
             blocks: None,
             aligned: None,
+            expect: None,
         };
         let mut row = rows::row("hans", "accuracy", &[], None);
         row.scores = [0.9, 0.8, 0.48, 1.0, 0.1].map(Some).to_vec();

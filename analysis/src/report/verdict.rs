@@ -258,6 +258,7 @@ mod tests {
             soups: None,
             blocks: None,
             aligned: None,
+            expect: None,
         }
     }
 

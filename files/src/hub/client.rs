@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use basins_study::manifest::hub::RepoKind;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use sha1::Sha1;
@@ -20,6 +21,9 @@ pub const ENDPOINT_VAR: &str = "HF_ENDPOINT";
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// `HF_HUB_OFFLINE=1`: use only what is downloaded (`basins --offline` sets it).
 pub const OFFLINE_VAR: &str = "HF_HUB_OFFLINE";
+/// `HF_HUB_DOWNLOAD_TIMEOUT`: seconds a download may wait for the next bytes before it counts as
+/// broken (and resumes), as `huggingface_hub` reads it; 60 when unset.
+pub const TIMEOUT_VAR: &str = "HF_HUB_DOWNLOAD_TIMEOUT";
 
 /// What a revision's path segment escapes (`refs/pr/1` -> `refs%2Fpr%2F1`).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -60,7 +64,7 @@ pub enum HubError {
     /// What arrived is not what the info lists (`found`: its size and digest against theirs).
     #[error("{url}: {found} (a corrupted download: it was discarded)")]
     Corrupt { url: String, found: String },
-    #[error("{url}: the Hub's answer is not a model info ({message})")]
+    #[error("{url}: the Hub's answer is not a repository info ({message})")]
     BadInfo { url: String, message: String },
     #[error("{path}: {source}")]
     Io {
@@ -80,6 +84,14 @@ impl HubError {
     }
 }
 
+/// How messages name a repository of this kind.
+fn noun(kind: RepoKind) -> &'static str {
+    match kind {
+        RepoKind::Model => "model",
+        RepoKind::Dataset => "data set",
+    }
+}
+
 fn advice(code: u16, token: bool) -> &'static str {
     match (code, token) {
         (401, false) => {
@@ -90,9 +102,7 @@ fn advice(code: u16, token: bool) -> &'static str {
             ": HF_TOKEN was sent and refused; accept the model's terms on its Hub page, or use a \
              token with access to it"
         }
-        (404, _) => {
-            ": no such model or revision; check the model id and `revision` in the manifest"
-        }
+        (404, _) => ": no such repository or revision; check the id and `revision` in the manifest",
         (429, _) => ": rate limited; try again later, or set HF_TOKEN",
         _ => "",
     }
@@ -155,7 +165,8 @@ pub struct Hub {
 impl Hub {
     /// From the environment, as `huggingface_hub` reads it: `HF_ENDPOINT`, `HF_TOKEN` (else the
     /// token file `HF_TOKEN_PATH`, `$HF_HOME/token` or `~/.cache/huggingface/token`),
-    /// `HF_HUB_OFFLINE`.
+    /// `HF_HUB_OFFLINE`, `HF_HUB_DOWNLOAD_TIMEOUT` (a value that is not a positive number of
+    /// seconds is ignored, with a warning).
     pub fn from_env() -> Hub {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let endpoint = var(ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
@@ -177,7 +188,18 @@ impl Hub {
                 "1" | "true" | "yes" | "on"
             )
         });
-        Hub::new(&endpoint, token, offline)
+        let mut hub = Hub::new(&endpoint, token, offline);
+        if let Some(t) = var(TIMEOUT_VAR) {
+            match t.trim().parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() => {
+                    hub.agent = agent(Duration::from_secs_f64(s.min(86_400.0)))
+                }
+                _ => tracing::warn!(
+                    "{TIMEOUT_VAR}={t:?} is not a positive number of seconds; using 60"
+                ),
+            }
+        }
+        hub
     }
 
     pub fn new(endpoint: &str, token: Option<String>, offline: bool) -> Hub {
@@ -185,10 +207,7 @@ impl Hub {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             token,
             offline,
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(20))
-                .timeout_read(Duration::from_secs(60))
-                .build(),
+            agent: agent(Duration::from_secs(60)),
         }
     }
 
@@ -227,13 +246,26 @@ impl Hub {
 
     /// The model's commit and files at `revision` (a branch, tag or commit).
     pub fn model_info(&self, repo: &str, revision: &str) -> Result<ModelInfo, HubError> {
-        let what = format!("model `{repo}` at revision `{revision}`");
+        self.repo_info(RepoKind::Model, repo, revision)
+    }
+
+    /// A model's or a data set's commit and files at `revision` (a branch, tag or commit).
+    /// The two APIs answer alike: the commit, and each file with its git blob id and, for LFS
+    /// files, their sha256 and size.
+    pub fn repo_info(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        revision: &str,
+    ) -> Result<ModelInfo, HubError> {
+        let what = format!("{} `{repo}` at revision `{revision}`", noun(kind));
         if self.offline {
             return Err(HubError::Offline { what });
         }
         let url = format!(
-            "{}/api/models/{repo}/revision/{}?blobs=true",
+            "{}/api/{}/{repo}/revision/{}?blobs=true",
             self.endpoint,
+            kind.plural(),
             utf8_percent_encode(revision, SEGMENT)
         );
         let response = self.call(&what, self.get(&url), &url)?;
@@ -262,18 +294,39 @@ impl Hub {
         commit: &str,
         file: &Sibling,
         to: &Path,
+        progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<u64, HubError> {
+        self.download_from(RepoKind::Model, repo, commit, file, to, progress)
+    }
+
+    /// [`Hub::download`] from a model's or a data set's repository.
+    pub fn download_from(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        commit: &str,
+        file: &Sibling,
+        to: &Path,
         mut progress: impl FnMut(u64, Option<u64>),
     ) -> Result<u64, HubError> {
         let url = format!(
-            "{}/{repo}/resolve/{commit}/{}",
+            "{}/{}{repo}/resolve/{commit}/{}",
             self.endpoint,
+            match kind {
+                RepoKind::Model => "",
+                RepoKind::Dataset => "datasets/",
+            },
             file.rfilename
                 .split('/')
                 .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
                 .collect::<Vec<_>>()
                 .join("/")
         );
-        let what = format!("`{}` of model `{repo}` at {commit}", file.rfilename);
+        let what = format!(
+            "`{}` of {} `{repo}` at {commit}",
+            file.rfilename,
+            noun(kind)
+        );
         if self.offline {
             return Err(HubError::Offline { what });
         }
@@ -350,6 +403,13 @@ impl Hub {
         }
         Ok(fetched)
     }
+}
+
+fn agent(read: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(20))
+        .timeout_read(read)
+        .build()
 }
 
 /// Check a downloaded file against its size and digest (streamed: weights can be gigabytes).

@@ -1,10 +1,13 @@
-//! Models from the Hugging Face Hub: the Hub's HTTP interface (`client`), which files make a
-//! model directory (`files`), and the answers `basins_study::pin` resolves a manifest's
-//! revisions to commits with (`Hub` is its `Revisions`). The `hub` stage kind downloads a resolved model as a node's outputs, so the cache is
-//! the model store: content-addressed, checked, shared by every study on the same cache root,
-//! and collected by `basins gc` like any result.
+//! Models and data sets from the Hugging Face Hub: the Hub's HTTP interface (`client`), which
+//! files make a model directory (`files`), which parquet files make a data set's split and
+//! their rows (`dataset`), and the answers `basins_study::pin` resolves a manifest's revisions
+//! to commits with (`Hub` is its `Revisions`). The `hub` and `hub_data` stage kinds download
+//! resolved models and splits as nodes' outputs, so the cache is the store: content-addressed,
+//! checked, shared by every study on the same cache root, and collected by `basins gc` like any
+//! result.
 
 mod client;
+pub mod dataset;
 mod files;
 
 pub use client::{
@@ -22,9 +25,14 @@ impl basins_study::pin::Revisions for Hub {
         Hub::endpoint(self)
     }
 
-    fn commit(&self, repo: &str, revision: &str) -> Result<String, basins_study::pin::Unanswered> {
+    fn commit(
+        &self,
+        kind: basins_study::manifest::hub::RepoKind,
+        repo: &str,
+        revision: &str,
+    ) -> Result<String, basins_study::pin::Unanswered> {
         use basins_study::pin::Unanswered;
-        match self.model_info(repo, revision) {
+        match self.repo_info(kind, repo, revision) {
             Ok(info) => Ok(info.sha),
             // The Hub's answer about the model (401, 404) is final; a network failure is not.
             Err(e @ (HubError::Unreachable { .. } | HubError::Status { code: 500.., .. })) => {

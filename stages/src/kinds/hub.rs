@@ -9,6 +9,7 @@
 use anyhow::{bail, Context};
 use basins_engine::record::OutputClass;
 use basins_engine::{StageContext, StageKind};
+use basins_study::manifest::hub::RepoKind;
 use basins_study::params::HubParams;
 use serde_json::{json, Value};
 
@@ -19,17 +20,20 @@ use basins_files::inputs::weights_apart;
 pub struct HubKind;
 
 /// The commit a node was given, or the error that it has none.
-fn commit_of(repo: &str, commit: Option<String>) -> anyhow::Result<String> {
+pub(super) fn commit_of(repo: &str, commit: Option<String>) -> anyhow::Result<String> {
     commit.ok_or_else(|| {
-        anyhow::anyhow!(
-            "model `{repo}`: its revision was not resolved to a commit (see `basins plan`)"
-        )
+        anyhow::anyhow!("`{repo}`: its revision was not resolved to a commit (see `basins plan`)")
     })
 }
 
-/// The model's info at `commit`, checked to be for that commit.
-fn info_at(hub: &Hub, repo: &str, commit: &str) -> anyhow::Result<hub::ModelInfo> {
-    let info = hub.model_info(repo, commit)?;
+/// The repository's info at `commit`, checked to be for that commit.
+pub(super) fn info_at(
+    hub: &Hub,
+    kind: RepoKind,
+    repo: &str,
+    commit: &str,
+) -> anyhow::Result<hub::ModelInfo> {
+    let info = hub.repo_info(kind, repo, commit)?;
     if !info.sha.eq_ignore_ascii_case(commit) {
         bail!(
             "{}: asked for commit {commit} of `{repo}`, the Hub answered for {}",
@@ -66,7 +70,7 @@ impl StageKind for HubKind {
         } = params(ctx)?;
         let commit = commit_of(&p.repo, p.commit)?;
         let hub = Hub::from_env();
-        let info = info_at(&hub, &p.repo, &commit)?;
+        let info = info_at(&hub, RepoKind::Model, &p.repo, &commit)?;
         let picked = hub::select(&p.repo, &info.siblings, tokenizer.is_some())
             .map_err(anyhow::Error::msg)?;
         // (repository, commit, file) for every file to fetch.
@@ -78,7 +82,7 @@ impl StageKind for HubKind {
         let tok_commit;
         if let (Some(t), false) = (&tokenizer, hub::has_tokenizer(&info.siblings)) {
             tok_commit = commit_of(&t.repo, t.commit.clone())?;
-            tok_info = info_at(&hub, &t.repo, &tok_commit)?;
+            tok_info = info_at(&hub, RepoKind::Model, &t.repo, &tok_commit)?;
             let extra =
                 hub::tokenizer_files(&t.repo, &tok_info.siblings).map_err(anyhow::Error::msg)?;
             ctx.log(format!(
@@ -100,49 +104,11 @@ impl StageKind for HubKind {
             files.len(),
             hub.endpoint()
         ));
-        // Every file is fetched and checked in the resume directory first (which survives a
-        // failure, so no whole file is fetched twice), then all are moved into the outputs.
-        let (mut before, mut fetched, mut resumed) = (0u64, 0u64, 0u64);
-        let mut listed = serde_json::Map::new();
-        let mut done = Vec::new();
-        for (repo, at, file) in files {
-            let partial = ctx.resume_dir.join(format!("{}.part", file.rfilename));
-            resumed += std::fs::metadata(&partial).map_or(0, |m| m.len());
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let got = hub.download(repo, at, file, &partial, |done, _| {
-                    ctx.progress(before + done, total.max(before + done))
-                });
-                match got {
-                    Ok(n) => {
-                        fetched += n;
-                        break;
-                    }
-                    Err(e) if e.retryable() && tries < TRIES => {
-                        ctx.log(format!("try {tries} of {TRIES}: {e}"));
-                        tracing::warn!("{}: {e}; trying again", ctx.node);
-                    }
-                    Err(e @ HubError::Broken { .. }) => {
-                        return Err(anyhow::Error::new(e).context(format!(
-                            "downloading `{}` of `{repo}` ({TRIES} tries; `basins run` again \
-                             resumes)",
-                            file.rfilename
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let size = std::fs::metadata(&partial)?.len();
-            before += size;
-            let (kind, digest) = file.expected_digest().unwrap_or(("size", String::new()));
-            ctx.log(format!("{}: {size} bytes, {kind} checked", file.rfilename));
-            listed.insert(
-                file.rfilename.clone(),
-                json!({"bytes": size, "digest": kind, "value": digest, "repo": repo}),
-            );
-            done.push((partial, file.rfilename.clone()));
-        }
+        let Fetched {
+            done,
+            listed,
+            bytes,
+        } = fetch_all(ctx, &hub, RepoKind::Model, files)?;
         for (partial, name) in done {
             let dest = ctx.output(&format!("model/{name}"))?;
             if let Some(dir) = dest.parent() {
@@ -151,16 +117,89 @@ impl StageKind for HubKind {
             std::fs::rename(&partial, &dest)
                 .with_context(|| format!("moving {} into the outputs", partial.display()))?;
         }
-        // How much this run fetched is logged, not returned: metrics are part of what
-        // downstream keys hash, and a resumed download must give the same outputs as a whole one.
-        ctx.log(format!(
-            "fetched {fetched} bytes now ({resumed} were already here from an earlier try)"
-        ));
         Ok(json!({
             "repo": p.repo,
             "commit": commit,
             "files": listed,
-            "bytes": before,
+            "bytes": bytes,
         }))
     }
+}
+
+/// Files fetched and checked in a node's resume directory, not yet moved into its outputs.
+pub(super) struct Fetched {
+    /// (where it lies, its name in the repository), in the order asked.
+    pub done: Vec<(std::path::PathBuf, String)>,
+    /// Per file: bytes, digest kind and value, repository.
+    pub listed: serde_json::Map<String, Value>,
+    pub bytes: u64,
+}
+
+/// Fetch every (repository, commit, file) into the resume directory, each checked against the
+/// Hub's size and digest. The directory survives a failure, so no whole file is fetched twice:
+/// a broken connection resumes with a `Range` request, a corrupted file starts over.
+pub(super) fn fetch_all(
+    ctx: &StageContext,
+    hub: &Hub,
+    kind: RepoKind,
+    files: Vec<(&str, &str, &hub::Sibling)>,
+) -> anyhow::Result<Fetched> {
+    let total: u64 = files.iter().filter_map(|f| f.2.expected_size()).sum();
+    let (mut before, mut fetched, mut resumed) = (0u64, 0u64, 0u64);
+    let mut listed = serde_json::Map::new();
+    let mut done = Vec::new();
+    for (repo, at, file) in files {
+        let partial = ctx.resume_dir.join(format!("{}.part", file.rfilename));
+        if let Some(dir) = partial.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        resumed += std::fs::metadata(&partial).map_or(0, |m| m.len());
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let got = hub.download_from(kind, repo, at, file, &partial, |done, _| {
+                ctx.progress(before + done, total.max(before + done))
+            });
+            match got {
+                Ok(n) => {
+                    fetched += n;
+                    break;
+                }
+                Err(e) if e.retryable() && tries < TRIES => {
+                    ctx.log(format!("try {tries} of {TRIES}: {e}"));
+                    tracing::warn!("{}: {e}; trying again", ctx.node);
+                }
+                Err(e @ HubError::Broken { .. }) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "downloading `{}` of `{repo}` ({TRIES} tries; `basins run` again \
+                         resumes)",
+                        file.rfilename
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let size = std::fs::metadata(&partial)?.len();
+        before += size;
+        let (digest_kind, digest) = file.expected_digest().unwrap_or(("size", String::new()));
+        ctx.log(format!(
+            "{}: {size} bytes, {digest_kind} checked",
+            file.rfilename
+        ));
+        listed.insert(
+            file.rfilename.clone(),
+            json!({"bytes": size, "digest": digest_kind, "value": digest, "repo": repo}),
+        );
+        done.push((partial, file.rfilename.clone()));
+    }
+    // How much this run fetched is logged, not returned: metrics are part of what downstream
+    // keys hash, and a resumed download must give the same outputs as a whole one.
+    ctx.log(format!(
+        "fetched {fetched} bytes now ({resumed} were already here from an earlier try)"
+    ));
+    Ok(Fetched {
+        done,
+        listed,
+        bytes: before,
+    })
 }

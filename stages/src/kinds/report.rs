@@ -168,6 +168,7 @@ impl StageKind for ReportKind {
                 soups: soups_docs.get(task),
                 blocks: blocks_docs.get(task),
                 aligned: aligned_docs.get(task),
+                expect: p.expect.as_ref(),
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);

@@ -167,6 +167,7 @@ fn expand_study(m: &Manifest, build: &Build, known: &Known) -> Vec<Node> {
                 config: study_config(m),
                 manifest: manifest_text(m),
                 build: build.clone(),
+                expect: r.expect.clone(),
             }),
         );
         // Each task's analysis nodes at the final weights, those the study has; a kept step's
@@ -614,7 +615,7 @@ fn expand_finetune(
     nodes: &mut Vec<Node>,
 ) {
     let t = &m.tasks[task];
-    let (train, splits) = data_inputs(task, t.data.format, &t.data.source, nodes);
+    let (train, splits) = data_inputs(task, &t.data, nodes);
     // In-training evaluation (`eval_every`) reads the task's first eval split.
     let dev = splits.into_iter().next().filter(|_| hyper.eval_every > 0);
     for &seed in &m.finetune.seeds {

@@ -3,20 +3,21 @@
 
 use basins_engine::node::{Node, Source};
 
-use crate::manifest::{DataFormat, DataSource, EvalSet, Manifest};
+use crate::manifest::{DataSource, EvalSet, Manifest, SetData};
 use crate::params::{
-    to_value, DownloadParams, EvalSetParams, GenerateParams, ScoredSetParams, SetOrigin,
+    to_value, DownloadParams, EvalSetParams, GenerateParams, HubDataParams, ScoredSetParams,
+    SetOrigin,
 };
 
 /// The data a task or diagnostic reads: files, a `generate/<name>` node, or a
 /// `download/<data set>` node.
 pub(super) fn data_inputs(
     name: &str,
-    format: DataFormat,
-    source: &DataSource,
+    data: &SetData,
     nodes: &mut Vec<Node>,
 ) -> (Option<Source>, Vec<(String, Source)>) {
-    match source {
+    let format = data.format;
+    match &data.source {
         DataSource::Files { train, eval } => (
             train.clone().map(Source::File),
             eval.iter()
@@ -57,13 +58,37 @@ pub(super) fn data_inputs(
                 vec![(d.eval_split.clone(), Source::Node(id))],
             )
         }
+        // One node per split, whichever sets read it (a task's eval split may also be
+        // another's diagnostic), unless they read it differently (other labels or columns).
+        DataSource::Hub(h) => {
+            let mut node_of = |split: &str| {
+                let params = to_value(&HubDataParams {
+                    data: h.split(split, &data.labels),
+                });
+                let mut id = h.node_id(split);
+                if nodes.iter().any(|n| n.id == id && n.params != params) {
+                    id = format!("{id}@{name}");
+                }
+                if !nodes.iter().any(|n| n.id == id) {
+                    nodes.push(Node::new(id.clone(), "hub_data", params));
+                }
+                Source::Node(id)
+            };
+            let train = h.train.as_deref().map(&mut node_of);
+            let eval = h
+                .eval
+                .iter()
+                .map(|(set, split)| (set.clone(), node_of(split)))
+                .collect();
+            (train, eval)
+        }
     }
 }
 
 /// The eval sets a task's models are scored on, each with where its data comes from.
 pub(super) fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<(EvalSet, Source)> {
     let t = &m.tasks[task];
-    let (_, splits) = data_inputs(task, t.data.format, &t.data.source, nodes);
+    let (_, splits) = data_inputs(task, &t.data, nodes);
     let mut all: Vec<(EvalSet, Source)> = splits
         .into_iter()
         .map(|(s, src)| {
@@ -77,7 +102,7 @@ pub(super) fn eval_sets(m: &Manifest, task: &str, nodes: &mut Vec<Node>) -> Vec<
         })
         .collect();
     for (name, d) in m.diagnostics.iter().filter(|(_, d)| d.task == task) {
-        let (_, files) = data_inputs(name, d.data.format, &d.data.source, nodes);
+        let (_, files) = data_inputs(name, &d.data, nodes);
         let src = files
             .into_iter()
             .next()

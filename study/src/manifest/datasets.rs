@@ -28,8 +28,9 @@ pub struct Dataset {
     pub labels: &'static [&'static str],
     /// The name of the task's eval split (`<task>.<eval_split>`).
     pub eval_split: &'static str,
-    /// The release: a zip archive.
+    /// The release: a zip archive, or (`single_file`) the one file itself.
     pub url: &'static str,
+    pub single_file: bool,
     pub members: &'static [Member],
 }
 
@@ -40,8 +41,16 @@ const COLA_DEV: Member = Member {
     sha256: "77176f6a03faa5a1c4f23c69971fc1bff565931112fb65af47b2d6e24b7f42f7",
 };
 
-/// Every data set `source` accepts.
-pub const DATASETS: [Dataset; 2] = [
+/// PAWS-QQP is not distributed ready-made: PAWS publishes pair ids, and its
+/// `qqp_generate_data.py` fills them in from Quora's original release. The paper's authors
+/// committed what that script made to their repository (`get_paws.sh`, then
+/// `paws_final/dev_and_test.tsv`: the 677 rows their evaluation reads); basins fetches that
+/// file at the commit that holds it and checks it against the digest of those bytes.
+const PAWS_QQP_URL: &str = "https://raw.githubusercontent.com/aNOnWhyMooS/connectivity/\
+     8142bf1d4680ef326bef55c706715b7e3eacd245/paws_final/dev_and_test.tsv";
+
+/// Every data set `source` accepts by name.
+pub const DATASETS: [Dataset; 3] = [
     Dataset {
         name: "glue/cola",
         about: "CoLA public release 1.1: in-domain train (8,551 rows) and dev (527), GLUE's task",
@@ -49,6 +58,7 @@ pub const DATASETS: [Dataset; 2] = [
         labels: &["0", "1"],
         eval_split: "dev",
         url: COLA_URL,
+        single_file: false,
         members: &[
             Member {
                 split: "train",
@@ -65,10 +75,25 @@ pub const DATASETS: [Dataset; 2] = [
         labels: &["0", "1"],
         eval_split: "dev",
         url: COLA_URL,
+        single_file: false,
         members: &[Member {
             split: "eval",
             path: "cola_public/raw/out_of_domain_dev.tsv",
             sha256: "201b9c57b2a20f1282242eec0ed8995729e3be19c29a46c047b3727338836c05",
+        }],
+    },
+    Dataset {
+        name: "paws/qqp",
+        about: "PAWS-QQP dev and test (677 rows) as the paper generated it, its QQP diagnostic",
+        format: DataFormat::Paws,
+        labels: &["0", "1"],
+        eval_split: "dev_and_test",
+        url: PAWS_QQP_URL,
+        single_file: true,
+        members: &[Member {
+            split: "eval",
+            path: "dev_and_test.tsv",
+            sha256: "4cd621b3f1c0fa70d13992bfe928a868124444a226b1ce6386b2fc949aaad233",
         }],
     },
 ];
@@ -84,6 +109,10 @@ pub fn find(name: &str) -> Option<&'static Dataset> {
 pub struct DownloadSpec {
     pub dataset: String,
     pub url: String,
+    /// The URL is the one file, not an archive (left out when false: the keys of archive
+    /// downloads read as before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_file: bool,
     /// The task's name for its eval split (`dev`: `<task>.dev`).
     pub eval_split: String,
     pub files: BTreeMap<String, PinnedMember>,
@@ -101,6 +130,7 @@ impl Dataset {
         DownloadSpec {
             dataset: self.name.to_owned(),
             url: self.url.to_owned(),
+            single_file: self.single_file,
             eval_split: self.eval_split.to_owned(),
             files: self
                 .members

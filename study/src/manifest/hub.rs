@@ -10,11 +10,40 @@ use serde::{Deserialize, Serialize};
 /// The most repositories one `{a..b}` pattern may name (a zoo is at most `MAX_SEEDS` members).
 const MAX_PATTERN: u64 = super::spec::MAX_SEEDS;
 
-/// A model repository at a revision, and the commit that revision resolved to (when known).
+/// Which of the Hub's repository kinds a reference names: their APIs and download URLs differ
+/// (`/api/models/...` and `/{repo}/resolve/...` against `/api/datasets/...` and
+/// `/datasets/{repo}/resolve/...`), and a model and a data set may share a name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    #[default]
+    Model,
+    Dataset,
+}
+
+impl RepoKind {
+    /// The plural the Hub's API paths use (`models`, `datasets`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            RepoKind::Model => "models",
+            RepoKind::Dataset => "datasets",
+        }
+    }
+
+    fn is_model(&self) -> bool {
+        *self == RepoKind::Model
+    }
+}
+
+/// A repository at a revision, and the commit that revision resolved to (when known).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HubRef {
     /// `owner/name` (or a bare `name`).
     pub repo: String,
+    /// A model or a data set. Left out of the serialised form for models, so that model
+    /// references (and the keys of the nodes that hold them) read as they did before data sets.
+    #[serde(default, skip_serializing_if = "RepoKind::is_model")]
+    pub kind: RepoKind,
     /// A branch, tag or commit, as written (`main` when the manifest gives none).
     pub revision: String,
     /// The 40-hex commit: the revision itself when it is one, else filled in by resolution.
@@ -28,14 +57,27 @@ impl HubRef {
         check_revision(revision)?;
         Ok(HubRef {
             repo: repo.to_owned(),
+            kind: RepoKind::Model,
             revision: revision.to_owned(),
             commit: is_commit(revision).then(|| revision.to_ascii_lowercase()),
         })
     }
 
-    /// `owner/name@revision`, how messages name it.
+    /// A data set repository's reference.
+    pub fn dataset(repo: &str, revision: &str) -> Result<HubRef, String> {
+        Ok(HubRef {
+            kind: RepoKind::Dataset,
+            ..HubRef::new(repo, revision)?
+        })
+    }
+
+    /// `owner/name@revision` (`datasets/owner/name@revision` for a data set), how messages
+    /// name it.
     pub fn display(&self) -> String {
-        format!("{}@{}", self.repo, self.revision)
+        match self.kind {
+            RepoKind::Model => format!("{}@{}", self.repo, self.revision),
+            RepoKind::Dataset => format!("datasets/{}@{}", self.repo, self.revision),
+        }
     }
 
     /// The last path segment of the repository id (a zoo member's name).

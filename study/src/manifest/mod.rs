@@ -10,7 +10,9 @@ pub mod blocks;
 mod builtin;
 pub mod datasets;
 mod error;
+pub mod expect;
 pub mod hub;
+pub mod hub_data;
 mod raw;
 mod resolve;
 mod spec;
@@ -46,8 +48,8 @@ pub struct SourceFile {
 }
 
 impl Manifest {
-    /// Every Hub reference the study (and each sweep sub-study) downloads, for resolving
-    /// revisions to commits before expansion.
+    /// Every Hub reference (models and data sets) the study (and each sweep sub-study)
+    /// downloads, for resolving revisions to commits before expansion.
     pub fn hub_refs_mut(&mut self) -> Vec<&mut hub::HubRef> {
         let mut refs: Vec<&mut hub::HubRef> = Vec::new();
         match &mut self.finetune.origin {
@@ -69,6 +71,13 @@ impl Manifest {
                 }
             }
             Origin::Zoo { .. } => {}
+        }
+        let sets = (self.tasks.values_mut().map(|t| &mut t.data))
+            .chain(self.diagnostics.values_mut().map(|d| &mut d.data));
+        for data in sets {
+            if let DataSource::Hub(h) = &mut data.source {
+                refs.push(&mut h.source);
+            }
         }
         if let Some(sweep) = &mut self.sweep {
             for v in &mut sweep.variants {

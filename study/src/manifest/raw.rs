@@ -212,8 +212,8 @@ pub struct RawBuiltin {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTask {
-    /// A data set basins downloads (`glue/cola`), instead of `format` + files.
-    pub source: Option<At<String>>,
+    /// A data set basins downloads (`glue/cola`, or a Hub dataset table), instead of files.
+    pub source: Option<At<super::hub_data::RawSource>>,
     pub format: Option<At<DataFormat>>,
     pub train: Option<At<String>>,
     pub eval: Option<BTreeMap<String, At<String>>>,
@@ -319,8 +319,9 @@ pub enum InterpolateMode {
 #[serde(deny_unknown_fields)]
 pub struct RawDiagnostic {
     pub task: Option<At<String>>,
-    /// A data set basins downloads (`cola/out-of-domain`), instead of `format` + `file`.
-    pub source: Option<At<String>>,
+    /// A data set basins downloads (`cola/out-of-domain`, or a Hub dataset table), instead of
+    /// `format` + `file`.
+    pub source: Option<At<super::hub_data::RawSource>>,
     pub format: Option<At<DataFormat>>,
     pub file: Option<At<String>>,
     pub generate: Option<At<GeneratorSpec>>,
@@ -392,6 +393,8 @@ impl MergeMethod {
 pub struct RawReport {
     pub title: Option<String>,
     pub bootstrap: Option<u32>,
+    /// The published clusters to compare with (`expect = { minority = [...], source = "..." }`).
+    pub expect: Option<At<super::expect::RawExpect>>,
 }
 
 /// Field-by-field overlay: a value set in `other` (the later file) replaces ours.
@@ -536,7 +539,11 @@ merge_fields!(RawCluster {
     delta,
     bootstrap
 });
-merge_fields!(RawReport { title, bootstrap });
+merge_fields!(RawReport {
+    title,
+    bootstrap,
+    expect
+});
 
 impl<T: Merge> Merge for At<T> {
     fn merge(&mut self, other: Self) {

@@ -540,6 +540,7 @@ mod tests {
             soups: None,
             blocks: None,
             aligned: None,
+            expect: None,
         };
         let h = heatmap(&t);
         assert_eq!(h.file, "figures/nli-heatmap.svg");

@@ -82,37 +82,44 @@ pub(super) fn resolve_diagnostics(
                 ("file", d.file.is_some()),
                 ("generate", d.generate.is_some()),
             ];
-            let (format, source) = match download(&d.source, &d.format, &given, &key)? {
-                Some(downloaded) => downloaded,
-                None => {
-                    let format = d.format.as_ref().ok_or_else(|| {
-                        invalid(
+            let (format, source) =
+                match download(&d.source, &d.format, &given, &key, SetRole::Diagnostic)? {
+                    Some(downloaded) => downloaded,
+                    None => {
+                        let format = d.format.as_ref().ok_or_else(|| {
+                            invalid(
                             &d.at,
                             &key,
                             "missing `format`",
                             "one of cola, mnli, qqp, hans, paws, jsonl, generated (or `source`)",
                         )
-                    })?;
-                    let source =
-                        resolve_source(&d.at, &key, format.value, None, None, d.generate.as_ref())?;
-                    let source = match (source, &d.file) {
-                        (DataSource::Files { .. }, Some(f)) => DataSource::Files {
-                            train: None,
-                            eval: [("file".to_owned(), rel(f))].into(),
-                        },
-                        (DataSource::Files { .. }, None) => {
-                            return Err(invalid(
-                                &d.at,
-                                &format!("{key}.file"),
-                                "missing `file`",
-                                "the diagnostic set's path (or `source`)",
-                            ))
-                        }
-                        (gen, _) => gen,
-                    };
-                    (format.value, source)
-                }
-            };
+                        })?;
+                        let source = resolve_source(
+                            &d.at,
+                            &key,
+                            format.value,
+                            None,
+                            None,
+                            d.generate.as_ref(),
+                        )?;
+                        let source = match (source, &d.file) {
+                            (DataSource::Files { .. }, Some(f)) => DataSource::Files {
+                                train: None,
+                                eval: [("file".to_owned(), rel(f))].into(),
+                            },
+                            (DataSource::Files { .. }, None) => {
+                                return Err(invalid(
+                                    &d.at,
+                                    &format!("{key}.file"),
+                                    "missing `file`",
+                                    "the diagnostic set's path (or `source`)",
+                                ))
+                            }
+                            (gen, _) => gen,
+                        };
+                        (format.value, source)
+                    }
+                };
             let labels = match &d.labels {
                 Some(_) => labels_of(&d.labels, &d.at, &key)?,
                 None => tasks[&task.value].data.labels.clone(),
@@ -125,6 +132,7 @@ pub(super) fn resolve_diagnostics(
                 d.metric_where.as_ref(),
                 d.metric_held_out.as_ref(),
             )?;
+            no_fields_with_hub(&source, d.fields.as_ref(), &d.at, &key)?;
             let strategy = match &d.strategy {
                 Some(s) => Some(check_strategy(s, &key)?),
                 None => None,

@@ -65,6 +65,14 @@ pub(super) fn resolve_finetune(
                 "a training file path",
             ));
         }
+        if let DataSource::Hub(HubData { train: None, .. }) = &task.data.source {
+            return Err(invalid(
+                &task.at,
+                &format!("tasks.{}.source.train", t.value),
+                "missing `train` (the task is finetuned)",
+                "train = \"train\" (the split it trains on)",
+            ));
+        }
         if let DataSource::Download(d) = &task.data.source {
             if !d.files.contains_key("train.tsv") {
                 return Err(invalid(

@@ -18,6 +18,7 @@ pub(super) fn eval_ref(
             DataSource::Files { eval, .. } => known.extend(eval.keys().map(|s| format!("{t}.{s}"))),
             DataSource::Generated(_) => known.push(format!("{t}.eval")),
             DataSource::Download(d) => known.push(format!("{t}.{}", d.eval_split)),
+            DataSource::Hub(h) => known.extend(h.eval.keys().map(|s| format!("{t}.{s}"))),
         }
     }
     if let Some((t, s)) = r.value.split_once('.') {

@@ -11,6 +11,7 @@ use super::at::At;
 use super::builtin::{Architecture, GeneratorSpec, PretrainSpec};
 use super::error::{did_you_mean, Location, ManifestError};
 use super::hub::{self, HubRef};
+use super::hub_data::{HubData, RawHubData, RawSource};
 use super::raw::*;
 use super::spec::{AlphaGrid, Metric, PairSpec, Surface, Where};
 use super::steps::{Checkpoint, Keep};
@@ -18,6 +19,7 @@ use super::SourceFile;
 
 mod cluster;
 mod diagnostics;
+mod expect;
 mod finetune;
 mod interpolate;
 mod merge;
@@ -30,6 +32,7 @@ mod zoo;
 
 use cluster::*;
 use diagnostics::*;
+use expect::*;
 use finetune::*;
 use interpolate::*;
 use merge::*;
@@ -115,10 +118,20 @@ pub(super) fn resolve(
         .merge
         .map(|m| resolve_merge(m, &models, &tasks, &finetune, cluster.as_ref()))
         .transpose()?;
-    let report = raw.report.map(|r| Report {
-        title: r.title.unwrap_or_else(|| study.name.clone()),
-        bootstrap: r.bootstrap.unwrap_or(1000),
-    });
+    let report = raw
+        .report
+        .map(|r| -> Result<Report, ManifestError> {
+            Ok(Report {
+                title: r.title.unwrap_or_else(|| study.name.clone()),
+                bootstrap: r.bootstrap.unwrap_or(1000),
+                expect: r
+                    .expect
+                    .as_ref()
+                    .map(|e| resolve_expect(e, &finetune, cluster.as_ref()))
+                    .transpose()?,
+            })
+        })
+        .transpose()?;
     Ok(Manifest {
         path: path.to_owned(),
         study,

@@ -56,17 +56,39 @@ pub(super) fn hub_ref(
     })
 }
 
-/// `source = "glue/cola"`: the data set's format and its download, or None without `source`.
-/// With it, the keys that name files or a generator must be absent, and `format`, if given,
-/// must be the data set's.
+/// Whether a `source` table is a task's (train and eval splits) or a diagnostic's (one split).
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum SetRole {
+    Task,
+    Diagnostic,
+}
+
+/// `source`: the data set's format and its download, or None without `source`. With it, the
+/// keys that name files or a generator must be absent, and `format`, if given, must be the
+/// data set's (a Hub data set's format is free: it only sets the analysis's defaults).
 pub(super) fn download(
-    source: &Option<At<String>>,
+    source: &Option<At<RawSource>>,
     format: &Option<At<DataFormat>>,
     given: &[(&str, bool)],
     key: &str,
+    role: SetRole,
 ) -> Result<Option<(DataFormat, DataSource)>, ManifestError> {
     let Some(src) = source else { return Ok(None) };
-    let Some(dataset) = super::super::datasets::find(&src.value) else {
+    let name = match &src.value {
+        RawSource::Named(name) => name,
+        RawSource::Hub(h) => {
+            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    &src.at,
+                    &format!("{key}.{field}"),
+                    format!("`{field}` and `source` both say where the data comes from"),
+                    "one of them",
+                ));
+            }
+            return hub_source(h, &src.at, format, key, role).map(Some);
+        }
+    };
+    let Some(dataset) = super::super::datasets::find(name) else {
         let names: Vec<&str> = super::super::datasets::DATASETS
             .iter()
             .map(|d| d.name)
@@ -74,8 +96,12 @@ pub(super) fn download(
         return Err(invalid(
             &src.at,
             &format!("{key}.source"),
-            format!("`{}` is not a data set basins can download", src.value),
-            format!("one of {}", names.join(", ")),
+            format!("`{name}` is not a data set basins knows by name"),
+            format!(
+                "one of {}, or a Hub dataset: source = {{ hub = \"nyu-mll/glue\", config = \
+                 \"mnli\", revision = \"<commit>\" }}",
+                names.join(", ")
+            ),
         ));
     };
     if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
@@ -95,6 +121,152 @@ pub(super) fn download(
         ));
     }
     Ok(Some((dataset.format, DataSource::Download(dataset.spec()))))
+}
+
+/// A config or split name: it is a path segment of the repository's files and of node ids.
+fn check_segment(at: &Location, key: &str, what: &str, name: &str) -> Result<(), ManifestError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        at,
+        key,
+        format!("`{name}` is not a {what} name"),
+        format!("a {what} of the data set: letters, digits, `_`, `-`, `.`"),
+    ))
+}
+
+/// `source = { hub = "owner/name", config, revision, ... }`.
+fn hub_source(
+    h: &RawHubData,
+    at: &Location,
+    format: &Option<At<DataFormat>>,
+    key: &str,
+    role: SetRole,
+) -> Result<(DataFormat, DataSource), ManifestError> {
+    let field = |f: &str| format!("{key}.source.{f}");
+    let source = HubRef::dataset(&h.hub, h.revision.as_deref().unwrap_or("main")).map_err(|m| {
+        invalid(
+            at,
+            &field("hub"),
+            m.replace("model id", "dataset id"),
+            "a data set id like \"nyu-mll/glue\" and a revision: a branch, a tag or a 40-hex \
+             commit",
+        )
+    })?;
+    let config = h.config.clone().unwrap_or_else(|| "default".to_owned());
+    check_segment(at, &field("config"), "config", &config)?;
+    let (train, eval) = match role {
+        SetRole::Task => {
+            if h.split.is_some() {
+                return Err(invalid(
+                    at,
+                    &field("split"),
+                    "`split` names a diagnostic's one split; a task names its splits",
+                    "train = \"train\", eval = { dev = \"validation\" }",
+                ));
+            }
+            let eval = h
+                .eval
+                .clone()
+                .unwrap_or_else(|| [("dev".to_owned(), "validation".to_owned())].into());
+            if eval.is_empty() {
+                return Err(invalid(
+                    at,
+                    &field("eval"),
+                    "no eval split",
+                    "eval = { dev = \"validation\" } (set name = split)",
+                ));
+            }
+            for name in eval.keys() {
+                check_name(at, &field("eval"), "eval set", name, false)?;
+            }
+            (h.train.clone(), eval)
+        }
+        SetRole::Diagnostic => {
+            if let Some(f) = [("train", h.train.is_some()), ("eval", h.eval.is_some())]
+                .iter()
+                .find(|f| f.1)
+            {
+                return Err(invalid(
+                    at,
+                    &field(f.0),
+                    format!("a diagnostic reads one split; `{}` is a task's", f.0),
+                    "split = \"validation\"",
+                ));
+            }
+            let split = h.split.clone().unwrap_or_else(|| "validation".to_owned());
+            (None, [("eval".to_owned(), split)].into())
+        }
+    };
+    for split in train.iter().chain(eval.values()) {
+        check_segment(at, &field("split"), "split", split)?;
+    }
+    let layout = super::super::hub_data::layout(&h.hub, &config);
+    let format = match (format, &layout) {
+        (Some(f), _) if f.value == DataFormat::Generated => return Err(invalid(
+            &f.at,
+            &format!("{key}.format"),
+            "a Hub data set is not generated",
+            "no `format` (the data set's layout decides), or mnli, qqp, hans, paws, cola, jsonl",
+        )),
+        (Some(f), _) => f.value,
+        (None, Some(l)) => l.format,
+        (None, None) => DataFormat::Jsonl,
+    };
+    let columns = h.columns.clone().unwrap_or_default();
+    let columns = match &layout {
+        Some(l) => columns.or(&l.columns),
+        None => columns,
+    };
+    if let Some(names) = &h.label_names {
+        if names.is_empty() || (1..names.len()).any(|i| names[..i].contains(&names[i])) {
+            return Err(invalid(
+                at,
+                &field("label_names"),
+                "the label names are empty or repeat a name",
+                "each label once, in the order of the label column's integers",
+            ));
+        }
+    }
+    Ok((
+        format,
+        DataSource::Hub(HubData {
+            source,
+            config,
+            train,
+            eval,
+            columns,
+            label_names: h.label_names.clone(),
+            rename: h.rename.clone().unwrap_or_default(),
+        }),
+    ))
+}
+
+/// A Hub data set's columns are named by `source.columns`: a JSONL `fields` table beside it
+/// would be silently ignored, so it is refused.
+pub(super) fn no_fields_with_hub(
+    source: &DataSource,
+    fields: Option<&BTreeMap<String, String>>,
+    at: &Location,
+    key: &str,
+) -> Result<(), ManifestError> {
+    match (source, fields) {
+        (DataSource::Hub(_), Some(f)) if !f.is_empty() => Err(invalid(
+            at,
+            &format!("{key}.fields"),
+            "`fields` names JSONL fields; a Hub data set's columns are named in its `source`",
+            "source = { hub = \"...\", columns = { first = \"premise\", second = \
+             \"hypothesis\", label = \"label\" } }",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A downloaded data set's labels, in its files' order.

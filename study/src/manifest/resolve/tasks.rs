@@ -17,7 +17,7 @@ pub(super) fn resolve_tasks(
                 ("eval", t.eval.is_some()),
                 ("generate", t.generate.is_some()),
             ];
-            let downloaded = download(&t.source, &t.format, &given, &key)?;
+            let downloaded = download(&t.source, &t.format, &given, &key, SetRole::Task)?;
             let (format, source) = match downloaded {
                 Some((format, source)) => (format, source),
                 None => {
@@ -50,10 +50,11 @@ pub(super) fn resolve_tasks(
                     ));
                 }
             }
-            let labels = match (&t.labels, &t.source) {
-                (None, Some(src)) => dataset_labels(&src.value),
+            let labels = match (&t.labels, t.source.as_ref().map(|s| &s.value)) {
+                (None, Some(RawSource::Named(name))) => dataset_labels(name),
                 _ => labels_of(&t.labels, &t.at, &key)?,
             };
+            no_fields_with_hub(&source, t.fields.as_ref(), &t.at, &key)?;
             let (surface, score) = surface_and_score(
                 &key,
                 &labels,

@@ -53,6 +53,8 @@ pub enum DataSource {
     Generated(GeneratorSpec),
     /// A public data set basins downloads and checks (`source = "glue/cola"`).
     Download(super::super::datasets::DownloadSpec),
+    /// A Hub dataset repository's splits (`source = { hub = "nyu-mll/glue", ... }`).
+    Hub(HubData),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -366,6 +368,7 @@ impl DataSource {
             DataSource::Files { eval, .. } => eval.keys().cloned().collect(),
             DataSource::Generated(_) => vec!["eval".into()],
             DataSource::Download(d) => vec![d.eval_split.to_owned()],
+            DataSource::Hub(h) => h.eval.keys().cloned().collect(),
         }
     }
 }
@@ -374,4 +377,6 @@ impl DataSource {
 pub struct Report {
     pub title: String,
     pub bootstrap: u32,
+    /// The published clusters the report compares with.
+    pub expect: Option<super::super::expect::Expect>,
 }
