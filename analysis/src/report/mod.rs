@@ -98,7 +98,9 @@ fn how_to_read() -> &'static str {
      <li><b>Each model</b> lists every model with its basin, its scores and its strategy; \
      <b>Diagnostics by basin</b> tests whether the basins score differently; <b>Is it the \
      geometry, or the outputs?</b> clusters the same models by their predictions alone, the \
-     baseline any finding about basins has to beat.</li>\
+     baseline any finding about basins has to beat. With published clusters for the same \
+     models (<code>[report] expect</code>), <b>The published clusters</b> says whether the \
+     basins are those.</li>\
      <li>The <b>spectral coordinate</b> places each model between the basins (distance to \
      basin 0's centre minus distance to basin 1's in the spectral embedding: negative on basin \
      0's side).</li>\

@@ -162,6 +162,10 @@ pub fn verdict(t: &TaskInputs, tests: &ScoreTable, agreement: &Agreements) -> St
         s.push(' ');
         s.push_str(&super::controls::sentence(c));
     }
+    if let Some(e) = t.expect {
+        s.push(' ');
+        s.push_str(&super::expect::sentence(&super::expect::compare(t, e)));
+    }
     s
 }
 

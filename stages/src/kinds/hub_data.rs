@@ -12,7 +12,7 @@ use basins_study::manifest::hub::RepoKind;
 use basins_study::params::HubDataParams;
 use serde_json::{json, Value};
 
-use super::hub::{commit_of, fetch_all, info_at, Fetched};
+use super::hub_files::{commit_of, fetch_all, info_at, Fetched};
 use super::params;
 use crate::hub::{self, Hub};
 

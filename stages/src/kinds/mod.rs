@@ -44,6 +44,9 @@ pub use basins_models::kinds::{
     MergeKind, PretrainKind,
 };
 
+// Not a kind: what hub and hub_data share (fetching checked files from the Hub).
+mod hub_files;
+
 // Not a kind: what barriers and dynamics read from evaluate and interpolate nodes.
 use paths::{endpoint, path_between, stored_path, Endpoint};
 

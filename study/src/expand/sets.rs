@@ -65,9 +65,10 @@ pub(super) fn data_inputs(
                 let params = to_value(&HubDataParams {
                     data: h.split(split, &data.labels),
                 });
+                // (`@` is left to kept steps, `@step=<n>`, in node ids.)
                 let mut id = h.node_id(split);
                 if nodes.iter().any(|n| n.id == id && n.params != params) {
-                    id = format!("{id}@{name}");
+                    id = format!("{id}/{name}");
                 }
                 if !nodes.iter().any(|n| n.id == id) {
                     nodes.push(Node::new(id.clone(), "hub_data", params));
