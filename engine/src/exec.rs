@@ -507,6 +507,7 @@ fn run_in_scratch(
         metrics,
         executor: executor.to_owned(),
         host: gethostname(),
+        arithmetic: registry.arithmetic().map(str::to_owned),
         pid: std::process::id(),
         started_ms: started,
         duration_ms: clock.elapsed().as_millis() as u64,

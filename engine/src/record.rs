@@ -60,6 +60,10 @@ pub struct ActionRecord {
     pub output_hash: Digest,
     pub executor: String,
     pub host: String,
+    /// The instruction-set level the CPU kernels ran at (`Registry::with_arithmetic`): what a
+    /// bit-exact re-execution needs besides the inputs. Absent in records from before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arithmetic: Option<String>,
     pub pid: u32,
     /// Unix milliseconds.
     pub started_ms: u64,

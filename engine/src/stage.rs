@@ -191,6 +191,7 @@ impl Default for Build {
 pub struct Registry {
     kinds: BTreeMap<String, Arc<dyn StageKind>>,
     build: Build,
+    arithmetic: Option<String>,
 }
 
 impl Registry {
@@ -206,6 +207,19 @@ impl Registry {
 
     pub fn build(&self) -> &Build {
         &self.build
+    }
+
+    /// Say which instruction-set level this build's CPU kernels run at on this host
+    /// (`x86-64-v4`, `x86-64-v3`, ...). Kernels chosen at run time by CPU feature sum in
+    /// different orders, so a result is bit-reproducible only at the level it was made at: every
+    /// record says it, and `verify` says what it compared when it re-executes at another.
+    pub fn with_arithmetic(mut self, level: impl Into<String>) -> Registry {
+        self.arithmetic = Some(level.into());
+        self
+    }
+
+    pub fn arithmetic(&self) -> Option<&str> {
+        self.arithmetic.as_deref()
     }
 
     pub fn register(&mut self, kind: Arc<dyn StageKind>) {

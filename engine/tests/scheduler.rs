@@ -20,7 +20,13 @@ use serde_json::json;
 /// evaluation each), as nodes: the engine knows nothing of manifests.
 fn study() -> (tempfile::TempDir, Study) {
     let dir = tempfile::tempdir().unwrap();
-    let (train, dev) = (dir.path().join("train.tsv"), dir.path().join("dev.tsv"));
+    let study = Study::new(def(dir.path()), testkit::registry()).unwrap();
+    (dir, study)
+}
+
+/// [`study`]'s definition, in `dir` (its data files written there).
+fn def(dir: &std::path::Path) -> StudyDef {
+    let (train, dev) = (dir.join("train.tsv"), dir.join("dev.tsv"));
     std::fs::write(&train, "gj04\t1\t\tThe cat sat.\n").unwrap();
     std::fs::write(&dev, "gj04\t1\t\tA dog ran.\n").unwrap();
     let mut nodes = vec![Node::new(
@@ -42,10 +48,10 @@ fn study() -> (tempfile::TempDir, Study) {
                 .input("eval:cola.dev", Source::File(dev.clone())),
         );
     }
-    let def = StudyDef {
+    StudyDef {
         name: "s".into(),
-        path: dir.path().join("m.toml"),
-        cache: dir.path().join("cache"),
+        path: dir.join("m.toml"),
+        cache: dir.join("cache"),
         env: Default::default(),
         nodes,
         executor: ExecutorKind::Local,
@@ -56,9 +62,7 @@ fn study() -> (tempfile::TempDir, Study) {
             poll_max_s: 1.0,
             record_latency_s: 1.0,
         },
-    };
-    let study = Study::new(def, testkit::registry()).unwrap();
-    (dir, study)
+    }
 }
 
 #[derive(Default)]
@@ -302,4 +306,53 @@ fn an_error_while_resolving_starts_nothing_more_and_ends_the_run() {
         matches!(ev.last(), Some(Event::RunFinished { .. })),
         "{ev:#?}"
     );
+}
+
+/// Every record says the instruction-set level its node ran at, and `verify` at another level
+/// says in each node's detail what it compared (the kinds' bytes here do not depend on it).
+#[test]
+fn records_carry_the_arithmetic_level_and_verify_names_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Study::new(
+        def(dir.path()),
+        testkit::registry().with_arithmetic("level-a"),
+    )
+    .unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let summary = run(
+        &made,
+        &opts(2),
+        &in_process(&made),
+        &mut Recorder::default(),
+        cancel,
+    )
+    .unwrap();
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    let plan = made.plan().unwrap();
+    for r in &plan.records {
+        assert_eq!(r.as_ref().unwrap().arithmetic.as_deref(), Some("level-a"));
+    }
+    let same = basins_engine::ops::verify(&made, None).unwrap();
+    assert!(same.ok());
+    assert!(same
+        .nodes
+        .iter()
+        .all(|n| n.detail == "all outputs byte-identical"));
+    let elsewhere = Study::new(
+        def(dir.path()),
+        testkit::registry().with_arithmetic("level-b"),
+    )
+    .unwrap();
+    let other = basins_engine::ops::verify(&elsewhere, None).unwrap();
+    assert!(other.ok());
+    assert_eq!(other.checked, plan.records.len());
+    for n in &other.nodes {
+        assert!(
+            n.detail
+                .ends_with("(recorded at level-a, re-executed at level-b)"),
+            "{}: {}",
+            n.node,
+            n.detail
+        );
+    }
 }

@@ -56,8 +56,16 @@ fn print_show(r: &ops::ShowReport) {
     }
     if let Some(rec) = &r.record {
         println!(
-            "ran     {} ms by {} on {} (pid {}), exit {}",
-            rec.duration_ms, rec.executor, rec.host, rec.pid, rec.exit_status
+            "ran     {} ms by {} on {} (pid {}{}), exit {}",
+            rec.duration_ms,
+            rec.executor,
+            rec.host,
+            rec.pid,
+            rec.arithmetic
+                .as_deref()
+                .map(|a| format!(", CPU kernels at {a}"))
+                .unwrap_or_default(),
+            rec.exit_status
         );
         println!(
             "recipe  {}",

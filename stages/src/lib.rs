@@ -52,5 +52,5 @@ pub fn registry() -> Registry {
     r.register(Arc::new(kinds::AlignedKind));
     r.register(Arc::new(kinds::ReportKind));
     r.register(Arc::new(kinds::SweepKind));
-    r
+    r.with_arithmetic(basins_models::model::arithmetic())
 }

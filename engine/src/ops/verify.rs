@@ -213,8 +213,19 @@ fn verify_one(
         .iter()
         .map(|(k, v)| (k.clone(), v.digest))
         .collect();
+    // A record made at another instruction-set level (or by a build that did not say) was
+    // summed in another order: say what is compared, and let the kind's tolerance decide.
+    let levels = match (rec.arithmetic.as_deref(), study.registry.arithmetic()) {
+        (Some(then), Some(now)) if then != now => {
+            format!(" (recorded at {then}, re-executed at {now})")
+        }
+        _ => String::new(),
+    };
     if files == recorded && metrics == rec.metrics {
-        return Ok((Verdict::BitExact, "all outputs byte-identical".into()));
+        return Ok((
+            Verdict::BitExact,
+            format!("all outputs byte-identical{levels}"),
+        ));
     }
     let differing: Vec<&String> = recorded
         .keys()
@@ -228,7 +239,10 @@ fn verify_one(
         .get(&rec.kind)
         .expect("kinds checked at open");
     match kind.verify_policy() {
-        VerifyPolicy::BitExact => Ok((Verdict::Differs, format!("outputs differ: {differing:?}"))),
+        VerifyPolicy::BitExact => Ok((
+            Verdict::Differs,
+            format!("outputs differ: {differing:?}{levels}"),
+        )),
         VerifyPolicy::Tolerance { metrics: tols } => {
             for (ptr, tol) in &tols {
                 let (a, b) = (
@@ -241,7 +255,8 @@ fn verify_one(
                         return Ok((
                             Verdict::Differs,
                             format!(
-                                "metric {ptr}: recorded {a:?}, re-executed {b:?} (tolerance {tol})"
+                                "metric {ptr}: recorded {a:?}, re-executed {b:?} (tolerance \
+                                 {tol}){levels}"
                             ),
                         ))
                     }
@@ -249,7 +264,7 @@ fn verify_one(
             }
             Ok((
                 Verdict::WithinTolerance,
-                format!("files differ ({differing:?}); metrics within tolerance"),
+                format!("files differ ({differing:?}); metrics within tolerance{levels}"),
             ))
         }
     }

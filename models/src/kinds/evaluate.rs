@@ -23,7 +23,9 @@ impl StageKind for EvaluateKind {
         // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
         // 4: every set scored whole; the loss-surface rows recorded per set.
         // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
-        5
+        // 6: the matrix products on AVX-512 microkernels (gemm's `x86-v4`) on CPUs that have
+        // them, which sum in another order than the AVX2 ones.
+        6
     }
     fn uses_device(&self) -> bool {
         true

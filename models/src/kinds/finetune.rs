@@ -25,7 +25,9 @@ impl StageKind for FinetuneKind {
         // 4: LayerNorm and GELU as fused CPU operations (`model::fused`); dev-set metrics in
         // the training log from `FrozenBert`.
         // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
-        5
+        // 6: the dev-set metrics' matrix products on AVX-512 microkernels (gemm's `x86-v4`) on
+        // CPUs that have them, which sum in another order than the AVX2 ones.
+        6
     }
     fn uses_device(&self) -> bool {
         true

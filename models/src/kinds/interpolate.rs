@@ -35,7 +35,9 @@ impl StageKind for InterpolateKind {
         // 3: the CPU forward pass is `FrozenBert` (packed tokens, vectorised kernels).
         // 4: the loss-surface selection (filter, numpy-order shuffle, first n) per set.
         // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
-        5
+        // 6: the matrix products on AVX-512 microkernels (gemm's `x86-v4`) on CPUs that have
+        // them, which sum in another order than the AVX2 ones.
+        6
     }
     fn uses_device(&self) -> bool {
         true
@@ -215,7 +217,9 @@ impl StageKind for InterpolateBlocksKind {
         "interpolate_blocks"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the matrix products on AVX-512 microkernels (gemm's `x86-v4`) on CPUs that have
+        // them, which sum in another order than the AVX2 ones.
+        2
     }
     fn uses_device(&self) -> bool {
         true

@@ -4,8 +4,8 @@
 //! Why not burn-ndarray's: its `exp` and `erf` are scalar libm calls, every elementwise step
 //! allocates a new tensor and walks it once more, and attention needs `swap_dims` copies. Those
 //! were most of the evaluation time (docs/performance.md). Here each step is one pass over a
-//! buffer the caller owns, and `pulp` compiles the loops for AVX2+FMA when the CPU has it
-//! (scalar code otherwise), choosing at run time.
+//! buffer the caller owns, and `pulp` compiles the loops for AVX-512 or AVX2+FMA when the CPU
+//! has them (scalar code otherwise), choosing at run time ([`arithmetic`] says which).
 //!
 //! `exp` and `erf` are the branch-free polynomial forms vectorised math libraries use (Cephes'
 //! `expf`, Abramowitz & Stegun 7.1.26 for `erf`, which is what PyTorch's vectorised GELU uses);
@@ -191,6 +191,27 @@ pub fn erf(x: f32) -> f32 {
     p = p * t - 0.284_496_74;
     p = p * t + 0.254_829_6;
     (1.0 - p * t * exp(-a * a)).copysign(x)
+}
+
+/// The instruction-set level the CPU kernels run at on this host: `gemm`'s microkernels and
+/// `dispatch` choose it at run time (AVX-512 where the CPU has avx512f/bw/cd/dq/vl, else
+/// AVX2 with FMA, else SSE2). The elementwise kernels give the same bits at every level (their
+/// reductions accumulate in a fixed `LANES`-wide order, and nothing is fused into an FMA
+/// implicitly); the matrix products do not (another microkernel adds partial products in
+/// another order), so a record says this and `verify` compares across levels by tolerance.
+pub fn arithmetic() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match Arch::new() {
+            Arch::V4(_) => "x86-64-v4 (AVX-512)",
+            Arch::V3(_) => "x86-64-v3 (AVX2, FMA)",
+            _ => "x86-64 (SSE2)",
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH
+    }
 }
 
 /// Runs a kernel's loop inside a function compiled for the best instruction set the CPU has
@@ -522,6 +543,118 @@ pub fn fill_rows(dst: &mut [f32], bias: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The instruction-set levels this CPU has, for running a kernel at each.
+    #[derive(Clone, Copy)]
+    enum Level {
+        Scalar,
+        #[cfg(target_arch = "x86_64")]
+        V3(pulp::x86::V3),
+        #[cfg(target_arch = "x86_64")]
+        V4(pulp::x86::V4),
+    }
+
+    fn levels() -> Vec<Level> {
+        #[allow(unused_mut)]
+        let mut l = vec![Level::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            l.extend(pulp::x86::V3::try_new().map(Level::V3));
+            l.extend(pulp::x86::V4::try_new().map(Level::V4));
+        }
+        l
+    }
+
+    macro_rules! at {
+        ($level:expr, $kernel:expr) => {
+            match $level {
+                Level::Scalar => Simd::vectorize(pulp::Scalar::new(), $kernel),
+                #[cfg(target_arch = "x86_64")]
+                Level::V3(s) => Simd::vectorize(s, $kernel),
+                #[cfg(target_arch = "x86_64")]
+                Level::V4(s) => Simd::vectorize(s, $kernel),
+            }
+        };
+    }
+
+    /// What `arithmetic()` promises of the elementwise kernels: the same bits at every level
+    /// the CPU has (only the matrix products' microkernels differ between levels).
+    #[test]
+    fn the_elementwise_kernels_give_the_same_bits_at_every_level() {
+        let (rows, width) = (7, 67);
+        let x: Vec<f32> = (0..rows * width)
+            .map(|i| ((i * 7919) % 2003) as f32 / 250.0 - 4.0)
+            .collect();
+        let gamma: Vec<f32> = (0..width).map(|i| 0.5 + (i % 5) as f32 / 7.0).collect();
+        let beta: Vec<f32> = (0..width).map(|i| (i % 3) as f32 / 11.0 - 0.1).collect();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        let mut seen: Vec<Vec<Vec<u32>>> = Vec::new();
+        for level in levels() {
+            let mut out = Vec::new();
+            let mut g = x.clone();
+            at!(level, Gelu(&mut g));
+            out.push(bits(&g));
+            let mut p = x.clone();
+            at!(level, Softmax { x: &mut p, width });
+            out.push(bits(&p));
+            let mut n = x.clone();
+            let (mut xhat, mut rstd) = (vec![0f32; x.len()], vec![0f32; rows]);
+            at!(
+                level,
+                NormSaving {
+                    x: &mut n,
+                    gamma: &gamma,
+                    beta: &beta,
+                    eps: 1e-12,
+                    xhat: &mut xhat,
+                    rstd: &mut rstd,
+                }
+            );
+            out.extend([bits(&n), bits(&xhat), bits(&rstd)]);
+            let mut gb = p.clone();
+            at!(
+                level,
+                GeluBackward {
+                    x: &x,
+                    grad: &mut gb
+                }
+            );
+            out.push(bits(&gb));
+            let mut nb = g.clone();
+            let mut scratch = vec![0f32; width];
+            at!(
+                level,
+                NormBackward {
+                    grad: &mut nb,
+                    xhat: &xhat,
+                    rstd: &rstd,
+                    gamma: &gamma,
+                    scratch: &mut scratch,
+                }
+            );
+            out.push(bits(&nb));
+            let mut sb = g.clone();
+            at!(
+                level,
+                SoftmaxBackward {
+                    y: &p,
+                    grad: &mut sb,
+                    width
+                }
+            );
+            out.push(bits(&sb));
+            seen.push(out);
+        }
+        assert!(seen.len() >= 2 || !cfg!(target_arch = "x86_64"));
+        for (l, s) in seen.iter().enumerate().skip(1) {
+            for (k, (a, b)) in seen[0].iter().zip(s).enumerate() {
+                assert!(
+                    a == b,
+                    "kernel output {k} differs between level 0 and level {l}"
+                );
+            }
+        }
+    }
 
     fn grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         (0..n)

@@ -21,6 +21,7 @@ pub use fused::seed_dropout;
 pub(crate) use fused::{adamw, AdamState};
 pub use hf::{init_random, load, save, save_base, tensor_table, LoadedModel, TensorInfo};
 pub(crate) use hf::{set_slot, slot_values, slots, standard_normal, Slot};
+pub use kernels::arithmetic;
 pub(crate) use kernels::AdamConsts;
 
 /// Why a checkpoint could not be used. Every variant names the file.

@@ -25,7 +25,9 @@ impl StageKind for AdaptiveInterpolateKind {
         "interpolate_adaptive"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the matrix products on AVX-512 microkernels (gemm's `x86-v4`) on CPUs that have
+        // them, which sum in another order than the AVX2 ones.
+        2
     }
     fn uses_device(&self) -> bool {
         true
