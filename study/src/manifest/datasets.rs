@@ -1,7 +1,9 @@
-//! Public data sets basins downloads itself (`source = "glue/cola"` on a task or diagnostic):
-//! where each is released, which archive members a study reads, and their sha256, pinned here.
-//! The digests are of the members, not of the archive, so a mirror that repacks the same files
-//! (or a test server that zips `../shared/data/cola`) is accepted and a changed file never is.
+//! Public data sets basins downloads itself by name (`source = "glue/cola"` on a task or
+//! diagnostic): where each is released, which archive members a study reads (or, for a release
+//! that is one file, that file), and their sha256, pinned here. The digests are of the members,
+//! not of the archive, so a mirror that repacks the same files (or a test server that zips
+//! `../shared/data/cola`) is accepted and a changed file never is. Data sets on the Hub are not
+//! listed here: their digests come from the Hub's listing at a pinned commit (`hub_data`).
 //! The pinned digests and the URL are the download node's params, hence in its key: a new
 //! release is a visible `plan` reason, never a silent change.
 
