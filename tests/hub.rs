@@ -14,9 +14,8 @@ mod fake_hub;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use fake_hub::{serve, Mode, Seen};
+use fake_hub::{ok, serve, text, Mode, Seen, Study};
 use serde_json::Value;
 
 const REPO: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -47,57 +46,6 @@ max_steps = 2
 max_len = 32
 "#
     )
-}
-
-struct Study {
-    dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Study {
-    fn new(endpoint: &str, model: &str) -> Study {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("m.toml"), manifest(model)).unwrap();
-        Study {
-            dir,
-            endpoint: endpoint.to_owned(),
-        }
-    }
-
-    fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_basins"));
-        c.current_dir(self.dir.path())
-            .env("HF_ENDPOINT", &self.endpoint)
-            .env_remove("HF_TOKEN")
-            .env_remove("HF_HUB_OFFLINE")
-            .env("HF_HOME", self.dir.path().join("hf-home"))
-            .args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        self.cli_env(args, &[])
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", text(o));
-    text(o)
 }
 
 /// `show NODE --json`'s outputs, by name (none when it has no record).
@@ -136,7 +84,7 @@ fn plan_status(s: &Study, args: &[&str], node: &str) -> Value {
 #[test]
 fn a_hub_model_is_resolved_fetched_once_resumed_and_checked() {
     let hub = serve();
-    let s = Study::new(&hub.url, &format!("hub = \"{REPO}\""));
+    let s = Study::new(&hub.url, &manifest(&format!("hub = \"{REPO}\"")));
 
     // The plan resolves `main` (one info request, no download) and lists the model to fetch.
     let plan = ok(&s.cli(&["plan", "m.toml"]));
@@ -223,7 +171,7 @@ fn a_hub_model_is_resolved_fetched_once_resumed_and_checked() {
     }
     // A resumed download gives what a whole one gives, down to the output hash that every
     // downstream key is made of.
-    let whole = Study::new(&hub.url, &format!("hub = \"{REPO}\""));
+    let whole = Study::new(&hub.url, &manifest(&format!("hub = \"{REPO}\"")));
     ok(&whole.cli(&["fetch", "m.toml"]));
     let hash = |st: &Study| -> Value {
         let out = st.cli(&["show", "m.toml", "hub/bert", "--json"]);
@@ -266,15 +214,10 @@ fn a_hub_model_is_resolved_fetched_once_resumed_and_checked() {
     assert_eq!(hub.seen().len(), before);
 
     // The Hub unreachable: the remembered commit, with a warning that says so.
-    let away = Study {
-        dir: tempfile::tempdir().unwrap(),
-        endpoint: "http://127.0.0.1:9".into(),
-    };
-    std::fs::write(
-        away.path().join("m.toml"),
-        manifest(&format!("hub = \"{REPO}\"")),
-    )
-    .unwrap();
+    let away = Study::new(
+        "http://127.0.0.1:9",
+        &manifest(&format!("hub = \"{REPO}\"")),
+    );
     let unreachable = away.cli(&[
         "--cache",
         s.path().join("cache").to_str().unwrap(),
@@ -298,9 +241,8 @@ fn a_hub_model_is_resolved_fetched_once_resumed_and_checked() {
         assert_eq!(files.len(), 2, "{:?}", files.keys());
         hub.add_repo(&format!("me/nli_{seed}"), files);
     }
-    let zoo = tempfile::tempdir().unwrap();
-    std::fs::write(
-        zoo.path().join("m.toml"),
+    let z = Study::new(
+        &hub.url,
         r#"[study]
 name = "zoo"
 cache = "cache"
@@ -318,12 +260,7 @@ tokenizer = { hub = "sentence-transformers/all-MiniLM-L6-v2" }
 [interpolate]
 alphas = [0.0, 0.5, 1.0]
 "#,
-    )
-    .unwrap();
-    let z = Study {
-        dir: zoo,
-        endpoint: hub.url.clone(),
-    };
+    );
     let zplan = ok(&z.cli(&["plan", "m.toml"]));
     assert!(
         zplan.contains("fetch    hub/nli_0") && zplan.contains("fetch    hub/nli_1"),
@@ -357,7 +294,7 @@ alphas = [0.0, 0.5, 1.0]
 #[test]
 fn a_zoo_maps_its_members_steps_from_subfolders_and_from_hub_revisions() {
     let hub = serve();
-    let s = Study::new(&hub.url, &format!("hub = \"{REPO}\""));
+    let s = Study::new(&hub.url, &manifest(&format!("hub = \"{REPO}\"")));
     let trained = std::fs::read_to_string(s.path().join("m.toml"))
         .unwrap()
         .replace("max_len = 32", "max_len = 32\nkeep = { every = 1 }")
@@ -428,11 +365,7 @@ at = ["step=1", "final"]
         ("hub = \"me/steps_{0..2}\"".to_owned(), "step_{step}"),
     ];
     for (from, steps) in zoos {
-        let z = Study {
-            dir: tempfile::tempdir().unwrap(),
-            endpoint: hub.url.clone(),
-        };
-        std::fs::write(z.path().join("m.toml"), zoo_manifest(&from, steps)).unwrap();
+        let z = Study::new(&hub.url, &zoo_manifest(&from, steps));
         let plan = ok(&z.cli(&["plan", "m.toml"]));
         ok(&z.cli(&["run", "m.toml"]));
         if steps.starts_with("step_") {
@@ -459,12 +392,8 @@ at = ["step=1", "final"]
         }
     }
     // A zoo without `steps` cannot map steps, and says where they would be named.
-    let z = Study {
-        dir: tempfile::tempdir().unwrap(),
-        endpoint: hub.url.clone(),
-    };
     let no_steps = zoo_manifest("hub = \"me/steps_{0..2}\"", "x").replace("steps = \"x\"\n", "");
-    std::fs::write(z.path().join("m.toml"), no_steps).unwrap();
+    let z = Study::new(&hub.url, &no_steps);
     let out = z.cli(&["plan", "m.toml"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
@@ -479,7 +408,7 @@ fn offline_unresolved_corrupt_unauthorized_and_missing_are_named() {
     let hub = serve();
 
     // Offline and never resolved: the plan says so; fetch and run refuse (bad input).
-    let s = Study::new(&hub.url, &format!("hub = \"{REPO}\""));
+    let s = Study::new(&hub.url, &manifest(&format!("hub = \"{REPO}\"")));
     let plan = ok(&s.cli(&["--offline", "plan", "m.toml"]));
     assert!(plan.contains("not resolved to a commit"), "{plan}");
     for verb in ["fetch", "run"] {
@@ -496,7 +425,7 @@ fn offline_unresolved_corrupt_unauthorized_and_missing_are_named() {
     // Offline with a pinned commit that is not downloaded: the node fails, saying what to do.
     let pinned = Study::new(
         &hub.url,
-        &format!("hub = \"{REPO}\"\nrevision = \"{COMMIT_A}\""),
+        &manifest(&format!("hub = \"{REPO}\"\nrevision = \"{COMMIT_A}\"")),
     );
     let out = pinned.cli(&["--offline", "fetch", "m.toml"]);
     assert!(!out.status.success());
@@ -534,7 +463,7 @@ fn offline_unresolved_corrupt_unauthorized_and_missing_are_named() {
 
     // 404: a model that does not exist.
     hub.set_mode(Mode::Good);
-    let missing = Study::new(&hub.url, "hub = \"nobody/missing\"");
+    let missing = Study::new(&hub.url, &manifest("hub = \"nobody/missing\""));
     let out = missing.cli(&["fetch", "m.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
@@ -595,11 +524,7 @@ fn the_cola_manifest_fetches_and_runs_with_no_manual_step() {
         );
         small = small.replace(from, to);
     }
-    let s = Study {
-        dir: tempfile::tempdir().unwrap(),
-        endpoint: hub.url.clone(),
-    };
-    std::fs::write(s.path().join("m.toml"), small).unwrap();
+    let s = Study::new(&hub.url, &small);
     let data = [("BASINS_DATA_URL", format!("{}/data", hub.url))];
     let data: Vec<(&str, &str)> = data.iter().map(|(k, v)| (*k, v.as_str())).collect();
 

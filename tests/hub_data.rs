@@ -18,10 +18,9 @@ mod common;
 mod fake_hub;
 
 use std::collections::BTreeMap;
-use std::process::Output;
 use std::sync::Arc;
 
-use fake_hub::{serve_repos, Files, Mode};
+use fake_hub::{ok, serve_repos, text, Files, Mode, Study};
 use serde_json::{json, Value};
 
 // What the fake Hub's model side expects of its includer.
@@ -265,47 +264,10 @@ max_len = 32
     )
 }
 
-struct Study {
-    dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Study {
-    fn new(endpoint: &str, text: &str) -> Study {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("m.toml"), text).unwrap();
-        Study {
-            dir,
-            endpoint: endpoint.to_owned(),
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_basins"))
-            .current_dir(self.dir.path())
-            .env("HF_ENDPOINT", &self.endpoint)
-            .env_remove("HF_TOKEN")
-            .env_remove("HF_HUB_OFFLINE")
-            .env("HF_HOME", self.dir.path().join("hf-home"))
-            // The fake Hub's dropped connection is noticed when no byte comes for this long.
-            .env("HF_HUB_DOWNLOAD_TIMEOUT", "2")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", text(o));
-    text(o)
+/// A study against the fake Hub, whose dropped connections are noticed after 2 s without a byte
+/// (`HF_HUB_DOWNLOAD_TIMEOUT`; the default 60 s would make the resume test take minutes).
+fn study(endpoint: &str, manifest: &str) -> Study {
+    Study::new(endpoint, manifest).with_env("HF_HUB_DOWNLOAD_TIMEOUT", "2")
 }
 
 /// The rows a split's node wrote.
@@ -336,7 +298,7 @@ const PAWS: &str = "download/google-research-datasets/paws/labeled_final/validat
 #[test]
 fn hub_data_sets_resolve_download_resume_and_read_by_their_label_names() {
     let hub = hub();
-    let s = Study::new(&hub.url, &manifest(GLUE_COMMIT));
+    let s = study(&hub.url, &manifest(GLUE_COMMIT));
 
     // The plan resolves the branch and the conversion ref before anything runs, and lists a
     // download per split.
@@ -442,7 +404,7 @@ fn hub_data_sets_resolve_download_resume_and_read_by_their_label_names() {
 #[test]
 fn a_corrupted_file_a_wrong_label_set_and_an_unlabelled_split_are_refused() {
     let hub = hub();
-    let s = Study::new(&hub.url, &manifest(GLUE_COMMIT));
+    let s = study(&hub.url, &manifest(GLUE_COMMIT));
     hub.set_mode(Mode::Corrupt);
     let bad = s.cli(&["fetch", "m.toml"]);
     assert!(!bad.status.success());
@@ -463,7 +425,7 @@ fn a_corrupted_file_a_wrong_label_set_and_an_unlabelled_split_are_refused() {
         r#"labels = ["contradiction", "entailment", "neutral"]"#,
         r#"labels = ["entailment", "not_entailment"]"#,
     );
-    let w = Study::new(&hub.url, &wrong);
+    let w = study(&hub.url, &wrong);
     let out = w.cli(&["fetch", "m.toml"]);
     assert!(!out.status.success());
     let t = text(&out);
@@ -479,7 +441,7 @@ fn a_corrupted_file_a_wrong_label_set_and_an_unlabelled_split_are_refused() {
         "matched = \"validation_matched\"",
         "matched = \"test_matched\"",
     );
-    let u = Study::new(&hub.url, &test);
+    let u = study(&hub.url, &test);
     let out = u.cli(&["fetch", "m.toml"]);
     let t = text(&out);
     assert!(!out.status.success() && t.contains("unlabelled row"), "{t}");
@@ -489,7 +451,7 @@ fn a_corrupted_file_a_wrong_label_set_and_an_unlabelled_split_are_refused() {
 fn offline_with_nothing_remembered_plans_and_lists_what_to_fetch() {
     // No server at all: the pinned GLUE commit needs no network, the HANS ref is listed as
     // unresolved, and `plan` still exits 0 with every download in it.
-    let s = Study::new("http://127.0.0.1:9", &manifest(GLUE_COMMIT));
+    let s = study("http://127.0.0.1:9", &manifest(GLUE_COMMIT));
     let plan = s.cli(&["--offline", "plan", "m.toml"]);
     let t = ok(&plan);
     assert!(

@@ -1077,7 +1077,10 @@ fn hub_data_sources_are_checked_where_they_are_written() {
         task,
         "source = { hub = \"nyu-mll/glue\", config = \"../x\", train = \"train\" }",
     );
-    has(&e, &["`tasks.cola.source.config`", "is not a config name"]);
+    has(
+        &e,
+        &["`tasks.cola.source.config`", "is not a usable config name"],
+    );
     let e = refuse(
         task,
         "source = { hub = \"nyu-mll/glue\", config = \"cola\", train = \"train\", colums = {} }",

@@ -14,7 +14,6 @@
 mod python_env;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use basins_analysis::barriers::{convexity, endpoint};
 use basins_analysis::cluster::{canonical, median_delta, spectral, Square};
@@ -38,16 +37,13 @@ fn reference(py: &Path, mode: &str, cases: &Value) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("cases.json"), dir.path().join("out.json"));
     std::fs::write(&input, serde_json::to_vec(cases).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/reference/analysis.py");
-    let out = Command::new(py)
-        .arg(&script)
-        .args([mode.as_ref(), input.as_os_str(), output.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{mode} reference failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    python_env::succeed(
+        python_env::script(py, "analysis.py").args([
+            mode.as_ref(),
+            input.as_os_str(),
+            output.as_os_str(),
+        ]),
+        mode,
     );
     let answers: Vec<Value> = serde_json::from_slice(&std::fs::read(output).unwrap()).unwrap();
     assert_eq!(answers.len(), cases.as_array().unwrap().len());

@@ -1,9 +1,9 @@
 //! Downloading a public data set's release (basins_study::manifest::datasets): fetch the archive
 //! (or the one file of a single-file release) over HTTP(S), take the members a study reads, check
-//! each against its pinned sha256, and only then write them. Nothing half-written survives: the archive goes to a scratch file, each member is
-//! checked in memory before it is written, and the engine moves a node's outputs into the cache
-//! only when the node succeeds, so an interrupted or corrupted download leaves nothing behind
-//! and the next run starts again.
+//! each against its pinned sha256, and only then write them. Nothing half-written survives: the
+//! archive goes to a scratch file, each member is checked in memory before it is written, and
+//! the engine moves a node's outputs into the cache only when the node succeeds, so an
+//! interrupted or corrupted download leaves nothing behind and the next run starts again.
 //!
 //! `BASINS_DATA_URL` replaces the release URL's directory (a mirror, or the tests' local server):
 //! the archive's file name is appended to it. It is not part of the node's key: the pinned

@@ -13,9 +13,6 @@
 #[path = "../../tests/support/python.rs"]
 mod python_env;
 
-use std::path::Path;
-use std::process::Command;
-
 use basins_files::hub::dataset::convert;
 use basins_study::manifest::hub_data::{Columns, HubSplit};
 use serde_json::Value;
@@ -28,20 +25,14 @@ fn rows_match_what_datasets_reads_back() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/reference/hub_data.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .arg(dir.path())
-        // `datasets` caches what it reads back: under the test's folder, never the user's.
-        .env("HF_DATASETS_CACHE", dir.path().join("hf-cache"))
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    python_env::succeed(
+        python_env::script(&py, "hub_data.py")
+            .arg(dir.path())
+            // `datasets` caches what it reads back: under the test's folder, never the user's.
+            .env("HF_DATASETS_CACHE", dir.path().join("hf-cache"))
+            .env("HF_HUB_OFFLINE", "1")
+            .env("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"),
+        "the parquet",
     );
     for case in ["mnli", "hans", "strings"] {
         let want: Value = serde_json::from_slice(

@@ -12,8 +12,7 @@
 #[path = "../../tests/support/python.rs"]
 mod python_env;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use basins_models::align::max_assignment;
 use rand::{Rng, SeedableRng};
@@ -59,16 +58,9 @@ fn assignments_match_scipy() {
     let (input, output) = (dir.path().join("cases.json"), dir.path().join("out.json"));
     let payload: Vec<&Vec<f64>> = cases.iter().map(|c| &c.0).collect();
     std::fs::write(&input, serde_json::to_vec(&payload).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/reference/assignment.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .args([input.as_os_str(), output.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    python_env::succeed(
+        python_env::script(&py, "assignment.py").args([input.as_os_str(), output.as_os_str()]),
+        "the assignment",
     );
     let want: Vec<Value> = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
     for ((c, n, integer), want) in cases.iter().zip(&want) {

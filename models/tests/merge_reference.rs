@@ -10,8 +10,7 @@
 #[path = "../../tests/support/python.rs"]
 mod python_env;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use basins_models::merge::ties;
 use rand::{Rng, SeedableRng};
@@ -58,16 +57,9 @@ fn ties_matches_the_published_implementation() {
         .map(|(t, k)| json!({"tasks": t, "density": k}))
         .collect();
     std::fs::write(&input, serde_json::to_vec(&payload).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/reference/merge.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .args([input.as_os_str(), output.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    python_env::succeed(
+        python_env::script(&py, "merge.py").args([input.as_os_str(), output.as_os_str()]),
+        "the TIES",
     );
     let want: Vec<Vec<f64>> = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
     for ((tasks, density), want) in cases.iter().zip(&want) {

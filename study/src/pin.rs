@@ -70,12 +70,10 @@ struct Remembered {
 /// set (as the Hub's own URLs keep the two apart).
 fn ref_path(root: &Path, r: &HubRef) -> PathBuf {
     let rev = utf8_percent_encode(&r.revision, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let refs = root.join("hub").join("refs");
-    let refs = match r.kind {
-        RepoKind::Model => refs,
-        RepoKind::Dataset => refs.join("datasets"),
-    };
-    refs.join(&r.repo).join(format!("{rev}.json"))
+    root.join("hub")
+        .join("refs")
+        .join(format!("{}{}", r.kind.prefix(), r.repo))
+        .join(format!("{rev}.json"))
 }
 
 fn remembered(root: &Path, r: &HubRef) -> Option<String> {

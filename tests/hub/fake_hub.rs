@@ -5,6 +5,8 @@
 //! failing on demand (a dropped connection, a flipped byte, 401).
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -309,4 +311,68 @@ pub(crate) fn serve_repos(repos: BTreeMap<String, Files>) -> Hub {
         }
     });
     Hub { url, state }
+}
+
+/// A study (`m.toml` in a temporary folder) run through the CLI against a fake Hub at
+/// `endpoint`, with the Hub's variables of the caller's environment left out.
+pub(crate) struct Study {
+    dir: tempfile::TempDir,
+    endpoint: String,
+    /// Variables every command of this study gets.
+    env: Vec<(&'static str, &'static str)>,
+}
+
+impl Study {
+    pub(crate) fn new(endpoint: &str, manifest: &str) -> Study {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.toml"), manifest).unwrap();
+        Study {
+            dir,
+            endpoint: endpoint.to_owned(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Every command of this study with `key=value` set.
+    pub(crate) fn with_env(mut self, key: &'static str, value: &'static str) -> Study {
+        self.env.push((key, value));
+        self
+    }
+
+    pub(crate) fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_basins"));
+        c.current_dir(self.dir.path())
+            .env("HF_ENDPOINT", &self.endpoint)
+            .env_remove("HF_TOKEN")
+            .env_remove("HF_HUB_OFFLINE")
+            .env("HF_HOME", self.dir.path().join("hf-home"))
+            .args(args);
+        for (k, v) in self.env.iter().chain(env) {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
+        self.cli_env(args, &[])
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A command's stdout and stderr.
+pub(crate) fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// [`text`] of a command that must have succeeded.
+pub(crate) fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    text(o)
 }

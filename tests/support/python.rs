@@ -2,7 +2,7 @@
 //! `$BASINS_PYTHON`, else `python3`. Shared by the reference tests of several crates
 //! (`#[path]`-included), so that each says the same thing when it cannot run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The interpreter, if it can run `imports` (`"numpy, scipy"`); else None after saying why,
@@ -31,4 +31,25 @@ pub fn python(imports: &str, needs: &str, check: &str) -> Option<PathBuf> {
     );
     eprintln!("SKIPPED: {check} did not run: {why}");
     None
+}
+
+/// `py` running `scripts/reference/<name>`, for the caller to give its arguments.
+pub fn script(py: &Path, name: &str) -> Command {
+    let mut c = Command::new(py);
+    c.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scripts/reference")
+            .join(name),
+    );
+    c
+}
+
+/// Run a reference script; it must succeed (its stderr is the failure's message).
+pub fn succeed(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what} reference failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

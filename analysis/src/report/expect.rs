@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use basins_study::manifest::expect::Expect;
 use serde::{Deserialize, Serialize};
 
-use super::{esc, num_of, pval_of, TaskInputs};
+use super::{esc, num_of, pval_of};
+use crate::documents::ClusterDoc;
 
 /// Relabellings for the permutation p-value (exact below this many distinct arrangements).
 const RESAMPLES: usize = 10_000;
@@ -42,11 +43,12 @@ pub struct Reproduction {
     pub outcome: Outcome,
 }
 
-/// Compare task `t`'s basins with the published minority.
-pub fn compare(t: &TaskInputs, e: &Expect) -> Reproduction {
-    let seeds = t.seeds();
-    let names = t.names();
-    let found = t.assignments();
+/// Compare a task's basins with the published minority. Computed once per task (the report
+/// stage does, before the page and `report.json` read it): its p-value permutes the models.
+pub fn compare(cluster: &ClusterDoc, e: &Expect) -> Reproduction {
+    let seeds = &cluster.seeds;
+    let names = cluster.model_names();
+    let found = &cluster.assignments;
     let published: Vec<usize> = seeds
         .iter()
         .map(|s| usize::from(!e.minority.contains(s)))
@@ -66,9 +68,11 @@ pub fn compare(t: &TaskInputs, e: &Expect) -> Reproduction {
         .filter(|&i| published[i] != side[found[i]])
         .map(|i| names[i].clone())
         .collect();
-    let test = crate::stats::ari_permutation(&found, &published, RESAMPLES, 0);
-    let ari = crate::cluster::adjusted_rand(&found, &published);
-    let p = test.map(|t| t.p);
+    let test = crate::stats::ari_permutation(found, &published, RESAMPLES, 0);
+    let (ari, p) = match test {
+        Some(t) => (t.ari, Some(t.p)),
+        None => (crate::cluster::adjusted_rand(found, &published), None),
+    };
     let outcome = if ari >= 1.0 - 1e-9 {
         Outcome::Reproduced
     } else if p.is_some_and(|p| p < 0.05) && ari > 0.0 {
@@ -117,14 +121,13 @@ pub fn sentence(r: &Reproduction) -> String {
     }
 }
 
-/// The page's section.
-pub fn section(t: &TaskInputs, e: &Expect) -> String {
-    let r = compare(t, e);
-    let task = esc(t.task);
+/// The page's section for `task`.
+pub fn section(task: &str, r: &Reproduction) -> String {
+    let task = esc(task);
     let mut s = format!(
         "<h3 id=\"expect-{task}\">The published clusters</h3><p id=\"expect-verdict-{task}\"><b>{}</b></p>\
          <p>Published by {}: the smaller cluster is {}.",
-        sentence(&r),
+        sentence(r),
         esc(&r.source),
         esc(&r.minority.join(", "))
     );
@@ -164,33 +167,21 @@ mod tests {
         // Eight models, basins {0..5} and {6, 7}.
         let cluster = testing::cluster(json!({"seeds": [0, 1, 2, 3, 4, 5, 6, 7],
             "assignments": [0, 0, 0, 0, 0, 0, 1, 1]}));
-        let t = TaskInputs {
-            task: "nli",
-            barriers: None,
-            cluster: &cluster,
-            diagnostics: None,
-            dynamics: None,
-            controls: None,
-            soups: None,
-            blocks: None,
-            aligned: None,
-            expect: None,
-        };
-        let same = compare(&t, &expect(&[6, 7]));
+        let same = compare(&cluster, &expect(&[6, 7]));
         assert_eq!(same.outcome, Outcome::Reproduced);
         assert!((same.ari - 1.0).abs() < 1e-12);
         assert_eq!(same.contingency, [[0, 6], [2, 0]]);
         assert!(same.misplaced.is_empty());
-        let html = section(&t, &expect(&[6, 7]));
+        let html = section("nli", &same);
         assert!(html.contains("reproduce the published clusters"), "{html}");
         assert!(html.contains("Not in this study"), "{html}");
 
-        let off = compare(&t, &expect(&[5, 6, 7]));
+        let off = compare(&cluster, &expect(&[5, 6, 7]));
         assert_eq!(off.contingency, [[1, 5], [2, 0]]);
         assert_eq!(off.misplaced, ["5"]);
         assert!(off.ari < 1.0);
 
-        let random = compare(&t, &expect(&[0, 6]));
+        let random = compare(&cluster, &expect(&[0, 6]));
         assert_eq!(random.outcome, Outcome::NotReproduced);
         assert!(random.p.unwrap() > 0.05, "{:?}", random.p);
         assert!(sentence(&random).contains("do not reproduce"));

@@ -158,8 +158,8 @@ pub struct TaskInputs<'a> {
     pub blocks: Option<&'a crate::documents::BlocksDoc>,
     /// `aligned/<task>`'s document, for a study with `[interpolate] align`.
     pub aligned: Option<&'a crate::documents::AlignedDoc>,
-    /// `[report] expect`: the published clusters to compare the basins with.
-    pub expect: Option<&'a basins_study::manifest::expect::Expect>,
+    /// With `[report] expect`: the basins against the published clusters (`expect::compare`).
+    pub expect: Option<&'a expect::Reproduction>,
 }
 
 impl TaskInputs<'_> {
@@ -259,8 +259,8 @@ pub fn html(
         }
         let top = [figures::heatmap(t), figures::paths(t)];
         s.push_str(&figure_row(&top));
-        if let Some(e) = t.expect {
-            s.push_str(&expect::section(t, e));
+        if let Some(r) = t.expect {
+            s.push_str(&expect::section(t.task, r));
         }
         s.push_str(&estimates::section(t));
         s.push_str(&models::table(t, tests, agreement));

@@ -162,9 +162,9 @@ pub fn verdict(t: &TaskInputs, tests: &ScoreTable, agreement: &Agreements) -> St
         s.push(' ');
         s.push_str(&super::controls::sentence(c));
     }
-    if let Some(e) = t.expect {
+    if let Some(r) = t.expect {
         s.push(' ');
-        s.push_str(&super::expect::sentence(&super::expect::compare(t, e)));
+        s.push_str(&super::expect::sentence(r));
     }
     s
 }

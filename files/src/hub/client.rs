@@ -1,8 +1,9 @@
-//! The Hub's HTTP interface, the part basins uses: a model's info at a revision
-//! (`/api/models/{repo}/revision/{revision}?blobs=true`: the commit and every file with its git
-//! blob id, and for LFS files their sha256 and size) and a file at a commit
-//! (`/{repo}/resolve/{commit}/{file}`), fetched with `Range` so that an interrupted download
-//! resumes, and checked against the info's digest before anyone may use it.
+//! The Hub's HTTP interface, the part basins uses: a model's or a data set's info at a revision
+//! (`/api/models/{repo}/revision/{revision}?blobs=true`, `/api/datasets/...`: the commit and every
+//! file with its git blob id, and for LFS files their sha256 and size) and a file at a commit
+//! (`/{repo}/resolve/{commit}/{file}`, `/datasets/{repo}/resolve/...`), fetched with `Range` so
+//! that an interrupted download resumes, and checked against the info's digest before anyone may
+//! use it.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -81,14 +82,6 @@ impl HubError {
             HubError::Status { code, .. } => *code >= 500 || *code == 429,
             _ => false,
         }
-    }
-}
-
-/// How messages name a repository of this kind.
-fn noun(kind: RepoKind) -> &'static str {
-    match kind {
-        RepoKind::Model => "model",
-        RepoKind::Dataset => "data set",
     }
 }
 
@@ -244,11 +237,6 @@ impl Hub {
         }
     }
 
-    /// The model's commit and files at `revision` (a branch, tag or commit).
-    pub fn model_info(&self, repo: &str, revision: &str) -> Result<ModelInfo, HubError> {
-        self.repo_info(RepoKind::Model, repo, revision)
-    }
-
     /// A model's or a data set's commit and files at `revision` (a branch, tag or commit).
     /// The two APIs answer alike: the commit, and each file with its git blob id and, for LFS
     /// files, their sha256 and size.
@@ -258,7 +246,7 @@ impl Hub {
         repo: &str,
         revision: &str,
     ) -> Result<ModelInfo, HubError> {
-        let what = format!("{} `{repo}` at revision `{revision}`", noun(kind));
+        let what = format!("{} `{repo}` at revision `{revision}`", kind.noun());
         if self.offline {
             return Err(HubError::Offline { what });
         }
@@ -284,23 +272,11 @@ impl Hub {
         Ok(info)
     }
 
-    /// Fetch `file` of `repo` at `commit` into `to`, resuming from what `to` already holds, and
-    /// check it against the info's size and digest. Returns the bytes this call transferred.
-    /// On a broken connection what arrived stays in `to` (the next call resumes); on a digest
-    /// or size mismatch `to` is removed.
+    /// Fetch `file` of `repo` (a model's or a data set's repository) at `commit` into `to`,
+    /// resuming from what `to` already holds, and check it against the info's size and digest.
+    /// Returns the bytes this call transferred. On a broken connection what arrived stays in
+    /// `to` (the next call resumes); on a digest or size mismatch `to` is removed.
     pub fn download(
-        &self,
-        repo: &str,
-        commit: &str,
-        file: &Sibling,
-        to: &Path,
-        progress: impl FnMut(u64, Option<u64>),
-    ) -> Result<u64, HubError> {
-        self.download_from(RepoKind::Model, repo, commit, file, to, progress)
-    }
-
-    /// [`Hub::download`] from a model's or a data set's repository.
-    pub fn download_from(
         &self,
         kind: RepoKind,
         repo: &str,
@@ -312,10 +288,7 @@ impl Hub {
         let url = format!(
             "{}/{}{repo}/resolve/{commit}/{}",
             self.endpoint,
-            match kind {
-                RepoKind::Model => "",
-                RepoKind::Dataset => "datasets/",
-            },
+            kind.prefix(),
             file.rfilename
                 .split('/')
                 .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
@@ -325,7 +298,7 @@ impl Hub {
         let what = format!(
             "`{}` of {} `{repo}` at {commit}",
             file.rfilename,
-            noun(kind)
+            kind.noun()
         );
         if self.offline {
             return Err(HubError::Offline { what });

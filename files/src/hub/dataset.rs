@@ -152,20 +152,12 @@ fn class_label(meta: &serde_json::Value, column: &str) -> Option<Vec<String>> {
         .collect()
 }
 
+/// A cell as text: strings as they are, other values as parquet writes them (`12`, `true`).
 fn text(field: &Field) -> Option<String> {
     match field {
         Field::Str(s) => Some(s.clone()),
         Field::Bytes(b) => std::str::from_utf8(b.data()).ok().map(str::to_owned),
         Field::Null => None,
-        Field::Bool(b) => Some(b.to_string()),
-        Field::Byte(i) => Some(i.to_string()),
-        Field::Short(i) => Some(i.to_string()),
-        Field::Int(i) => Some(i.to_string()),
-        Field::Long(i) => Some(i.to_string()),
-        Field::UByte(i) => Some(i.to_string()),
-        Field::UShort(i) => Some(i.to_string()),
-        Field::UInt(i) => Some(i.to_string()),
-        Field::ULong(i) => Some(i.to_string()),
         other => Some(other.to_string()),
     }
 }
@@ -328,6 +320,12 @@ fn convert_file(
         })
         .cloned()
         .collect();
+    // Each row's cells come in the projection's order: where each column is, found once.
+    let read: Vec<String> = projection.iter().map(|f| f.name().to_owned()).collect();
+    let at = |c: &str| read.iter().position(|n| n == c);
+    let (first_at, second_at, label_at) = (at(&first), at(&second), at(&label));
+    let groups_at: Vec<(&str, Option<usize>)> =
+        groups.iter().map(|g| (g.as_str(), at(g))).collect();
     let projection = Type::group_type_builder(schema.name())
         .with_fields(projection)
         .build()
@@ -337,20 +335,20 @@ fn convert_file(
         .map_err(|e| err(e.to_string()))?;
     for (i, row) in rows.enumerate() {
         let row = row.map_err(|e| err(format!("row {i}: {e}")))?;
-        let mut values: BTreeMap<&str, &Field> = BTreeMap::new();
-        for (name, field) in row.get_column_iter() {
-            values.insert(name.as_str(), field);
-        }
-        let get = |c: &str| values.get(c).copied().unwrap_or(&Field::Null);
+        let cells = row.into_columns();
+        let get = |c: Option<usize>| c.map_or(&Field::Null, |c| &cells[c].1);
         let row_err = |m: String| err(format!("row {i}: {m}"));
         let first_text =
-            text(get(&first)).ok_or_else(|| row_err(format!("`{first}` is empty (null)")))?;
+            text(get(first_at)).ok_or_else(|| row_err(format!("`{first}` is empty (null)")))?;
         let second_text = if second.is_empty() {
             None
         } else {
-            Some(text(get(&second)).ok_or_else(|| row_err(format!("`{second}` is empty (null)")))?)
+            Some(
+                text(get(second_at))
+                    .ok_or_else(|| row_err(format!("`{second}` is empty (null)")))?,
+            )
         };
-        let raw_label = get(&label);
+        let raw_label = get(label_at);
         let name = match (integer(raw_label), &names_of_ints) {
             (Some(-1), _) => {
                 return Err(row_err(format!(
@@ -388,9 +386,9 @@ fn convert_file(
                 )))
             }
         }
-        let group_values: BTreeMap<&str, String> = groups
+        let group_values: BTreeMap<&str, String> = groups_at
             .iter()
-            .filter_map(|g| text(get(g)).map(|v| (g.as_str(), v)))
+            .filter_map(|&(g, c)| text(get(c)).map(|v| (g, v)))
             .collect();
         let line = serde_json::json!({
             "first": first_text,
@@ -419,14 +417,7 @@ fn convert_file(
 mod tests {
     use super::*;
 
-    fn sib(name: &str) -> Sibling {
-        Sibling {
-            rfilename: name.to_owned(),
-            size: Some(1),
-            blob_id: None,
-            lfs: None,
-        }
-    }
+    use super::super::sibling as sib;
 
     fn names(repo: &[&str], config: &str, split: &str) -> Result<Vec<String>, String> {
         let all: Vec<Sibling> = repo.iter().map(|n| sib(n)).collect();

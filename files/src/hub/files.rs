@@ -100,14 +100,7 @@ pub fn tokenizer_files<'s>(
 mod tests {
     use super::*;
 
-    fn sib(name: &str) -> Sibling {
-        Sibling {
-            rfilename: name.to_owned(),
-            size: Some(1),
-            blob_id: None,
-            lfs: None,
-        }
-    }
+    use super::super::sibling as sib;
 
     fn names(v: &[&Sibling]) -> Vec<String> {
         v.iter().map(|s| s.rfilename.clone()).collect()

@@ -42,3 +42,14 @@ impl basins_study::pin::Revisions for Hub {
         }
     }
 }
+
+/// A listed file of one byte with no digest, as the selection tests list repositories.
+#[cfg(test)]
+fn sibling(name: &str) -> Sibling {
+    Sibling {
+        rfilename: name.to_owned(),
+        size: Some(1),
+        blob_id: None,
+        lfs: None,
+    }
+}

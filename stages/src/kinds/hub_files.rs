@@ -79,7 +79,7 @@ pub(super) fn fetch_all(
         let mut tries = 0;
         loop {
             tries += 1;
-            let got = hub.download_from(kind, repo, at, file, &partial, |done, _| {
+            let got = hub.download(kind, repo, at, file, &partial, |done, _| {
                 ctx.progress(before + done, total.max(before + done))
             });
             match got {

@@ -15,7 +15,7 @@ use crate::documents::{
     self, AlignedDoc, BarriersDoc, BlocksDoc, ClusterDoc, DiagnosticsDoc, DynamicsDoc, SoupsDoc,
 };
 use crate::report::{
-    cluster_tests, html, strategy_agreement, Provenance, ReportDoc, TaskInputs, TaskSummary,
+    cluster_tests, expect, html, strategy_agreement, Provenance, ReportDoc, TaskInputs, TaskSummary,
 };
 
 pub struct ReportKind;
@@ -99,6 +99,7 @@ impl StageKind for ReportKind {
         let mut soups_docs: BTreeMap<&String, SoupsDoc> = BTreeMap::new();
         let mut blocks_docs: BTreeMap<&String, BlocksDoc> = BTreeMap::new();
         let mut aligned_docs: BTreeMap<&String, AlignedDoc> = BTreeMap::new();
+        let mut reproductions: BTreeMap<&String, expect::Reproduction> = BTreeMap::new();
         for task in &tasks {
             if let Some(c) = doc(&docs, TaskNode::Controls, task)? {
                 controls.insert(task, c);
@@ -108,6 +109,10 @@ impl StageKind for ReportKind {
             }
             let c = doc(&docs, TaskNode::Cluster, task)?
                 .ok_or_else(|| anyhow::anyhow!("the report has no clustering of `{task}`"))?;
+            // Against the published clusters, once (its p-value permutes the models).
+            if let Some(e) = &p.expect {
+                reproductions.insert(task, expect::compare(&c, e));
+            }
             cluster_docs.insert(task, c);
             if let Some(d) = doc(&docs, TaskNode::Diagnostics, task)? {
                 diagnostics_docs.insert(task, d);
@@ -168,7 +173,7 @@ impl StageKind for ReportKind {
                 soups: soups_docs.get(task),
                 blocks: blocks_docs.get(task),
                 aligned: aligned_docs.get(task),
-                expect: p.expect.as_ref(),
+                expect: reproductions.get(task),
             };
             let tests = cluster_tests(&inputs);
             let agreement = strategy_agreement(&inputs);

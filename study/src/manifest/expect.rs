@@ -43,31 +43,25 @@ pub struct Expect {
 /// `Err` for a name naming none. `models` is (seed, name) with the name the study gives it
 /// (`seed=3`'s `3`, a zoo member's name).
 pub fn find(entry: &RawEntry, models: &[(u64, String)]) -> Result<Option<u64>, String> {
+    // The number a model's name ends in (`feather_berts_15`: 15; a seed's name is its number).
     let trailing = |name: &str| -> Option<u64> {
-        let digits: String = name
-            .chars()
-            .rev()
-            .take_while(char::is_ascii_digit)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        digits.parse().ok()
+        name[name.trim_end_matches(|c: char| c.is_ascii_digit()).len()..]
+            .parse()
+            .ok()
     };
-    let number = match entry {
-        RawEntry::Number(n) => Some(*n),
-        RawEntry::Name(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().ok()
-        }
-        RawEntry::Name(s) => {
-            return models
-                .iter()
-                .find(|(_, name)| name == s || format!("seed={name}") == *s)
-                .map(|(seed, _)| Some(*seed))
-                .ok_or_else(|| format!("`{s}` is not a model of this study"));
-        }
+    let n = match entry {
+        RawEntry::Number(n) => *n,
+        RawEntry::Name(s) => match s.parse::<u64>() {
+            Ok(n) if s.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => {
+                return models
+                    .iter()
+                    .find(|(_, name)| name == s || format!("seed={name}") == *s)
+                    .map(|(seed, _)| Some(*seed))
+                    .ok_or_else(|| format!("`{s}` is not a model of this study"))
+            }
+        },
     };
-    let n = number.expect("a number");
     let hits: Vec<u64> = models
         .iter()
         .filter(|(_, name)| trailing(name) == Some(n))
@@ -104,5 +98,8 @@ mod tests {
         assert_eq!(find(&RawEntry::Number(2), &seeds), Ok(Some(2)));
         let clash: Vec<(u64, String)> = vec![(0, "a_1".into()), (1, "b_1".into())];
         assert!(find(&RawEntry::Number(1), &clash).is_err());
+        // Digits past u64 name no model, and are said to (once, they panicked).
+        let long = RawEntry::Name("99999999999999999999999".into());
+        assert!(find(&long, &seeds).unwrap_err().contains("not a model"));
     }
 }

@@ -30,6 +30,23 @@ impl RepoKind {
         }
     }
 
+    /// What the Hub's file URLs (and basins' names for a reference) put before the repository
+    /// id: nothing for a model, `datasets/` for a data set.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            RepoKind::Model => "",
+            RepoKind::Dataset => "datasets/",
+        }
+    }
+
+    /// How messages name a repository of this kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            RepoKind::Model => "model",
+            RepoKind::Dataset => "data set",
+        }
+    }
+
     fn is_model(&self) -> bool {
         *self == RepoKind::Model
     }
@@ -74,10 +91,7 @@ impl HubRef {
     /// `owner/name@revision` (`datasets/owner/name@revision` for a data set), how messages
     /// name it.
     pub fn display(&self) -> String {
-        match self.kind {
-            RepoKind::Model => format!("{}@{}", self.repo, self.revision),
-            RepoKind::Dataset => format!("datasets/{}@{}", self.repo, self.revision),
-        }
+        format!("{}{}@{}", self.kind.prefix(), self.repo, self.revision)
     }
 
     /// The last path segment of the repository id (a zoo member's name).

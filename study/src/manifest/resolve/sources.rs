@@ -74,17 +74,20 @@ pub(super) fn download(
     role: SetRole,
 ) -> Result<Option<(DataFormat, DataSource)>, ManifestError> {
     let Some(src) = source else { return Ok(None) };
+    // A key that names files or a generator beside `source`.
+    let both = || match given.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(invalid(
+            &src.at,
+            &format!("{key}.{field}"),
+            format!("`{field}` and `source` both say where the data comes from"),
+            "one of them",
+        )),
+        None => Ok(()),
+    };
     let name = match &src.value {
         RawSource::Named(name) => name,
         RawSource::Hub(h) => {
-            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
-                return Err(invalid(
-                    &src.at,
-                    &format!("{key}.{field}"),
-                    format!("`{field}` and `source` both say where the data comes from"),
-                    "one of them",
-                ));
-            }
+            both()?;
             return hub_source(h, &src.at, format, key, role).map(Some);
         }
     };
@@ -104,14 +107,7 @@ pub(super) fn download(
             ),
         ));
     };
-    if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
-        return Err(invalid(
-            &src.at,
-            &format!("{key}.{field}"),
-            format!("`{field}` and `source` both say where the data comes from"),
-            "one of them",
-        ));
-    }
+    both()?;
     if let Some(f) = format.as_ref().filter(|f| f.value != dataset.format) {
         return Err(invalid(
             &f.at,
@@ -121,25 +117,6 @@ pub(super) fn download(
         ));
     }
     Ok(Some((dataset.format, DataSource::Download(dataset.spec()))))
-}
-
-/// A config or split name: it is a path segment of the repository's files and of node ids.
-fn check_segment(at: &Location, key: &str, what: &str, name: &str) -> Result<(), ManifestError> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        return Ok(());
-    }
-    Err(invalid(
-        at,
-        key,
-        format!("`{name}` is not a {what} name"),
-        format!("a {what} of the data set: letters, digits, `_`, `-`, `.`"),
-    ))
 }
 
 /// `source = { hub = "owner/name", config, revision, ... }`.
@@ -161,7 +138,8 @@ fn hub_source(
         )
     })?;
     let config = h.config.clone().unwrap_or_else(|| "default".to_owned());
-    check_segment(at, &field("config"), "config", &config)?;
+    // Config and split names are path segments of the repository's files and of node ids.
+    check_name(at, &field("config"), "config", &config, true)?;
     let (train, eval) = match role {
         SetRole::Task => {
             if h.split.is_some() {
@@ -206,7 +184,7 @@ fn hub_source(
         }
     };
     for split in train.iter().chain(eval.values()) {
-        check_segment(at, &field("split"), "split", split)?;
+        check_name(at, &field("split"), "split", split, true)?;
     }
     let layout = super::super::hub_data::layout(&h.hub, &config);
     let format = match (format, &layout) {
