@@ -7,7 +7,8 @@
 Train: BertForSequenceClassification, batch 32, AdamW step, one untimed warm-up step, then
 --train-steps timed. Eval: batch 128, no_grad, one untimed batch of each shape, then
 --eval-batches timed. Random token ids, seeded. With --cola, evaluates the file with dynamic
-padding (length-grouped batches) and padded to 128; the first dynamic pass is timed too.
+padding (length-grouped batches) and padded to 128; the first dynamic pass is timed too; and
+trains on it (consecutive batches of 32, each padded to its longest) for --train-steps steps.
 --dtype tf32 is f32 with TensorFloat-32 matrix products allowed (what burn's CUDA matmul does
 with f32); f16/bf16 convert the whole model (no autocast), like basins' --precision.
 """
@@ -37,25 +38,27 @@ def batch(n, seq, vocab, gen):
     return to_device({"input_ids": ids, "token_type_ids": types, "attention_mask": torch.ones(n, seq, dtype=torch.long)})
 
 
-def time_train(model, inputs, steps):
+def time_train(model, batches, steps):
+    """One untimed warm-up step on batches[0], then `steps` timed steps on the batches after it
+    (cycling), as `basins bench` does."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
-    labels = (torch.arange(inputs["input_ids"].shape[0]) % 2).to(DEVICE)
     model.train()
 
-    def step():
+    def step(inputs):
+        labels = (torch.arange(inputs["input_ids"].shape[0]) % 2).to(DEVICE)
         out = model(**inputs, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
+        return inputs["input_ids"].shape[0]
 
-    step()
+    step(batches[0])
     sync()
     t = time.perf_counter()
-    for _ in range(steps):
-        step()
+    n = sum(step(batches[(1 + i) % len(batches)]) for i in range(steps))
     sync()
-    return steps * inputs["input_ids"].shape[0] / (time.perf_counter() - t)
+    return n / (time.perf_counter() - t)
 
 
 def time_eval(model, batches):
@@ -110,7 +113,7 @@ def main():
     for seq in [int(s) for s in a.seq.split(",")]:
         model = load()
         vocab = model.config.vocab_size
-        train = time_train(model, batch(32, seq, vocab, gen), a.train_steps)
+        train = time_train(model, [batch(32, seq, vocab, gen)], a.train_steps)
         evals = [batch(128, seq, vocab, gen) for _ in range(a.eval_batches)]
         ev = time_eval(model, evals)
         print(f"seq {seq:>4}: train {train:7.2f} seq/s (batch 32), eval {ev:7.2f} seq/s (batch 128)")
@@ -124,6 +127,10 @@ def main():
         fixed = [to_device(tok(sents[k:k + 128], padding="max_length", max_length=128, truncation=True, return_tensors="pt")) for k in range(0, len(sents), 128)]
         first = first_pass(model, dyn)
         print(f"{a.cola} ({len(sents)} examples, mean {sum(lens) / len(lens):.1f} tokens): dynamic padding {time_eval(model, dyn):.1f} seq/s (first pass {first:.1f}), padded to 128 {time_eval(model, fixed):.1f} seq/s")
+        # Finetuning: consecutive batches of 32 in file order, each padded to its longest.
+        train_batches = [to_device(tok(sents[k:k + 32], padding="longest", return_tensors="pt")) for k in range(0, len(sents), 32)]
+        train = time_train(load(), train_batches, a.train_steps)
+        print(f"{a.cola}: train with dynamic padding {train:.1f} seq/s (batch 32)")
 
 
 if __name__ == "__main__":

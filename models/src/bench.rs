@@ -48,6 +48,9 @@ pub struct PaddingResult {
     pub dynamic_first_pass_seq_per_s: f64,
     pub dynamic_seq_per_s: f64,
     pub padded_to_max_len_seq_per_s: f64,
+    /// Finetuning on the file: consecutive batches of `train_batch` examples in file order,
+    /// each padded to its longest (what the finetune stage's batches are), an AdamW step each.
+    pub train_dynamic_seq_per_s: f64,
     pub mean_tokens: f64,
     pub max_len: usize,
     /// What "dynamic" batches are rounded up to on this backend (`backend::seq_multiple`).
@@ -68,31 +71,36 @@ fn random_batch(n: usize, seq: usize, vocab: usize, rng: &mut ChaCha8Rng) -> Vec
         .collect()
 }
 
+/// Training throughput: one untimed warm-up step on `batches[0]`, then `steps` timed steps on
+/// the batches that follow it (cycling), each padded with `pad_id` to its longest example.
 fn time_train<B: AutodiffBackend>(
     model: BertClassifier<B>,
-    batch: &[Encoded],
+    batches: &[Vec<&Encoded>],
+    pad_id: u32,
     steps: usize,
     device: &B::Device,
 ) -> f64 {
     let mut model = model;
     let mut opt = AdamW::<B>::new();
-    let refs: Vec<&Encoded> = batch.iter().collect();
-    let labels: Vec<usize> = (0..batch.len()).map(|i| i % 2).collect();
-    let mut step = |model: &mut BertClassifier<B>| {
-        let input = to_batch::<B>(&refs, 0, device);
+    let mut step = |model: &mut BertClassifier<B>, refs: &[&Encoded]| {
+        let labels: Vec<usize> = (0..refs.len()).map(|i| i % 2).collect();
+        let input = to_batch::<B>(refs, pad_id, device);
         let (loss, _) = cross_entropy(model.forward(&input).logits, &labels);
         let grads = GradientsParams::from_grads(loss.backward(), &*model);
         opt.step(model, &grads, 1e-5, 0.01, 1.0);
     };
-    step(&mut model);
+    step(&mut model, &batches[0]);
     sync::<B>(device);
     let t = Instant::now();
-    for _ in 0..steps {
-        step(&mut model);
+    let mut seqs = 0;
+    for i in 0..steps {
+        let b = &batches[(1 + i) % batches.len()];
+        step(&mut model, b);
+        seqs += b.len();
     }
     // A GPU backend queues work: the clock stops when the device has done it.
     sync::<B>(device);
-    (steps * batch.len()) as f64 / t.elapsed().as_secs_f64()
+    seqs as f64 / t.elapsed().as_secs_f64()
 }
 
 fn sync<B: Backend>(device: &B::Device) {
@@ -203,7 +211,16 @@ fn bench_on<B: AutodiffBackend>(
     let cola = cola.map(|c| encode_cola(dir, c, max_len)).transpose()?;
     let shapes = shapes_on::<B>(dir, spec, config.vocab_size, device, report)?;
     let padding = cola
-        .map(|c| padding_on::<B::InnerBackend>(dir, &c, spec, max_len, device))
+        .map(|c| {
+            let batches: Vec<Vec<&Encoded>> = c
+                .encoded
+                .chunks(spec.train_batch)
+                .map(|b| b.iter().collect())
+                .collect();
+            let model = load::<B>(dir, 2, 0, device)?.model;
+            let train = time_train::<B>(model, &batches, c.pad_id, spec.train_steps, device);
+            padding_on::<B::InnerBackend>(dir, &c, spec, max_len, train, device)
+        })
         .transpose()?;
     Ok(BenchResult { shapes, padding })
 }
@@ -246,7 +263,8 @@ fn shapes_on<B: AutodiffBackend>(
     for &seq in &spec.seqs {
         let train_model = load::<B>(dir, 2, 0, device)?.model;
         let train_batch = random_batch(spec.train_batch, seq, vocab, &mut rng);
-        let train = time_train::<B>(train_model, &train_batch, spec.train_steps, device);
+        let refs: Vec<&Encoded> = train_batch.iter().collect();
+        let train = time_train::<B>(train_model, &[refs], 0, spec.train_steps, device);
         let eval_model = load::<B::InnerBackend>(dir, 2, 0, device)?.model;
         let examples = random_batch(spec.eval_batch * spec.eval_batches, seq, vocab, &mut rng);
         let batches: Vec<Vec<&Encoded>> = examples
@@ -268,12 +286,14 @@ fn shapes_on<B: AutodiffBackend>(
 }
 
 /// Evaluate a CoLA-layout file twice: batches grouped by length and padded to their longest
-/// example, and every example padded to `max_len` (what a fixed-shape pipeline does).
+/// example, and every example padded to `max_len` (what a fixed-shape pipeline does); with the
+/// training throughput on it, measured before.
 fn padding_on<B: Backend>(
     dir: &Path,
     cola: &EncodedFile,
     spec: &BenchSpec,
     max_len: usize,
+    train_dynamic_seq_per_s: f64,
     device: &B::Device,
 ) -> anyhow::Result<PaddingResult> {
     let (batch, forward) = (spec.eval_batch, spec.cpu_forward);
@@ -310,6 +330,7 @@ fn padding_on<B: Backend>(
         dynamic_first_pass_seq_per_s: first_pass,
         dynamic_seq_per_s: time_eval::<B>(&model, &dynamic, forward, device)?,
         padded_to_max_len_seq_per_s: time_eval::<B>(&model, &padded, forward, device)?,
+        train_dynamic_seq_per_s,
         mean_tokens: lengths.iter().sum::<usize>() as f64 / lengths.len().max(1) as f64,
         max_len,
         seq_multiple: crate::backend::seq_multiple::<B>(),

@@ -21,8 +21,9 @@ use basins_study::manifest::PretrainSpec;
 
 use crate::backend::seq_multiple;
 use crate::model::{
+    affine,
     exact::{gelu, Norm},
-    init_random, save_base, slots, standard_normal, BertClassifier, BertConfig, Slot,
+    init_random, linear, save_base, slots, standard_normal, BertClassifier, BertConfig, Slot,
 };
 use crate::text::{Encoded, TextEncoder};
 use crate::train::{cross_entropy, epoch_order, lr_factor, scalar, AdamW, RNG_LOCK};
@@ -79,9 +80,9 @@ impl<B: Backend> MlmModel<B> {
         let hidden = self.bert.encode(input);
         let [b, s, h] = hidden.dims();
         let x = hidden.reshape([b * s, h]).select(0, at);
-        let x = self.head.norm.forward(gelu(self.head.dense.forward(x)));
+        let x = self.head.norm.forward(gelu(linear(&self.head.dense, x)));
         let words = self.bert.embeddings.word.weight.val();
-        x.matmul(words.transpose()) + self.head.bias.val().unsqueeze::<2>()
+        affine(x, words.transpose(), self.head.bias.val())
     }
 
     /// Every parameter with its Hugging Face name (`BertForMaskedLM`'s for the head).

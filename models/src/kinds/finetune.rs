@@ -27,7 +27,10 @@ impl StageKind for FinetuneKind {
         // 5: subnormal floats flushed to zero (`backend::flush_subnormals`).
         // 6: the dev-set metrics' matrix products on AVX-512 microkernels (gemm's `x86-v4`) on
         // CPUs that have them, which sum in another order than the AVX2 ones.
-        6
+        // 7: training on the CPU through the fused Linear and attention operations
+        // (`model::dense`, `model::attention`): gemm products, hand-written backward passes,
+        // attention over each example's real keys, dropout masks drawn per example.
+        7
     }
     fn uses_device(&self) -> bool {
         true

@@ -25,7 +25,9 @@ impl StageKind for PretrainKind {
         // pointed at other tokens before); CPU outputs are unchanged, the version moves because
         // a GPU study's cached pretraining was wrong.
         // 7: subnormal floats flushed to zero (`backend::flush_subnormals`).
-        7
+        // 8: the fused CPU Linear and attention operations (`model::dense`,
+        // `model::attention`), the masked-LM decoder included.
+        8
     }
     fn uses_device(&self) -> bool {
         true

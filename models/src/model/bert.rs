@@ -8,10 +8,12 @@ use burn::nn::{
 };
 use burn::tensor::activation::tanh;
 
+use super::attention::{attention, KeyMask};
+use super::dense::{affine, linear};
 use super::exact::{gelu, softmax, Norm};
 use super::fused::dropout;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 use super::config::BertConfig;
 use crate::text::BatchInput;
@@ -51,7 +53,8 @@ pub struct BertClassifier<B: Backend> {
 
 /// Everything one forward pass yields.
 pub struct Forward<B: Backend> {
-    /// [batch, seq, hidden]
+    /// [batch, seq, hidden]. Padding's rows are meaningless: computed (attending to the real
+    /// tokens) on most backends, zero on the CPU training backend, which skips them.
     pub hidden: Tensor<B, 3>,
     /// [batch, labels]
     pub logits: Tensor<B, 2>,
@@ -131,7 +134,7 @@ impl<B: Backend> BertClassifier<B> {
     }
 
     /// The final hidden states [batch, seq, hidden], without pooler and head (pretraining
-    /// reads every position; a head computed and thrown away would only cost time).
+    /// reads the masked positions; a head computed and thrown away would only cost time).
     pub fn encode(&self, input: &BatchInput<B>) -> Tensor<B, 3> {
         let [batch, seq] = input.input_ids.dims();
         let device = input.input_ids.device();
@@ -142,64 +145,121 @@ impl<B: Backend> BertClassifier<B> {
         let x = e.word.forward(input.input_ids.clone())
             + e.position.forward(positions)
             + e.token_type.forward(input.token_type_ids.clone());
-        let mut x = dropout(&e.dropout, e.norm.forward(x));
+        let x = dropout(&e.dropout, e.norm.forward(x));
         // Additive mask [batch, 1, 1, seq]: 0 on tokens, a large negative on padding. -1e4
         // (BERT's original value) rather than -1e9: in f16, -1e9 rounds to -inf and the product
         // 0 x -inf on every real token is NaN. In f32 the padded probabilities are exactly 0
         // either way (exp underflows below -104), so results are bit-identical.
-        let mask = input
-            .attention_mask
-            .clone()
-            .bool_not()
-            .float()
-            .mul_scalar(-1.0e4)
-            .reshape([batch, 1, 1, seq]);
-        for layer in &self.layers {
-            x = layer.forward(x, mask.clone());
+        let masks = Masks {
+            additive: input
+                .attention_mask
+                .clone()
+                .bool_not()
+                .float()
+                .mul_scalar(-1.0e4)
+                .reshape([batch, 1, 1, seq]),
+            keys: KeyMask::on_cpu(&input.attention_mask),
+        };
+        let hidden = x.dims()[2];
+        let mut rows = x.reshape([batch * seq, hidden]);
+        // On the CPU training backend with right padding, the layers see only the real tokens
+        // (`attention::KeyMask`); the padded positions of the result are zero.
+        let packed = masks
+            .keys
+            .as_ref()
+            .and_then(KeyMask::packed_rows)
+            .map(|at| {
+                let n = at.len();
+                Tensor::<B, 1, Int>::from_data(TensorData::new(at, [n]), &device)
+            });
+        if let Some(at) = &packed {
+            rows = rows.select(0, at.clone());
         }
-        x
+        for layer in &self.layers {
+            rows = layer.forward(rows, batch, &masks);
+        }
+        if let Some(at) = packed {
+            rows = Tensor::zeros([batch * seq, hidden], &device).select_assign(
+                0,
+                at,
+                rows,
+                IndexingUpdateOp::Add,
+            );
+        }
+        rows.reshape([batch, seq, hidden])
     }
 }
 
+/// The attention mask in the forms the layers take: additive for the composed attention, and
+/// on the CPU training backend what the fused one reads.
+struct Masks<B: Backend> {
+    additive: Tensor<B, 4>,
+    keys: Option<KeyMask>,
+}
+
 impl<B: Backend> Layer<B> {
-    fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [batch, seq, hidden] = x.dims();
+    /// One post-norm encoder layer on the `[batch x seq, hidden]` hidden states.
+    fn forward(&self, x: Tensor<B, 2>, batch: usize, masks: &Masks<B>) -> Tensor<B, 2> {
+        let context = match &masks.keys {
+            Some(keys) => self.attention_fused(x.clone(), keys),
+            None => self.attention_composed(x.clone(), batch, masks.additive.clone()),
+        };
+        let attn = self
+            .attn_norm
+            .forward(dropout(&self.dropout, linear(&self.attn_out, context)) + x);
+        let inner = gelu(linear(&self.intermediate, attn.clone()));
+        self.out_norm
+            .forward(dropout(&self.dropout, linear(&self.output, inner)) + attn)
+    }
+
+    /// Attention as one fused operation (`attention`), from one product for Q, K and V.
+    fn attention_fused(&self, x: Tensor<B, 2>, keys: &KeyMask) -> Tensor<B, 2> {
+        let bias = |l: &Linear<B>| match &l.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([l.weight.dims()[1]], &l.weight.device()),
+        };
+        let w = Tensor::cat(
+            vec![
+                self.query.weight.val(),
+                self.key.weight.val(),
+                self.value.weight.val(),
+            ],
+            1,
+        );
+        let b = Tensor::cat(
+            vec![bias(&self.query), bias(&self.key), bias(&self.value)],
+            0,
+        );
+        let p = match B::ad_enabled() {
+            true => self.attn_dropout.prob,
+            false => 0.0,
+        };
+        attention(affine(x, w, b), keys, self.heads, p)
+    }
+
+    /// Attention composed from burn's tensor operations: the other backends, and the reference
+    /// the fused form's gradient is tested against.
+    fn attention_composed(
+        &self,
+        x: Tensor<B, 2>,
+        batch: usize,
+        mask: Tensor<B, 4>,
+    ) -> Tensor<B, 2> {
+        let [rows, hidden] = x.dims();
+        let seq = rows / batch.max(1);
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor<B, 3>| {
+        let split = |t: Tensor<B, 2>| {
             t.reshape([batch, seq, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(dense(&self.query, x.clone()));
-        let k = split(dense(&self.key, x.clone()));
-        let v = split(dense(&self.value, x.clone()));
+        let q = split(linear(&self.query, x.clone()));
+        let k = split(linear(&self.key, x.clone()));
+        let v = split(linear(&self.value, x));
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .div_scalar((head_dim as f64).sqrt())
             + mask;
         let probs = dropout(&self.attn_dropout, softmax(scores));
-        let context = probs
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden]);
-        let attn = self
-            .attn_norm
-            .forward(dropout(&self.dropout, dense(&self.attn_out, context)) + x);
-        let inner = gelu(dense(&self.intermediate, attn.clone()));
-        self.out_norm
-            .forward(dropout(&self.dropout, dense(&self.output, inner)) + attn)
+        probs.matmul(v).swap_dims(1, 2).reshape([rows, hidden])
     }
-}
-
-/// A Linear layer on `[batch, seq, in]` as one `[batch x seq, in] x [in, out]` matrix product.
-/// burn's `Linear` broadcasts the weight over the batch, and burn-ndarray then runs one small
-/// product per batch element, packing the same weight matrix again each time.
-fn dense<B: Backend>(l: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [batch, seq, width] = x.dims();
-    let y = x.reshape([batch * seq, width]).matmul(l.weight.val());
-    let y = match &l.bias {
-        Some(b) => y + b.val().unsqueeze(),
-        None => y,
-    };
-    let out = y.dims()[1];
-    y.reshape([batch, seq, out])
 }

@@ -45,7 +45,7 @@ use super::kernels::{self, AdamConsts};
 use crate::backend::{Cpu, CpuTrain};
 
 /// `t` as a tensor of backend `T`, if `B` is `T`.
-fn cast<B: Backend, T: Backend, const D: usize>(
+pub(super) fn cast<B: Backend, T: Backend, const D: usize>(
     t: Tensor<B, D>,
 ) -> Result<Tensor<T, D>, Tensor<B, D>> {
     let boxed: Box<dyn Any> = Box::new(t);
@@ -63,10 +63,33 @@ pub enum CpuTensor<B: Backend, const D: usize> {
     Infer(Tensor<Cpu, D>, PhantomData<B>),
 }
 
+thread_local! {
+    static COMPOSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `f` run with every fused CPU operation of the model (LayerNorm, GELU, softmax, Linear,
+/// attention) replaced by its composed form, whose gradients are burn's autodiff: what the
+/// tests compare the hand-written backward passes with. Dropout and AdamW keep their fused
+/// forms (their composed forms draw other masks or round the same way).
+pub fn with_composed<R>(f: impl FnOnce() -> R) -> R {
+    let before = COMPOSED.with(|c| c.replace(true));
+    let out = f();
+    COMPOSED.with(|c| c.set(before));
+    out
+}
+
+/// Whether this thread runs inside [`with_composed`].
+pub(super) fn composed() -> bool {
+    COMPOSED.with(|c| c.get())
+}
+
 /// `Ok` when `B` is a CPU backend (with or without autodiff), else the tensor back.
 pub fn on_cpu<B: Backend, const D: usize>(
     t: Tensor<B, D>,
 ) -> Result<CpuTensor<B, D>, Tensor<B, D>> {
+    if composed() {
+        return Err(t);
+    }
     match cast::<B, CpuTrain, D>(t) {
         Ok(t) => Ok(CpuTensor::Train(t, PhantomData)),
         Err(t) => cast::<B, Cpu, D>(t).map(|t| CpuTensor::Infer(t, PhantomData)),
@@ -75,7 +98,7 @@ pub fn on_cpu<B: Backend, const D: usize>(
 
 /// The same tensor under the other name of its backend (`T` and `B` are one type: a
 /// `CpuTensor` is only built when they are).
-fn same<T: Backend, B: Backend, const D: usize>(t: Tensor<T, D>) -> Tensor<B, D> {
+pub(super) fn same<T: Backend, B: Backend, const D: usize>(t: Tensor<T, D>) -> Tensor<B, D> {
     match cast::<T, B, D>(t) {
         Ok(t) => t,
         Err(_) => unreachable!("CpuTensor is only built when B is this backend"),
@@ -163,12 +186,17 @@ pub fn adamw<B: Backend, const D: usize>(
     ))
 }
 
-type Shared = ndarray::ArcArray<f32, ndarray::IxDyn>;
+pub(super) type Shared = ndarray::ArcArray<f32, ndarray::IxDyn>;
 
 /// A CPU tensor's values as an array in standard layout; no copy when it already is one
 /// (a moment that only the optimizer holds is then updated where it lies).
-fn contiguous<const D: usize>(t: Tensor<Cpu, D>) -> Shared {
-    let a = match t.into_primitive().tensor() {
+pub(super) fn contiguous<const D: usize>(t: Tensor<Cpu, D>) -> Shared {
+    array(t.into_primitive().tensor())
+}
+
+/// A CPU primitive's values as an array in standard layout, copied only when it is not one.
+pub(super) fn array(p: FloatTensor<Cpu>) -> Shared {
+    let a = match p {
         NdArrayTensor::F32(storage) => storage.into_owned(),
         other => {
             let (values, shape) = read(other);
@@ -183,12 +211,12 @@ fn contiguous<const D: usize>(t: Tensor<Cpu, D>) -> Shared {
     }
 }
 
-fn slice(a: &Shared) -> &[f32] {
+pub(super) fn slice(a: &Shared) -> &[f32] {
     a.as_slice().expect("contiguous() gives standard layout")
 }
 
 /// Copies only when the buffer is shared (copy on write).
-fn slice_mut(a: &mut Shared) -> &mut [f32] {
+pub(super) fn slice_mut(a: &mut Shared) -> &mut [f32] {
     a.as_slice_mut()
         .expect("contiguous() gives standard layout")
 }
@@ -216,7 +244,7 @@ pub fn dropout<B: Backend, const D: usize>(d: &Dropout, x: Tensor<B, D>) -> Tens
 }
 
 /// A mask of `n` values: 0 with probability `p`, else 1/(1 - p).
-fn dropout_mask(n: usize, p: f64) -> Vec<f32> {
+pub(super) fn dropout_mask(n: usize, p: f64) -> Vec<f32> {
     let mut bits = vec![0u32; n];
     DROPOUT_STREAM.with(|s| s.borrow_mut().fill(&mut bits[..]));
     // Keep when the 32-bit draw is below (1 - p) 2^32.
@@ -261,7 +289,7 @@ fn rows_of<T: Backend, const D: usize>(
 /// A CPU tensor's values (row-major) and shape, in one copy. (`Tensor::into_data` walks a
 /// tensor whose buffer is shared, as autodiff's saved inputs are, element by element through
 /// a dynamic-rank iterator: that was a fifth of the training time.)
-fn read(p: FloatTensor<Cpu>) -> (Vec<f32>, Vec<usize>) {
+pub(super) fn read(p: FloatTensor<Cpu>) -> (Vec<f32>, Vec<usize>) {
     match &p {
         NdArrayTensor::F32(storage) => {
             let view = storage.view();
@@ -282,7 +310,7 @@ fn read(p: FloatTensor<Cpu>) -> (Vec<f32>, Vec<usize>) {
 
 /// Values as a CPU tensor primitive, owned by burn-ndarray as its own operations' results are.
 /// (Through `TensorData` it would borrow the buffer, and the next operation would copy it.)
-fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Cpu> {
+pub(super) fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Cpu> {
     let array = ndarray::Array::from_shape_vec(ndarray::IxDyn(&shape), values)
         .expect("a fused operation's output fills its shape");
     NdArrayTensor::from(array.into_shared())
@@ -295,7 +323,7 @@ fn two(shape: &[usize]) -> [usize; 2] {
 /// What a backward step keeps from its forward pass. Shared, not copied, when burn clones a
 /// step's state; printed as a size, not as its values.
 #[derive(Clone)]
-struct Saved(Arc<Vec<f32>>);
+pub(super) struct Saved(pub(super) Arc<Vec<f32>>);
 
 impl fmt::Debug for Saved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,5 +1,6 @@
-//! CPU kernels for `FrozenBert`: matrix products through the `gemm` crate and the elementwise
-//! work of a BERT layer (GELU, softmax, LayerNorm) as loops the compiler vectorises.
+//! CPU kernels for `FrozenBert` and the fused training operations: matrix products through the
+//! `gemm` crate and the elementwise work of a BERT layer (GELU, softmax, LayerNorm) as loops the
+//! compiler vectorises.
 //!
 //! Why not burn-ndarray's: its `exp` and `erf` are scalar libm calls, every elementwise step
 //! allocates a new tensor and walks it once more, and attention needs `swap_dims` copies. Those
@@ -56,6 +57,45 @@ impl View {
         }
         (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
     }
+}
+
+/// `c = a · b` for a row-major `c` (`cols` wide), on all cores: the rows of `c` are split into
+/// blocks whose size depends only on the shapes, each one product, so the bits do not depend
+/// on the number of threads. For the training operations, whose products are too large for one
+/// core and which run one at a time.
+pub fn matmul_parallel((c, cols): (&mut [f32], usize), a: (&[f32], View), b: (&[f32], View)) {
+    parallel(c, cols, a, b, false)
+}
+
+/// `c += a · b`, as [`matmul_parallel`].
+pub fn matmul_parallel_onto(c: (&mut [f32], usize), a: (&[f32], View), b: (&[f32], View)) {
+    parallel(c.0, c.1, a, b, true)
+}
+
+fn parallel(c: &mut [f32], cols: usize, (a, av): (&[f32], View), b: (&[f32], View), acc: bool) {
+    use rayon::prelude::*;
+    let rows = av.rows;
+    assert_eq!(c.len(), rows * cols, "matmul_parallel output size");
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // About eight blocks (enough to balance any small core count), at least 32 rows each, so
+    // that packing `b` once per block stays small next to the block's product.
+    let block = rows.div_ceil(8).next_multiple_of(16).max(32);
+    c.par_chunks_mut(block * cols)
+        .enumerate()
+        .for_each(|(i, c)| {
+            let first = i * block;
+            let n = c.len() / cols;
+            let a_view = View { rows: n, ..av };
+            matmul(
+                (c, View::rows(n, cols)),
+                (&a[first * av.row_stride..], a_view),
+                b,
+                1.0,
+                acc,
+            );
+        });
 }
 
 /// `c = scale · a · b`, or `c += scale · a · b` when `accumulate`. Single-threaded: callers

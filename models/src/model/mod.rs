@@ -1,7 +1,9 @@
 //! The BERT classifier, its Hugging Face import and export, and the errors a user can meet.
 
+mod attention;
 mod bert;
 mod config;
+mod dense;
 pub mod exact;
 mod frozen;
 mod fused;
@@ -16,9 +18,10 @@ pub use bert::{BertClassifier, Forward};
 // Built by `text` (tokens to tensors), read here: a re-export for `model::BatchInput` readers.
 pub use crate::text::BatchInput;
 pub use config::{check_labels, BertConfig};
+pub(crate) use dense::{affine, linear};
 pub use frozen::{FrozenBert, FrozenOutput, Workspace};
-pub use fused::seed_dropout;
 pub(crate) use fused::{adamw, AdamState};
+pub use fused::{seed_dropout, with_composed};
 pub use hf::{init_random, load, save, save_base, tensor_table, LoadedModel, TensorInfo};
 pub(crate) use hf::{set_slot, slot_values, slots, standard_normal, Slot};
 pub use kernels::arithmetic;

@@ -8,4 +8,5 @@ mod alignment;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod finetune;
+mod gradients;
 mod hf_checkpoints;

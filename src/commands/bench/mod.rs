@@ -136,6 +136,10 @@ pub fn exec(a: Args, cx: &Context) -> anyhow::Result<Exit> {
             "{} ({} examples, mean {:.1} tokens): dynamic padding{rounded} {:.1} seq/s (first pass {:.1}), padded to {} {:.1} seq/s",
             p.file, p.examples, p.mean_tokens, p.dynamic_seq_per_s, p.dynamic_first_pass_seq_per_s, p.max_len, p.padded_to_max_len_seq_per_s
         );
+        println!(
+            "{}: train with dynamic padding {:.1} seq/s (batch {})",
+            p.file, p.train_dynamic_seq_per_s, spec.train_batch
+        );
     }
     Ok(Exit::Ok)
 }
