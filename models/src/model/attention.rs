@@ -186,6 +186,23 @@ pub fn attention<B: Backend>(
     }
 }
 
+/// One head's probabilities with its dropout factors applied (into `scratch`), or the
+/// probabilities themselves without dropout: what multiplies V forward and dC backward.
+fn after_dropout<'a>(
+    probs: &'a [f32],
+    factors: Option<&[f32]>,
+    scratch: &'a mut [f32],
+) -> &'a [f32] {
+    match factors {
+        Some(f) => {
+            scratch.copy_from_slice(probs);
+            kernels::mul_into(scratch, f);
+            scratch
+        }
+        None => probs,
+    }
+}
+
 /// The shapes every example's heads share.
 #[derive(Debug, Clone, Copy)]
 struct Dims {
@@ -286,14 +303,10 @@ fn attention_train(
                     }
                 }
                 kernels::softmax_rows(s, n);
-                let weights: &[f32] = match &drops[b] {
-                    Some(factors) => {
-                        dropped.copy_from_slice(s);
-                        kernels::mul_into(&mut dropped, &factors[head * l * n..(head + 1) * l * n]);
-                        &dropped
-                    }
-                    None => s,
-                };
+                let factors = drops[b]
+                    .as_ref()
+                    .map(|f| &f[head * l * n..(head + 1) * l * n]);
+                let weights = after_dropout(s, factors, &mut dropped);
                 kernels::matmul(
                     (
                         &mut ctx[head * dims.head()..],
@@ -362,14 +375,7 @@ impl Backward<Cpu, 1> for AttentionStep {
                     let factors = s.drops[b]
                         .as_ref()
                         .map(|f| &f[head * l * n..(head + 1) * l * n]);
-                    let weights: &[f32] = match factors {
-                        Some(f) => {
-                            dropped.copy_from_slice(probs);
-                            kernels::mul_into(&mut dropped, f);
-                            &dropped
-                        }
-                        None => probs,
-                    };
+                    let weights = after_dropout(probs, factors, &mut dropped);
                     let dc_head = (&dc[head * d..], View::strided(l, d, h));
                     // dP' = dC · Vᵀ
                     kernels::matmul(

@@ -150,28 +150,30 @@ impl<B: Backend> BertClassifier<B> {
         // (BERT's original value) rather than -1e9: in f16, -1e9 rounds to -inf and the product
         // 0 x -inf on every real token is NaN. In f32 the padded probabilities are exactly 0
         // either way (exp underflows below -104), so results are bit-identical.
-        let masks = Masks {
-            additive: input
-                .attention_mask
-                .clone()
-                .bool_not()
-                .float()
-                .mul_scalar(-1.0e4)
-                .reshape([batch, 1, 1, seq]),
-            keys: KeyMask::on_cpu(&input.attention_mask),
+        let masks = match KeyMask::on_cpu(&input.attention_mask) {
+            Some(keys) => Masks::Fused(keys),
+            None => Masks::Composed(
+                input
+                    .attention_mask
+                    .clone()
+                    .bool_not()
+                    .float()
+                    .mul_scalar(-1.0e4)
+                    .reshape([batch, 1, 1, seq]),
+            ),
         };
         let hidden = x.dims()[2];
         let mut rows = x.reshape([batch * seq, hidden]);
         // On the CPU training backend with right padding, the layers see only the real tokens
         // (`attention::KeyMask`); the padded positions of the result are zero.
-        let packed = masks
-            .keys
-            .as_ref()
-            .and_then(KeyMask::packed_rows)
-            .map(|at| {
-                let n = at.len();
-                Tensor::<B, 1, Int>::from_data(TensorData::new(at, [n]), &device)
-            });
+        let packed = match &masks {
+            Masks::Fused(keys) => keys.packed_rows(),
+            Masks::Composed(_) => None,
+        }
+        .map(|at| {
+            let n = at.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(at, [n]), &device)
+        });
         if let Some(at) = &packed {
             rows = rows.select(0, at.clone());
         }
@@ -190,19 +192,21 @@ impl<B: Backend> BertClassifier<B> {
     }
 }
 
-/// The attention mask in the forms the layers take: additive for the composed attention, and
-/// on the CPU training backend what the fused one reads.
-struct Masks<B: Backend> {
-    additive: Tensor<B, 4>,
-    keys: Option<KeyMask>,
+/// The attention mask in the form the layers' attention takes: on the CPU training backend
+/// what the fused attention reads, elsewhere the additive mask of the composed one.
+enum Masks<B: Backend> {
+    Fused(KeyMask),
+    Composed(Tensor<B, 4>),
 }
 
 impl<B: Backend> Layer<B> {
     /// One post-norm encoder layer on the `[batch x seq, hidden]` hidden states.
     fn forward(&self, x: Tensor<B, 2>, batch: usize, masks: &Masks<B>) -> Tensor<B, 2> {
-        let context = match &masks.keys {
-            Some(keys) => self.attention_fused(x.clone(), keys),
-            None => self.attention_composed(x.clone(), batch, masks.additive.clone()),
+        let context = match masks {
+            Masks::Fused(keys) => self.attention_fused(x.clone(), keys),
+            Masks::Composed(additive) => {
+                self.attention_composed(x.clone(), batch, additive.clone())
+            }
         };
         let attn = self
             .attn_norm

@@ -190,7 +190,7 @@ pub(super) type Shared = ndarray::ArcArray<f32, ndarray::IxDyn>;
 
 /// A CPU tensor's values as an array in standard layout; no copy when it already is one
 /// (a moment that only the optimizer holds is then updated where it lies).
-pub(super) fn contiguous<const D: usize>(t: Tensor<Cpu, D>) -> Shared {
+fn contiguous<const D: usize>(t: Tensor<Cpu, D>) -> Shared {
     array(t.into_primitive().tensor())
 }
 
@@ -216,7 +216,7 @@ pub(super) fn slice(a: &Shared) -> &[f32] {
 }
 
 /// Copies only when the buffer is shared (copy on write).
-pub(super) fn slice_mut(a: &mut Shared) -> &mut [f32] {
+fn slice_mut(a: &mut Shared) -> &mut [f32] {
     a.as_slice_mut()
         .expect("contiguous() gives standard layout")
 }
@@ -289,7 +289,7 @@ fn rows_of<T: Backend, const D: usize>(
 /// A CPU tensor's values (row-major) and shape, in one copy. (`Tensor::into_data` walks a
 /// tensor whose buffer is shared, as autodiff's saved inputs are, element by element through
 /// a dynamic-rank iterator: that was a fifth of the training time.)
-pub(super) fn read(p: FloatTensor<Cpu>) -> (Vec<f32>, Vec<usize>) {
+fn read(p: FloatTensor<Cpu>) -> (Vec<f32>, Vec<usize>) {
     match &p {
         NdArrayTensor::F32(storage) => {
             let view = storage.view();
@@ -323,7 +323,7 @@ fn two(shape: &[usize]) -> [usize; 2] {
 /// What a backward step keeps from its forward pass. Shared, not copied, when burn clones a
 /// step's state; printed as a size, not as its values.
 #[derive(Clone)]
-pub(super) struct Saved(pub(super) Arc<Vec<f32>>);
+struct Saved(Arc<Vec<f32>>);
 
 impl fmt::Debug for Saved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
